@@ -1,0 +1,37 @@
+from django.db import models
+
+from workspaces.models import ApiKey, Workspace
+
+
+class UsageRecord(models.Model):
+    """One relayed call: who, which model, how many tokens, how it ended. No prompt text."""
+
+    request_id = models.CharField(max_length=40, unique=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="usage")
+    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="usage")
+    endpoint = models.CharField(max_length=40)
+    model = models.CharField(max_length=200, help_text="Public model id the call was served by.")
+    upstream_model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    usage_reported = models.BooleanField(
+        default=True, help_text="False when the upstream sent no usage and counts are estimated."
+    )
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=60, blank=True)
+    streamed = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"]),
+            models.Index(fields=["api_key", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id

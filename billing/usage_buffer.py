@@ -1,0 +1,80 @@
+"""Usage events collected in memory and written in batches, off the request path.
+
+The gateway only appends; a background task flushes every ORCA_USAGE_FLUSH_SECONDS (or
+sooner when a batch fills), and shutdown flushes whatever is left.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from .services import UsageEvent, write_usage_batch
+
+log = logging.getLogger(__name__)
+
+
+class UsageBuffer:
+    def __init__(self) -> None:
+        self._pending: list[UsageEvent] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    def add(self, event: UsageEvent) -> None:
+        self._pending.append(event)
+        if self._task is None:
+            self._start()
+        elif len(self._pending) >= settings.ORCA_USAGE_BATCH_SIZE and self._wakeup:
+            self._wakeup.set()
+
+    def _start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-flusher")
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            try:
+                async with asyncio.timeout(settings.ORCA_USAGE_FLUSH_SECONDS):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(_write, batch)
+            except Exception:
+                log.exception("usage flush failed; %d records kept for the next try", len(batch))
+                self._pending[:0] = batch
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    def flush_sync(self) -> None:
+        """Last-chance flush from a non-async context (interpreter exit)."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            _write(batch)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+def _write(batch: list[UsageEvent]) -> None:
+    close_old_connections()
+    write_usage_batch(batch)

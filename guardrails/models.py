@@ -1,0 +1,1 @@
+"""Guardrail policies (block / mask / flag) land here with the guardrails issue."""

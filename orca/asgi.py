@@ -1,0 +1,40 @@
+"""ASGI entry point: relay paths go straight to Channels consumers, the rest to Django.
+
+The relay (/v1/*, /v1beta/*) skips Django's request handler entirely (DESIGN.md, hot path).
+Lifespan shutdown flushes buffered usage records and closes the upstream connection pool.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orca.settings")
+
+from channels.routing import URLRouter
+from django.core.asgi import get_asgi_application
+
+django_application = get_asgi_application()
+
+from routing.proxy.routes import relay_urlpatterns  # noqa: E402
+from routing.proxy.state import state  # noqa: E402
+
+relay_application = URLRouter(relay_urlpatterns)
+RELAY_PREFIXES = ("/v1/", "/v1beta/")
+
+
+async def lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await state.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope, receive, send) -> None:
+    kind = scope["type"]
+    if kind == "http" and scope["path"].startswith(RELAY_PREFIXES):
+        return await relay_application(scope, receive, send)
+    if kind == "lifespan":
+        return await lifespan(receive, send)
+    return await django_application(scope, receive, send)

@@ -1,0 +1,1 @@
+"""The versioned prompt registry lands here with the prompts issue."""

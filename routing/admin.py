@@ -1,0 +1,60 @@
+from django import forms
+from django.contrib import admin
+
+from .models import Model, Provider
+
+
+class ProviderForm(forms.ModelForm):
+    new_credential = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted; leave blank to keep the current one. Never shown again.",
+    )
+    clear_credential = forms.BooleanField(required=False)
+
+    class Meta:
+        model = Provider
+        fields = ["slug", "name", "kind", "base_url", "credential_env", "enabled"]
+
+    def save(self, commit: bool = True) -> Provider:
+        provider = super().save(commit=False)
+        if self.cleaned_data.get("clear_credential"):
+            provider.set_credential("")
+        elif self.cleaned_data.get("new_credential"):
+            provider.set_credential(self.cleaned_data["new_credential"])
+        if commit:
+            provider.save()
+        return provider
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = ["slug", "name", "kind", "base_url", "credential_source", "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["slug", "name", "base_url"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    @admin.display(description="credential")
+    def credential_source(self, provider: Provider) -> str:
+        if provider.has_stored_credential:
+            return "stored (encrypted)"
+        return f"env {provider.credential_env}" if provider.credential_env else "none"
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "provider",
+        "upstream_name",
+        "input_price",
+        "output_price",
+        "cached_input_price",
+        "context_length",
+        "enabled",
+    ]  # noqa: E501
+    list_filter = ["provider", "enabled"]
+    search_fields = ["public_id", "upstream_name"]
+    list_editable = ["enabled"]
+    readonly_fields = ["created_at", "updated_at"]

@@ -1,0 +1,87 @@
+import os
+from decimal import Decimal
+
+from django.db import models
+
+from . import credentials
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI-compatible"
+    DEMO = "demo", "Demo (answers locally)"
+
+
+class Capability(models.TextChoices):
+    TOOLS = "tools"
+    VISION = "vision"
+    JSON_SCHEMA = "json_schema"
+    REASONING = "reasoning"
+
+
+class EndpointType(models.TextChoices):
+    CHAT = "chat"
+
+
+class Provider(models.Model):
+    """An upstream account: where to send requests and with which credential."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=ProviderKind.choices)
+    base_url = models.URLField(max_length=300, blank=True)
+    credential_env = models.CharField(
+        max_length=100, blank=True, help_text="Read the credential from this environment variable."
+    )
+    credential_encrypted = models.TextField(blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def set_credential(self, secret: str) -> None:
+        self.credential_encrypted = credentials.encrypt(secret) if secret else ""
+
+    def resolve_credential(self) -> str:
+        """The stored credential wins; otherwise the named environment variable, if set."""
+        if self.credential_encrypted:
+            return credentials.decrypt(self.credential_encrypted)
+        if self.credential_env:
+            return os.environ.get(self.credential_env, "")
+        return ""
+
+    @property
+    def has_stored_credential(self) -> bool:
+        return bool(self.credential_encrypted)
+
+
+def _default_endpoints() -> list[str]:
+    return [EndpointType.CHAT.value]
+
+
+class Model(models.Model):
+    """A public model id served by one provider, with its prices per 1M tokens in USD."""
+
+    public_id = models.CharField(max_length=200, unique=True, help_text="e.g. openai/gpt-4o-mini")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    upstream_name = models.CharField(max_length=200)
+    input_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
+    output_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
+    cached_input_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    context_length = models.PositiveIntegerField(default=0)
+    max_output_tokens = models.PositiveIntegerField(default=0)
+    capabilities = models.JSONField(default=list, blank=True)
+    endpoint_types = models.JSONField(default=_default_endpoints, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_id"]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -1,0 +1,56 @@
+"""What every upstream kind returns: a response whose body is read under deadlines."""
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float
+    first_byte: float  # from sending the request to the response headers
+    idle: float  # longest silence between two body chunks
+    total: float  # the whole exchange
+
+
+class UpstreamFailure(Exception):
+    """The upstream could not be reached or broke the protocol. Messages carry no secrets."""
+
+
+class UpstreamTimeout(UpstreamFailure):
+    def __init__(self, phase: str) -> None:
+        super().__init__(f"upstream timed out ({phase})")
+        self.phase = phase
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body chunks as they arrive; raises UpstreamTimeout / UpstreamFailure."""
+        ...
+
+    async def read(self) -> bytes: ...
+
+    def close(self) -> None:
+        """Drop the connection (used when the client goes away mid-body)."""
+        ...
+
+
+class Deadline:
+    """The total deadline of one exchange, and the per-phase waits bounded by it."""
+
+    __slots__ = ("_end", "_loop")
+
+    def __init__(self, total: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._end = self._loop.time() + total
+
+    def budget(self, phase_timeout: float) -> tuple[float, str | None]:
+        """Seconds to wait for the next step, and the phase to blame if it runs out."""
+        remaining = self._end - self._loop.time()
+        if remaining <= phase_timeout:
+            return max(remaining, 0.0), "total"
+        return phase_timeout, None

@@ -1,0 +1,163 @@
+"""The base of every relay endpoint: a Channels HTTP consumer with a lean dispatch.
+
+AsyncHttpConsumer's stock dispatch joins a channel layer and hops to a thread to close old
+database connections on every message; the relay needs neither (it never touches the ORM
+on the hot path), so this class reads the body itself, watches for the client leaving
+while the handler runs, and renders errors in the endpoint's dialect.
+"""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
+
+from ..wire.openai_errors import GATEWAY_ERROR_TYPE, error_bytes
+from .errors import ClientGone, GatewayError
+
+log = logging.getLogger(__name__)
+
+JSON = b"application/json"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+class RelayConsumer(AsyncHttpConsumer):
+    allowed_methods: tuple[str, ...] = ("POST",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request_id = new_request_id()
+        self.response_started = False
+        self.response_complete = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.scope = scope
+        self.base_send = send
+        try:
+            if scope["method"] not in self.allowed_methods:
+                raise GatewayError(
+                    405,
+                    f"method {scope['method']} not allowed; use {', '.join(self.allowed_methods)}",
+                    code="method_not_allowed",
+                )
+            body = await self._read_body(receive)
+            await self._run_watching_disconnect(self.handle(body), receive)
+        except GatewayError as exc:
+            if not self.response_started:
+                await self.send_error(exc)
+        except ClientGone:
+            pass
+        except Exception:
+            log.exception("request %s failed", self.request_id)
+            if not self.response_started:
+                await self.send_error(
+                    GatewayError(500, "internal gateway error", code="internal_error")
+                )
+
+    async def _read_body(self, receive) -> bytes:
+        limit = settings.ORCA_MAX_BODY_BYTES
+        declared = self.header(b"content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise GatewayError(
+                413, f"request body exceeds the {limit}-byte limit", code="request_too_large"
+            )
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError(
+                    413, f"request body exceeds the {limit}-byte limit", code="request_too_large"
+                )
+            parts.append(chunk)
+            if not message.get("more_body"):
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _run_watching_disconnect(self, work, receive) -> None:
+        """Run the handler; if the client disconnects first, cancel it (closing the upstream)."""
+        handler = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(self._wait_for_disconnect(receive))
+        try:
+            await asyncio.wait((handler, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not handler.done():
+                handler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await handler
+                raise ClientGone
+        handler.result()  # re-raise what the handler raised
+
+    async def _wait_for_disconnect(self, receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if self.response_complete:
+                    await asyncio.Event().wait()  # a finished response is not a disconnect
+                return
+
+    # --- request helpers -----------------------------------------------------------------
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def client_ip(self) -> str | None:
+        if settings.ORCA_TRUST_X_FORWARDED_FOR:
+            forwarded = self.header(b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        client = self.scope.get("client")
+        return client[0] if client else None
+
+    # --- responses ---------------------------------------------------------------------
+
+    async def send_headers(self, *, status=200, headers=None) -> None:
+        headers = list(headers or [])
+        headers.append((b"x-orca-request-id", self.request_id.encode()))
+        self.response_started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
+        if not more_body:
+            self.response_complete = True
+        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+    async def send_json(self, status: int, body: bytes, headers=()) -> None:
+        await self.send_headers(status=status, headers=[(b"content-type", JSON), *headers])
+        await self.send_body(body)
+
+    def render_error(self, error: GatewayError) -> bytes:
+        """OpenAI envelope; endpoints of other dialects override this."""
+        return error_bytes(
+            error.message,
+            code=error.code,
+            param=error.param,
+            type_=error.type or GATEWAY_ERROR_TYPE,
+        )
+
+    async def send_error(self, error: GatewayError) -> None:
+        await self.send_json(error.status, self.render_error(error), error.headers)
+
+
+class NotFoundConsumer(RelayConsumer):
+    allowed_methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+    async def handle(self, body: bytes) -> None:
+        raise GatewayError(
+            404,
+            f"Invalid URL ({self.scope['method']} {self.scope['path']})",
+            code="not_found",
+        )

@@ -1,0 +1,39 @@
+"""Gateway errors, raised anywhere in the pipeline and rendered in the client's dialect."""
+
+import re
+
+
+class GatewayError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None,
+        param: str | None = None,
+        type_: str | None = None,  # None: the gateway's own error type
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.type = type_
+        self.headers = headers or []
+
+
+class ClientGone(Exception):
+    """The client disconnected; nothing more can be sent."""
+
+
+# Anything shaped like a bearer secret: OpenAI-style keys, our own keys, Bearer values.
+_SECRET_SHAPES = re.compile(r"(?:sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+|AIza[0-9A-Za-z_\-]{10,})")
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """Remove credentials an upstream may echo back (e.g. 'Incorrect API key: ...')."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _SECRET_SHAPES.sub("[redacted]", text)

@@ -1,0 +1,136 @@
+"""Per-process gateway state: cached keys and catalog, the change poller, the usage buffer.
+
+The hot path reads only from memory. A miss loads from the database once; a change to keys,
+workspaces or the catalog anywhere bumps a shared version that every process polls, so a
+revoked key stops working everywhere within one poll interval (0.25 s by default).
+"""
+
+import asyncio
+import atexit
+import logging
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from billing.usage_buffer import UsageBuffer
+from workspaces.config_version import VersionReader
+from workspaces.selectors import KeyContext, key_context
+
+from ..catalog.snapshot import Catalog
+from ..providers import Timeouts
+from ..providers import http as upstream_http
+from ..selectors import load_catalog
+
+log = logging.getLogger(__name__)
+
+_ENTRY_TTL = 60.0  # belt and braces: re-read a key at least this often even with no bump
+_MAX_CACHED_KEYS = 100_000  # unknown keys are cached too; bound what random keys can fill
+
+
+def _db(fn, *args):
+    """Run an ORM read in a worker thread with a healthy connection."""
+
+    def call():
+        close_old_connections()
+        return fn(*args)
+
+    return asyncio.to_thread(call)
+
+
+class GatewayState:
+    def __init__(self) -> None:
+        self.usage = UsageBuffer()
+        self.timeouts = Timeouts(
+            connect=settings.ORCA_UPSTREAM_CONNECT_TIMEOUT,
+            first_byte=settings.ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT,
+            idle=settings.ORCA_UPSTREAM_IDLE_TIMEOUT,
+            total=settings.ORCA_UPSTREAM_TOTAL_TIMEOUT,
+        )
+        self._keys: dict[str, tuple[KeyContext | None, float]] = {}
+        self._catalog: Catalog | None = None
+        self._generation = 0  # bumped on every clear; loads from an older one are dropped
+        self._version: str | None = None
+        self._reader: VersionReader | None = None
+        self._poller: asyncio.Task | None = None
+        self._started: asyncio.Future | None = None
+
+    async def ensure_started(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                self._reader = VersionReader()
+                self._version = await self._reader.read()  # baseline before any load
+                self._poller = asyncio.get_running_loop().create_task(
+                    self._poll(), name="config-poller"
+                )
+                self._started.set_result(None)
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                self._started = None
+                raise
+        elif not self._started.done():
+            await self._started
+
+    async def _poll(self) -> None:
+        assert self._reader is not None
+        while True:
+            await asyncio.sleep(settings.ORCA_CONFIG_POLL_SECONDS)
+            try:
+                version = await self._reader.read()
+            except Exception:
+                log.warning("config version unreadable; keeping caches", exc_info=True)
+                continue
+            if version != self._version:
+                self._version = version
+                self.clear()
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._keys = {}
+        self._catalog = None
+
+    async def key(self, key_hash: str) -> KeyContext | None:
+        entry = self._keys.get(key_hash)
+        if entry is not None and time.monotonic() - entry[1] < _ENTRY_TTL:
+            return entry[0]
+        generation = self._generation
+        context = await _db(key_context, key_hash)
+        if generation == self._generation:
+            if len(self._keys) >= _MAX_CACHED_KEYS:
+                self._keys = {}
+            self._keys[key_hash] = (context, time.monotonic())
+        return context
+
+    async def catalog(self) -> Catalog:
+        catalog = self._catalog
+        if catalog is None:
+            generation = self._generation
+            catalog = await _db(load_catalog)
+            if generation == self._generation:
+                self._catalog = catalog
+        return catalog
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        await self.usage.close()
+        await upstream_http.close()
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+
+state = GatewayState()
+
+
+def _flush_at_exit() -> None:
+    # Servers without ASGI lifespan (daphne) still lose nothing on a normal exit.
+    try:
+        state.usage.flush_sync()
+    except Exception:
+        log.exception("usage flush at exit failed")
+
+
+atexit.register(_flush_at_exit)

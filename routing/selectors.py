@@ -1,0 +1,47 @@
+"""Reads across the catalog."""
+
+import logging
+
+from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute
+from .models import Model
+
+log = logging.getLogger(__name__)
+
+
+def load_catalog() -> Catalog:
+    """Every enabled model of an enabled provider, with credentials resolved once."""
+    routes: list[ModelRoute] = []
+    providers: dict[int, ProviderRoute] = {}
+    for model in Model.objects.select_related("provider").filter(
+        enabled=True, provider__enabled=True
+    ):
+        provider = providers.get(model.provider_id)
+        if provider is None:
+            try:
+                credential = model.provider.resolve_credential()
+            except ValueError:
+                log.error("provider %s: stored credential unreadable", model.provider.slug)
+                credential = ""
+            provider = ProviderRoute(
+                slug=model.provider.slug,
+                kind=model.provider.kind,
+                base_url=model.provider.base_url.rstrip("/"),
+                credential=credential,
+            )
+            providers[model.provider_id] = provider
+        routes.append(
+            ModelRoute(
+                public_id=model.public_id,
+                upstream_name=model.upstream_name,
+                provider=provider,
+                input_price=model.input_price,
+                output_price=model.output_price,
+                cached_input_price=model.cached_input_price,
+                context_length=model.context_length,
+                max_output_tokens=model.max_output_tokens,
+                capabilities=tuple(model.capabilities or ()),
+                endpoint_types=tuple(model.endpoint_types or ()),
+                created=int(model.created_at.timestamp()),
+            )
+        )
+    return Catalog.build(routes)

@@ -1,0 +1,1 @@
+"""Pure wire-format code: parsing, validation and shapes. No Django, no I/O."""

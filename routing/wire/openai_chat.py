@@ -1,0 +1,260 @@
+"""OpenAI Chat Completions: request validation, usage reading and stream metering.
+
+Validation catches what would otherwise cost an upstream round trip to learn (and what an
+upstream would reject anyway); everything it does not understand is left for the upstream.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .sse import data_lines
+from .usage import Usage
+
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
+RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+
+
+class InvalidRequest(ValueError):
+    def __init__(self, message: str, *, param: str | None, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    stream: bool
+    include_usage: bool
+    n: int
+    has_tools: bool
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_in(body: dict, name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not _is_number(value):
+        raise InvalidRequest(f"`{name}` must be a number", param=name, code="invalid_type")
+    if not low <= value <= high:
+        raise InvalidRequest(
+            f"`{name}` must be between {low:g} and {high:g}, got {value}", param=name
+        )
+
+
+def _int_at_least(body: dict, name: str, low: int, high: int | None = None) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not _is_int(value):
+        raise InvalidRequest(f"`{name}` must be an integer", param=name, code="invalid_type")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidRequest(f"`{name}` must be {bound}, got {value}", param=name)
+
+
+def _bool(body: dict, name: str) -> None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest(f"`{name}` must be a boolean", param=name, code="invalid_type")
+
+
+def _validate_messages(messages: Any) -> None:
+    if messages is None:
+        raise InvalidRequest(
+            "`messages` is required", param="messages", code="missing_required_parameter"
+        )
+    if not isinstance(messages, list):
+        raise InvalidRequest("`messages` must be an array", param="messages", code="invalid_type")
+    if not messages:
+        raise InvalidRequest("`messages` must contain at least one message", param="messages")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"`{where}` must be an object", param=where, code="invalid_type")
+        role = message.get("role")
+        if role not in MESSAGE_ROLES:
+            raise InvalidRequest(
+                f"`{where}.role` must be one of {sorted(MESSAGE_ROLES)}, got {role!r}",
+                param=f"{where}.role",
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise InvalidRequest(
+                f"`{where}.content` must be a string or an array of content parts",
+                param=f"{where}.content",
+                code="invalid_type",
+            )
+        if content is None and role in ("system", "developer", "user", "tool"):
+            raise InvalidRequest(
+                f"`{where}.content` is required for role {role!r}",
+                param=f"{where}.content",
+                code="missing_required_parameter",
+            )
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise InvalidRequest(
+                        f"`{where}.content[{j}]` must be an object with a `type`",
+                        param=f"{where}.content[{j}]",
+                        code="invalid_type",
+                    )
+
+
+def _validate_tools(body: dict) -> bool:
+    tools = body.get("tools")
+    if tools is None:
+        return False
+    if not isinstance(tools, list):
+        raise InvalidRequest("`tools` must be an array", param="tools", code="invalid_type")
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise InvalidRequest(
+                f"`tools[{i}]` must be an object with a `type`", param=f"tools[{i}]"
+            )
+        if tool["type"] == "function":
+            function = tool.get("function")
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise InvalidRequest(
+                    f"`tools[{i}].function.name` is required",
+                    param=f"tools[{i}].function.name",
+                    code="missing_required_parameter",
+                )
+    choice = body.get("tool_choice")
+    if choice is not None and not (choice in TOOL_CHOICE_MODES or isinstance(choice, dict)):
+        raise InvalidRequest(
+            f"`tool_choice` must be one of {sorted(TOOL_CHOICE_MODES)} or an object",
+            param="tool_choice",
+        )
+    return bool(tools)
+
+
+def validate_chat_request(body: Any) -> ChatRequest:
+    """Check a parsed request body; raise InvalidRequest naming the first bad field."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", param=None, code="invalid_type")
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequest(
+            "`model` is required", param="model", code="missing_required_parameter"
+        )
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest(
+            "`model` must be a non-empty string", param="model", code="invalid_type"
+        )
+    _validate_messages(body.get("messages"))
+    _number_in(body, "temperature", 0, 2)
+    _number_in(body, "top_p", 0, 1)
+    _number_in(body, "presence_penalty", -2, 2)
+    _number_in(body, "frequency_penalty", -2, 2)
+    _int_at_least(body, "n", 1, 128)
+    _int_at_least(body, "max_tokens", 1)
+    _int_at_least(body, "max_completion_tokens", 1)
+    _int_at_least(body, "top_logprobs", 0, 20)
+    _int_at_least(body, "seed", -(2**63))
+    for name in ("stream", "logprobs", "parallel_tool_calls", "store"):
+        _bool(body, name)
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
+        raise InvalidRequest("`stop` must be a string or an array of strings", param="stop")
+    stream = body.get("stream") is True
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise InvalidRequest("`stream_options` must be an object", param="stream_options")
+        if not stream:
+            raise InvalidRequest(
+                "`stream_options` is only allowed when `stream` is true", param="stream_options"
+            )
+        _bool(options, "include_usage")
+    response_format = body.get("response_format")
+    if response_format is not None and (
+        not isinstance(response_format, dict) or response_format.get("type") not in RESPONSE_FORMATS
+    ):
+        raise InvalidRequest(
+            f"`response_format.type` must be one of {sorted(RESPONSE_FORMATS)}",
+            param="response_format",
+        )
+    has_tools = _validate_tools(body)
+    return ChatRequest(
+        model=model.strip(),
+        stream=stream,
+        include_usage=bool(options and options.get("include_usage")),
+        n=body.get("n") or 1,
+        has_tools=has_tools,
+    )
+
+
+def usage_from_object(usage: Any) -> Usage | None:
+    """Read an OpenAI `usage` object; None when absent or malformed."""
+    if not isinstance(usage, dict):
+        return None
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        reported=True,
+    )
+
+
+def usage_from_response(raw: bytes) -> Usage | None:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return usage_from_object(data.get("usage")) if isinstance(data, dict) else None
+
+
+@dataclass(slots=True)
+class StreamMeter:
+    """Watches a chat stream's events: usage, whether output began, whether it finished.
+
+    Only events that can carry what we need are decoded, so the relay stays a byte copy."""
+
+    usage: Usage | None = None
+    content_chunks: int = 0
+    done: bool = False
+
+    def observe(self, event: bytes) -> bool:
+        """Record what the event says. Returns True if it is the usage-only chunk."""
+        usage_only = False
+        for payload in data_lines(event):
+            if payload == b"[DONE]":
+                self.done = True
+                continue
+            if b'"usage"' in payload and b'"usage":null' not in payload:
+                try:
+                    chunk = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    continue
+                usage = usage_from_object(chunk.get("usage"))
+                if usage is not None:
+                    self.usage = usage
+                    usage_only = not chunk.get("choices")
+                    continue
+            if b'"delta"' in payload:
+                self.content_chunks += 1
+        return usage_only
+
+    def final_usage(self) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        # No usage from upstream: one token per content chunk is the usual granularity.
+        return Usage(completion_tokens=self.content_chunks, reported=False)

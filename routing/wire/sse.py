@@ -1,0 +1,44 @@
+"""Server-sent events: split a byte stream into whole events without copying more than needed."""
+
+from collections.abc import Iterator
+
+
+class EventSplitter:
+    """Feed arbitrary chunks; get back complete raw events (each ending in a blank line)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        data = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        events = []
+        start = 0
+        while True:
+            end = data.find(b"\n\n", start)
+            if end < 0:
+                break
+            events.append(data[start : end + 2])
+            start = end + 2
+        self._buffer = data[start:]
+        return events
+
+    def remainder(self) -> bytes:
+        return self._buffer
+
+
+def data_lines(event: bytes) -> Iterator[bytes]:
+    """The payloads of an event's `data:` fields."""
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            yield line[6:] if line[5:6] == b" " else line[5:]
+
+
+def encode_data(payload: bytes) -> bytes:
+    return b"data: " + payload + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"

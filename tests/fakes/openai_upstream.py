@@ -1,0 +1,517 @@
+"""A fake OpenAI-compatible upstream for the test-suite.
+
+It speaks the real Chat Completions wire format (non-stream and SSE), records every request it
+receives and fails on demand. Behaviour is chosen by the request's ``model``:
+
+* ``fake-chat`` and any unknown name: success (text, parallel tool calls when ``tools`` is set,
+  ``{"answer": "fake"}`` for ``response_format.type == "json_schema"``, ``n`` choices).
+* ``fake-error-500`` / ``-503`` / ``-429`` (``Retry-After: 7``) / ``-400``: that status with an
+  OpenAI error envelope.
+* ``fake-leaky-error``: 401 whose message echoes the Authorization header it received.
+* ``fake-slow-stream``: 200 content chunks, 50 ms apart.
+* ``fake-hang``: waits 30 s before sending anything.
+* ``fake-stall-midstream``: headers + 2 chunks, then silence for 30 s.
+* ``fake-drop-midstream``: headers + 2 chunks, then the connection is aborted.
+* ``fake-malformed``: 200 ``application/json`` with body ``{not json``.
+
+Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)``
+(client went away) or ``("stream_dropped", model)`` (we cut it) in ``events``; a ``fake-hang``
+request whose client leaves early records ``("request_aborted", model)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+JSONDict = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REPLY_TEXT = "Hello from the fake upstream."
+JSON_SCHEMA_REPLY = '{"answer": "fake"}'
+TOOL_ARGUMENTS = ('{"city": "Paris"}', '{"city": "Tokyo"}')
+MODEL_SUFFIX = "-2024-01-01"
+SYSTEM_FINGERPRINT = "fp_fake_upstream"
+LONG_WAIT = 30.0  # seconds, for fake-hang and fake-stall-midstream
+SLOW_STREAM_CHUNKS = 200
+SLOW_STREAM_DELAY = 0.05
+MODELS = (
+    "fake-chat",
+    "fake-error-500",
+    "fake-error-503",
+    "fake-error-429",
+    "fake-error-400",
+    "fake-leaky-error",
+    "fake-slow-stream",
+    "fake-hang",
+    "fake-stall-midstream",
+    "fake-drop-midstream",
+    "fake-malformed",
+)
+
+# (status, message, type, param, code, extra headers)
+_ERRORS: dict[str, tuple[int, str, str, str | None, str | None, dict[str, str]]] = {
+    "fake-error-500": (
+        500,
+        "The fake upstream had an internal server error while processing your request.",
+        "server_error",
+        None,
+        None,
+        {},
+    ),
+    "fake-error-503": (
+        503,
+        "The fake upstream is overloaded and temporarily unavailable.",
+        "server_error",
+        None,
+        None,
+        {},
+    ),
+    "fake-error-429": (
+        429,
+        "Rate limit reached on the fake upstream; please retry after 7 seconds.",
+        "rate_limit_error",
+        None,
+        None,
+        {"Retry-After": "7"},
+    ),
+    "fake-error-400": (
+        400,
+        "Invalid value for temperature: upstream says no",
+        "invalid_request_error",
+        "temperature",
+        "invalid_value",
+        {},
+    ),
+}
+
+
+def usage() -> JSONDict:
+    """The fixed usage block (prompt includes cached tokens, completion includes reasoning)."""
+    return {
+        "prompt_tokens": 11,
+        "completion_tokens": 7,
+        "total_tokens": 18,
+        "prompt_tokens_details": {"cached_tokens": 3},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    json: Any | None  # parsed body, or None when it is empty or not JSON
+
+
+@dataclass
+class _Choice:
+    content: str | None
+    finish_reason: str
+    tool_calls: list[JSONDict] = field(default_factory=list)
+
+
+def _error_response(
+    status: int,
+    message: str,
+    type_: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    envelope = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return web.json_response(envelope, status=status, headers=headers)
+
+
+def _words(text: str) -> list[str]:
+    """Split into one piece per word, keeping the separating spaces so pieces join back exactly."""
+    first, *rest = text.split(" ")
+    return [first, *(" " + word for word in rest)]
+
+
+def _fragments(text: str, count: int = 3) -> list[str]:
+    step = max(1, -(-len(text) // count))  # ceiling division
+    return [text[i : i + step] for i in range(0, len(text), step)] or [""]
+
+
+def _plan_choices(body: JSONDict) -> list[_Choice]:
+    n = body.get("n")
+    n = n if isinstance(n, int) and n > 0 else 1
+    tools = body.get("tools") or []
+    response_format = body.get("response_format") or {}
+    choices: list[_Choice] = []
+    for i in range(n):
+        if i == 0 and isinstance(tools, list) and tools:
+            first = tools[0] if isinstance(tools[0], dict) else {}
+            name = (first.get("function") or {}).get("name") or first.get("name") or "tool"
+            calls = [
+                {
+                    "id": f"call_fake_{k}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+                for k, arguments in enumerate(TOOL_ARGUMENTS)
+            ]
+            choices.append(_Choice(None, "tool_calls", calls))
+        elif isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+            choices.append(_Choice(JSON_SCHEMA_REPLY, "stop"))
+        else:
+            choices.append(
+                _Choice(REPLY_TEXT if i == 0 else f"Hello again from choice {i}.", "stop")
+            )
+    return choices
+
+
+def _choice_deltas(choice: _Choice) -> list[tuple[JSONDict, str | None]]:
+    """The (delta, finish_reason) sequence OpenAI streams for one choice."""
+    # Role appears only in the first delta: the SDK concatenates repeated strings.
+    first_content = "" if choice.content is not None else None
+    deltas: list[tuple[JSONDict, str | None]] = [
+        ({"role": "assistant", "content": first_content}, None)
+    ]
+    if choice.content:
+        deltas += [({"content": piece}, None) for piece in _words(choice.content)]
+    for k, call in enumerate(choice.tool_calls):
+        # First delta of a call: index, id, type, name, empty arguments. Later: index + fragment.
+        head = {
+            "index": k,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        deltas.append(({"tool_calls": [head]}, None))
+        for fragment in _fragments(call["function"]["arguments"]):
+            deltas.append(
+                ({"tool_calls": [{"index": k, "function": {"arguments": fragment}}]}, None)
+            )
+    deltas.append(({}, choice.finish_reason))
+    return deltas
+
+
+def _sse(payload: JSONDict | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n".encode()
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+class FakeOpenAIUpstream:
+    def __init__(self, api_key: str = "upstream-secret-credential") -> None:
+        self.api_key = api_key
+        self.chunk_delay: float = 0.0  # seconds between SSE events of ordinary streams
+        self.requests: list[Recorded] = []
+        self.events: list[tuple[str, str]] = []
+        self.base_url = ""
+        self.port = 0
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._startup_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeOpenAIUpstream:
+        if self._thread is not None:
+            raise RuntimeError("FakeOpenAIUpstream already started")
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="fake-openai-upstream", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake upstream did not start within 10 s")
+        if self._startup_error is not None:
+            raise RuntimeError("fake upstream failed to start") from self._startup_error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> FakeOpenAIUpstream:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._setup())
+        except BaseException as exc:  # reported to start() in the calling thread
+            self._startup_error = exc
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            # Cancel what is left (e.g. a fake-hang sleeper) so the loop closes cleanly.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    async def _setup(self) -> None:
+        app = web.Application(middlewares=[self._record_and_authenticate])
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/v1/models", self._models)
+        # A short shutdown timeout: stop() must not wait for fake-hang's 30 s sleep.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    # ------------------------------------------------------------------ recording
+
+    def reset(self) -> None:
+        with self._cond:
+            self.requests.clear()
+            self.events.clear()
+
+    def _event(self, name: str, model: str) -> None:
+        with self._cond:
+            self.events.append((name, model))
+            self._cond.notify_all()
+
+    def wait_for_event(self, name: str, timeout: float = 5.0, model: str | None = None) -> bool:
+        """Block until an event called ``name`` (for ``model``, if given) has been recorded."""
+
+        def seen() -> bool:
+            return any(n == name and model in (None, m) for n, m in self.events)
+
+        with self._cond:
+            return self._cond.wait_for(seen, timeout=timeout)
+
+    @web.middleware
+    async def _record_and_authenticate(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        body = await request.read()  # aiohttp caches it, so handlers can read it again
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        recorded = Recorded(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            json=parsed,
+        )
+        with self._cond:
+            self.requests.append(recorded)
+            self._cond.notify_all()
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error_response(
+                401, "Incorrect API key provided", "invalid_request_error", code="invalid_api_key"
+            )
+        return await handler(request)
+
+    # ------------------------------------------------------------------ routes
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake-upstream"}
+            for m in MODELS
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return _error_response(
+                400, "The request body must be a JSON object with a model.", "invalid_request_error"
+            )
+        model: str = body["model"]
+        stream = body.get("stream") is True
+        include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
+
+        if model in _ERRORS:
+            status, message, type_, param, code, headers = _ERRORS[model]
+            return _error_response(status, message, type_, param=param, code=code, headers=headers)
+        if model == "fake-leaky-error":
+            received = request.headers.get("Authorization", "")
+            return _error_response(
+                401,
+                f"Incorrect API key provided: {received}",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        if model == "fake-malformed":
+            return web.Response(status=200, body=b"{not json", content_type="application/json")
+        # fake-hang: wait before sending anything; after 30 s it answers like fake-chat.
+        if model == "fake-hang" and await self._wait_unless_gone(request, LONG_WAIT):
+            self._event("request_aborted", model)
+            return web.Response(status=499)  # nobody is listening any more
+        if model == "fake-slow-stream":
+            words = " ".join(f"tick{k}" for k in range(SLOW_STREAM_CHUNKS))
+            events = self._stream_events(model, [_Choice(words, "stop")], include_usage)
+            return await self._send_stream(request, model, events, delay=SLOW_STREAM_DELAY)
+        if model in ("fake-stall-midstream", "fake-drop-midstream"):
+            events = self._stream_events(model, _plan_choices(body), include_usage)[:2]
+            then = "stall" if model == "fake-stall-midstream" else "drop"
+            return await self._send_stream(
+                request, model, events, delay=self.chunk_delay, then=then
+            )
+
+        choices = _plan_choices(body)
+        if stream:
+            events = self._stream_events(model, choices, include_usage)
+            return await self._send_stream(request, model, events, delay=self.chunk_delay)
+        return web.json_response(self._completion(model, choices))
+
+    # ------------------------------------------------------------------ payloads
+
+    @staticmethod
+    def _completion(model: str, choices: list[_Choice]) -> JSONDict:
+        out_choices = []
+        for i, choice in enumerate(choices):
+            message: JSONDict = {"role": "assistant", "content": choice.content, "refusal": None}
+            if choice.tool_calls:
+                message["tool_calls"] = choice.tool_calls
+            out_choices.append(
+                {
+                    "index": i,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": choice.finish_reason,
+                }
+            )
+        return {
+            "id": f"chatcmpl-fake{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model + MODEL_SUFFIX,
+            "choices": out_choices,
+            "usage": usage(),
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+
+    @staticmethod
+    def _stream_events(model: str, choices: list[_Choice], include_usage: bool) -> list[bytes]:
+        base: JSONDict = {
+            "id": f"chatcmpl-fake{uuid.uuid4().hex[:24]}",  # same id/created in every chunk
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model + MODEL_SUFFIX,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+        per_choice = [
+            [(i, delta, finish) for delta, finish in _choice_deltas(choice)]
+            for i, choice in enumerate(choices)
+        ]
+        events: list[bytes] = []
+        # Interleave choices round-robin, the way n>1 streams arrive from OpenAI.
+        for round_ in itertools.zip_longest(*per_choice):
+            for item in round_:
+                if item is None:
+                    continue
+                index, delta, finish = item
+                chunk = {
+                    **base,
+                    "choices": [
+                        {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+                    ],
+                }
+                if include_usage:
+                    chunk["usage"] = None
+                events.append(_sse(chunk))
+        if include_usage:
+            events.append(_sse({**base, "choices": [], "usage": usage()}))
+        events.append(_sse("[DONE]"))
+        return events
+
+    # ------------------------------------------------------------------ streaming
+
+    async def _send_stream(
+        self,
+        request: web.Request,
+        model: str,
+        events: list[bytes],
+        *,
+        delay: float,
+        then: str | None = None,
+    ) -> web.StreamResponse:
+        """Write each SSE event separately; ``then`` is "stall" or "drop" after the last one."""
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        try:
+            for i, event in enumerate(events):
+                if i and delay:
+                    await asyncio.sleep(delay)
+                # aiohttp does not cancel handlers on disconnect, so look before every write.
+                if _client_gone(request):
+                    raise ConnectionResetError("client went away")
+                await resp.write(event)  # write() drains when the buffer is full
+        except (ConnectionResetError, asyncio.CancelledError) as exc:
+            self._event("stream_aborted", model)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return resp
+
+        if then == "drop":
+            if request.transport is not None:
+                request.transport.abort()  # RST, no terminating chunk, no [DONE]
+            self._event("stream_dropped", model)
+            return resp
+        if then == "stall" and await self._wait_unless_gone(request, LONG_WAIT):
+            self._event("stream_aborted", model)
+            return resp
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        self._event("stream_completed", model)
+        return resp
+
+    @staticmethod
+    async def _wait_unless_gone(request: web.Request, seconds: float) -> bool:
+        """Sleep up to ``seconds``; return True early if the client disconnects meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if _client_gone(request):
+                return True
+            await asyncio.sleep(0.05)
+        return _client_gone(request)

@@ -1,0 +1,31 @@
+"""API key material: generation, keyed hashing and the display prefix.
+
+Only the HMAC of a key is stored; the raw key exists once, in the response that created it.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+
+KEY_PREFIX = "sk-orca-"
+_RANDOM_BYTES = 32  # token_urlsafe(32) gives 43 URL-safe characters
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(_RANDOM_BYTES)
+
+
+def hash_key(raw_key: str) -> str:
+    secret = settings.ORCA_KEY_HASH_SECRET.encode()
+    return hmac.new(secret, raw_key.encode(), hashlib.sha256).hexdigest()
+
+
+def display_prefix(raw_key: str) -> str:
+    """Enough to recognise a key in a list, far too little to guess it."""
+    return f"{raw_key[: len(KEY_PREFIX) + 4]}…{raw_key[-4:]}"
+
+
+def looks_like_key(value: str) -> bool:
+    return value.startswith(KEY_PREFIX) and len(value) >= len(KEY_PREFIX) + 32
