@@ -114,6 +114,12 @@ def _validate_messages(messages: Any) -> None:
 
 
 def _validate_tools(body: dict) -> bool:
+    choice = body.get("tool_choice")
+    if choice is not None and not (choice in TOOL_CHOICE_MODES or isinstance(choice, dict)):
+        raise InvalidRequest(
+            f"`tool_choice` must be one of {sorted(TOOL_CHOICE_MODES)} or an object",
+            param="tool_choice",
+        )
     tools = body.get("tools")
     if tools is None:
         return False
@@ -132,12 +138,6 @@ def _validate_tools(body: dict) -> bool:
                     param=f"tools[{i}].function.name",
                     code="missing_required_parameter",
                 )
-    choice = body.get("tool_choice")
-    if choice is not None and not (choice in TOOL_CHOICE_MODES or isinstance(choice, dict)):
-        raise InvalidRequest(
-            f"`tool_choice` must be one of {sorted(TOOL_CHOICE_MODES)} or an object",
-            param="tool_choice",
-        )
     return bool(tools)
 
 

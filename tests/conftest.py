@@ -1,0 +1,138 @@
+"""Shared fixtures: a fake OpenAI-compatible upstream, committed catalog and workspace data,
+and a live Orca server process that the official SDKs talk to."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from routing.models import Model, Provider
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
+from tests.live import LiveServer
+from workspaces import services
+from workspaces.models import ApiKey, Workspace
+
+UPSTREAM_CREDENTIAL = "upstream-credential-CANARY-7f3a9c"
+
+# Public model id -> upstream model name the fake understands.
+FAKE_MODELS = {
+    "fake/chat": "fake-chat",
+    "dup/chat": "fake-chat",  # makes the bare name "chat" ambiguous
+    "fake/solo": "fake-chat",  # bare "solo" resolves unambiguously
+    "fake/error-500": "fake-error-500",
+    "fake/error-429": "fake-error-429",
+    "fake/error-400": "fake-error-400",
+    "fake/leaky": "fake-leaky-error",
+    "fake/slow": "fake-slow-stream",
+    "fake/hang": "fake-hang",
+    "fake/stall": "fake-stall-midstream",
+    "fake/drop": "fake-drop-midstream",
+    "fake/malformed": "fake-malformed",
+}
+
+
+@dataclass
+class LiveOrca:
+    server: LiveServer
+    upstream: FakeOpenAIUpstream
+    key: str  # a key of workspace "acme" that may use every model
+    workspace: Workspace
+    other_key: str  # a key of workspace "globex"
+    other_workspace: Workspace
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url + "/v1"
+
+    def new_key(self, **options) -> tuple[ApiKey, str]:
+        return services.create_api_key(self.workspace, **options)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb
+):
+    """Always set up the default test database: the live-server tests use it without the
+    `django_db` mark (their rows must be committed for the server process to see them)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            keepdb=django_db_keepdb and not django_db_createdb,
+            aliases={"default"},
+        )
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[FakeOpenAIUpstream]:
+    upstream = FakeOpenAIUpstream(api_key=UPSTREAM_CREDENTIAL).start()
+    yield upstream
+    upstream.stop()
+
+
+def _seed_catalog(upstream: FakeOpenAIUpstream) -> None:
+    provider = Provider(
+        slug="fake", name="Fake upstream", kind="openai", base_url=upstream.base_url
+    )
+    provider.set_credential(UPSTREAM_CREDENTIAL)
+    provider.save()
+    for public_id, upstream_name in FAKE_MODELS.items():
+        Model.objects.create(
+            public_id=public_id,
+            provider=provider,
+            upstream_name=upstream_name,
+            input_price="0.15",
+            output_price="0.60",
+            cached_input_price="0.075",
+            context_length=128_000,
+            max_output_tokens=16_384,
+            capabilities=["tools", "json_schema"],
+        )
+    demo = Provider.objects.create(slug="demo", name="Demo", kind="demo")
+    Model.objects.create(public_id="orca/demo", provider=demo, upstream_name="orca-demo")
+
+
+@pytest.fixture(scope="session")
+def live(django_db_setup, django_db_blocker, fake_upstream, tmp_path_factory) -> Iterator[LiveOrca]:
+    """Committed data (outside any test transaction) and one running server for the session."""
+    with django_db_blocker.unblock():
+        _seed_catalog(fake_upstream)
+        acme, _ = services.get_or_create_workspace("acme")
+        globex, _ = services.get_or_create_workspace("globex")
+        _, key = services.create_api_key(acme, name="live")
+        _, other_key = services.create_api_key(globex, name="live")
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    server = LiveServer(log_path).start()
+    try:
+        yield LiveOrca(server, fake_upstream, key, acme, other_key, globex, log_path)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def upstream(live) -> FakeOpenAIUpstream:
+    """The fake upstream with its request log cleared for this test."""
+    live.upstream.reset()
+    return live.upstream
+
+
+@pytest.fixture
+def client(live):
+    import openai
+
+    return openai.OpenAI(base_url=live.base_url, api_key=live.key, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def db_access(django_db_blocker):
+    """ORM access outside a transaction, for tests that share committed rows with the server."""
+    with django_db_blocker.unblock():
+        yield
