@@ -15,7 +15,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "streamed",
         "latency_ms",
         "created_at",
-    ]  # noqa: E501
+    ]
     list_filter = ["status_code", "streamed", "endpoint", "workspace"]
     search_fields = ["request_id", "model", "workspace__slug"]
     date_hierarchy = "created_at"

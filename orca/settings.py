@@ -180,4 +180,3 @@ ORCA_USAGE_FLUSH_SECONDS = env.float("ORCA_USAGE_FLUSH_SECONDS", default=0.5)
 ORCA_USAGE_BATCH_SIZE = env.int("ORCA_USAGE_BATCH_SIZE", default=500)
 # Only behind a reverse proxy you control: take the client IP from X-Forwarded-For.
 ORCA_TRUST_X_FORWARDED_FOR = env.bool("ORCA_TRUST_X_FORWARDED_FOR", default=False)
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, adopted now

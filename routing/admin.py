@@ -5,6 +5,7 @@ from .models import Model, Provider
 
 
 class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(assume_scheme="https", required=False, max_length=300)
     new_credential = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -53,7 +54,7 @@ class ModelAdmin(admin.ModelAdmin):
         "cached_input_price",
         "context_length",
         "enabled",
-    ]  # noqa: E501
+    ]
     list_filter = ["provider", "enabled"]
     search_fields = ["public_id", "upstream_name"]
     list_editable = ["enabled"]

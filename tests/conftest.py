@@ -125,7 +125,7 @@ def upstream(live) -> FakeOpenAIUpstream:
 
 
 @pytest.fixture
-def client(live):
+def sdk(live):
     import openai
 
     return openai.OpenAI(base_url=live.base_url, api_key=live.key, max_retries=0, timeout=20)

@@ -15,6 +15,9 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+UVICORN_ARGS = ("--host", "127.0.0.1", "--lifespan", "on", "--no-access-log")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -42,7 +42,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_by",
         "last_used_at",
         "revoked_at",
-    ]  # noqa: E501
+    ]
     fields = [
         "workspace",
         "name",
@@ -55,7 +55,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_by",
         "last_used_at",
         "revoked_at",
-    ]  # noqa: E501
+    ]
     actions = ["disable_keys"]
 
     def has_add_permission(self, request) -> bool:

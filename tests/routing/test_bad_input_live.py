@@ -48,12 +48,12 @@ def assert_error(response: httpx.Response, status: int, code: str, param=None) -
             {**GOOD, "messages": [{"role": "wizard", "content": "x"}]},
             "invalid_value",
             "messages[0].role",
-        ),  # noqa: E501
+        ),
         (
             {**GOOD, "messages": [{"role": "user", "content": 5}]},
             "invalid_type",
             "messages[0].content",
-        ),  # noqa: E501
+        ),
         ({**GOOD, "temperature": 2.5}, "invalid_value", "temperature"),
         ({**GOOD, "temperature": "hot"}, "invalid_type", "temperature"),
         ({**GOOD, "top_p": -0.1}, "invalid_value", "top_p"),
@@ -70,7 +70,7 @@ def assert_error(response: httpx.Response, status: int, code: str, param=None) -
             {**GOOD, "tools": [{"type": "function", "function": {}}]},
             "missing_required_parameter",
             "tools[0].function.name",
-        ),  # noqa: E501
+        ),
         ({**GOOD, "tool_choice": "sometimes"}, "invalid_value", "tool_choice"),
         ({**GOOD, "response_format": {"type": "yaml"}}, "invalid_value", "response_format"),
         ({**GOOD, "stop": [1, 2]}, "invalid_value", "stop"),
@@ -91,14 +91,14 @@ def test_invalid_json_is_400(live, upstream, raw):
 def test_unknown_model_is_404(live, upstream):
     assert_error(
         post(live, {**GOOD, "model": "fake/nope"}, key=live.key), 404, "model_not_found", "model"
-    )  # noqa: E501
+    )
     assert upstream.requests == []
 
 
 def test_ambiguous_bare_name_is_400_listing_candidates(live, upstream):
     error = assert_error(
         post(live, {**GOOD, "model": "chat"}, key=live.key), 400, "ambiguous_model", "model"
-    )  # noqa: E501
+    )
     assert "dup/chat" in error["message"] and "fake/chat" in error["message"]
     assert upstream.requests == []
 
@@ -126,11 +126,11 @@ def test_revoked_and_expired_keys_are_401(live, upstream, db_access):
     assert (
         "revoked"
         in assert_error(post(live, GOOD, key=revoked_raw), 401, "invalid_api_key")["message"]
-    )  # noqa: E501
+    )
     assert (
         "expired"
         in assert_error(post(live, GOOD, key=expired_raw), 401, "invalid_api_key")["message"]
-    )  # noqa: E501
+    )
     assert upstream.requests == []
 
 
@@ -160,4 +160,4 @@ def test_wrong_method_and_unknown_path(live):
     assert_error(response, 405, "method_not_allowed")
     response = httpx.post(f"{live.base_url}/no/such/endpoint", timeout=5)
     error = assert_error(response, 404, "not_found")
-    assert "Invalid URL (POST /v1/no/such/endpoint)" == error["message"]
+    assert error["message"] == "Invalid URL (POST /v1/no/such/endpoint)"

@@ -1,4 +1,4 @@
-"""/v1/chat/completions through a live server, with the official openai SDK as the client."""
+"""/v1/chat/completions through a live server, with the official openai SDK as the sdk."""
 
 import json
 
@@ -17,10 +17,8 @@ def only_request(upstream):
     return upstream.requests[0]
 
 
-def test_non_stream_completion_relays_the_upstream_answer(
-    live, client, upstream, django_db_blocker
-):
-    raw = client.chat.completions.with_raw_response.create(model="fake/chat", messages=MESSAGES)
+def test_non_stream_completion_relays_the_upstream_answer(live, sdk, upstream, django_db_blocker):
+    raw = sdk.chat.completions.with_raw_response.create(model="fake/chat", messages=MESSAGES)
     completion = raw.parse()
 
     assert completion.choices[0].message.content == "Hello from the fake upstream."
@@ -46,9 +44,9 @@ def test_non_stream_completion_relays_the_upstream_answer(
     assert record.ttft_ms is not None and record.latency_ms >= record.ttft_ms
 
 
-def test_upstream_gets_the_provider_credential_never_the_client_key(live, client, upstream):
-    client.chat.completions.create(model="fake/chat", messages=MESSAGES)
-    client.chat.completions.create(model="fake/chat", messages=MESSAGES, stream=True).close()
+def test_upstream_gets_the_provider_credential_never_the_client_key(live, sdk, upstream):
+    sdk.chat.completions.create(model="fake/chat", messages=MESSAGES)
+    sdk.chat.completions.create(model="fake/chat", messages=MESSAGES, stream=True).close()
 
     assert len(upstream.requests) == 2
     for seen in upstream.requests:
@@ -58,14 +56,14 @@ def test_upstream_gets_the_provider_credential_never_the_client_key(live, client
         assert live.key not in everything
 
 
-def test_fields_orca_does_not_own_arrive_unchanged(client, upstream):
+def test_fields_orca_does_not_own_arrive_unchanged(sdk, upstream):
     extra = {
         "custom_vendor_field": {"nested": [1, 2.5, "x", None, True]},
         "top_k": 40,
         "metadata": {"team": "search"},
         "reasoning_effort": "low",
     }
-    client.chat.completions.create(
+    sdk.chat.completions.create(
         model="fake/chat", messages=MESSAGES, temperature=0.3, seed=7, user="u-1", extra_body=extra
     )
     seen = only_request(upstream).json
@@ -74,8 +72,8 @@ def test_fields_orca_does_not_own_arrive_unchanged(client, upstream):
     assert (seen["temperature"], seen["seed"], seen["user"]) == (0.3, 7, "u-1")
 
 
-def test_stream_is_reassembled_by_the_sdk_with_usage(live, client, upstream, django_db_blocker):
-    stream = client.chat.completions.create(
+def test_stream_is_reassembled_by_the_sdk_with_usage(live, sdk, upstream, django_db_blocker):
+    stream = sdk.chat.completions.create(
         model="fake/chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
     )
     chunks = list(stream)
@@ -114,7 +112,7 @@ def test_stream_without_include_usage_hides_the_usage_chunk_but_meters_it(
     assert record.usage_reported is True
 
 
-def test_streamed_tool_call_deltas_are_reassembled(client, upstream):
+def test_streamed_tool_call_deltas_are_reassembled(sdk, upstream):
     tools = [
         {
             "type": "function",
@@ -128,9 +126,7 @@ def test_streamed_tool_call_deltas_are_reassembled(client, upstream):
             },
         }
     ]
-    with client.chat.completions.stream(
-        model="fake/chat", messages=MESSAGES, tools=tools
-    ) as stream:
+    with sdk.chat.completions.stream(model="fake/chat", messages=MESSAGES, tools=tools) as stream:
         for _ in stream:
             pass
         final = stream.get_final_completion()
@@ -146,13 +142,13 @@ def test_streamed_tool_call_deltas_are_reassembled(client, upstream):
     assert only_request(upstream).json["tools"] == tools
 
 
-def test_n_choices_non_stream_and_stream(client, upstream):
-    completion = client.chat.completions.create(model="fake/chat", messages=MESSAGES, n=2)
+def test_n_choices_non_stream_and_stream(sdk, upstream):
+    completion = sdk.chat.completions.create(model="fake/chat", messages=MESSAGES, n=2)
     assert [c.index for c in completion.choices] == [0, 1]
     assert completion.choices[1].message.content == "Hello again from choice 1."
 
     texts = {0: "", 1: ""}
-    for chunk in client.chat.completions.create(
+    for chunk in sdk.chat.completions.create(
         model="fake/chat", messages=MESSAGES, n=2, stream=True
     ):
         for choice in chunk.choices:
@@ -161,7 +157,7 @@ def test_n_choices_non_stream_and_stream(client, upstream):
     assert [r.json["n"] for r in upstream.requests] == [2, 2]
 
 
-def test_response_format_json_schema_is_forwarded(client, upstream):
+def test_response_format_json_schema_is_forwarded(sdk, upstream):
     response_format = {
         "type": "json_schema",
         "json_schema": {
@@ -175,15 +171,15 @@ def test_response_format_json_schema_is_forwarded(client, upstream):
             },
         },
     }
-    completion = client.chat.completions.create(
+    completion = sdk.chat.completions.create(
         model="fake/chat", messages=MESSAGES, response_format=response_format
     )
     assert json.loads(completion.choices[0].message.content) == {"answer": "fake"}
     assert only_request(upstream).json["response_format"] == response_format
 
 
-def test_bare_model_name_resolves_when_unambiguous(client, upstream):
-    client.chat.completions.create(model="solo", messages=MESSAGES)
+def test_bare_model_name_resolves_when_unambiguous(sdk, upstream):
+    sdk.chat.completions.create(model="solo", messages=MESSAGES)
     assert only_request(upstream).json["model"] == "fake-chat"
 
 
@@ -209,15 +205,15 @@ def test_client_dropping_a_stream_closes_the_upstream_connection(live, upstream,
     assert record.streamed is True
 
 
-def test_demo_model_answers_streams_and_calls_tools(client):
-    completion = client.chat.completions.create(model="orca/demo", messages=MESSAGES)
+def test_demo_model_answers_streams_and_calls_tools(sdk):
+    completion = sdk.chat.completions.create(model="orca/demo", messages=MESSAGES)
     assert (
         completion.choices[0].message.content == "Hello from Orca's demo model. You said: Say hello"
     )
 
     text = "".join(
         c.choices[0].delta.content or ""
-        for c in client.chat.completions.create(model="orca/demo", messages=MESSAGES, stream=True)
+        for c in sdk.chat.completions.create(model="orca/demo", messages=MESSAGES, stream=True)
         if c.choices
     )
     assert text == completion.choices[0].message.content
@@ -235,7 +231,7 @@ def test_demo_model_answers_streams_and_calls_tools(client):
             },
         }
     ]
-    with client.chat.completions.stream(model="orca/demo", messages=MESSAGES, tools=tools) as s:
+    with sdk.chat.completions.stream(model="orca/demo", messages=MESSAGES, tools=tools) as s:
         final = s.get_final_completion()
     call = final.choices[0].message.tool_calls[0]
     assert call.function.name == "lookup"
@@ -250,9 +246,9 @@ def test_demo_model_answers_streams_and_calls_tools(client):
         ("fake/error-400", 400, openai.BadRequestError),
     ],
 )
-def test_upstream_errors_keep_status_and_message(client, upstream, model, status, exception):
+def test_upstream_errors_keep_status_and_message(sdk, upstream, model, status, exception):
     with pytest.raises(exception) as caught:
-        client.chat.completions.create(model=model, messages=MESSAGES)
+        sdk.chat.completions.create(model=model, messages=MESSAGES)
     error = caught.value
     assert error.status_code == status
     assert error.response.headers["x-orca-request-id"].startswith("req_")
@@ -267,14 +263,14 @@ def test_upstream_errors_keep_status_and_message(client, upstream, model, status
         assert error.body["code"] == "invalid_value"
 
 
-def test_upstream_error_before_a_stream_keeps_its_status(client, upstream):
+def test_upstream_error_before_a_stream_keeps_its_status(sdk, upstream):
     with pytest.raises(openai.InternalServerError):
-        client.chat.completions.create(model="fake/error-500", messages=MESSAGES, stream=True)
+        sdk.chat.completions.create(model="fake/error-500", messages=MESSAGES, stream=True)
 
 
-def test_credential_echoed_by_an_upstream_is_scrubbed(live, client, upstream):
+def test_credential_echoed_by_an_upstream_is_scrubbed(live, sdk, upstream):
     with pytest.raises(openai.APIStatusError) as caught:
-        client.chat.completions.create(model="fake/leaky", messages=MESSAGES)
+        sdk.chat.completions.create(model="fake/leaky", messages=MESSAGES)
     assert caught.value.status_code == 502
     assert caught.value.body["code"] == "upstream_auth_failed"
     text = caught.value.response.text
@@ -283,19 +279,19 @@ def test_credential_echoed_by_an_upstream_is_scrubbed(live, client, upstream):
     assert UPSTREAM_CREDENTIAL[:12] not in text
 
 
-def test_malformed_upstream_json_is_a_502(client, upstream):
+def test_malformed_upstream_json_is_a_502(sdk, upstream):
     with pytest.raises(openai.APIStatusError) as caught:
-        client.chat.completions.create(model="fake/malformed", messages=MESSAGES)
+        sdk.chat.completions.create(model="fake/malformed", messages=MESSAGES)
     assert caught.value.status_code == 502
     assert caught.value.body["code"] == "upstream_invalid_response"
     assert caught.value.body["type"] == "orcarouter_api_error"
 
 
 def test_first_byte_timeout_is_a_504_and_closes_the_upstream(
-    live, client, upstream, django_db_blocker
-):  # noqa: E501
+    live, sdk, upstream, django_db_blocker
+):
     with pytest.raises(openai.APIStatusError) as caught:
-        client.chat.completions.create(model="fake/hang", messages=MESSAGES)
+        sdk.chat.completions.create(model="fake/hang", messages=MESSAGES)
     assert caught.value.status_code == 504
     assert caught.value.body["code"] == "upstream_timeout"
     assert "first byte" in caught.value.body["message"]
@@ -325,7 +321,7 @@ def test_failure_after_the_stream_began_is_an_in_stream_error(live, upstream, mo
     assert len(events) >= 4  # the chunks that did arrive were forwarded first
 
 
-def test_sdk_raises_on_an_in_stream_error(client, upstream):
+def test_sdk_raises_on_an_in_stream_error(sdk, upstream):
     with pytest.raises(openai.APIError):
-        for _ in client.chat.completions.create(model="fake/drop", messages=MESSAGES, stream=True):
+        for _ in sdk.chat.completions.create(model="fake/drop", messages=MESSAGES, stream=True):
             pass

@@ -5,8 +5,8 @@ import openai
 import pytest
 
 
-def test_list_models_in_openai_shape_with_orca_fields(live, client):
-    models = {m.id: m for m in client.models.list()}
+def test_list_models_in_openai_shape_with_orca_fields(live, sdk):
+    models = {m.id: m for m in sdk.models.list()}
     assert {"fake/chat", "orca/demo", "fake/error-500"} <= set(models)
     item = models["fake/chat"].model_dump()
     assert item["object"] == "model"
@@ -22,11 +22,11 @@ def test_list_models_in_openai_shape_with_orca_fields(live, client):
     assert "base_url" not in str(item) and "127.0.0.1" not in str(item)
 
 
-def test_retrieve_a_model_whose_id_has_a_slash(client):
-    model = client.models.retrieve("fake/chat")
+def test_retrieve_a_model_whose_id_has_a_slash(sdk):
+    model = sdk.models.retrieve("fake/chat")
     assert model.id == "fake/chat"
     with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("fake/does-not-exist")
+        sdk.models.retrieve("fake/does-not-exist")
 
 
 def test_listing_shows_only_models_the_key_may_use(live, db_access):
