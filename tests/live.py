@@ -65,19 +65,8 @@ class LiveServer:
     def start(self) -> "LiveServer":
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "orca.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--lifespan",
-                "on",
-                "--no-access-log",
-            ],  # fmt: skip
+            [sys.executable, "-m", "uvicorn", "orca.asgi:application", *UVICORN_ARGS]
+            + ["--port", str(self.port)],
             cwd=ROOT,
             env=self._env,
             stdout=log,

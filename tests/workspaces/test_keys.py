@@ -56,7 +56,7 @@ def test_create_key_rejects_bad_credits(credits):
 
 def test_key_context_carries_patterns_and_networks():
     workspace, _ = services.get_or_create_workspace("ctx")
-    key, raw = services.create_api_key(
+    _, raw = services.create_api_key(
         workspace,
         allowed_models=["openai/*", "anthropic/claude-haiku-*"],
         allowed_ips=["10.0.0.0/8"],
