@@ -65,8 +65,15 @@ class LiveServer:
     def start(self) -> "LiveServer":
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "orca.asgi:application", *UVICORN_ARGS]
-            + ["--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "orca.asgi:application",
+                *UVICORN_ARGS,
+                "--port",
+                str(self.port),
+            ],
             cwd=ROOT,
             env=self._env,
             stdout=log,
