@@ -150,8 +150,11 @@ class CallRecord:
 # --- upstream errors -----------------------------------------------------------------------
 
 
-def upstream_error(status: int, raw: bytes, route: ModelRoute, client_key: str) -> GatewayError:
+def upstream_error(
+    response: UpstreamResponse, raw: bytes, route: ModelRoute, client_key: str
+) -> GatewayError:
     """Keep the upstream's status and message, minus any credential it echoed back."""
+    status = response.status
     message, type_, param, code = parse_upstream_error(raw)
     message = scrub(message, route.provider.credential, client_key)
     if status == 401:
@@ -161,7 +164,15 @@ def upstream_error(status: int, raw: bytes, route: ModelRoute, client_key: str) 
             f"upstream rejected the gateway's credentials: {message}",
             code="upstream_auth_failed",
         )
-    return GatewayError(status, message, code=code, param=param, type_=type_ or "upstream_error")
+    retry_after = response.headers.get("retry-after") if status in (429, 503) else None
+    return GatewayError(
+        status,
+        message,
+        code=code,
+        param=param,
+        type_=type_ or "upstream_error",
+        headers=[(b"retry-after", retry_after.encode())] if retry_after else None,
+    )
 
 
 def failure_error(exc: UpstreamFailure) -> GatewayError:
@@ -171,6 +182,18 @@ def failure_error(exc: UpstreamFailure) -> GatewayError:
 
 
 # --- chat completions ----------------------------------------------------------------------
+
+
+def _usage_of_completion(raw: bytes) -> Usage | None:
+    """The body is relayed byte for byte; it is decoded only to meter it (and to make sure
+    the client gets JSON rather than an upstream's broken page)."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise GatewayError(
+            502, "upstream returned a response that is not JSON", code="upstream_invalid_response"
+        ) from None
+    return openai_chat.usage_from_object(data.get("usage")) if isinstance(data, dict) else None
 
 
 async def relay_chat(consumer: RelayConsumer, body: bytes) -> None:
@@ -201,20 +224,12 @@ async def relay_chat(consumer: RelayConsumer, body: bytes) -> None:
             response = await providers.send_chat(route, upstream_body, state.timeouts)
             record.mark_first_byte()
             if response.status >= 400:
-                raise upstream_error(response.status, await response.read(), route, raw_key or "")
+                raise upstream_error(response, await response.read(), route, raw_key or "")
             if request.stream:
                 await _relay_stream(consumer, response, request, record, raw_key or "")
             else:
                 raw = await response.read()
-                try:
-                    record.usage = openai_chat.usage_from_response(raw)
-                    orjson.loads(raw) if record.usage is None else None
-                except orjson.JSONDecodeError:
-                    raise GatewayError(
-                        502,
-                        "upstream returned a response that is not JSON",
-                        code="upstream_invalid_response",
-                    ) from None
+                record.usage = _usage_of_completion(raw)
                 record.status = 200
                 await consumer.send_json(200, raw)
         except UpstreamFailure as exc:

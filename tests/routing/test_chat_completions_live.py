@@ -258,6 +258,8 @@ def test_upstream_errors_keep_status_and_message(sdk, upstream, model, status, e
         400: "Invalid value for temperature: upstream says no",
     }[status]
     assert upstream_message.lower() in error.body["message"].lower()
+    if status == 429:
+        assert error.response.headers["retry-after"] == "7"
     if status == 400:
         assert error.body["param"] == "temperature"
         assert error.body["code"] == "invalid_value"
