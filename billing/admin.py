@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import UsageRecord
+from .models import LedgerEntry, UsageRecord
 
 
 @admin.register(UsageRecord)
@@ -27,4 +27,18 @@ class UsageRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["workspace", "kind", "amount_usd", "note", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["workspace__slug", "note"]
+    readonly_fields = ["created_at"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # entries are appended, never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -35,3 +35,26 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return self.request_id
+
+
+class LedgerEntry(models.Model):
+    """One movement of a workspace's prepaid balance, in USD. The balance is their sum."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant"
+        SPEND = "spend"
+        REFUND = "refund"
+        ADJUSTMENT = "adjustment"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="ledger")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_usd = models.DecimalField(max_digits=18, decimal_places=9)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_usd} ({self.workspace})"

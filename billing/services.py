@@ -3,13 +3,14 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from decimal import Decimal
 from operator import attrgetter
 
 from django.db import connection, transaction
 
 from workspaces.services import mark_keys_used
 
-from .models import UsageRecord
+from .models import LedgerEntry, UsageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,11 @@ def write_usage_batch(events: Sequence[UsageEvent]) -> None:
             if previous is None or event.created_at > previous:
                 last_used[event.api_key_id] = event.created_at
     mark_keys_used(last_used)
+
+
+def grant_credits(workspace_id: int, amount_usd: Decimal, note: str = "") -> LedgerEntry:
+    if amount_usd <= 0:
+        raise ValueError("a grant must be a positive amount of USD")
+    return LedgerEntry.objects.create(
+        workspace_id=workspace_id, kind=LedgerEntry.Kind.GRANT, amount_usd=amount_usd, note=note
+    )

@@ -327,3 +327,12 @@ def test_sdk_raises_on_an_in_stream_error(sdk, upstream):
     with pytest.raises(openai.APIError):
         for _ in sdk.chat.completions.create(model="fake/drop", messages=MESSAGES, stream=True):
             pass
+
+
+def test_each_workspace_key_is_billed_to_its_own_workspace(live, upstream, django_db_blocker):
+    other = openai.OpenAI(base_url=live.base_url, api_key=live.other_key, max_retries=0)
+    raw = other.chat.completions.with_raw_response.create(model="fake/chat", messages=MESSAGES)
+    record = wait_for_usage(django_db_blocker, raw.headers["x-orca-request-id"])
+    assert record.workspace_id == live.other_workspace.id != live.workspace.id
+    with django_db_blocker.unblock():
+        assert record.api_key.workspace_id == live.other_workspace.id

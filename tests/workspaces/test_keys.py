@@ -1,11 +1,13 @@
 """API key material and the create_key command."""
 
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from billing.selectors import balance_usd
 from workspaces import services
 from workspaces.keys import display_prefix, generate_key, hash_key
 from workspaces.models import ApiKey, Workspace
@@ -45,9 +47,10 @@ def test_create_key_makes_the_workspace_and_prints_only_the_key():
 
     call_command("create_key", "--workspace", "new-team", "--credits", "12.50", stdout=StringIO())
     assert workspace.api_keys.count() == 2
+    assert balance_usd(workspace.id) == Decimal("12.50")
 
 
-@pytest.mark.parametrize("credits", ["lots", "-5"])
+@pytest.mark.parametrize("credits", ["lots", "-5", "0", "NaN"])
 def test_create_key_rejects_bad_credits(credits):
     with pytest.raises(CommandError, match="--credits"):
         call_command("create_key", "--workspace", "w", "--credits", credits, stdout=StringIO())

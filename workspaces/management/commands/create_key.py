@@ -1,7 +1,9 @@
 from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from billing.services import grant_credits
 from workspaces import services
 
 
@@ -11,23 +13,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--workspace", required=True, help="workspace slug")
         parser.add_argument("--name", default="default", help="key name")
-        parser.add_argument(
-            "--credits",
-            help="USD to grant the workspace (prepaid credits arrive with the billing issue)",
-        )
+        parser.add_argument("--credits", help="USD to grant the workspace's prepaid balance")
 
     def handle(self, *args, workspace: str, name: str, credits: str | None, **options) -> None:
+        amount = None
         if credits is not None:
             try:
                 amount = Decimal(credits)
             except InvalidOperation:
                 raise CommandError(f"--credits must be a number of USD, got {credits!r}") from None
-            if amount < 0:
-                raise CommandError("--credits must not be negative")
-            # Accepted and validated now; the ledger that holds it lands with billing.
-        try:
-            ws, _ = services.get_or_create_workspace(workspace)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
-        _, raw = services.create_api_key(ws, name=name)
+            if not amount.is_finite() or amount <= 0:
+                raise CommandError("--credits must be a positive number of USD")
+        with transaction.atomic():
+            try:
+                ws, _ = services.get_or_create_workspace(workspace)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+            _, raw = services.create_api_key(ws, name=name)
+            if amount is not None:
+                grant_credits(ws.id, amount, note=f"create_key --credits ({name})")
         self.stdout.write(raw)
