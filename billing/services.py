@@ -1,16 +1,19 @@
 """Writes for usage records."""
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from workspaces.services import mark_keys_used
 
 from .models import LedgerEntry, UsageRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +52,39 @@ def _insert_sql() -> str:
     )
 
 
+_INT_MAX = 2**31 - 1
+_TEXT_LIMITS = {"error_code": 60, "endpoint": 40, "model": 200, "upstream_model": 200}
+
+
+def _row_of(event: UsageEvent) -> list:
+    """The event as a row the table will accept: counts clamped, texts cut to their columns."""
+    row = list(_row(event))
+    for i, name in enumerate(_COLUMNS):
+        value = row[i]
+        if name in _TEXT_LIMITS:
+            row[i] = (value or "")[: _TEXT_LIMITS[name]]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            row[i] = min(max(value, 0), _INT_MAX)
+        elif name == "created_at":
+            row[i] = connection.ops.adapt_datetimefield_value(value)
+    return row
+
+
 def write_usage_batch(events: Sequence[UsageEvent]) -> None:
     """Insert a batch; a request id already stored (a retried flush) is skipped, not doubled.
 
     Plain executemany of tuples rather than bulk_create: building a model instance per row
     held the GIL long enough to show up in the gateway's tail latency (docs/performance.md).
+    If the batch is refused as a whole, rows are retried one by one so that a single bad row
+    (say, for a key deleted since) cannot block the rest.
     """
-    adapt = connection.ops.adapt_datetimefield_value
-    created = _COLUMNS.index("created_at")
-    rows = []
-    for event in events:
-        row = list(_row(event))
-        row[created] = adapt(row[created])
-        rows.append(row)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(_insert_sql(), rows)
+    sql = _insert_sql()
+    rows = [_row_of(event) for event in events]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+    except (IntegrityError, DataError):
+        _write_one_by_one(sql, rows)
     last_used: dict[int, datetime] = {}
     for event in events:
         if event.api_key_id is not None:
@@ -71,6 +92,20 @@ def write_usage_batch(events: Sequence[UsageEvent]) -> None:
             if previous is None or event.created_at > previous:
                 last_used[event.api_key_id] = event.created_at
     mark_keys_used(last_used)
+
+
+def _write_one_by_one(sql: str, rows: list[list]) -> None:
+    key_column = _COLUMNS.index("api_key_id")
+    for row in rows:
+        for attempt in (row, [*row[:key_column], None, *row[key_column + 1 :]]):
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(sql, attempt)
+                break
+            except (IntegrityError, DataError):
+                continue
+        else:
+            log.error("usage record %s refused by the database; dropped", row[0])
 
 
 def grant_credits(workspace_id: int, amount_usd: Decimal, note: str = "") -> LedgerEntry:

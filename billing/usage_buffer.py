@@ -15,6 +15,8 @@ from .services import UsageEvent, write_usage_batch
 
 log = logging.getLogger(__name__)
 
+_MAX_PENDING = 200_000
+
 
 class UsageBuffer:
     def __init__(self) -> None:
@@ -24,6 +26,10 @@ class UsageBuffer:
         self._lock = asyncio.Lock()
 
     def add(self, event: UsageEvent) -> None:
+        if len(self._pending) >= _MAX_PENDING:
+            # The database has been unwritable for a long while; keep memory bounded.
+            log.error("usage buffer full; dropping the oldest %d records", _MAX_PENDING // 10)
+            del self._pending[: _MAX_PENDING // 10]
         self._pending.append(event)
         if self._task is None:
             self._start()
@@ -51,8 +57,13 @@ class UsageBuffer:
                 return
             batch, self._pending = self._pending, []
             try:
-                await asyncio.to_thread(_write, batch)
+                await asyncio.shield(asyncio.to_thread(_write, batch))
+            except asyncio.CancelledError:
+                self._pending[:0] = batch  # shutdown: close() writes them
+                raise
             except Exception:
+                # Row-level problems are handled by the writer; what is left is the database
+                # being unreachable, so keep the batch for the next try.
                 log.exception("usage flush failed; %d records kept for the next try", len(batch))
                 self._pending[:0] = batch
 

@@ -3,11 +3,15 @@ from decimal import Decimal
 
 from django.db import models
 
+from workspaces.querysets import VersionedQuerySet
+
 from . import credentials
 
 
 class ProviderKind(models.TextChoices):
     OPENAI = "openai", "OpenAI-compatible"
+    ANTHROPIC = "anthropic", "Anthropic Messages"
+    GEMINI = "gemini", "Google Gemini"
     DEMO = "demo", "Demo (answers locally)"
 
 
@@ -19,7 +23,7 @@ class Capability(models.TextChoices):
 
 
 class EndpointType(models.TextChoices):
-    CHAT = "chat"
+    CHAT = "chat"  # served on every text surface: chat, responses, messages, generateContent
 
 
 class Provider(models.Model):
@@ -36,6 +40,8 @@ class Provider(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VersionedQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]
@@ -80,8 +86,26 @@ class Model(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = VersionedQuerySet.as_manager()
+
     class Meta:
         ordering = ["public_id"]
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class StoredResponse(models.Model):
+    """A /v1/responses conversation kept for previous_response_id, only for workspaces that
+    opted in (Workspace.keep_response_history)."""
+
+    response_id = models.CharField(max_length=64, unique=True)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="stored_responses"
+    )
+    model = models.CharField(max_length=200)
+    messages = models.JSONField(help_text="Canonical conversation up to and including this reply.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.response_id

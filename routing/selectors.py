@@ -3,7 +3,7 @@
 import logging
 
 from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute
-from .models import Model
+from .models import Model, StoredResponse
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +45,14 @@ def load_catalog() -> Catalog:
             )
         )
     return Catalog.build(routes)
+
+
+def stored_conversation(workspace_id: int, response_id: str) -> list[dict] | None:
+    """The conversation behind a response id, if it belongs to this workspace."""
+
+    row = (
+        StoredResponse.objects.filter(workspace_id=workspace_id, response_id=response_id)
+        .values("messages")
+        .first()
+    )
+    return None if row is None else row["messages"]

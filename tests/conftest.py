@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from routing.models import Model, Provider
+from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
+from tests.fakes.gemini_upstream import FakeGeminiUpstream
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
 from tests.live import LiveServer
 from workspaces import services
 from workspaces.models import ApiKey, Workspace
 
 UPSTREAM_CREDENTIAL = "upstream-credential-CANARY-7f3a9c"
+ANTHROPIC_CREDENTIAL = "anthropic-credential-CANARY-51d2"
+GEMINI_CREDENTIAL = "gemini-credential-CANARY-90be"
 
 # Public model id -> upstream model name the fake understands.
 FAKE_MODELS = {
@@ -32,6 +36,26 @@ FAKE_MODELS = {
 }
 
 
+# Native-kind fakes: public id -> upstream model name.
+ANTHROPIC_MODELS = {
+    "anthropic-fake/claude": "claude-fake",
+    "anthropic-fake/error-500": "claude-error-500",
+    "anthropic-fake/error-529": "claude-error-529",
+    "anthropic-fake/error-429": "claude-error-429",
+    "anthropic-fake/error-400": "claude-error-400",
+    "anthropic-fake/midstream": "claude-midstream-error",
+    "anthropic-fake/slow": "claude-slow-stream",
+}
+GEMINI_MODELS = {
+    "gemini-fake/flash": "gemini-fake",
+    "gemini-fake/error-500": "gemini-error-500",
+    "gemini-fake/error-429": "gemini-error-429",
+    "gemini-fake/error-400": "gemini-error-400",
+    "gemini-fake/midstream": "gemini-midstream-error",
+    "gemini-fake/slow": "gemini-slow-stream",
+}
+
+
 @dataclass
 class LiveOrca:
     server: LiveServer
@@ -41,6 +65,8 @@ class LiveOrca:
     other_key: str  # a key of workspace "globex"
     other_workspace: Workspace
     log_path: Path
+    anthropic_upstream: FakeAnthropicUpstream
+    gemini_upstream: FakeGeminiUpstream
 
     @property
     def base_url(self) -> str:
@@ -78,6 +104,43 @@ def fake_upstream() -> Iterator[FakeOpenAIUpstream]:
     upstream.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_native_upstreams() -> Iterator[tuple[FakeAnthropicUpstream, FakeGeminiUpstream]]:
+    anthropic = FakeAnthropicUpstream(api_key=ANTHROPIC_CREDENTIAL).start()
+    gemini = FakeGeminiUpstream(api_key=GEMINI_CREDENTIAL).start()
+    yield anthropic, gemini
+    anthropic.stop()
+    gemini.stop()
+
+
+def _seed_native(anthropic: FakeAnthropicUpstream, gemini: FakeGeminiUpstream) -> None:
+    for slug, kind, base_url, credential, models in (
+        (
+            "fake-anthropic",
+            "anthropic",
+            anthropic.base_url + "/v1",
+            ANTHROPIC_CREDENTIAL,
+            ANTHROPIC_MODELS,
+        ),  # noqa: E501
+        ("fake-gemini", "gemini", gemini.base_url + "/v1beta", GEMINI_CREDENTIAL, GEMINI_MODELS),
+    ):
+        provider = Provider(slug=slug, name=slug, kind=kind, base_url=base_url)
+        provider.set_credential(credential)
+        provider.save()
+        for public_id, upstream_name in models.items():
+            Model.objects.create(
+                public_id=public_id,
+                provider=provider,
+                upstream_name=upstream_name,
+                input_price="3",
+                output_price="15",
+                cached_input_price="0.3",
+                context_length=200_000,
+                max_output_tokens=8192,
+                capabilities=["tools", "vision", "json_schema", "reasoning"],
+            )
+
+
 def _seed_catalog(upstream: FakeOpenAIUpstream) -> None:
     provider = Provider(
         slug="fake", name="Fake upstream", kind="openai", base_url=upstream.base_url
@@ -101,10 +164,13 @@ def _seed_catalog(upstream: FakeOpenAIUpstream) -> None:
 
 
 @pytest.fixture(scope="session")
-def live(django_db_setup, django_db_blocker, fake_upstream, tmp_path_factory) -> Iterator[LiveOrca]:
+def live(
+    django_db_setup, django_db_blocker, fake_upstream, fake_native_upstreams, tmp_path_factory
+) -> Iterator[LiveOrca]:
     """Committed data (outside any test transaction) and one running server for the session."""
     with django_db_blocker.unblock():
         _seed_catalog(fake_upstream)
+        _seed_native(*fake_native_upstreams)
         acme, _ = services.get_or_create_workspace("acme")
         globex, _ = services.get_or_create_workspace("globex")
         _, key = services.create_api_key(acme, name="live")
@@ -112,7 +178,9 @@ def live(django_db_setup, django_db_blocker, fake_upstream, tmp_path_factory) ->
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     server = LiveServer(log_path).start()
     try:
-        yield LiveOrca(server, fake_upstream, key, acme, other_key, globex, log_path)
+        yield LiveOrca(
+            server, fake_upstream, key, acme, other_key, globex, log_path, *fake_native_upstreams
+        )
     finally:
         server.stop()
 
@@ -122,6 +190,19 @@ def upstream(live) -> FakeOpenAIUpstream:
     """The fake upstream with its request log cleared for this test."""
     live.upstream.reset()
     return live.upstream
+
+
+@pytest.fixture
+def upstreams(live) -> dict:
+    """All three fakes by kind, their request logs cleared for this test."""
+    fakes = {
+        "openai": live.upstream,
+        "anthropic": live.anthropic_upstream,
+        "gemini": live.gemini_upstream,
+    }
+    for fake in fakes.values():
+        fake.reset()
+    return fakes
 
 
 @pytest.fixture

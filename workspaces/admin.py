@@ -1,7 +1,30 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from .models import ApiKey, Membership, Workspace
+from .services import InvalidKeySettings, normalise_ip_allowlist
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "enabled", "expires_at", "allowed_models", "allowed_ips"]
+
+    def clean_allowed_models(self) -> list[str]:
+        value = self.cleaned_data["allowed_models"] or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise forms.ValidationError('a JSON list of model ids or patterns, e.g. ["openai/*"]')
+        return value
+
+    def clean_allowed_ips(self) -> list[str]:
+        value = self.cleaned_data["allowed_ips"] or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise forms.ValidationError('a JSON list of addresses or ranges, e.g. ["10.0.0.0/8"]')
+        try:
+            return normalise_ip_allowlist(value)
+        except InvalidKeySettings as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,6 +55,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are created from the dashboard or `manage.py create_key`; the admin never sees
     the secret, only its display prefix."""
 
+    form = ApiKeyForm
     list_display = ["prefix", "name", "workspace", "enabled", "expires_at", "last_used_at"]
     list_filter = ["enabled", "workspace"]
     search_fields = ["name", "prefix", "workspace__slug"]

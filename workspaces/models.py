@@ -1,13 +1,22 @@
 from django.conf import settings
 from django.db import models
 
+from .querysets import VersionedQuerySet
+
 
 class Workspace(models.Model):
     """The tenant boundary: keys, members, routers, billing and usage hang off it."""
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
+    keep_response_history = models.BooleanField(
+        default=False,
+        help_text="Store /v1/responses conversations so previous_response_id can continue them. "
+        "Off by default: no prompt or output text is kept.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VersionedQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]
@@ -72,6 +81,10 @@ class ApiKey(models.Model):
         blank=True,
         help_text="IP addresses or CIDR ranges. Empty allows any address.",
     )
+
+    objects = VersionedQuerySet.as_manager()
+    # For bookkeeping writes (last_used_at) that must not flush every gateway's caches.
+    untracked = models.Manager()  # noqa: DJ012  (a manager, not a field)
 
     class Meta:
         ordering = ["-created_at"]

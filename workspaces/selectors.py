@@ -20,6 +20,7 @@ class KeyContext:
     expires_at: float | None  # epoch seconds
     model_patterns: re.Pattern[str] | None  # None allows every model
     networks: tuple[IPNetwork, ...]  # empty allows every address
+    keep_response_history: bool = False
 
     def is_expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -48,7 +49,15 @@ def _compile_patterns(patterns: list[str]) -> re.Pattern[str] | None:
 def key_context(key_hash: str) -> KeyContext | None:
     row = (
         ApiKey.objects.filter(key_hash=key_hash)
-        .values("id", "workspace_id", "enabled", "expires_at", "allowed_models", "allowed_ips")
+        .values(
+            "id",
+            "workspace_id",
+            "enabled",
+            "expires_at",
+            "allowed_models",
+            "allowed_ips",
+            "workspace__keep_response_history",
+        )
         .first()
     )
     if row is None:
@@ -60,4 +69,5 @@ def key_context(key_hash: str) -> KeyContext | None:
         expires_at=row["expires_at"].timestamp() if row["expires_at"] else None,
         model_patterns=_compile_patterns(row["allowed_models"] or []),
         networks=tuple(ipaddress.ip_network(n, strict=False) for n in row["allowed_ips"] or []),
+        keep_response_history=row["workspace__keep_response_history"],
     )

@@ -75,7 +75,7 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
 def mark_keys_used(last_used: dict[int, datetime]) -> None:
     """Record last use off the request path. Plain updates: no cache invalidation needed."""
     for key_id, when in last_used.items():
-        ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
+        ApiKey.untracked.filter(pk=key_id).update(last_used_at=when)
 
 
 __all__ = [

@@ -54,3 +54,38 @@ class Deadline:
         if remaining <= phase_timeout:
             return max(remaining, 0.0), "total"
         return phase_timeout, None
+
+
+class StreamDecoder(Protocol):
+    """An upstream's stream events in, canonical chat chunks out (routing.wire.*)."""
+
+    done: bool
+
+    def feed(self, event: bytes) -> list[dict]: ...
+
+    def finish(self) -> list[dict]: ...
+
+
+class ProviderKind(Protocol):
+    """What the pipeline needs from an upstream kind. `native_surface` names the client
+    surface whose requests this kind accepts unchanged (byte pass-through)."""
+
+    native_surface: str
+
+    def native_body(self, body: dict, route, *, stream: bool) -> dict:
+        """A client body in this kind's own format, made ready to send (model swapped)."""
+        ...
+
+    def from_canonical(self, request: dict, route) -> dict:
+        """A canonical chat request in this kind's format (raises InvalidRequest)."""
+        ...
+
+    async def send(
+        self, route, body: dict, *, stream: bool, timeouts: Timeouts
+    ) -> UpstreamResponse: ...
+
+    def canonical_response(self, raw: bytes, route) -> dict:
+        """A non-stream response body as a canonical chat.completion."""
+        ...
+
+    def stream_decoder(self, route) -> StreamDecoder: ...

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from ..catalog.snapshot import ModelRoute
+from ..wire import canonical
+from ..wire.openai_chat import OpenAIStreamDecoder, with_stream_usage
 from ..wire.sse import DONE, encode_data
 from .base import Timeouts
 
@@ -37,8 +39,10 @@ def _count_tokens(text: str) -> int:
 
 def _placeholder_arguments(tool: dict[str, Any]) -> str:
     """Arguments that satisfy the tool's required properties with obvious sample values."""
-    schema = tool.get("function", {}).get("parameters") or {}
-    properties = schema.get("properties") or {}
+    schema = (tool.get("function") or {}).get("parameters")
+    schema = schema if isinstance(schema, dict) else {}
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
     samples = {
         "string": "demo",
         "integer": 1,
@@ -47,10 +51,12 @@ def _placeholder_arguments(tool: dict[str, Any]) -> str:
         "array": [],
         "object": {},
     }
-    args = {
-        name: samples.get((properties.get(name) or {}).get("type"), "demo")
-        for name in schema.get("required") or []
-    }
+    required = schema.get("required")
+    args = {}
+    for name in required if isinstance(required, list) else []:
+        spec = properties.get(name)
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        args[str(name)] = samples.get(kind, "demo") if isinstance(kind, str) else "demo"
     return orjson.dumps(args).decode()
 
 
@@ -186,7 +192,25 @@ class DemoResponse:
         pass
 
 
-async def send_demo_chat(
-    route: ModelRoute, body: dict[str, Any], timeouts: Timeouts
-) -> DemoResponse:
-    return DemoResponse(body, route)
+class DemoKind:
+    """Speaks OpenAI's format locally; other surfaces reach it through canonical chat."""
+
+    native_surface = "chat"
+
+    def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
+        return with_stream_usage(body) if stream else body
+
+    def from_canonical(self, request: dict, route: ModelRoute) -> dict:
+        body = canonical.strip_extensions(request)
+        return with_stream_usage(body) if body.get("stream") else body
+
+    async def send(
+        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+    ) -> DemoResponse:
+        return DemoResponse(body, route)
+
+    def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
+        return orjson.loads(raw)
+
+    def stream_decoder(self, route: ModelRoute) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder()

@@ -95,8 +95,12 @@ class RelayConsumer(AsyncHttpConsumer):
                 handler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await handler
-                raise ClientGone
-        handler.result()  # re-raise what the handler raised
+        if not handler.cancelled():
+            handler.result()  # re-raise what the handler raised
+        elif watcher.done() and not watcher.cancelled():
+            raise ClientGone  # the client left: the handler was stopped on its behalf
+        else:
+            raise asyncio.CancelledError  # we were cancelled from outside (shutdown)
 
     async def _wait_for_disconnect(self, receive) -> None:
         while True:
@@ -118,7 +122,9 @@ class RelayConsumer(AsyncHttpConsumer):
         if settings.ORCA_TRUST_X_FORWARDED_FOR:
             forwarded = self.header(b"x-forwarded-for")
             if forwarded:
-                return forwarded.split(",")[0].strip()
+                # The right-most entry is the one our proxy appended; entries to its left
+                # come from the client and can be forged.
+                return forwarded.split(",")[-1].strip()
         client = self.scope.get("client")
         return client[0] if client else None
 

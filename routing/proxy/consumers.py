@@ -1,18 +1,104 @@
 """Relay endpoints (Channels consumers), routed in orca/asgi.py."""
 
+import math
+
 import orjson
 
+from .. import providers
 from ..catalog.snapshot import ModelRoute
+from ..wire import anthropic
+from ..wire.canonical import InvalidRequest
 from ..wire.openai_models import model_item, model_list
 from .consumer import RelayConsumer
 from .errors import GatewayError
-from .pipeline import authenticate, bearer_token, relay_chat, resolve_model
+from .pipeline import authenticate, parse_json_body, relay, resolve_model, upstream_error
 from .state import state
+from .surfaces import CHAT, GENERATE, MESSAGES, RESPONSES, Surface
 
 
-class ChatCompletionsConsumer(RelayConsumer):
+class SurfaceConsumer(RelayConsumer):
+    """A relay endpoint speaking one client dialect."""
+
+    surface: Surface = CHAT
+    endpoint = ""
+
     async def handle(self, body: bytes) -> None:
-        await relay_chat(self, body)
+        await relay(self, body, self.surface, self.endpoint)
+
+    def render_error(self, error: GatewayError) -> bytes:
+        return self.surface.render_error(error)
+
+
+class ChatCompletionsConsumer(SurfaceConsumer):
+    surface, endpoint = CHAT, "chat.completions"
+
+
+class MessagesConsumer(SurfaceConsumer):
+    surface, endpoint = MESSAGES, "messages"
+
+
+class GenerateContentConsumer(SurfaceConsumer):
+    surface, endpoint = GENERATE, "generateContent"
+
+
+class ResponsesConsumer(SurfaceConsumer):
+    surface, endpoint = RESPONSES, "responses"
+
+
+class CountTokensConsumer(SurfaceConsumer):
+    """POST /v1/messages/count_tokens: Anthropic models ask upstream; others are estimated."""
+
+    surface = MESSAGES
+
+    async def handle(self, body: bytes) -> None:
+        key = await authenticate(self, self.surface.api_key(self) or "")
+        payload = parse_json_body(body)
+        if isinstance(payload, dict):
+            payload = {**payload, "max_tokens": payload.get("max_tokens") or 1}
+        try:
+            anthropic.validate_messages_request(payload)
+            route = await resolve_model(payload["model"], key)
+            if route.provider.kind == "anthropic":
+                counted = await self._ask_upstream(route, payload)
+            else:
+                counted = _estimate_tokens(anthropic.messages_to_chat(payload))
+        except InvalidRequest as exc:
+            raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
+        await self.send_json(200, orjson.dumps({"input_tokens": counted}))
+
+    async def _ask_upstream(self, route: ModelRoute, payload: dict) -> int:
+        body = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream")}
+        body["model"] = route.upstream_name
+        kind = providers.kind_of("anthropic")
+        try:
+            response = await kind.send(
+                route, body, stream=False, timeouts=state.timeouts, path="/messages/count_tokens"
+            )
+            raw = await response.read()
+        except providers.UpstreamFailure as exc:
+            raise GatewayError(502, str(exc), code="upstream_error") from None
+        if response.status >= 400:
+            raise upstream_error(response, raw, route, self.surface.api_key(self) or "")
+        try:
+            return int(orjson.loads(raw)["input_tokens"])
+        except (ValueError, KeyError, TypeError):
+            raise GatewayError(
+                502, "upstream count is not valid", code="upstream_invalid_response"
+            ) from None
+
+
+def _estimate_tokens(request: dict) -> int:
+    """About four characters a token: the usual rule of thumb for English text and JSON."""
+    characters = len(orjson.dumps(request["tools"])) if request.get("tools") else 0
+    for message in request.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            characters += len(content)
+        elif isinstance(content, list):
+            characters += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+        if message.get("tool_calls"):
+            characters += len(orjson.dumps(message["tool_calls"]))
+    return max(1, math.ceil(characters / 4))
 
 
 def _item(route: ModelRoute) -> dict:
@@ -36,7 +122,7 @@ class ModelsConsumer(RelayConsumer):
     allowed_methods = ("GET",)
 
     async def handle(self, body: bytes) -> None:
-        key = await authenticate(self, bearer_token(self))
+        key = await authenticate(self, CHAT.api_key(self) or "")
         model_id = self.scope["url_route"]["kwargs"].get("model_id")
         if model_id is None:
             catalog = await state.catalog()
@@ -52,3 +138,15 @@ class ModelsConsumer(RelayConsumer):
                 ) from None
             raise
         await self.send_json(200, orjson.dumps(_item(route)))
+
+
+class GeminiNotFoundConsumer(RelayConsumer):
+    allowed_methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+    async def handle(self, body: bytes) -> None:
+        raise GatewayError(
+            404, f"Invalid URL ({self.scope['method']} {self.scope['path']})", code="not_found"
+        )
+
+    def render_error(self, error: GatewayError) -> bytes:
+        return GENERATE.render_error(error)

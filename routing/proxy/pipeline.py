@@ -5,6 +5,7 @@ usage), and it does so through their services and selectors.
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,30 +19,28 @@ from workspaces.selectors import KeyContext
 from .. import providers
 from ..catalog.snapshot import AmbiguousModel, ModelRoute
 from ..providers import UpstreamFailure, UpstreamResponse, UpstreamTimeout
-from ..wire import openai_chat
-from ..wire.openai_errors import error_body, parse_upstream_error
-from ..wire.sse import DONE, EventSplitter, encode_data
+from ..selectors import stored_conversation
+from ..services import store_response
+from ..wire import openai_chat, responses
+from ..wire.canonical import ChunkAccumulator, InvalidRequest, StreamError
+from ..wire.openai_errors import parse_upstream_error
+from ..wire.sse import EventSplitter
 from ..wire.usage import Usage
-from .consumer import JSON, RelayConsumer
+from .consumer import RelayConsumer
 from .errors import GatewayError, scrub
-from .state import state
+from .state import run_db, state
+from .surfaces import Surface
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell nginx-style proxies not to buffer the stream
 ]
+log = logging.getLogger(__name__)
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away"
 
 
 # --- authentication and model resolution ---------------------------------------------------
-
-
-def bearer_token(consumer: RelayConsumer) -> str | None:
-    value = consumer.header(b"authorization")
-    if value and value[:7].lower() == "bearer ":
-        return value[7:].strip() or None
-    return None
 
 
 async def authenticate(consumer: RelayConsumer, raw_key: str | None) -> KeyContext:
@@ -157,13 +156,16 @@ def upstream_error(
     status = response.status
     message, type_, param, code = parse_upstream_error(raw)
     message = scrub(message, route.provider.credential, client_key)
-    if status == 401:
-        # Our credential for the provider was refused; the client's key is fine.
+    if status == 401 or (status == 400 and "API key not valid" in message):
+        # Our credential for the provider was refused (Gemini says so with a 400); the
+        # client's key is fine.
         return GatewayError(
             502,
             f"upstream rejected the gateway's credentials: {message}",
             code="upstream_auth_failed",
         )
+    if status == 529:  # Anthropic's "overloaded"; other dialects know it as 503
+        status = 503
     retry_after = response.headers.get("retry-after") if status in (429, 503) else None
     return GatewayError(
         status,
@@ -181,57 +183,124 @@ def failure_error(exc: UpstreamFailure) -> GatewayError:
     return GatewayError(502, str(exc), code="upstream_error")
 
 
-# --- chat completions ----------------------------------------------------------------------
+# --- the relay ------------------------------------------------------------------------------
 
 
-def _usage_of_completion(raw: bytes) -> Usage | None:
-    """The body is relayed byte for byte; it is decoded only to meter it (and to make sure
-    the client gets JSON rather than an upstream's broken page)."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise GatewayError(
-            502, "upstream returned a response that is not JSON", code="upstream_invalid_response"
-        ) from None
-    return openai_chat.usage_from_object(data.get("usage")) if isinstance(data, dict) else None
+class _Meter:
+    """Watches a pass-through stream (events already in the client's dialect) for usage and
+    completion, by running it through the kind's decoder; the bytes go out unchanged."""
+
+    def __init__(self, decoder) -> None:
+        self.decoder = decoder
+        self.usage: Usage | None = None
+        self.failed: StreamError | None = None
+        self.outputs = 0
+        self._complete = False
+
+    def observe(self, event: bytes) -> bool:
+        try:
+            chunks = self.decoder.feed(event)
+        except StreamError as exc:
+            self.failed = exc
+            return False
+        self._count(chunks)
+        return False
+
+    def _count(self, chunks: list[dict]) -> None:
+        for chunk in chunks:
+            if chunk.get("choices"):
+                self.outputs += 1
+            elif chunk.get("usage"):
+                self.usage = openai_chat.usage_from_object(chunk["usage"])
+
+    def close(self) -> None:
+        # Whether the stream was complete is decided before finish(), which may synthesise
+        # the closing chunks of a cut-off stream.
+        self._complete = self.decoder.done
+        self._count(self.decoder.finish())
+
+    @property
+    def done(self) -> bool:
+        return self._complete or self.decoder.done or self.failed is not None
+
+    def final_usage(self) -> Usage:
+        return self.usage or Usage(completion_tokens=self.outputs, reported=False)
 
 
-async def relay_chat(consumer: RelayConsumer, body: bytes) -> None:
-    raw_key = bearer_token(consumer)
+class _OpenAIMeter(openai_chat.StreamMeter):
+    """The cheap meter for OpenAI pass-through: decodes only events that can carry usage."""
+
+    failed = None
+
+    def close(self) -> None:
+        pass
+
+
+_RELAY_ERROR = GatewayError(
+    502, "the gateway could not relay the upstream's stream", code="stream_relay_error"
+)
+
+
+def _json_error() -> GatewayError:
+    return GatewayError(
+        502, "upstream returned a response that is not valid JSON", code="upstream_invalid_response"
+    )
+
+
+async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint: str) -> None:
+    """Serve one relay call on any client surface, against any provider kind."""
+    raw_key = surface.api_key(consumer) or ""
     key = await authenticate(consumer, raw_key)
     payload = parse_json_body(body)
     try:
-        request = openai_chat.validate_chat_request(payload)
-    except openai_chat.InvalidRequest as exc:
+        call = surface.validate(payload, consumer)
+    except InvalidRequest as exc:
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     assert isinstance(payload, dict)
-    route = await resolve_model(request.model, key)
+    route = await resolve_model(call.model, key)
+    kind = providers.kind_of(route.provider.kind)
+    passthrough = kind.native_surface == surface.name
+    if not passthrough and surface.name == "responses":
+        call.extra["history"] = await _conversation_so_far(payload, key)
 
-    upstream_body = dict(payload)
-    upstream_body["model"] = route.upstream_name
-    if request.stream:
-        # Always ask for usage so the call can be metered; the chunk is dropped again
-        # below when the client did not ask for it.
-        upstream_body["stream_options"] = {
-            **(payload.get("stream_options") or {}),
-            "include_usage": True,
-        }
+    canonical_request: dict | None = None
+    try:
+        if passthrough:
+            upstream_body = kind.native_body(payload, route, stream=call.stream)
+        else:
+            canonical_request = surface.to_canonical(payload, call)
+            upstream_body = kind.from_canonical(canonical_request, route)
+    except InvalidRequest as exc:
+        raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
 
-    record = CallRecord(key=key, route=route, endpoint="chat.completions", streamed=request.stream)
+    record = CallRecord(key=key, route=route, endpoint=endpoint, streamed=call.stream)
     response: UpstreamResponse | None = None
     try:
         try:
-            response = await providers.send_chat(route, upstream_body, state.timeouts)
+            response = await kind.send(
+                route, upstream_body, stream=call.stream, timeouts=state.timeouts
+            )
             record.mark_first_byte()
             if response.status >= 400:
-                raise upstream_error(response, await response.read(), route, raw_key or "")
-            if request.stream:
-                await _relay_stream(consumer, response, request, record, raw_key or "")
+                raise upstream_error(response, await response.read(), route, raw_key)
+            if call.stream and passthrough:
+                await _relay_native_stream(consumer, response, surface, kind, call, record, route)
+            elif call.stream:
+                completion = await _relay_translated_stream(
+                    consumer, response, surface, kind, call, record, route
+                )
+                await _remember(surface, call, key, canonical_request, completion)
             else:
                 raw = await response.read()
-                record.usage = _usage_of_completion(raw)
+                try:
+                    completion = kind.canonical_response(raw, route)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    raise _json_error() from None
+                record.usage = openai_chat.usage_from_object(completion.get("usage"))
+                out = raw if passthrough else surface.render_completion(completion, call)
                 record.status = 200
-                await consumer.send_json(200, raw)
+                await consumer.send_json(200, out)
+                await _remember(surface, call, key, canonical_request, completion)
         except UpstreamFailure as exc:
             raise failure_error(exc) from None
     except GatewayError as exc:
@@ -248,39 +317,134 @@ async def relay_chat(consumer: RelayConsumer, body: bytes) -> None:
         state.usage.add(record.to_event(consumer.request_id))
 
 
-async def _relay_stream(
-    consumer: RelayConsumer,
-    response: UpstreamResponse,
-    request: openai_chat.ChatRequest,
-    record: CallRecord,
-    client_key: str,
-) -> None:
-    """Forward each complete SSE event as soon as it arrives; meter on the way through."""
+async def _relay_native_stream(consumer, response, surface, kind, call, record, route) -> None:
+    """Same dialect both sides: forward each complete SSE event as soon as it arrives."""
     await consumer.send_headers(status=200, headers=SSE_HEADERS)
     record.status = 200
     splitter = EventSplitter()
-    meter = openai_chat.StreamMeter()
+    openai_native = surface.name == "chat"
+    meter = _OpenAIMeter() if openai_native else _Meter(kind.stream_decoder(route))
     try:
         async for chunk in response.chunks():
             out = []
             for event in splitter.feed(chunk):
-                if meter.observe(event) and not request.include_usage:
+                # observe() says True only for OpenAI's usage-only chunk
+                if meter.observe(event) and not call.include_usage:
                     continue
                 out.append(event)
             if out:
+                record.mark_first_byte()
                 await consumer.send_body(out[0] if len(out) == 1 else b"".join(out), more_body=True)
-        if not meter.done:
+            if meter.done:
+                break  # nothing may follow the end marker; don't wait on a lingering body
+        meter.close()
+        if meter.failed is not None:
+            record.status, record.error_code = 502, "upstream_stream_error"
+        elif not meter.done:
             raise UpstreamFailure("upstream stream ended before it was complete")
     except UpstreamFailure as exc:
         error = failure_error(exc)
         record.status, record.error_code = error.status, error.code or ""
-        payload = error_body(
-            scrub(error.message, client_key), code=error.code, type_="orcarouter_api_error"
-        )
-        await consumer.send_body(encode_data(orjson.dumps(payload)) + DONE, more_body=True)
+        await consumer.send_body(surface.stream_error(error), more_body=True)
+    except Exception:
+        log.exception("request %s: relaying the stream failed", consumer.request_id)
+        record.status, record.error_code = 502, "stream_relay_error"
+        await consumer.send_body(surface.stream_error(_RELAY_ERROR), more_body=True)
     finally:
         record.usage = meter.final_usage()
     await consumer.send_body(b"")
 
 
-__all__ = ["JSON", "authenticate", "bearer_token", "relay_chat", "resolve_model"]
+async def _relay_translated_stream(consumer, response, surface, kind, call, record, route) -> dict:
+    """Upstream events -> canonical chunks -> the client's dialect, chunk by chunk."""
+    await consumer.send_headers(status=200, headers=SSE_HEADERS)
+    record.status = 200
+    splitter = EventSplitter()
+    decoder = kind.stream_decoder(route)
+    encoder = surface.stream_encoder(call)
+    collected = ChunkAccumulator()
+    first = encoder.start()
+    if first:
+        await consumer.send_body(first, more_body=True)
+
+    def translate(chunks: list[dict]) -> bytes:
+        out = []
+        for chunk in chunks:
+            collected.feed(chunk)
+            piece = encoder.feed(chunk)
+            if piece:
+                out.append(piece)
+        return b"".join(out)
+
+    try:
+        async for data in response.chunks():
+            out = b"".join(translate(decoder.feed(event)) for event in splitter.feed(data))
+            if out:
+                record.mark_first_byte()
+                await consumer.send_body(out, more_body=True)
+            if decoder.done:
+                break
+        complete = decoder.done  # before finish(), which may close a cut-off stream itself
+        tail = translate(decoder.finish())
+        if not complete:
+            raise UpstreamFailure("upstream stream ended before it was complete")
+        await consumer.send_body(tail + encoder.finish(), more_body=True)
+    except StreamError as exc:
+        error = GatewayError(502, exc.message, code="upstream_stream_error", type_=exc.type)
+        record.status, record.error_code = 502, "upstream_stream_error"
+        await consumer.send_body(surface.stream_error(error, encoder), more_body=True)
+    except UpstreamFailure as exc:
+        error = failure_error(exc)
+        record.status, record.error_code = error.status, error.code or ""
+        await consumer.send_body(surface.stream_error(error, encoder), more_body=True)
+    except Exception:
+        log.exception("request %s: translating the stream failed", consumer.request_id)
+        record.status, record.error_code = 502, "stream_relay_error"
+        await consumer.send_body(surface.stream_error(_RELAY_ERROR, encoder), more_body=True)
+    finally:
+        usage = collected.usage
+        record.usage = (
+            openai_chat.usage_from_object(usage)
+            if usage
+            else Usage(completion_tokens=len(collected.content), reported=False)
+        )
+    await consumer.send_body(b"")
+    return collected.completion()
+
+
+# --- stored conversations (Responses API) --------------------------------------------------
+
+
+async def _conversation_so_far(payload: dict, key: KeyContext) -> list[dict] | None:
+    previous = payload.get("previous_response_id")
+    if not previous:
+        return None
+    if not key.keep_response_history:
+        raise GatewayError(
+            400,
+            "previous_response_id needs response history, which this workspace does not keep; "
+            "send the whole conversation in `input`, or ask an admin to enable response history",
+            code="response_history_disabled",
+            param="previous_response_id",
+        )
+    history = await run_db(stored_conversation, key.workspace_id, previous)
+    if history is None:
+        raise GatewayError(
+            400,
+            f"previous response {previous!r} not found",
+            code="previous_response_not_found",
+            param="previous_response_id",
+        )
+    return history
+
+
+async def _remember(surface, call, key: KeyContext, canonical_request, completion) -> None:
+    if surface.name != "responses" or not key.keep_response_history:
+        return
+    if call.extra["body"].get("store") is False or canonical_request is None:
+        return
+    messages = responses.history_after(canonical_request, completion)
+    await run_db(store_response, key.workspace_id, call.extra["response_id"], call.model, messages)
+
+
+__all__ = ["authenticate", "relay", "resolve_model"]

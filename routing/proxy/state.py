@@ -28,7 +28,7 @@ _ENTRY_TTL = 60.0  # belt and braces: re-read a key at least this often even wit
 _MAX_CACHED_KEYS = 100_000  # unknown keys are cached too; bound what random keys can fill
 
 
-def _db(fn, *args):
+def run_db(fn, *args):
     """Run an ORM read in a worker thread with a healthy connection."""
 
     def call():
@@ -95,7 +95,7 @@ class GatewayState:
         if entry is not None and time.monotonic() - entry[1] < _ENTRY_TTL:
             return entry[0]
         generation = self._generation
-        context = await _db(key_context, key_hash)
+        context = await run_db(key_context, key_hash)
         if generation == self._generation:
             if len(self._keys) >= _MAX_CACHED_KEYS:
                 self._keys = {}
@@ -106,7 +106,7 @@ class GatewayState:
         catalog = self._catalog
         if catalog is None:
             generation = self._generation
-            catalog = await _db(load_catalog)
+            catalog = await run_db(load_catalog)
             if generation == self._generation:
                 self._catalog = catalog
         return catalog

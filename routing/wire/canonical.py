@@ -57,7 +57,7 @@ an error event inside an upstream stream.
 
 from typing import Any
 
-from .openai_chat import InvalidRequest
+from .errors import InvalidRequest, StreamError
 
 __all__ = [
     "EXTENSION_FIELDS",
@@ -69,15 +69,6 @@ __all__ = [
 
 EXTENSION_FIELDS = ("reasoning_budget_tokens", "top_k")
 _MESSAGE_EXTENSIONS = ("reasoning_content", "thinking_blocks")
-
-
-class StreamError(Exception):
-    """An error event inside an upstream stream (after the 200 went out)."""
-
-    def __init__(self, message: str, type_: str = "api_error") -> None:
-        super().__init__(message)
-        self.message = message
-        self.type = type_
 
 
 def empty_usage() -> dict[str, Any]:
@@ -109,3 +100,66 @@ def strip_extensions(request: dict[str, Any]) -> dict[str, Any]:
     if "messages" in out:
         out["messages"] = messages
     return out
+
+
+class ChunkAccumulator:
+    """Rebuilds a canonical chat.completion (choice 0) from canonical stream chunks."""
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = 0
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> None:
+        self.id = self.id or chunk.get("id", "")
+        self.model = self.model or chunk.get("model", "")
+        self.created = self.created or chunk.get("created", 0)
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.content.append(delta["content"])
+            if delta.get("reasoning_content"):
+                self.reasoning.append(delta["reasoning_content"])
+            for call in delta.get("tool_calls") or ():
+                slot = self.tool_calls.setdefault(
+                    call.get("index", 0),
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                if call.get("id"):
+                    slot["id"] = call["id"]
+                function = call.get("function") or {}
+                if function.get("name"):
+                    slot["function"]["name"] = function["name"]
+                slot["function"]["arguments"] += function.get("arguments") or ""
+                if call.get("extra_content"):
+                    slot["extra_content"] = call["extra_content"]
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self.content or self.tool_calls)
+
+    def completion(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "usage": self.usage or empty_usage(),
+        }

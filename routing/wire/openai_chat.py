@@ -9,20 +9,13 @@ from typing import Any
 
 import orjson
 
+from .errors import InvalidRequest, StreamError
 from .sse import data_lines
 from .usage import Usage
 
 MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
-
-
-class InvalidRequest(ValueError):
-    def __init__(self, message: str, *, param: str | None, code: str = "invalid_value") -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +108,9 @@ def _validate_messages(messages: Any) -> None:
 
 def _validate_tools(body: dict) -> bool:
     choice = body.get("tool_choice")
-    if choice is not None and not (choice in TOOL_CHOICE_MODES or isinstance(choice, dict)):
+    if choice is not None and not (
+        isinstance(choice, dict) or (isinstance(choice, str) and choice in TOOL_CHOICE_MODES)
+    ):
         raise InvalidRequest(
             f"`tool_choice` must be one of {sorted(TOOL_CHOICE_MODES)} or an object",
             param="tool_choice",
@@ -199,17 +194,26 @@ def validate_chat_request(body: Any) -> ChatRequest:
     )
 
 
+def _count(value: Any) -> int:
+    """A token count as sent by an upstream; anything odd counts as 0 rather than failing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return min(max(int(value), 0), 2**31 - 1)
+
+
 def usage_from_object(usage: Any) -> Usage | None:
-    """Read an OpenAI `usage` object; None when absent or malformed."""
+    """Read an OpenAI `usage` object; None when absent or not an object. Never raises."""
     if not isinstance(usage, dict):
         return None
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
+    completion_details = completion_details if isinstance(completion_details, dict) else {}
     return Usage(
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        cached_tokens=_count(prompt_details.get("cached_tokens")),
+        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
         reported=True,
     )
 
@@ -244,6 +248,8 @@ class StreamMeter:
                     chunk = orjson.loads(payload)
                 except orjson.JSONDecodeError:
                     continue
+                if not isinstance(chunk, dict):
+                    continue
                 usage = usage_from_object(chunk.get("usage"))
                 if usage is not None:
                     self.usage = usage
@@ -258,3 +264,35 @@ class StreamMeter:
             return self.usage
         # No usage from upstream: one token per content chunk is the usual granularity.
         return Usage(completion_tokens=self.content_chunks, reported=False)
+
+
+class OpenAIStreamDecoder:
+    """An OpenAI-kind upstream's SSE events as canonical chunks (they already are)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed(self, event: bytes) -> list[dict]:
+        chunks = []
+        for payload in data_lines(event):
+            if payload == b"[DONE]":
+                self.done = True
+                continue
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(chunk, dict) and chunk.get("error"):
+                error = chunk["error"]
+                message = error.get("message") if isinstance(error, dict) else str(error)
+                raise StreamError(message or "upstream stream error", "api_error")
+            chunks.append(chunk)
+        return chunks
+
+    def finish(self) -> list[dict]:
+        return []
+
+
+def with_stream_usage(body: dict) -> dict:
+    """Ask an OpenAI-format upstream for the usage chunk, so every stream can be metered."""
+    return {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}

@@ -32,11 +32,13 @@ def parse_upstream_error(raw: bytes) -> tuple[str, str | None, str | None, str |
         return (text[:500] or "upstream returned an error with no body", None, None, None)
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
+        # OpenAI: type/param/code; Anthropic: type; Gemini: status (and a numeric code).
+        code = error.get("code")
         return (
             str(error.get("message") or "upstream error"),
-            _str_or_none(error.get("type")),
+            _str_or_none(error.get("type") or error.get("status")),
             _str_or_none(error.get("param")),
-            _str_or_none(error.get("code")),
+            code if isinstance(code, str) else None,
         )
     if isinstance(error, str):
         return error, None, None, None

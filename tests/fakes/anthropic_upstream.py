@@ -1,0 +1,1016 @@
+"""A fake Anthropic Messages upstream for the test-suite.
+
+It speaks the real Messages wire format (JSON and the named-event SSE stream), records every
+request it receives, checks requests about as strictly as the real API does for the things a
+translating gateway can get wrong, and fails on demand. Behaviour is chosen by the request's
+``model``:
+
+* ``claude-fake`` and any unknown name: success. A ``thinking`` block first when thinking is on;
+  two parallel ``tool_use`` blocks when ``tools`` is set (unless ``tool_choice`` is ``none``);
+  otherwise one text block (``{"answer": "fake"}`` for structured output, truncated with
+  ``stop_reason: stop_sequence`` when ``stop_sequences`` is given).
+* ``claude-error-500`` / ``-529`` / ``-429`` (``retry-after: 7``) / ``-400``: that status with an
+  Anthropic error envelope.
+* ``claude-midstream-error``: a stream that sends some text, then ``event: error``
+  (``overloaded_error``) and ends. Without ``stream`` it answers 529.
+* ``claude-slow-stream``: 200 text deltas, 50 ms apart.
+
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}``, N being the number of
+whitespace-separated words in the system prompt and message text plus 3 (the ``claude-error-*``
+models fail it too). The key is accepted as ``x-api-key`` or as ``Authorization: Bearer``;
+``anthropic-version`` is required.
+
+Requests failing validation get 400 ``invalid_request_error`` with a message naming the problem
+(in the real API's wording where known). Checks beyond the obvious ones: unknown top-level fields
+(any API's, not just OpenAI's), extra keys on messages (``name``, ``tool_calls``...), OpenAI-shaped
+content blocks and tools, ``tool_use`` answered by ``tool_result`` blocks at the *start* of the
+next user turn, ``tools`` required when the history uses them, and, with thinking on, the
+assistant turn of an unfinished tool loop starting with its thinking block. ``temperature: 1``
+is accepted with thinking, as the real API does.
+
+Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)``
+(client went away) or ``("stream_errored", model)`` (we sent ``event: error``) in ``events``;
+every request that fails validation records ``("invalid_request", model)`` and appends its message
+to ``rejections`` (so a test can assert ``fake.rejections == []``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+JSONDict = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REPLY_TEXT = "Hello from the fake Anthropic upstream."
+STOP_SEQUENCE_TEXT = "Hello from the fake"
+JSON_REPLY = '{"answer": "fake"}'
+THINKING_TEXT = "Let me think about this."
+THINKING_SIGNATURE = "sig-fake-123"
+TOOL_INPUTS: tuple[JSONDict, ...] = ({"city": "Paris"}, {"city": "Tokyo"})
+MODEL_SUFFIX = "-20250101"
+SLOW_STREAM_CHUNKS = 200
+SLOW_STREAM_DELAY = 0.05
+USAGE: JSONDict = {
+    "input_tokens": 12,
+    "output_tokens": 8,
+    "cache_read_input_tokens": 4,
+    "cache_creation_input_tokens": 2,
+}
+
+# (status, error.type, message, extra headers)
+_ERRORS: dict[str, tuple[int, str, str, dict[str, str]]] = {
+    "claude-error-500": (500, "api_error", "Internal server error", {}),
+    "claude-error-529": (529, "overloaded_error", "Overloaded", {}),
+    "claude-error-429": (
+        429,
+        "rate_limit_error",
+        "This request would exceed the rate limit for your organization; retry after 7 seconds.",
+        {"retry-after": "7"},
+    ),
+    "claude-error-400": (400, "invalid_request_error", "max_tokens: upstream says no", {}),
+}
+
+_CREATE_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "top_k",
+        "metadata",
+        "service_tier",
+        "stream",
+        "thinking",
+        "tools",
+        "tool_choice",
+        "output_config",
+        "output_format",  # the older structured-outputs beta
+        "cache_control",
+        "container",
+        "context_management",
+        "diagnostics",
+        "inference_geo",
+        "mcp_servers",
+        "speed",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+_COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "thinking",
+        "tools",
+        "tool_choice",
+        "output_config",
+        "output_format",
+        "cache_control",
+        "context_management",
+        "mcp_servers",
+        "speed",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+_BLOCK_TYPES = frozenset(
+    {
+        "text",
+        "image",
+        "document",
+        "search_result",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+        "compaction",
+    }
+)
+_BLOCK_KEYS: dict[str, frozenset[str]] = {
+    "text": frozenset({"type", "text", "cache_control", "citations"}),
+    "image": frozenset({"type", "source", "cache_control"}),
+    "tool_use": frozenset({"type", "id", "name", "input", "cache_control", "caller"}),
+    "tool_result": frozenset({"type", "tool_use_id", "content", "is_error", "cache_control"}),
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+}
+_TOOL_KEYS = frozenset(
+    {
+        "type",
+        "name",
+        "description",
+        "input_schema",
+        "cache_control",
+        "strict",
+        "input_examples",
+        "defer_loading",
+        "allowed_callers",
+        "eager_input_streaming",
+    }
+)
+_IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_THINKING_ON = frozenset({"enabled", "adaptive", "between_tools"})
+
+
+class RequestInvalid(Exception):
+    """A request the real API would refuse with 400 invalid_request_error."""
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    json: Any | None  # parsed body, or None when it is empty or not JSON
+
+
+@dataclass
+class _Plan:
+    """What the fake answers: content blocks plus the stop reason."""
+
+    blocks: list[JSONDict]
+    stop_reason: str
+    stop_sequence: str | None = None
+
+
+def _request_id() -> str:
+    return f"req_fake{uuid.uuid4().hex[:24]}"
+
+
+def _error_response(
+    status: int, type_: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    request_id = _request_id()
+    body = {"type": "error", "error": {"type": type_, "message": message}, "request_id": request_id}
+    return web.json_response(
+        body, status=status, headers={"request-id": request_id, **(headers or {})}
+    )
+
+
+def _words(text: str) -> list[str]:
+    """Split into one piece per word, keeping the separating spaces so pieces join back exactly."""
+    first, *rest = text.split(" ")
+    return [first, *(" " + word for word in rest)]
+
+
+def _fragments(text: str, count: int = 3) -> list[str]:
+    step = max(1, -(-len(text) // count))  # ceiling division
+    return [text[i : i + step] for i in range(0, len(text), step)] or [""]
+
+
+def _sse(payload: JSONDict) -> bytes:
+    data = json.dumps(payload, separators=(",", ":"))
+    return f"event: {payload['type']}\ndata: {data}\n\n".encode()
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _thinking_type(body: JSONDict) -> str | None:
+    thinking = body.get("thinking")
+    return thinking.get("type") if isinstance(thinking, dict) else None
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+def validate_request(body: Any, *, count_tokens: bool = False) -> None:
+    """Raise ``RequestInvalid`` naming the first problem the real API would report."""
+    if not isinstance(body, dict):
+        raise RequestInvalid("The request body must be a JSON object.")
+    allowed = _COUNT_TOKENS_FIELDS if count_tokens else _CREATE_FIELDS
+    for key in body:
+        if key not in allowed:
+            raise RequestInvalid(f"{key}: Extra inputs are not permitted")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise RequestInvalid("model: Field required")
+
+    max_tokens = body.get("max_tokens")
+    if not count_tokens:
+        if "max_tokens" not in body:
+            raise RequestInvalid("max_tokens: Field required")
+        if not _is_int(max_tokens) or max_tokens < 0:
+            raise RequestInvalid("max_tokens: Input should be a non-negative integer")
+        if "stream" in body and not isinstance(body["stream"], bool):
+            raise RequestInvalid("stream: Input should be a valid boolean")
+
+    _validate_sampling(body)
+    _validate_thinking(body, max_tokens if not count_tokens else None)
+    _validate_system(body.get("system"))
+    tool_names = _validate_tools(body)
+    _validate_output_format(body)
+    if "metadata" in body:
+        metadata = body["metadata"]
+        if not isinstance(metadata, dict) or set(metadata) - {"user_id"}:
+            raise RequestInvalid("metadata: only user_id is permitted")
+    if "stop_sequences" in body:
+        stops = body["stop_sequences"]
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s.strip() for s in stops):
+            raise RequestInvalid("stop_sequences: Input should be a list of non-blank strings")
+    _validate_messages(body, tool_names)
+
+
+def _validate_sampling(body: JSONDict) -> None:
+    temperature = body.get("temperature")
+    if "temperature" in body and (not _is_number(temperature) or not 0 <= temperature <= 1):
+        raise RequestInvalid("temperature: Input should be less than or equal to 1")
+    top_p = body.get("top_p")
+    if "top_p" in body and (not _is_number(top_p) or not 0 <= top_p <= 1):
+        raise RequestInvalid("top_p: Input should be between 0 and 1")
+    if "top_k" in body and (not _is_int(body["top_k"]) or body["top_k"] < 0):
+        raise RequestInvalid("top_k: Input should be a non-negative integer")
+
+
+def _validate_thinking(body: JSONDict, max_tokens: int | None) -> None:
+    if "thinking" not in body:
+        return
+    thinking = body["thinking"]
+    if not isinstance(thinking, dict) or thinking.get("type") not in (
+        *_THINKING_ON,
+        "disabled",
+    ):
+        raise RequestInvalid(
+            "thinking: Input tag found using 'type' does not match any of the expected tags: "
+            "'enabled', 'adaptive', 'disabled', 'between_tools'"
+        )
+    kind = thinking["type"]
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not _is_int(budget):
+            raise RequestInvalid("thinking.enabled.budget_tokens: Field required")
+        if budget < 1024:
+            raise RequestInvalid(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            )
+        if max_tokens is not None and budget >= max_tokens:
+            raise RequestInvalid("`max_tokens` must be greater than `thinking.budget_tokens`.")
+    if kind in _THINKING_ON:
+        if "temperature" in body and body["temperature"] != 1:
+            raise RequestInvalid(
+                "`temperature` may only be set to 1 when thinking is enabled or in extended "
+                "thinking mode."
+            )
+        if "top_k" in body:
+            raise RequestInvalid("`top_k` must be unset when thinking is enabled.")
+        if "top_p" in body and body["top_p"] < 0.95:
+            raise RequestInvalid(
+                "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled."
+            )
+
+
+def _validate_system(system: Any) -> None:
+    if system is None:
+        return
+    if isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise RequestInvalid("system: Input should be a valid string or a list of text blocks")
+    for i, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise RequestInvalid(f"system.{i}.type: Input should be 'text'")
+        _validate_text_block(block, f"system.{i}")
+
+
+def _validate_tools(body: JSONDict) -> list[str]:
+    tools = body.get("tools")
+    names: list[str] = []
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise RequestInvalid("tools: Input should be a valid list")
+        for i, tool in enumerate(tools):
+            where = f"tools.{i}"
+            if not isinstance(tool, dict):
+                raise RequestInvalid(f"{where}: Input should be a valid dictionary")
+            kind = tool.get("type")
+            if kind not in (None, "custom"):
+                if kind == "function":  # the OpenAI shape
+                    raise RequestInvalid(
+                        f"{where}.type: Input tag 'function' found using 'type' does not match "
+                        "any of the expected tags"
+                    )
+                # A server tool (web_search_20250305, bash_20250124, ...): name is enough.
+                if isinstance(tool.get("name"), str):
+                    names.append(tool["name"])
+                continue
+            for key in tool:
+                if key not in _TOOL_KEYS:
+                    raise RequestInvalid(f"{where}.custom.{key}: Extra inputs are not permitted")
+            name = tool.get("name")
+            if not isinstance(name, str) or not _TOOL_NAME.match(name):
+                raise RequestInvalid(
+                    f"{where}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+                )
+            schema = tool.get("input_schema")
+            if not isinstance(schema, dict):
+                raise RequestInvalid(f"{where}.custom.input_schema: Field required")
+            if schema.get("type") != "object":
+                raise RequestInvalid(f"{where}.custom.input_schema.type: Input should be 'object'")
+            if name in names:
+                raise RequestInvalid(f"tools: Tool names must be unique. Duplicate name: {name}")
+            names.append(name)
+
+    if "tool_choice" in body:
+        choice = body["tool_choice"]
+        if not isinstance(choice, dict):
+            raise RequestInvalid(
+                "tool_choice: Input should be a valid dictionary or object to extract fields from"
+            )
+        kind = choice.get("type")
+        if kind not in ("auto", "any", "tool", "none"):
+            raise RequestInvalid(
+                "tool_choice: Input tag found using 'type' does not match any of the expected "
+                "tags: 'auto', 'any', 'tool', 'none'"
+            )
+        if kind == "tool" and choice.get("name") not in names:
+            raise RequestInvalid(f"tool_choice.tool.name: tool {choice.get('name')!r} not found")
+        if kind != "none" and tools is None:
+            raise RequestInvalid("tool_choice may only be specified while providing tools.")
+        extra = set(choice) - {"type", "name", "disable_parallel_tool_use"}
+        if extra:
+            raise RequestInvalid(f"tool_choice.{sorted(extra)[0]}: Extra inputs are not permitted")
+    return names
+
+
+def _validate_output_format(body: JSONDict) -> None:
+    formats: list[tuple[str, Any]] = []
+    if "output_config" in body:
+        config = body["output_config"]
+        if not isinstance(config, dict) or set(config) - {"effort", "format"}:
+            raise RequestInvalid("output_config: only effort and format are permitted")
+        if config.get("effort") not in (None, "low", "medium", "high", "xhigh", "max"):
+            raise RequestInvalid("output_config.effort: Input should be 'low', 'medium', 'high'…")
+        if config.get("format") is not None:
+            formats.append(("output_config.format", config["format"]))
+    if body.get("output_format") is not None:
+        formats.append(("output_format", body["output_format"]))
+    for where, fmt in formats:
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            raise RequestInvalid(f"{where}.type: Input should be 'json_schema'")
+        if not isinstance(fmt.get("schema"), dict):
+            raise RequestInvalid(f"{where}.schema: Field required")
+
+
+def _validate_text_block(block: JSONDict, where: str) -> None:
+    for key in block:
+        if key not in _BLOCK_KEYS["text"]:
+            raise RequestInvalid(f"{where}.text.{key}: Extra inputs are not permitted")
+    if not isinstance(block.get("text"), str):
+        raise RequestInvalid(f"{where}.text.text: Field required")
+    if not block["text"]:
+        raise RequestInvalid(f"{where}: text content blocks must be non-empty")
+
+
+def _validate_image_block(block: JSONDict, where: str) -> None:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise RequestInvalid(f"{where}.image.source: Field required")
+    kind = source.get("type")
+    if kind == "base64":
+        if source.get("media_type") not in _IMAGE_MEDIA_TYPES:
+            raise RequestInvalid(
+                f"{where}.image.source.base64.media_type: Input should be 'image/jpeg', "
+                "'image/png', 'image/gif' or 'image/webp'"
+            )
+        data = source.get("data")
+        try:
+            if not isinstance(data, str) or not data:
+                raise ValueError
+            base64.b64decode(data, validate=True)
+        except (ValueError, binascii.Error):
+            raise RequestInvalid(
+                f"{where}.image.source.base64.data: The image data is not valid base64 "
+                "(send the bare payload, without a data: URL prefix)"
+            ) from None
+    elif kind == "url":
+        if not isinstance(source.get("url"), str):
+            raise RequestInvalid(f"{where}.image.source.url.url: Field required")
+    elif kind == "file":
+        if not isinstance(source.get("file_id"), str):
+            raise RequestInvalid(f"{where}.image.source.file.file_id: Field required")
+    else:
+        raise RequestInvalid(
+            f"{where}.image.source: Input tag found using 'type' does not match any of the "
+            "expected tags: 'base64', 'url', 'file'"
+        )
+
+
+def _blocks_of(message: JSONDict) -> list[JSONDict]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content or [] if isinstance(b, dict)]
+
+
+def _validate_messages(body: JSONDict, tool_names: list[str]) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise RequestInvalid("messages: Field required")
+    if not messages:
+        raise RequestInvalid("messages: at least one message is required")
+
+    uses_tools = False
+    for i, message in enumerate(messages):
+        where = f"messages.{i}"
+        if not isinstance(message, dict):
+            raise RequestInvalid(f"{where}: Input should be a valid dictionary")
+        role = message.get("role")
+        if role == "system":
+            raise RequestInvalid(
+                f"{where}.role: 'system' is not a valid message role; "
+                "use the top-level `system` parameter"
+            )
+        if role not in ("user", "assistant"):
+            raise RequestInvalid(f"{where}.role: Input should be 'user' or 'assistant'")
+        for key in message:
+            if key not in ("role", "content"):
+                raise RequestInvalid(f"{where}.{key}: Extra inputs are not permitted")
+        if i == 0 and role != "user":
+            raise RequestInvalid('messages: first message must use the "user" role')
+        if i > 0 and messages[i - 1].get("role") == role:
+            raise RequestInvalid(
+                f'{where}: roles must alternate between "user" and "assistant", '
+                f"but found multiple {role!r} roles in a row"
+            )
+        content = message.get("content")
+        is_final_assistant = role == "assistant" and i == len(messages) - 1
+        if isinstance(content, str):
+            if not content and not is_final_assistant:
+                raise RequestInvalid(
+                    f"{where}: all messages must have non-empty content except for the "
+                    "optional final assistant message"
+                )
+            continue
+        if not isinstance(content, list):
+            raise RequestInvalid(f"{where}.content: Field required")
+        if not content and not is_final_assistant:
+            raise RequestInvalid(
+                f"{where}: all messages must have non-empty content except for the optional "
+                "final assistant message"
+            )
+        for j, block in enumerate(content):
+            if _validate_block(block, f"{where}.content.{j}", role):
+                uses_tools = True
+
+    if uses_tools and not tool_names:
+        raise RequestInvalid(
+            "Requests which include `tool_use` or `tool_result` blocks must define tools."
+        )
+    _validate_tool_protocol(messages)
+    _validate_thinking_in_tool_loop(body, messages)
+
+
+def _validate_block(block: Any, where: str, role: str) -> bool:
+    """Check one content block; return True when it is a tool_use or tool_result."""
+    if not isinstance(block, dict):
+        raise RequestInvalid(f"{where}: Input should be a valid dictionary")
+    kind = block.get("type")
+    if kind not in _BLOCK_TYPES:
+        raise RequestInvalid(
+            f"{where}: Input tag {kind!r} found using 'type' does not match any of the "
+            "expected tags"
+        )
+    for key in block:
+        if kind in _BLOCK_KEYS and key not in _BLOCK_KEYS[kind]:
+            raise RequestInvalid(f"{where}.{kind}.{key}: Extra inputs are not permitted")
+    if kind == "text":
+        _validate_text_block(block, where)
+    elif kind == "image":
+        _validate_image_block(block, where)
+    elif kind == "tool_use":
+        if role != "assistant":
+            raise RequestInvalid(f"{where}: tool_use blocks may only appear in assistant turns")
+        if not isinstance(block.get("id"), str) or not _TOOL_ID.match(block["id"]):
+            raise RequestInvalid(
+                f"{where}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+            )
+        if not isinstance(block.get("name"), str) or not block["name"]:
+            raise RequestInvalid(f"{where}.tool_use.name: Field required")
+        if not isinstance(block.get("input"), dict):
+            raise RequestInvalid(f"{where}.tool_use.input: Input should be a valid dictionary")
+        return True
+    elif kind == "tool_result":
+        if role != "user":
+            raise RequestInvalid(f"{where}: tool_result blocks may only appear in user turns")
+        if not isinstance(block.get("tool_use_id"), str):
+            raise RequestInvalid(f"{where}.tool_result.tool_use_id: Field required")
+        content = block.get("content")
+        if isinstance(content, list):
+            for k, inner in enumerate(content):
+                inner_where = f"{where}.tool_result.content.{k}"
+                if not isinstance(inner, dict) or inner.get("type") not in (
+                    "text",
+                    "image",
+                    "document",
+                    "search_result",
+                    "tool_reference",
+                ):
+                    raise RequestInvalid(f"{inner_where}: Input tag does not match expected tags")
+                if inner["type"] == "text":
+                    _validate_text_block(inner, inner_where)
+                elif inner["type"] == "image":
+                    _validate_image_block(inner, inner_where)
+        elif content is not None and not isinstance(content, str):
+            raise RequestInvalid(f"{where}.tool_result.content: Input should be a string or list")
+        if "is_error" in block and not isinstance(block["is_error"], bool):
+            raise RequestInvalid(f"{where}.tool_result.is_error: Input should be a valid boolean")
+        return True
+    elif kind in ("thinking", "redacted_thinking"):
+        if role != "assistant":
+            raise RequestInvalid(f"{where}: {kind} blocks may only appear in assistant turns")
+        if kind == "thinking" and not (
+            isinstance(block.get("thinking"), str) and isinstance(block.get("signature"), str)
+        ):
+            raise RequestInvalid(f"{where}.thinking: thinking and signature are required")
+        if kind == "redacted_thinking" and not isinstance(block.get("data"), str):
+            raise RequestInvalid(f"{where}.redacted_thinking.data: Field required")
+    return False
+
+
+def _validate_tool_protocol(messages: list[JSONDict]) -> None:
+    """Each tool_use is answered at the start of the next user turn; results match calls."""
+    for i, message in enumerate(messages):
+        if message["role"] != "user":
+            continue
+        blocks = _blocks_of(message)
+        previous = _blocks_of(messages[i - 1]) if i > 0 else []
+        call_ids = [b.get("id") for b in previous if b.get("type") == "tool_use"]
+        result_ids: list[str] = []
+        seen_other = False
+        for j, block in enumerate(blocks):
+            if block.get("type") != "tool_result":
+                seen_other = True
+                continue
+            tool_use_id = block.get("tool_use_id")
+            if tool_use_id not in call_ids:
+                raise RequestInvalid(
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                    f"blocks: {tool_use_id}. Each `tool_result` block must have a corresponding "
+                    "`tool_use` block in the previous message."
+                )
+            if seen_other:
+                raise RequestInvalid(
+                    f"messages.{i}.content.{j}: `tool_result` blocks must come first in the "
+                    "user message, before any other content"
+                )
+            if tool_use_id in result_ids:
+                raise RequestInvalid(
+                    f"messages.{i}.content.{j}: each `tool_use` id must have exactly one "
+                    f"`tool_result`; {tool_use_id} is answered twice"
+                )
+            result_ids.append(tool_use_id)
+        missing = [c for c in call_ids if c not in result_ids]
+        if missing:
+            raise RequestInvalid(
+                f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(map(str, missing))}. Each `tool_use` block must "
+                "have a corresponding `tool_result` block in the next message."
+            )
+
+
+def _validate_thinking_in_tool_loop(body: JSONDict, messages: list[JSONDict]) -> None:
+    """With thinking on, an unfinished tool loop's assistant turn must start with thinking."""
+    if _thinking_type(body) not in ("enabled", "adaptive") or len(messages) < 2:
+        return
+    last = _blocks_of(messages[-1])
+    if messages[-1]["role"] != "user" or not last or last[0].get("type") != "tool_result":
+        return
+    assistant = _blocks_of(messages[-2])
+    first = assistant[0].get("type") if assistant else None
+    if first not in ("thinking", "redacted_thinking"):
+        raise RequestInvalid(
+            f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or "
+            f"`redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final "
+            "`assistant` message must start with a thinking block (preceding the lastmost set "
+            "of `tool_use` and `tool_result` blocks). To avoid this requirement, disable "
+            "`thinking`."
+        )
+
+
+# ---------------------------------------------------------------------------------- planning
+
+
+def _plan(body: JSONDict) -> _Plan:
+    blocks: list[JSONDict] = []
+    if _thinking_type(body) in _THINKING_ON:
+        blocks.append(
+            {"type": "thinking", "thinking": THINKING_TEXT, "signature": THINKING_SIGNATURE}
+        )
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice") or {}
+    if tools and choice.get("type") != "none":
+        name = tools[0].get("name") or "tool"
+        for k, tool_input in enumerate(TOOL_INPUTS):
+            blocks.append(
+                {"type": "tool_use", "id": f"toolu_fake_{k}", "name": name, "input": tool_input}
+            )
+        return _Plan(blocks, "tool_use")
+    config = body.get("output_config") or {}
+    if config.get("format") or body.get("output_format"):
+        blocks.append({"type": "text", "text": JSON_REPLY})
+        return _Plan(blocks, "end_turn")
+    stops = body.get("stop_sequences") or []
+    if stops:
+        blocks.append({"type": "text", "text": STOP_SEQUENCE_TEXT})
+        return _Plan(blocks, "stop_sequence", stops[0])
+    blocks.append({"type": "text", "text": REPLY_TEXT})
+    return _Plan(blocks, "end_turn")
+
+
+def _message(model: str, plan: _Plan) -> JSONDict:
+    return {
+        "id": f"msg_fake{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model + MODEL_SUFFIX,
+        "content": plan.blocks,
+        "stop_reason": plan.stop_reason,
+        "stop_sequence": plan.stop_sequence,
+        "usage": dict(USAGE),
+    }
+
+
+def _block_events(index: int, block: JSONDict) -> list[bytes]:
+    """content_block_start, the deltas and content_block_stop for one block."""
+    kind = block["type"]
+    deltas: list[JSONDict]
+    if kind == "thinking":
+        start: JSONDict = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": w} for w in _words(block["thinking"])]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "tool_use":
+        start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        arguments = json.dumps(block["input"])
+        deltas = [{"type": "input_json_delta", "partial_json": ""}]
+        deltas += [
+            {"type": "input_json_delta", "partial_json": piece} for piece in _fragments(arguments)
+        ]
+    else:
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": w} for w in _words(block["text"])]
+    events = [_sse({"type": "content_block_start", "index": index, "content_block": start})]
+    events += [_sse({"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
+    events.append(_sse({"type": "content_block_stop", "index": index}))
+    return events
+
+
+def _message_start(model: str) -> bytes:
+    message = _message(model, _Plan([], ""))
+    message["stop_reason"] = None
+    message["usage"] = {**USAGE, "output_tokens": 1}
+    return _sse({"type": "message_start", "message": message})
+
+
+def _stream_events(model: str, plan: _Plan) -> list[bytes]:
+    events = [_message_start(model), _sse({"type": "ping"})]
+    for index, block in enumerate(plan.blocks):
+        events += _block_events(index, block)
+    delta = {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence}
+    events.append(_sse({"type": "message_delta", "delta": delta, "usage": dict(USAGE)}))
+    events.append(_sse({"type": "message_stop"}))
+    return events
+
+
+def _count_tokens(body: JSONDict) -> int:
+    """Whitespace-separated words across every piece of text in the request, plus 3."""
+    texts: list[str] = []
+    system = body.get("system")
+    if isinstance(system, str):
+        texts.append(system)
+    elif isinstance(system, list):
+        texts += [b.get("text", "") for b in system if isinstance(b, dict)]
+    for message in body.get("messages") or []:
+        for block in _blocks_of(message):
+            if block.get("type") == "text":
+                texts.append(block.get("text", ""))
+            elif block.get("type") == "tool_result":
+                content = block.get("content")
+                if isinstance(content, str):
+                    texts.append(content)
+                elif isinstance(content, list):
+                    texts += [b.get("text", "") for b in content if isinstance(b, dict)]
+    return sum(len(t.split()) for t in texts) + 3
+
+
+# ---------------------------------------------------------------------------------- the server
+
+
+class FakeAnthropicUpstream:
+    def __init__(self, api_key: str = "anthropic-upstream-credential") -> None:
+        self.api_key = api_key
+        self.chunk_delay: float = 0.0  # seconds between SSE events of ordinary streams
+        self.requests: list[Recorded] = []
+        self.events: list[tuple[str, str]] = []
+        self.rejections: list[str] = []  # messages of the 400s sent for invalid requests
+        self.base_url = ""
+        self.port = 0
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._startup_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeAnthropicUpstream:
+        if self._thread is not None:
+            raise RuntimeError("FakeAnthropicUpstream already started")
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="fake-anthropic-upstream", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Anthropic upstream did not start within 10 s")
+        if self._startup_error is not None:
+            raise RuntimeError("fake Anthropic upstream failed to start") from self._startup_error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> FakeAnthropicUpstream:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._setup())
+        except BaseException as exc:  # reported to start() in the calling thread
+            self._startup_error = exc
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    async def _setup(self) -> None:
+        app = web.Application(middlewares=[self._record_and_authenticate])
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ recording
+
+    def reset(self) -> None:
+        with self._cond:
+            self.requests.clear()
+            self.events.clear()
+            self.rejections.clear()
+
+    def _event(self, name: str, model: str) -> None:
+        with self._cond:
+            self.events.append((name, model))
+            self._cond.notify_all()
+
+    def wait_for_event(self, name: str, timeout: float = 5.0, model: str | None = None) -> bool:
+        """Block until an event called ``name`` (for ``model``, if given) has been recorded."""
+
+        def seen() -> bool:
+            return any(n == name and model in (None, m) for n, m in self.events)
+
+        with self._cond:
+            return self._cond.wait_for(seen, timeout=timeout)
+
+    @web.middleware
+    async def _record_and_authenticate(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        body = await request.read()  # aiohttp caches it, so handlers can read it again
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        recorded = Recorded(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            json=parsed,
+        )
+        with self._cond:
+            self.requests.append(recorded)
+            self._cond.notify_all()
+        # The API takes the key as ``x-api-key`` (the classic form) or as a bearer token (what
+        # anthropic-python >= 2 sends for ``api_key=``).
+        authorization = request.headers.get("authorization", "")
+        bearer = authorization[7:] if authorization.startswith("Bearer ") else None
+        if self.api_key not in (request.headers.get("x-api-key"), bearer):
+            return _error_response(401, "authentication_error", "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            return self._invalid("anthropic-version: header is required", "")
+        return await handler(request)
+
+    def _invalid(self, message: str, model: Any) -> web.Response:
+        with self._cond:
+            self.rejections.append(message)
+        self._event("invalid_request", model if isinstance(model, str) else "")
+        return _error_response(400, "invalid_request_error", message)
+
+    async def _parse(self, request: web.Request, *, count_tokens: bool) -> JSONDict | web.Response:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return self._invalid("The request body is not valid JSON.", "")
+        try:
+            validate_request(body, count_tokens=count_tokens)
+        except RequestInvalid as exc:
+            model = body.get("model") if isinstance(body, dict) else ""
+            return self._invalid(str(exc), model)
+        return body
+
+    # ------------------------------------------------------------------ routes
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        body = await self._parse(request, count_tokens=True)
+        if isinstance(body, web.Response):
+            return body
+        if body["model"] in _ERRORS:
+            status, type_, message, headers = _ERRORS[body["model"]]
+            return _error_response(status, type_, message, headers)
+        return web.json_response(
+            {"input_tokens": _count_tokens(body)}, headers={"request-id": _request_id()}
+        )
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self._parse(request, count_tokens=False)
+        if isinstance(body, web.Response):
+            return body
+        model: str = body["model"]
+        stream = body.get("stream") is True
+
+        if model in _ERRORS:
+            status, type_, message, headers = _ERRORS[model]
+            return _error_response(status, type_, message, headers)
+        if model == "claude-midstream-error":
+            if not stream:
+                return _error_response(529, "overloaded_error", "Overloaded")
+            text_events = _block_events(0, {"type": "text", "text": REPLY_TEXT})
+            events = [_message_start(model), _sse({"type": "ping"}), *text_events[:3]]
+            error = {
+                "type": "error",
+                "error": {"type": "overloaded_error", "message": "Overloaded"},
+            }
+            events.append(_sse(error))
+            return await self._send_stream(
+                request, model, events, delay=self.chunk_delay, final_event="stream_errored"
+            )
+        if model == "claude-slow-stream" and stream:
+            words = " ".join(f"tick{k}" for k in range(SLOW_STREAM_CHUNKS))
+            events = _stream_events(model, _Plan([{"type": "text", "text": words}], "end_turn"))
+            return await self._send_stream(request, model, events, delay=SLOW_STREAM_DELAY)
+
+        plan = _plan(body)
+        if stream:
+            return await self._send_stream(
+                request, model, _stream_events(model, plan), delay=self.chunk_delay
+            )
+        return web.json_response(_message(model, plan), headers={"request-id": _request_id()})
+
+    # ------------------------------------------------------------------ streaming
+
+    async def _send_stream(
+        self,
+        request: web.Request,
+        model: str,
+        events: list[bytes],
+        *,
+        delay: float,
+        final_event: str = "stream_completed",
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "request-id": _request_id(),
+            }
+        )
+        await resp.prepare(request)
+        try:
+            for i, event in enumerate(events):
+                if i and delay:
+                    await asyncio.sleep(delay)
+                # aiohttp does not cancel handlers on disconnect, so look before every write.
+                if _client_gone(request):
+                    raise ConnectionResetError("client went away")
+                await resp.write(event)
+        except (ConnectionResetError, asyncio.CancelledError) as exc:
+            self._event("stream_aborted", model)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return resp
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        self._event(final_event, model)
+        return resp

@@ -1,0 +1,1039 @@
+"""A fake Gemini (Generative Language API) upstream for the test-suite.
+
+It speaks the real ``generateContent`` wire format: JSON responses, ``streamGenerateContent``
+as SSE (``?alt=sse``) or as a streamed JSON array (no ``alt``), ``countTokens``, Google-style error
+envelopes. It records every request, checks requests about as strictly as the real API does for
+the things a translating gateway can get wrong, and fails on demand. Routes:
+``POST /{v1beta|v1}/models/{model}:{generateContent|streamGenerateContent|countTokens}``
+(google-genai >= 3 defaults to ``v1``). Behaviour is chosen by the model in the URL:
+
+* ``gemini-fake`` and any unknown name: success. A thought part first when
+  ``thinkingConfig.includeThoughts`` is set; two parallel ``functionCall`` parts (with
+  ``thoughtSignature``) when function declarations are given (unless the mode is ``NONE``);
+  otherwise one text part (``{"answer": "fake"}`` when ``responseMimeType`` is JSON).
+* ``gemini-error-500`` / ``-429`` (``retry-after: 7`` and a ``RetryInfo`` detail) / ``-400``:
+  that status with a Google error envelope.
+* ``gemini-midstream-error``: two chunks, then ``data: {"error": {... UNAVAILABLE}}`` and the end
+  of the stream. ``generateContent`` answers 503.
+* ``gemini-slow-stream``: 200 chunks, 50 ms apart.
+
+``countTokens`` answers ``{"totalTokens": N}`` (words of text in ``contents`` plus 3).
+
+Authentication: ``x-goog-api-key`` header (or ``?key=``). A wrong key is 400 ``INVALID_ARGUMENT``
+with reason ``API_KEY_INVALID``; no key at all is 403 ``PERMISSION_DENIED`` (both as the real API).
+
+Requests failing validation get 400 ``INVALID_ARGUMENT`` naming the problem. Besides unknown
+fields (top level, ``generationConfig``, parts, tools, schemas) this covers the function-calling
+turn rules the real API enforces (call turn after a user turn, response turn right after the call
+turn with as many ``functionResponse`` parts as there were calls, response names matching calls),
+``functionResponse.response`` being an object, base64 ``inlineData``, a string
+``systemInstruction`` and ``thinkingBudget`` together with ``thinkingLevel``. Both camelCase and
+snake_case field names are accepted, as the REST API does.
+
+Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)`` or
+``("stream_errored", model)`` in ``events``; every refused request records
+``("invalid_request", model)`` and appends its message to ``rejections``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+JSONDict = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REPLY_TEXT = "Hello from the fake Gemini upstream."
+JSON_REPLY = '{"answer": "fake"}'
+THOUGHT_TEXT = "Thinking it over."
+THOUGHT_SIGNATURE = "c2lnLWZha2U="  # base64 of "sig-fake"
+CALL_ARGS: tuple[JSONDict, ...] = ({"city": "Paris"}, {"city": "Tokyo"})
+PROMPT_TOKENS = 9
+CANDIDATES_TOKENS = 6
+THOUGHTS_TOKENS = 2
+CACHED_TOKENS = 3
+SLOW_STREAM_CHUNKS = 200
+SLOW_STREAM_DELAY = 0.05
+
+# (code, status, message, extra headers, details)
+_ERRORS: dict[str, tuple[int, str, str, dict[str, str], list[JSONDict]]] = {
+    "gemini-error-500": (
+        500,
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+        {},
+        [],
+    ),
+    "gemini-error-429": (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details.",
+        {"retry-after": "7"},
+        [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}],
+    ),
+    "gemini-error-400": (400, "INVALID_ARGUMENT", "temperature: upstream says no", {}, []),
+}
+_OVERLOADED = {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _both(names: Iterable[str]) -> frozenset[str]:
+    """The camelCase names plus their snake_case spellings (the REST API accepts both)."""
+    names = list(names)
+    return frozenset(names) | {_snake(n) for n in names}
+
+
+def _get(obj: JSONDict, camel: str, default: Any = None) -> Any:
+    if camel in obj:
+        return obj[camel]
+    return obj.get(_snake(camel), default)
+
+
+def _has(obj: JSONDict, camel: str) -> bool:
+    return camel in obj or _snake(camel) in obj
+
+
+_REQUEST_FIELDS = _both(
+    [
+        "contents",
+        "systemInstruction",
+        "tools",
+        "toolConfig",
+        "generationConfig",
+        "safetySettings",
+        "cachedContent",
+        "labels",
+    ]
+)
+_GENERATION_CONFIG_FIELDS = _both(
+    [
+        "temperature",
+        "topP",
+        "topK",
+        "candidateCount",
+        "maxOutputTokens",
+        "stopSequences",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "presencePenalty",
+        "frequencyPenalty",
+        "seed",
+        "responseLogprobs",
+        "logprobs",
+        "thinkingConfig",
+        "responseModalities",
+        "speechConfig",
+        "mediaResolution",
+    ]
+)
+_THINKING_CONFIG_FIELDS = _both(["includeThoughts", "thinkingBudget", "thinkingLevel"])
+_PART_DATA_FIELDS = _both(
+    [
+        "text",
+        "inlineData",
+        "fileData",
+        "functionCall",
+        "functionResponse",
+        "executableCode",
+        "codeExecutionResult",
+    ]
+)
+_PART_FIELDS = _PART_DATA_FIELDS | _both(
+    ["thought", "thoughtSignature", "videoMetadata", "partMetadata", "mediaResolution"]
+)
+_TOOL_FIELDS = _both(
+    [
+        "functionDeclarations",
+        "googleSearch",
+        "googleSearchRetrieval",
+        "codeExecution",
+        "urlContext",
+        "computerUse",
+        "fileSearch",
+        "googleMaps",
+        "mcpServers",
+    ]
+)
+_FUNCTION_DECLARATION_FIELDS = _both(
+    ["name", "description", "parameters", "parametersJsonSchema", "response", "responseJsonSchema"]
+) | _both(["behavior"])
+# The OpenAPI-3.0 subset that ``parameters`` / ``responseSchema`` (the Schema message) accepts.
+_SCHEMA_FIELDS = _both(
+    [
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    ]
+)
+_SCHEMA_TYPES = frozenset(
+    {"TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}
+)
+_CALLING_MODES = frozenset({"MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"})
+_THRESHOLDS = frozenset(
+    {
+        "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+        "BLOCK_LOW_AND_ABOVE",
+        "BLOCK_MEDIUM_AND_ABOVE",
+        "BLOCK_ONLY_HIGH",
+        "BLOCK_NONE",
+        "OFF",
+    }
+)
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
+
+
+class RequestInvalid(Exception):
+    """A request the real API would refuse with 400 INVALID_ARGUMENT."""
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    json: Any | None  # parsed body, or None when it is empty or not JSON
+
+
+def _error_body(
+    code: int, status: str, message: str, details: list[JSONDict] | None = None
+) -> JSONDict:
+    error: JSONDict = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _error_response(
+    code: int,
+    status: str,
+    message: str,
+    *,
+    details: list[JSONDict] | None = None,
+    headers: dict[str, str] | None = None,
+    as_array: bool = False,
+) -> web.Response:
+    """A Google error envelope; ``as_array`` wraps it the way a non-SSE stream reports errors."""
+    body: Any = _error_body(code, status, message, details)
+    if as_array:
+        body = [body]
+    return web.json_response(body, status=code, headers=headers)
+
+
+def _words(text: str) -> list[str]:
+    """Split into one piece per word, keeping the separating spaces so pieces join back exactly."""
+    first, *rest = text.split(" ")
+    return [first, *(" " + word for word in rest)]
+
+
+def _sse(payload: JSONDict) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _unknown(name: str, where: str | None = None) -> RequestInvalid:
+    at = f" at '{where}'" if where else ""
+    return RequestInvalid(
+        f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    )
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+def validate_request(body: Any) -> None:
+    """Raise ``RequestInvalid`` naming the first problem the real API would report."""
+    if not isinstance(body, dict):
+        raise RequestInvalid("Invalid JSON payload received. Expected an object.")
+    for key in body:
+        if key not in _REQUEST_FIELDS:
+            raise _unknown(key)
+    _validate_contents(_get(body, "contents"))
+    if _has(body, "systemInstruction"):
+        _validate_system_instruction(_get(body, "systemInstruction"))
+    declared = _validate_tools(_get(body, "tools"))
+    if _has(body, "toolConfig"):
+        _validate_tool_config(_get(body, "toolConfig"), declared)
+    if _has(body, "generationConfig"):
+        _validate_generation_config(_get(body, "generationConfig"))
+    if _has(body, "safetySettings"):
+        _validate_safety_settings(_get(body, "safetySettings"))
+    if _has(body, "cachedContent") and not isinstance(_get(body, "cachedContent"), str):
+        raise RequestInvalid("Invalid value at 'cached_content' (TYPE_STRING)")
+
+
+def _validate_contents(contents: Any) -> None:
+    if contents is None or contents == []:
+        raise RequestInvalid("* GenerateContentRequest.contents: contents is not specified")
+    if not isinstance(contents, list):
+        raise RequestInvalid("Invalid value at 'contents': expected a list of Content objects")
+    for i, content in enumerate(contents):
+        where = f"contents[{i}]"
+        if not isinstance(content, dict):
+            raise RequestInvalid(f"Invalid value at '{where}': expected a Content object")
+        for key in content:
+            if key not in ("role", "parts"):
+                raise _unknown(key, where)
+        if content.get("role") not in ("user", "model"):
+            raise RequestInvalid(
+                f"Please use a valid role: user, model. ({where}.role is {content.get('role')!r})"
+            )
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise RequestInvalid(
+                f"* GenerateContentRequest.{where}.parts: contents.parts must not be empty."
+            )
+        for j, part in enumerate(parts):
+            _validate_part(part, f"{where}.parts[{j}]", content["role"])
+    _validate_function_turns(contents)
+
+
+def _validate_part(part: Any, where: str, role: str) -> None:
+    if not isinstance(part, dict):
+        raise RequestInvalid(f"Invalid value at '{where}': expected a Part object")
+    for key in part:
+        if key not in _PART_FIELDS:
+            raise _unknown(key, where)
+    data = [key for key in part if key in _PART_DATA_FIELDS]
+    if not data:
+        raise RequestInvalid(
+            f"* GenerateContentRequest.{where}.data: required oneof field 'data' must have one "
+            "initialized field"
+        )
+    if len(data) > 1:
+        raise RequestInvalid(
+            f"Invalid JSON payload received. Oneof field 'data' is already set. Cannot set "
+            f"'{data[1]}' at '{where}'"
+        )
+    if _has(part, "text") and not isinstance(_get(part, "text"), str):
+        raise RequestInvalid(f"Invalid value at '{where}.text' (TYPE_STRING)")
+    if _has(part, "thought") and not isinstance(_get(part, "thought"), bool):
+        raise RequestInvalid(f"Invalid value at '{where}.thought' (TYPE_BOOL)")
+    if _has(part, "thoughtSignature"):
+        _check_base64(_get(part, "thoughtSignature"), f"{where}.thought_signature")
+    if _has(part, "inlineData"):
+        blob = _get(part, "inlineData")
+        if not isinstance(blob, dict) or not isinstance(_get(blob, "mimeType"), str):
+            raise RequestInvalid(
+                f"* GenerateContentRequest.{where}.inline_data.mime_type: required"
+            )
+        for key in blob:
+            if key not in _both(["mimeType", "data", "displayName"]):
+                raise _unknown(key, f"{where}.inline_data")
+        _check_base64(_get(blob, "data"), f"{where}.inline_data.data")
+    if _has(part, "fileData"):
+        file_data = _get(part, "fileData")
+        if not isinstance(file_data, dict) or not isinstance(_get(file_data, "fileUri"), str):
+            raise RequestInvalid(f"* GenerateContentRequest.{where}.file_data.file_uri: required")
+    if _has(part, "functionCall"):
+        call = _get(part, "functionCall")
+        if role != "model":
+            raise RequestInvalid(f"{where}: functionCall parts may only appear in model turns")
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+            raise RequestInvalid(f"* GenerateContentRequest.{where}.function_call.name: required")
+        for key in call:
+            if key not in ("name", "args", "id"):
+                raise _unknown(key, f"{where}.function_call")
+        if "args" in call and not isinstance(call["args"], dict):
+            raise RequestInvalid(
+                f"Invalid value at '{where}.function_call.args' "
+                "(type.googleapis.com/google.protobuf.Struct): expected an object"
+            )
+    if _has(part, "functionResponse"):
+        response = _get(part, "functionResponse")
+        if role != "user":
+            raise RequestInvalid(f"{where}: functionResponse parts may only appear in user turns")
+        if not isinstance(response, dict) or not isinstance(response.get("name"), str):
+            raise RequestInvalid(
+                f"* GenerateContentRequest.{where}.function_response.name: required"
+            )
+        for key in response:
+            if key not in _both(["name", "response", "id", "parts", "willContinue", "scheduling"]):
+                raise _unknown(key, f"{where}.function_response")
+        if not isinstance(response.get("response"), dict):
+            raise RequestInvalid(
+                f"Invalid value at '{where}.function_response.response' "
+                "(type.googleapis.com/google.protobuf.Struct): expected an object"
+            )
+
+
+def _check_base64(value: Any, where: str) -> None:
+    """Proto ``bytes`` fields take standard or URL-safe base64 (padding optional)."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        normalised = value.replace("-", "+").replace("_", "/")
+        base64.b64decode(normalised + "=" * (-len(normalised) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        raise RequestInvalid(
+            f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed"
+        ) from None
+
+
+def _function_parts(content: JSONDict, camel: str) -> list[JSONDict]:
+    return [_get(p, camel) for p in content["parts"] if _has(p, camel)]
+
+
+def _validate_function_turns(contents: list[JSONDict]) -> None:
+    called: set[str] = set()
+    for i, content in enumerate(contents):
+        calls = _function_parts(content, "functionCall")
+        responses = _function_parts(content, "functionResponse")
+        previous = contents[i - 1] if i else None
+        if calls and (previous is None or previous["role"] != "user"):
+            raise RequestInvalid(
+                "Please ensure that function call turn comes immediately after a user turn or "
+                f"after a function response turn. (contents[{i}])"
+            )
+        if responses:
+            previous_calls = _function_parts(previous, "functionCall") if previous else []
+            if not previous_calls:
+                raise RequestInvalid(
+                    "Please ensure that function response turn comes immediately after a "
+                    f"function call turn. (contents[{i}])"
+                )
+            for response in responses:
+                if response["name"] not in called:
+                    raise RequestInvalid(
+                        f"contents[{i}]: functionResponse {response['name']!r} does not match "
+                        "the name of any earlier functionCall"
+                    )
+        if previous is not None:
+            previous_calls = _function_parts(previous, "functionCall")
+            if previous_calls and len(responses) != len(previous_calls):
+                raise RequestInvalid(
+                    "Please ensure that the number of function response parts is equal to the "
+                    f"number of function call parts of the function call turn. (contents[{i}])"
+                )
+        called |= {call["name"] for call in calls}
+
+
+def _validate_system_instruction(instruction: Any) -> None:
+    if not isinstance(instruction, dict):
+        raise RequestInvalid(
+            "Invalid value at 'system_instruction' "
+            "(type.googleapis.com/google.ai.generativelanguage.v1beta.Content): expected a "
+            "Content object with parts"
+        )
+    for key in instruction:
+        if key not in ("role", "parts"):
+            raise _unknown(key, "system_instruction")
+    parts = instruction.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise RequestInvalid("* GenerateContentRequest.system_instruction.parts: must not be empty")
+    for j, part in enumerate(parts):
+        _validate_part(part, f"system_instruction.parts[{j}]", "user")
+
+
+def _validate_tools(tools: Any) -> list[str]:
+    """Check ``tools``; return the declared function names."""
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise RequestInvalid("Invalid value at 'tools': expected a list of Tool objects")
+    names: list[str] = []
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise RequestInvalid(f"Invalid value at '{where}': expected a Tool object")
+        for key in tool:
+            if key not in _TOOL_FIELDS:
+                raise _unknown(key, where)
+        declarations = _get(tool, "functionDeclarations")
+        if declarations is None:
+            continue
+        if not isinstance(declarations, list):
+            raise RequestInvalid(f"Invalid value at '{where}.function_declarations'")
+        for j, declaration in enumerate(declarations):
+            names.append(_validate_declaration(declaration, f"{where}.function_declarations[{j}]"))
+    return names
+
+
+def _validate_declaration(declaration: Any, where: str) -> str:
+    if not isinstance(declaration, dict):
+        raise RequestInvalid(f"Invalid value at '{where}': expected a FunctionDeclaration")
+    for key in declaration:
+        if key not in _FUNCTION_DECLARATION_FIELDS:
+            raise _unknown(key, where)
+    name = declaration.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        raise RequestInvalid(
+            f"* GenerateContentRequest.{where}.name: Invalid function name. Must start with a "
+            "letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots "
+            "(.), colons (:), or dashes (-), with a maximum length of 128."
+        )
+    if _has(declaration, "parameters") and _has(declaration, "parametersJsonSchema"):
+        raise RequestInvalid(
+            f"{where}: parameters and parameters_json_schema are mutually exclusive"
+        )
+    if _has(declaration, "parameters"):
+        _validate_schema(_get(declaration, "parameters"), f"{where}.parameters")
+    if _has(declaration, "parametersJsonSchema") and not isinstance(
+        _get(declaration, "parametersJsonSchema"), dict
+    ):
+        raise RequestInvalid(f"Invalid value at '{where}.parameters_json_schema'")
+    return name
+
+
+def _validate_schema(schema: Any, where: str) -> None:
+    """The OpenAPI-subset Schema message: other keywords (additionalProperties, $ref...) fail."""
+    if not isinstance(schema, dict):
+        raise RequestInvalid(f"Invalid value at '{where}': expected a Schema object")
+    for key in schema:
+        if key not in _SCHEMA_FIELDS:
+            raise _unknown(key, where)
+    if "type" in schema:
+        kind = schema["type"]
+        if not isinstance(kind, str) or kind.upper() not in _SCHEMA_TYPES:
+            raise RequestInvalid(
+                f"Invalid value at '{where}.type' (type.googleapis.com/"
+                f"google.ai.generativelanguage.v1beta.Type), {json.dumps(kind)}"
+            )
+    properties = schema.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            raise RequestInvalid(f"Invalid value at '{where}.properties'")
+        for name, sub in properties.items():
+            _validate_schema(sub, f"{where}.properties[{name}]")
+    if "items" in schema:
+        _validate_schema(schema["items"], f"{where}.items")
+    any_of = _get(schema, "anyOf")
+    if any_of is not None:
+        if not isinstance(any_of, list):
+            raise RequestInvalid(f"Invalid value at '{where}.any_of'")
+        for k, sub in enumerate(any_of):
+            _validate_schema(sub, f"{where}.any_of[{k}]")
+
+
+def _validate_tool_config(config: Any, declared: list[str]) -> None:
+    if not isinstance(config, dict):
+        raise RequestInvalid("Invalid value at 'tool_config'")
+    for key in config:
+        if key not in _both(["functionCallingConfig", "retrievalConfig"]):
+            raise _unknown(key, "tool_config")
+    calling = _get(config, "functionCallingConfig")
+    if calling is None:
+        return
+    if not isinstance(calling, dict):
+        raise RequestInvalid("Invalid value at 'tool_config.function_calling_config'")
+    for key in calling:
+        if key not in _both(["mode", "allowedFunctionNames"]):
+            raise _unknown(key, "tool_config.function_calling_config")
+    mode = calling.get("mode", "MODE_UNSPECIFIED")
+    if mode not in _CALLING_MODES:
+        raise RequestInvalid(
+            "Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/"
+            f"google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), {json.dumps(mode)}"
+        )
+    allowed = _get(calling, "allowedFunctionNames")
+    if allowed is not None:
+        if mode not in ("ANY", "VALIDATED"):
+            raise RequestInvalid(
+                "* GenerateContentRequest.tool_config.function_calling_config."
+                "allowed_function_names: allowed_function_names may be set only when the mode "
+                "is ANY or VALIDATED"
+            )
+        for name in allowed if isinstance(allowed, list) else [allowed]:
+            if name not in declared:
+                raise RequestInvalid(
+                    f"tool_config.function_calling_config.allowed_function_names: {name!r} is "
+                    "not a declared function"
+                )
+
+
+def _validate_generation_config(config: Any) -> None:
+    if not isinstance(config, dict):
+        raise RequestInvalid("Invalid value at 'generation_config'")
+    for key in config:
+        if key not in _GENERATION_CONFIG_FIELDS:
+            raise _unknown(key, "generation_config")
+    temperature = _get(config, "temperature")
+    if temperature is not None and (not _is_number(temperature) or not 0 <= temperature <= 2):
+        raise RequestInvalid(
+            "* GenerateContentRequest.generation_config.temperature: must be between 0 and 2"
+        )
+    top_p = _get(config, "topP")
+    if top_p is not None and (not _is_number(top_p) or not 0 <= top_p <= 1):
+        raise RequestInvalid("* GenerateContentRequest.generation_config.top_p: must be in [0, 1]")
+    for name in ("topK", "candidateCount", "maxOutputTokens", "seed", "logprobs"):
+        value = _get(config, name)
+        if value is not None and not _is_int(value):
+            raise RequestInvalid(
+                f"Invalid value at 'generation_config.{_snake(name)}' (TYPE_INT32), "
+                f"{json.dumps(value)}"
+            )
+    stops = _get(config, "stopSequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise RequestInvalid("Invalid value at 'generation_config.stop_sequences'")
+        if len(stops) > 5:
+            raise RequestInvalid(
+                "* GenerateContentRequest.generation_config.stop_sequences: at most 5 stop "
+                "sequences are supported"
+            )
+    if _has(config, "responseSchema") and _has(config, "responseJsonSchema"):
+        raise RequestInvalid(
+            "generation_config: response_schema and response_json_schema are mutually exclusive"
+        )
+    if _has(config, "responseSchema"):
+        _validate_schema(_get(config, "responseSchema"), "generation_config.response_schema")
+    thinking = _get(config, "thinkingConfig")
+    if thinking is not None:
+        if not isinstance(thinking, dict):
+            raise RequestInvalid("Invalid value at 'generation_config.thinking_config'")
+        for key in thinking:
+            if key not in _THINKING_CONFIG_FIELDS:
+                raise _unknown(key, "generation_config.thinking_config")
+        if _has(thinking, "thinkingBudget") and _has(thinking, "thinkingLevel"):
+            raise RequestInvalid("You can only set only one of thinking budget and thinking level.")
+        budget = _get(thinking, "thinkingBudget")
+        if budget is not None and not _is_int(budget):
+            raise RequestInvalid(
+                "Invalid value at 'generation_config.thinking_config.thinking_budget'"
+            )
+
+
+def _validate_safety_settings(settings: Any) -> None:
+    if not isinstance(settings, list):
+        raise RequestInvalid("Invalid value at 'safety_settings'")
+    for i, setting in enumerate(settings):
+        where = f"safety_settings[{i}]"
+        if not isinstance(setting, dict):
+            raise RequestInvalid(f"Invalid value at '{where}'")
+        for key in setting:
+            if key not in ("category", "threshold", "method"):
+                raise _unknown(key, where)
+        category = setting.get("category")
+        if not isinstance(category, str) or not category.startswith("HARM_CATEGORY_"):
+            raise RequestInvalid(f"Invalid value at '{where}.category', {json.dumps(category)}")
+        if setting.get("threshold") not in _THRESHOLDS:
+            raise RequestInvalid(
+                f"Invalid value at '{where}.threshold', {json.dumps(setting.get('threshold'))}"
+            )
+
+
+def validate_count_tokens(body: Any) -> None:
+    if not isinstance(body, dict):
+        raise RequestInvalid("Invalid JSON payload received. Expected an object.")
+    for key in body:
+        if key not in _both(["contents", "generateContentRequest"]):
+            raise _unknown(key)
+    if _has(body, "generateContentRequest"):
+        if _has(body, "contents"):
+            raise RequestInvalid("contents and generate_content_request are mutually exclusive")
+        inner = dict(_get(body, "generateContentRequest") or {})
+        inner.pop("model", None)
+        validate_request(inner)
+    else:
+        _validate_contents(_get(body, "contents"))
+
+
+# ---------------------------------------------------------------------------------- planning
+
+
+def _thinking_on(body: JSONDict) -> bool:
+    thinking = _get(_get(body, "generationConfig") or {}, "thinkingConfig") or {}
+    return _get(thinking, "includeThoughts") is True
+
+
+def _plan_parts(body: JSONDict) -> list[JSONDict]:
+    parts: list[JSONDict] = []
+    if _thinking_on(body):
+        parts.append({"text": THOUGHT_TEXT, "thought": True})
+    names = [
+        declaration["name"]
+        for tool in _get(body, "tools") or []
+        for declaration in _get(tool, "functionDeclarations") or []
+    ]
+    calling = _get(_get(body, "toolConfig") or {}, "functionCallingConfig") or {}
+    if names and calling.get("mode") != "NONE":
+        for args in CALL_ARGS:
+            parts.append(
+                {
+                    "functionCall": {"name": names[0], "args": args},
+                    "thoughtSignature": THOUGHT_SIGNATURE,
+                }
+            )
+        return parts
+    config = _get(body, "generationConfig") or {}
+    json_wanted = _get(config, "responseMimeType") == "application/json"
+    parts.append({"text": JSON_REPLY if json_wanted else REPLY_TEXT})
+    return parts
+
+
+def _usage(thinking: bool) -> JSONDict:
+    usage: JSONDict = {
+        "promptTokenCount": PROMPT_TOKENS,
+        "candidatesTokenCount": CANDIDATES_TOKENS,
+        "totalTokenCount": PROMPT_TOKENS + CANDIDATES_TOKENS + (THOUGHTS_TOKENS if thinking else 0),
+        "cachedContentTokenCount": CACHED_TOKENS,
+    }
+    if thinking:
+        usage["thoughtsTokenCount"] = THOUGHTS_TOKENS
+    return usage
+
+
+def _early_usage() -> JSONDict:
+    """What the API attaches to chunks before the last: the prompt side only, cumulative."""
+    return {
+        "promptTokenCount": PROMPT_TOKENS,
+        "totalTokenCount": PROMPT_TOKENS,
+        "cachedContentTokenCount": CACHED_TOKENS,
+    }
+
+
+def _response(model: str, parts: list[JSONDict], thinking: bool) -> JSONDict:
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+        ],
+        "usageMetadata": _usage(thinking),
+        "modelVersion": model,
+        "responseId": f"fake-{uuid.uuid4().hex[:20]}",
+    }
+
+
+def _stream_chunks(model: str, parts: list[JSONDict], thinking: bool) -> list[JSONDict]:
+    """Text split into one chunk per word, each functionCall whole in its own chunk."""
+    pieces: list[JSONDict] = []
+    for part in parts:
+        if "text" in part:
+            pieces += [{**part, "text": word} for word in _words(part["text"])]
+        else:
+            pieces.append(part)
+    response_id = f"fake-{uuid.uuid4().hex[:20]}"
+    chunks = []
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        candidate: JSONDict = {"content": {"role": "model", "parts": [piece]}, "index": 0}
+        if last:
+            candidate["finishReason"] = "STOP"
+        chunks.append(
+            {
+                "candidates": [candidate],
+                "usageMetadata": _usage(thinking) if last else _early_usage(),
+                "modelVersion": model,
+                "responseId": response_id,
+            }
+        )
+    return chunks
+
+
+def _all_text(contents: Any) -> list[str]:
+    texts: list[str] = []
+    for content in contents or []:
+        for part in content.get("parts") or []:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+    return texts
+
+
+# ---------------------------------------------------------------------------------- the server
+
+
+class FakeGeminiUpstream:
+    def __init__(self, api_key: str = "gemini-upstream-credential") -> None:
+        self.api_key = api_key
+        self.chunk_delay: float = 0.0  # seconds between chunks of ordinary streams
+        self.requests: list[Recorded] = []
+        self.events: list[tuple[str, str]] = []
+        self.rejections: list[str] = []  # messages of the 400s sent for invalid requests
+        self.base_url = ""
+        self.port = 0
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._startup_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeGeminiUpstream:
+        if self._thread is not None:
+            raise RuntimeError("FakeGeminiUpstream already started")
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="fake-gemini-upstream", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Gemini upstream did not start within 10 s")
+        if self._startup_error is not None:
+            raise RuntimeError("fake Gemini upstream failed to start") from self._startup_error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> FakeGeminiUpstream:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._setup())
+        except BaseException as exc:  # reported to start() in the calling thread
+            self._startup_error = exc
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    async def _setup(self) -> None:
+        app = web.Application(middlewares=[self._record_and_authenticate])
+        app.router.add_post("/{version:v1beta|v1}/models/{target}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ recording
+
+    def reset(self) -> None:
+        with self._cond:
+            self.requests.clear()
+            self.events.clear()
+            self.rejections.clear()
+
+    def _event(self, name: str, model: str) -> None:
+        with self._cond:
+            self.events.append((name, model))
+            self._cond.notify_all()
+
+    def wait_for_event(self, name: str, timeout: float = 5.0, model: str | None = None) -> bool:
+        """Block until an event called ``name`` (for ``model``, if given) has been recorded."""
+
+        def seen() -> bool:
+            return any(n == name and model in (None, m) for n, m in self.events)
+
+        with self._cond:
+            return self._cond.wait_for(seen, timeout=timeout)
+
+    @web.middleware
+    async def _record_and_authenticate(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        body = await request.read()  # aiohttp caches it, so handlers can read it again
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        recorded = Recorded(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            json=parsed,
+        )
+        with self._cond:
+            self.requests.append(recorded)
+            self._cond.notify_all()
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not key:
+            return _error_response(
+                403,
+                "PERMISSION_DENIED",
+                "Method doesn't allow unregistered callers (callers without established "
+                "identity). Please use API Key or other form of API consumer identity to call "
+                "this API.",
+            )
+        if key != self.api_key:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
+            return _error_response(
+                400,
+                "INVALID_ARGUMENT",
+                "API key not valid. Please pass a valid API key.",
+                details=details,
+            )
+        return await handler(request)
+
+    def _invalid(self, message: str, model: str, *, as_array: bool = False) -> web.Response:
+        with self._cond:
+            self.rejections.append(message)
+        self._event("invalid_request", model)
+        return _error_response(400, "INVALID_ARGUMENT", message, as_array=as_array)
+
+    # ------------------------------------------------------------------ routes
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].rpartition(":")
+        if not model or method not in ("generateContent", "streamGenerateContent", "countTokens"):
+            return _error_response(
+                404, "NOT_FOUND", f"Method not found: {request.match_info['target']}"
+            )
+        sse = request.query.get("alt") == "sse"
+        as_array = method == "streamGenerateContent" and not sse
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return self._invalid("Invalid JSON payload received.", model, as_array=as_array)
+        try:
+            if method == "countTokens":
+                validate_count_tokens(body)
+            else:
+                validate_request(body)
+        except RequestInvalid as exc:
+            return self._invalid(str(exc), model, as_array=as_array)
+
+        if model in _ERRORS:
+            code, status, message, headers, details = _ERRORS[model]
+            return _error_response(
+                code, status, message, details=details, headers=headers, as_array=as_array
+            )
+        if method == "countTokens":
+            inner = _get(body, "generateContentRequest") or body
+            words = sum(len(t.split()) for t in _all_text(_get(inner, "contents")))
+            return web.json_response({"totalTokens": words + 3})
+
+        thinking = _thinking_on(body)
+        if method == "generateContent":
+            if model == "gemini-midstream-error":
+                return _error_response(503, "UNAVAILABLE", _OVERLOADED["message"])
+            return web.json_response(_response(model, _plan_parts(body), thinking))
+
+        delay = self.chunk_delay
+        final_event = "stream_completed"
+        if model == "gemini-slow-stream":
+            text = " ".join(f"tick{k}" for k in range(SLOW_STREAM_CHUNKS))
+            chunks = _stream_chunks(model, [{"text": text}], thinking=False)
+            delay = SLOW_STREAM_DELAY
+        elif model == "gemini-midstream-error":
+            chunks = _stream_chunks(model, [{"text": REPLY_TEXT}], thinking=False)[:2]
+            chunks.append({"error": dict(_OVERLOADED)})
+            final_event = "stream_errored"
+        else:
+            chunks = _stream_chunks(model, _plan_parts(body), thinking)
+        return await self._send_stream(
+            request, model, chunks, sse=sse, delay=delay, final_event=final_event
+        )
+
+    # ------------------------------------------------------------------ streaming
+
+    async def _send_stream(
+        self,
+        request: web.Request,
+        model: str,
+        chunks: list[JSONDict],
+        *,
+        sse: bool,
+        delay: float,
+        final_event: str,
+    ) -> web.StreamResponse:
+        """SSE events, or (without ``alt=sse``) a JSON array written one element at a time."""
+        if sse:
+            pieces = [_sse(chunk) for chunk in chunks]
+            content_type = "text/event-stream"
+        else:
+            # The real API pretty-prints each element and separates them with ",\r\n".
+            pieces = [
+                ("[" if i == 0 else ",\r\n").encode() + json.dumps(chunk, indent=2).encode()
+                for i, chunk in enumerate(chunks)
+            ]
+            pieces.append(b"]" if pieces else b"[]")
+            content_type = "application/json; charset=UTF-8"
+        resp = web.StreamResponse(
+            headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        try:
+            for i, piece in enumerate(pieces):
+                if i and delay:
+                    await asyncio.sleep(delay)
+                # aiohttp does not cancel handlers on disconnect, so look before every write.
+                if _client_gone(request):
+                    raise ConnectionResetError("client went away")
+                await resp.write(piece)
+        except (ConnectionResetError, asyncio.CancelledError) as exc:
+            self._event("stream_aborted", model)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return resp
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        self._event(final_event, model)
+        return resp
