@@ -121,7 +121,7 @@ def _seed_native(anthropic: FakeAnthropicUpstream, gemini: FakeGeminiUpstream) -
             anthropic.base_url + "/v1",
             ANTHROPIC_CREDENTIAL,
             ANTHROPIC_MODELS,
-        ),  # noqa: E501
+        ),
         ("fake-gemini", "gemini", gemini.base_url + "/v1beta", GEMINI_CREDENTIAL, GEMINI_MODELS),
     ):
         provider = Provider(slug=slug, name=slug, kind=kind, base_url=base_url)
