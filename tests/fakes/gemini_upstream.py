@@ -606,7 +606,10 @@ def _validate_generation_config(config: Any) -> None:
         raise RequestInvalid("* GenerateContentRequest.generation_config.top_p: must be in [0, 1]")
     for name in ("topK", "candidateCount", "maxOutputTokens", "seed", "logprobs"):
         value = _get(config, name)
-        if value is not None and not _is_int(value):
+        # Protobuf's JSON mapping accepts integral floats (7.0) for int fields, as the real
+        # API does; google-genai sends topK that way.
+        integral = _is_int(value) or (_is_number(value) and float(value).is_integer())
+        if value is not None and not integral:
             raise RequestInvalid(
                 f"Invalid value at 'generation_config.{_snake(name)}' (TYPE_INT32), "
                 f"{json.dumps(value)}"
