@@ -193,7 +193,7 @@ def upstream(live) -> FakeOpenAIUpstream:
 
 
 @pytest.fixture
-def upstreams(live) -> dict:
+def upstreams(live) -> Iterator[dict]:
     """All three fakes by kind, their request logs cleared for this test."""
     fakes = {
         "openai": live.upstream,
@@ -202,7 +202,10 @@ def upstreams(live) -> dict:
     }
     for fake in fakes.values():
         fake.reset()
-    return fakes
+    yield fakes
+    # Every request Orca sent must have been valid for the provider's own API.
+    for kind in ("anthropic", "gemini"):
+        assert fakes[kind].rejections == [], f"{kind} upstream refused: {fakes[kind].rejections}"
 
 
 @pytest.fixture
