@@ -25,7 +25,9 @@ def _redis():
     if _sync_client is None:
         import redis
 
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL)
+        _sync_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
     return _sync_client
 
 
@@ -44,7 +46,9 @@ class VersionReader:
         if settings.REDIS_URL:
             import redis.asyncio
 
-            self._client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+            self._client = redis.asyncio.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+            )
 
     async def read(self) -> str:
         if self._client is not None:

@@ -28,7 +28,9 @@ class ClientGone(Exception):
 
 
 # Anything shaped like a bearer secret: OpenAI-style keys, our own keys, Bearer values.
-_SECRET_SHAPES = re.compile(r"(?:sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+|AIza[0-9A-Za-z_\-]{10,})")
+_SECRET_SHAPES = re.compile(
+    r"(?:sk-[A-Za-z0-9_\-*]{6,}|xai-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+|AIza[0-9A-Za-z_\-]{10,})"
+)
 
 
 def scrub(text: str, *secrets: str) -> str:

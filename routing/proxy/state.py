@@ -25,6 +25,7 @@ from ..selectors import load_catalog
 log = logging.getLogger(__name__)
 
 _ENTRY_TTL = 60.0  # belt and braces: re-read a key at least this often even with no bump
+_DEGRADED_TTL = 1.0
 _MAX_CACHED_KEYS = 100_000  # unknown keys are cached too; bound what random keys can fill
 
 
@@ -53,24 +54,27 @@ class GatewayState:
         self._version: str | None = None
         self._reader: VersionReader | None = None
         self._poller: asyncio.Task | None = None
-        self._started: asyncio.Future | None = None
+        self._started: asyncio.Task | None = None
+        # While the change signal is unreadable, cached keys are trusted for a second only.
+        self._degraded = False
 
     async def ensure_started(self) -> None:
-        if self._started is None:
-            self._started = asyncio.get_running_loop().create_future()
-            try:
-                self._reader = VersionReader()
-                self._version = await self._reader.read()  # baseline before any load
-                self._poller = asyncio.get_running_loop().create_task(
-                    self._poll(), name="config-poller"
-                )
-                self._started.set_result(None)
-            except BaseException as exc:
-                self._started.set_exception(exc)
-                self._started = None
-                raise
-        elif not self._started.done():
-            await self._started
+        started = self._started
+        if started is None or (
+            started.done() and (started.cancelled() or started.exception() is not None)
+        ):
+            # Its own task, so a cancelled first request cannot poison the others' wait.
+            started = self._started = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(started)
+
+    async def _start(self) -> None:
+        self._reader = VersionReader()
+        try:
+            self._version = await self._reader.read()  # baseline before any load
+        except Exception:
+            log.warning("config version unreadable at start; re-reading keys every second")
+            self._degraded = True
+        self._poller = asyncio.get_running_loop().create_task(self._poll(), name="config-poller")
 
     async def _poll(self) -> None:
         assert self._reader is not None
@@ -79,8 +83,11 @@ class GatewayState:
             try:
                 version = await self._reader.read()
             except Exception:
-                log.warning("config version unreadable; keeping caches", exc_info=True)
+                if not self._degraded:
+                    log.warning("config version unreadable; re-reading keys every second")
+                self._degraded = True
                 continue
+            self._degraded = False
             if version != self._version:
                 self._version = version
                 self.clear()
@@ -92,7 +99,8 @@ class GatewayState:
 
     async def key(self, key_hash: str) -> KeyContext | None:
         entry = self._keys.get(key_hash)
-        if entry is not None and time.monotonic() - entry[1] < _ENTRY_TTL:
+        ttl = _DEGRADED_TTL if self._degraded else _ENTRY_TTL
+        if entry is not None and time.monotonic() - entry[1] < ttl:
             return entry[0]
         generation = self._generation
         context = await run_db(key_context, key_hash)

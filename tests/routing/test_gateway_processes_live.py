@@ -57,6 +57,27 @@ def test_key_revoked_through_the_orm_is_refused_by_every_process_within_a_second
         second.stop()
 
 
+def test_without_the_change_signal_a_revoked_key_still_stops_within_seconds(
+    live, tmp_path, django_db_blocker
+):
+    """Redis unreachable for this process: it cannot hear the bump, so it trusts cached keys
+    for a second only instead of a minute."""
+    blind = LiveServer(tmp_path / "blind.log", REDIS_URL="redis://127.0.0.1:9/0").start()
+    try:
+        with django_db_blocker.unblock():
+            key, raw = live.new_key(name="revoked while blind")
+        assert call(blind.base_url, raw).status_code == 200
+        with django_db_blocker.unblock():
+            ApiKey.objects.filter(pk=key.pk).update(enabled=False)
+        revoked_at = time.monotonic()
+        while call(blind.base_url, raw).status_code != 401:
+            assert time.monotonic() - revoked_at < 3, "revoked key still accepted after 3 s"
+            time.sleep(0.05)
+        assert time.monotonic() - revoked_at <= 1.5
+    finally:
+        blind.stop()
+
+
 def test_normal_shutdown_writes_every_buffered_usage_record(live, tmp_path, django_db_blocker):
     # A flush interval longer than the test: only the shutdown flush can write these.
     server = LiveServer(tmp_path / "shutdown.log", ORCA_USAGE_FLUSH_SECONDS="3600").start()
