@@ -35,6 +35,9 @@ class UsageEvent:
     latency_ms: int
     ttft_ms: int | None
     created_at: datetime
+    router: str = ""
+    fallback_level: int | None = None
+    attempts: str = "[]"  # JSON text, ready for the column
 
 
 # UsageEvent's fields are named after the table's columns (workspace_id, api_key_id, ...).
@@ -53,7 +56,13 @@ def _insert_sql() -> str:
 
 
 _INT_MAX = 2**31 - 1
-_TEXT_LIMITS = {"error_code": 60, "endpoint": 40, "model": 200, "upstream_model": 200}
+_TEXT_LIMITS = {
+    "error_code": 60,
+    "endpoint": 40,
+    "model": 200,
+    "upstream_model": 200,
+    "router": 60,
+}
 
 
 def _row_of(event: UsageEvent) -> list:

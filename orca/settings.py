@@ -180,3 +180,9 @@ ORCA_USAGE_FLUSH_SECONDS = env.float("ORCA_USAGE_FLUSH_SECONDS", default=0.5)
 ORCA_USAGE_BATCH_SIZE = env.int("ORCA_USAGE_BATCH_SIZE", default=500)
 # Only behind a reverse proxy you control: take the client IP from X-Forwarded-For.
 ORCA_TRUST_X_FORWARDED_FOR = env.bool("ORCA_TRUST_X_FORWARDED_FOR", default=False)
+# Provider health: failures in a row before a model cools down, and for how long.
+ORCA_HEALTH_FAILURE_THRESHOLD = env.int("ORCA_HEALTH_FAILURE_THRESHOLD", default=3)
+ORCA_HEALTH_COOLDOWN_SECONDS = env.float("ORCA_HEALTH_COOLDOWN_SECONDS", default=30.0)
+ORCA_HEALTH_MAX_COOLDOWN_SECONDS = env.float("ORCA_HEALTH_MAX_COOLDOWN_SECONDS", default=300.0)
+# How many models a router tries, best first, before giving up.
+ORCA_ROUTER_MAX_ATTEMPTS = env.int("ORCA_ROUTER_MAX_ATTEMPTS", default=3)

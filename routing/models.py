@@ -38,6 +38,13 @@ class Provider(models.Model):
     )
     credential_encrypted = models.TextField(blank=True, editable=False)
     enabled = models.BooleanField(default=True)
+    max_concurrency = models.PositiveIntegerField(
+        default=0, help_text="Most calls in flight per gateway process; 0 means no cap."
+    )
+    connect_timeout = models.FloatField(null=True, blank=True, help_text="Seconds; blank: default")
+    first_byte_timeout = models.FloatField(null=True, blank=True)
+    idle_timeout = models.FloatField(null=True, blank=True)
+    total_timeout = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,3 +116,47 @@ class StoredResponse(models.Model):
 
     def __str__(self) -> str:
         return self.response_id
+
+
+class RouterStrategy(models.TextChoices):
+    CHEAPEST = "cheapest", "Cheapest"
+    FASTEST = "fastest", "Fastest (observed latency)"
+    BALANCED = "balanced", "Balanced (price and latency)"
+
+
+ROUTER_NAME_PATTERN = r"^[a-z0-9_-]{1,50}$"
+RESERVED_ROUTER_NAMES = frozenset({"orcarouter"})
+
+
+class Router(models.Model):
+    """A named router of one workspace, called as `orcarouter/{name}`."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="routers"
+    )
+    name = models.CharField(max_length=50)
+    candidates = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Model ids and glob patterns (openai/*). Empty: every chat model.",
+    )
+    strategy = models.CharField(
+        max_length=16, choices=RouterStrategy.choices, default=RouterStrategy.BALANCED
+    )
+    default_model = models.CharField(
+        max_length=200, blank=True, help_text="Used when no candidate fits the request."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VersionedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="unique_router_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"orcarouter/{self.name}"

@@ -2,8 +2,8 @@
 
 import logging
 
-from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute
-from .models import Model, StoredResponse
+from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute, RouterSpec
+from .models import Model, Router, StoredResponse
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,17 @@ def load_catalog() -> Catalog:
             except ValueError:
                 log.error("provider %s: stored credential unreadable", model.provider.slug)
                 credential = ""
+            p = model.provider
             provider = ProviderRoute(
-                slug=model.provider.slug,
-                kind=model.provider.kind,
-                base_url=model.provider.base_url.rstrip("/"),
+                slug=p.slug,
+                kind=p.kind,
+                base_url=p.base_url.rstrip("/"),
                 credential=credential,
+                max_concurrency=p.max_concurrency,
+                connect_timeout=p.connect_timeout,
+                first_byte_timeout=p.first_byte_timeout,
+                idle_timeout=p.idle_timeout,
+                total_timeout=p.total_timeout,
             )
             providers[model.provider_id] = provider
         routes.append(
@@ -56,3 +62,16 @@ def stored_conversation(workspace_id: int, response_id: str) -> list[dict] | Non
         .first()
     )
     return None if row is None else row["messages"]
+
+
+def workspace_routers(workspace_id: int) -> dict[str, RouterSpec]:
+    return {
+        row.name: RouterSpec(
+            name=row.name,
+            candidates=tuple(row.candidates or ()),
+            strategy=row.strategy,
+            default_model=row.default_model,
+            enabled=row.enabled,
+        )
+        for row in Router.objects.filter(workspace_id=workspace_id)
+    }

@@ -11,6 +11,8 @@ from pathlib import Path
 from django.conf import settings
 
 REDIS_KEY = "orca:config-version"
+HEALTH_COOLDOWNS = "orca:health:cooldowns"
+HEALTH_LATENCIES = "orca:health:latencies"
 
 
 def _version_file() -> Path:
@@ -58,6 +60,35 @@ class VersionReader:
             return _version_file().read_text()
         except FileNotFoundError:
             return "0"
+
+    async def share_health(self, board) -> None:
+        """Publish this process's health changes and take in everyone else's (Redis only)."""
+        if self._client is None:
+            return
+        cooldowns, latencies = board.take_changes()
+        async with self._client.pipeline(transaction=False) as pipe:
+            if cooldowns:
+                pipe.hset(
+                    HEALTH_COOLDOWNS,
+                    mapping={k: f"{until}|{reason}" for k, (until, reason) in cooldowns.items()},
+                )
+            if latencies:
+                pipe.hset(HEALTH_LATENCIES, mapping={k: str(v) for k, v in latencies.items()})
+            pipe.hgetall(HEALTH_COOLDOWNS)
+            pipe.hgetall(HEALTH_LATENCIES)
+            results = await pipe.execute()
+        remote_cooldowns, remote_latencies = results[-2], results[-1]
+        board.merge(
+            {
+                k.decode(): (float(v.split(b"|", 1)[0]), v.split(b"|", 1)[1].decode())
+                for k, v in remote_cooldowns.items()
+            },
+            {
+                k.decode(): float(v)
+                for k, v in remote_latencies.items()
+                if k.decode() not in latencies
+            },
+        )
 
     async def close(self) -> None:
         if self._client is not None:

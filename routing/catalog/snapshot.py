@@ -10,6 +10,12 @@ class ProviderRoute:
     kind: str
     base_url: str
     credential: str = field(repr=False)  # never printed, logged or returned
+    max_concurrency: int = 0  # per gateway process; 0 = no cap
+    # per-provider overrides of the gateway's upstream timeouts (None: the default)
+    connect_timeout: float | None = None
+    first_byte_timeout: float | None = None
+    idle_timeout: float | None = None
+    total_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,10 @@ class ModelRoute:
     @property
     def vendor(self) -> str:
         return self.public_id.split("/", 1)[0]
+
+    @property
+    def health_key(self) -> str:
+        return f"{self.provider.slug}|{self.public_id}"
 
 
 class AmbiguousModel(Exception):
@@ -67,3 +77,12 @@ class Catalog:
 
     def models(self) -> list[ModelRoute]:
         return sorted(self.by_id.values(), key=lambda r: r.public_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSpec:
+    name: str
+    candidates: tuple[str, ...]
+    strategy: str
+    default_model: str
+    enabled: bool

@@ -35,6 +35,7 @@ class RelayConsumer(AsyncHttpConsumer):
         self.request_id = new_request_id()
         self.response_started = False
         self.response_complete = False
+        self.extra_headers: list[tuple[bytes, bytes]] = []  # X-Orca-* routing headers
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
@@ -133,6 +134,7 @@ class RelayConsumer(AsyncHttpConsumer):
     async def send_headers(self, *, status=200, headers=None) -> None:
         headers = list(headers or [])
         headers.append((b"x-orca-request-id", self.request_id.encode()))
+        headers.extend(self.extra_headers)
         self.response_started = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 

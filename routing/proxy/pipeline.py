@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
+from django.conf import settings
 
 from billing.services import UsageEvent
 from workspaces.keys import hash_key, looks_like_key
 from workspaces.selectors import KeyContext
 
-from .. import providers
+from .. import providers, selection
 from ..catalog.snapshot import AmbiguousModel, ModelRoute
 from ..providers import UpstreamFailure, UpstreamResponse, UpstreamTimeout
 from ..selectors import stored_conversation
@@ -37,7 +38,8 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),  # tell nginx-style proxies not to buffer the stream
 ]
 log = logging.getLogger(__name__)
-CLIENT_CLOSED = 499  # nginx's convention for "the client went away"
+CLIENT_CLOSED = 499
+ROUTER_PREFIX = "orcarouter/"  # nginx's convention for "the client went away"
 
 
 # --- authentication and model resolution ---------------------------------------------------
@@ -117,6 +119,9 @@ class CallRecord:
     error_code: str = ""
     usage: Usage | None = None
     first_byte_at: float | None = None
+    router: str = ""
+    fallback_level: int | None = None
+    attempts: list[dict] = field(default_factory=list)
 
     def mark_first_byte(self) -> None:
         if self.first_byte_at is None:
@@ -143,6 +148,9 @@ class CallRecord:
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             ttft_ms=None if ttft is None else int((ttft - self.started) * 1000),
             created_at=datetime.now(UTC),
+            router=f"{ROUTER_PREFIX}{self.router}" if self.router else "",
+            fallback_level=self.fallback_level,
+            attempts=orjson.dumps(self.attempts).decode(),
         )
 
 
@@ -247,8 +255,128 @@ def _json_error() -> GatewayError:
     )
 
 
+# Request fields that belong to Orca (routing), never forwarded upstream.
+ORCA_FIELDS = ("models", "route")
+MAX_CHAIN = 5
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+@dataclass(slots=True)
+class Plan:
+    """The models to try, best first, and how they were chosen."""
+
+    targets: list[ModelRoute]
+    levels: list[int]  # each target's index in the client's fallback chain
+    router: str = ""
+    chain: bool = False
+
+    def headers(self, index: int) -> list[tuple[bytes, bytes]]:
+        route = self.targets[index]
+        headers = []
+        if self.router:
+            headers.append((b"x-orca-router", self.router.encode()))
+            headers.append((b"x-orca-resolved-model", route.public_id.encode()))
+        if self.chain:
+            level = self.levels[index]
+            headers.append((b"x-orca-fallback-level", str(level).encode()))
+            if level > 0:
+                headers.append((b"x-orca-fallback-model", route.public_id.encode()))
+        return headers
+
+
+def _fallback_chain(payload: dict) -> list[str] | None:
+    """The client's `models` list when `route` is "fallback" (as the OpenAI SDK sends
+    `extra_body`); otherwise None and `models` is ignored."""
+    route = payload.get("route")
+    if route is None:
+        return None
+    if route != "fallback":
+        raise GatewayError(400, '`route` must be "fallback"', code="invalid_value", param="route")
+    models = payload.get("models")
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        raise GatewayError(
+            400, "`models` must be an array of model ids", code="invalid_type", param="models"
+        )
+    if len(models) > MAX_CHAIN:
+        raise GatewayError(
+            400,
+            f"`models` may list at most {MAX_CHAIN} models",
+            code="invalid_value",
+            param="models",
+        )
+    return models
+
+
+async def _router_plan(name: str, key: KeyContext, request: dict) -> Plan:
+    router_name = name.split("/", 1)[1]
+    spec = (await state.routers(key.workspace_id)).get(router_name)
+    if spec is None or not spec.enabled:
+        raise GatewayError(
+            404, f"router {name!r} does not exist", code="model_not_found", param="model"
+        )
+    catalog = await state.catalog()
+    patterns = selection.compile_patterns(spec.candidates)
+    pool = [
+        r
+        for r in catalog.models()
+        if "chat" in r.endpoint_types
+        and key.allows_model(r.public_id)
+        and (patterns is None or patterns.match(r.public_id.lower()))
+    ]
+    needs = selection.needs_of(request)
+    fitting = [r for r in pool if selection.fits(r, needs)]
+    live = [r for r in fitting if state.health.available(r.health_key)] or fitting
+    ranked = selection.rank(live, spec.strategy, lambda r: state.health.latency(r.health_key))
+    if not ranked and spec.default_model:
+        ranked = [await resolve_model(spec.default_model, key)]
+    if not ranked:
+        raise GatewayError(
+            400,
+            f"no model of router {name!r} fits this request (it needs {needs.describe()})",
+            code="no_model_fits",
+            param="model",
+        )
+    ranked = ranked[: settings.ORCA_ROUTER_MAX_ATTEMPTS]
+    return Plan(ranked, [0] * len(ranked), router=router_name)
+
+
+async def _plan(name: str, chain: list[str] | None, key: KeyContext, request: dict) -> Plan:
+    if chain is None:
+        if name.startswith(ROUTER_PREFIX):
+            return await _router_plan(name, key, request)
+        return Plan([await resolve_model(name, key)], [0])
+    entries = list(dict.fromkeys([name, *chain]))[:MAX_CHAIN]
+    targets: list[ModelRoute] = []
+    levels: list[int] = []
+    first_error: GatewayError | None = None
+    for level, entry in enumerate(entries):
+        try:
+            if entry.startswith(ROUTER_PREFIX):
+                route = (await _router_plan(entry, key, request)).targets[0]
+            else:
+                route = await resolve_model(entry, key)
+        except GatewayError as exc:  # unresolvable or not allowed: skipped
+            first_error = first_error or exc
+            continue
+        targets.append(route)
+        levels.append(level)
+    if not targets:
+        assert first_error is not None
+        raise first_error
+    # Models cooling down are skipped, unless every one of them is.
+    live = [i for i, r in enumerate(targets) if state.health.available(r.health_key)] or list(
+        range(len(targets))
+    )
+    return Plan([targets[i] for i in live], [levels[i] for i in live], chain=True)
+
+
 async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint: str) -> None:
-    """Serve one relay call on any client surface, against any provider kind."""
+    """Serve one relay call on any client surface, against any provider kind, trying the
+    planned models in order until one answers (never switching once bytes reached the
+    client)."""
     raw_key = surface.api_key(consumer) or ""
     key = await authenticate(consumer, raw_key)
     payload = parse_json_body(body)
@@ -257,52 +385,40 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     except InvalidRequest as exc:
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     assert isinstance(payload, dict)
-    route = await resolve_model(call.model, key)
-    kind = providers.kind_of(route.provider.kind)
-    passthrough = kind.native_surface == surface.name
-    if not passthrough and surface.name == "responses":
+    chain = _fallback_chain(payload) if surface.name != "generate" else None
+    if any(field in payload for field in ORCA_FIELDS):
+        payload = {k: v for k, v in payload.items() if k not in ORCA_FIELDS}
+        call.extra["body"] = payload
+    if surface.name == "responses":
         call.extra["history"] = await _conversation_so_far(payload, key)
-
-    canonical_request: dict | None = None
     try:
-        if passthrough:
-            upstream_body = kind.native_body(payload, route, stream=call.stream)
-        else:
-            canonical_request = surface.to_canonical(payload, call)
-            upstream_body = kind.from_canonical(canonical_request, route)
+        canonical_request = surface.to_canonical(payload, call)
     except InvalidRequest as exc:
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
+    plan = await _plan(call.model, chain, key, canonical_request)
 
-    record = CallRecord(key=key, route=route, endpoint=endpoint, streamed=call.stream)
-    response: UpstreamResponse | None = None
+    record = CallRecord(
+        key=key, route=plan.targets[0], endpoint=endpoint, streamed=call.stream, router=plan.router
+    )
+    attempt = _Attempt(consumer, surface, call, record, raw_key, canonical_request, payload, key)
     try:
-        try:
-            response = await kind.send(
-                route, upstream_body, stream=call.stream, timeouts=state.timeouts
-            )
-            record.mark_first_byte()
-            if response.status >= 400:
-                raise upstream_error(response, await response.read(), route, raw_key)
-            if call.stream and passthrough:
-                await _relay_native_stream(consumer, response, surface, kind, call, record, route)
-            elif call.stream:
-                completion = await _relay_translated_stream(
-                    consumer, response, surface, kind, call, record, route
-                )
-                await _remember(surface, call, key, canonical_request, completion)
-            else:
-                raw = await response.read()
-                try:
-                    completion = kind.canonical_response(raw, route)
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    raise _json_error() from None
-                record.usage = openai_chat.usage_from_object(completion.get("usage"))
-                out = raw if passthrough else surface.render_completion(completion, call)
-                record.status = 200
-                await consumer.send_json(200, out)
-                await _remember(surface, call, key, canonical_request, completion)
-        except UpstreamFailure as exc:
-            raise failure_error(exc) from None
+        last_error: GatewayError | None = None
+        for index, route in enumerate(plan.targets):
+            record.route = route
+            if plan.chain:
+                record.fallback_level = plan.levels[index]
+            consumer.extra_headers = plan.headers(index)
+            final = index == len(plan.targets) - 1
+            error = await attempt.run(route, may_retry=not final)
+            if error is None:
+                return
+            record.attempts.append({"model": route.public_id, "status": error.status})
+            last_error = error
+        assert last_error is not None
+        if len(plan.targets) == 1:
+            raise last_error
+        tried = ", ".join(f"{a['model']} ({a['status']})" for a in record.attempts)
+        raise GatewayError(502, f"every model failed: {tried}", code="fallback_exhausted")
     except GatewayError as exc:
         record.status, record.error_code = exc.status, exc.code or ""
         raise
@@ -310,14 +426,124 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         record.status, record.error_code = CLIENT_CLOSED, "client_closed"
         raise
     finally:
-        if response is not None:
-            response.close()
         if record.status == 0:
             record.status, record.error_code = 500, "internal_error"
         state.usage.add(record.to_event(consumer.request_id))
 
 
-async def _relay_native_stream(consumer, response, surface, kind, call, record, route) -> None:
+class _Attempt:
+    """One try at one model. Returns the error when the next model may be tried instead
+    (a 5xx, 429, timeout or broken connection before anything reached the client); raises
+    when the error is the client's answer; returns None once the call was served."""
+
+    def __init__(self, consumer, surface, call, record, raw_key, canonical_request, payload, key):
+        self.consumer = consumer
+        self.surface = surface
+        self.call = call
+        self.record = record
+        self.raw_key = raw_key
+        self.canonical_request = canonical_request
+        self.payload = payload
+        self.key = key
+
+    async def run(self, route: ModelRoute, *, may_retry: bool) -> GatewayError | None:
+        kind = providers.kind_of(route.provider.kind)
+        passthrough = kind.native_surface == self.surface.name
+        try:
+            if passthrough:
+                body = kind.native_body(self.payload, route, stream=self.call.stream)
+            else:
+                body = kind.from_canonical(self.canonical_request, route)
+        except InvalidRequest as exc:
+            error = GatewayError(400, exc.message, code=exc.code, param=exc.param)
+            if may_retry:
+                return error  # this model cannot take the request faithfully; another may
+            raise error from None
+        slot = state.slot(route.provider)
+        if slot is not None and slot.locked():
+            error = GatewayError(
+                429, "this model's provider is at its concurrency limit", code="provider_busy"
+            )
+            if may_retry:
+                return error
+            raise error
+        if slot is None:
+            return await self._send(route, kind, body, passthrough, may_retry)
+        async with slot:
+            return await self._send(route, kind, body, passthrough, may_retry)
+
+    def _failed(self, route: ModelRoute, error: GatewayError, retry_after: str | None = None):
+        if _retryable(error.status) and error.code != "provider_busy":
+            seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+            state.health.record_failure(route.health_key, error.status, seconds)
+
+    async def _send(self, route, kind, body, passthrough, may_retry) -> GatewayError | None:
+        call, record = self.call, self.record
+        started = time.perf_counter()
+        response: UpstreamResponse | None = None
+        try:
+            try:
+                response = await kind.send(
+                    route, body, stream=call.stream, timeouts=state.timeouts_for(route.provider)
+                )
+                if response.status >= 400:
+                    error = upstream_error(response, await response.read(), route, self.raw_key)
+                    self._failed(route, error, response.headers.get("retry-after"))
+                    if may_retry and _retryable(response.status):
+                        return error
+                    raise error
+                if call.stream:
+                    chunks = response.chunks().__aiter__()
+                    try:  # the first bytes decide: until they arrive, another model may serve
+                        first = await anext(chunks)
+                    except StopAsyncIteration:
+                        first = b""
+                    state.health.record_success(route.health_key, time.perf_counter() - started)
+                    stream = _prepend(first, chunks)
+                    if passthrough:
+                        await _relay_native_stream(
+                            self.consumer, stream, self.surface, kind, call, record, route
+                        )
+                    else:
+                        completion = await _relay_translated_stream(
+                            self.consumer, stream, self.surface, kind, call, record, route
+                        )
+                        await _remember(
+                            self.surface, call, self.key, self.canonical_request, completion
+                        )
+                    return None
+                raw = await response.read()
+            except UpstreamFailure as exc:
+                error = failure_error(exc)
+                self._failed(route, error)
+                if may_retry:
+                    return error
+                raise error from None
+            record.mark_first_byte()
+            state.health.record_success(route.health_key, time.perf_counter() - started)
+            try:
+                completion = kind.canonical_response(raw, route)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                raise _json_error() from None
+            record.usage = openai_chat.usage_from_object(completion.get("usage"))
+            out = raw if passthrough else self.surface.render_completion(completion, call)
+            record.status = 200
+            await self.consumer.send_json(200, out)
+            await _remember(self.surface, call, self.key, self.canonical_request, completion)
+            return None
+        finally:
+            if response is not None:
+                response.close()
+
+
+async def _prepend(first: bytes, rest):
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _relay_native_stream(consumer, chunks, surface, kind, call, record, route) -> None:
     """Same dialect both sides: forward each complete SSE event as soon as it arrives."""
     await consumer.send_headers(status=200, headers=SSE_HEADERS)
     record.status = 200
@@ -325,7 +551,7 @@ async def _relay_native_stream(consumer, response, surface, kind, call, record, 
     openai_native = surface.name == "chat"
     meter = _OpenAIMeter() if openai_native else _Meter(kind.stream_decoder(route))
     try:
-        async for chunk in response.chunks():
+        async for chunk in chunks:
             out = []
             for event in splitter.feed(chunk):
                 # observe() says True only for OpenAI's usage-only chunk
@@ -355,7 +581,7 @@ async def _relay_native_stream(consumer, response, surface, kind, call, record, 
     await consumer.send_body(b"")
 
 
-async def _relay_translated_stream(consumer, response, surface, kind, call, record, route) -> dict:
+async def _relay_translated_stream(consumer, chunks, surface, kind, call, record, route) -> dict:
     """Upstream events -> canonical chunks -> the client's dialect, chunk by chunk."""
     await consumer.send_headers(status=200, headers=SSE_HEADERS)
     record.status = 200
@@ -377,7 +603,7 @@ async def _relay_translated_stream(consumer, response, surface, kind, call, reco
         return b"".join(out)
 
     try:
-        async for data in response.chunks():
+        async for data in chunks:
             out = b"".join(translate(decoder.feed(event)) for event in splitter.feed(data))
             if out:
                 record.mark_first_byte()

@@ -17,10 +17,11 @@ from billing.usage_buffer import UsageBuffer
 from workspaces.config_version import VersionReader
 from workspaces.selectors import KeyContext, key_context
 
-from ..catalog.snapshot import Catalog
+from ..catalog.snapshot import Catalog, ProviderRoute, RouterSpec
+from ..health import HealthBoard
 from ..providers import Timeouts
 from ..providers import http as upstream_http
-from ..selectors import load_catalog
+from ..selectors import load_catalog, workspace_routers
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,15 @@ class GatewayState:
             idle=settings.ORCA_UPSTREAM_IDLE_TIMEOUT,
             total=settings.ORCA_UPSTREAM_TOTAL_TIMEOUT,
         )
+        self.health = HealthBoard(
+            failure_threshold=settings.ORCA_HEALTH_FAILURE_THRESHOLD,
+            cooldown=settings.ORCA_HEALTH_COOLDOWN_SECONDS,
+            max_cooldown=settings.ORCA_HEALTH_MAX_COOLDOWN_SECONDS,
+        )
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._keys: dict[str, tuple[KeyContext | None, float]] = {}
         self._catalog: Catalog | None = None
+        self._routers: dict[int, dict[str, RouterSpec]] = {}
         self._generation = 0  # bumped on every clear; loads from an older one are dropped
         self._version: str | None = None
         self._reader: VersionReader | None = None
@@ -91,11 +99,16 @@ class GatewayState:
             if version != self._version:
                 self._version = version
                 self.clear()
+            try:
+                await self._reader.share_health(self.health)
+            except Exception:
+                log.warning("could not share provider health", exc_info=True)
 
     def clear(self) -> None:
         self._generation += 1
         self._keys = {}
         self._catalog = None
+        self._routers = {}
 
     async def key(self, key_hash: str) -> KeyContext | None:
         entry = self._keys.get(key_hash)
@@ -118,6 +131,40 @@ class GatewayState:
             if generation == self._generation:
                 self._catalog = catalog
         return catalog
+
+    async def routers(self, workspace_id: int) -> dict[str, RouterSpec]:
+        routers = self._routers.get(workspace_id)
+        if routers is None:
+            generation = self._generation
+            routers = await run_db(workspace_routers, workspace_id)
+            if generation == self._generation:
+                self._routers[workspace_id] = routers
+        return routers
+
+    def timeouts_for(self, provider: ProviderRoute) -> Timeouts:
+        base = self.timeouts
+        if not (
+            provider.connect_timeout
+            or provider.first_byte_timeout
+            or provider.idle_timeout
+            or provider.total_timeout
+        ):
+            return base
+        return Timeouts(
+            connect=provider.connect_timeout or base.connect,
+            first_byte=provider.first_byte_timeout or base.first_byte,
+            idle=provider.idle_timeout or base.idle,
+            total=provider.total_timeout or base.total,
+        )
+
+    def slot(self, provider: ProviderRoute) -> asyncio.Semaphore | None:
+        """The provider's concurrency cap in this process, if it has one."""
+        if not provider.max_concurrency:
+            return None
+        semaphore = self._slots.get(provider.slug)
+        if semaphore is None:
+            semaphore = self._slots[provider.slug] = asyncio.Semaphore(provider.max_concurrency)
+        return semaphore
 
     async def close(self) -> None:
         if self._poller is not None:
