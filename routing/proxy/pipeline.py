@@ -402,21 +402,20 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     )
     attempt = _Attempt(consumer, surface, call, record, raw_key, canonical_request, payload, key)
     try:
-        last_error: GatewayError | None = None
+        errors: list[GatewayError] = []
+        several = len(plan.targets) > 1
         for index, route in enumerate(plan.targets):
             record.route = route
             if plan.chain:
                 record.fallback_level = plan.levels[index]
             consumer.extra_headers = plan.headers(index)
-            final = index == len(plan.targets) - 1
-            error = await attempt.run(route, may_retry=not final)
+            error = await attempt.run(route, may_retry=several)
             if error is None:
                 return
             record.attempts.append({"model": route.public_id, "status": error.status})
-            last_error = error
-        assert last_error is not None
-        if len(plan.targets) == 1:
-            raise last_error
+            errors.append(error)
+        if all(e.status == 400 for e in errors):
+            raise errors[0]  # no model could take the request as it stands: say why
         tried = ", ".join(f"{a['model']} ({a['status']})" for a in record.attempts)
         raise GatewayError(502, f"every model failed: {tried}", code="fallback_exhausted")
     except GatewayError as exc:
