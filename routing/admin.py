@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin
 
-from .models import Model, Provider
+from .health_store import clear_cooldown, put_in_cooldown
+from .models import Model, Provider, Router
 
 
 class ProviderForm(forms.ModelForm):
@@ -15,7 +16,10 @@ class ProviderForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = ["slug", "name", "kind", "base_url", "credential_env", "enabled"]
+        fields = [
+            "slug", "name", "kind", "base_url", "credential_env", "enabled", "max_concurrency",
+            "connect_timeout", "first_byte_timeout", "idle_timeout", "total_timeout",
+        ]  # fmt: skip
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
@@ -58,4 +62,25 @@ class ModelAdmin(admin.ModelAdmin):
     list_filter = ["provider", "enabled"]
     search_fields = ["public_id", "upstream_name"]
     list_editable = ["enabled"]
+    readonly_fields = ["created_at", "updated_at"]
+    actions = ["cooldown_five_minutes", "lift_cooldown"]
+
+    @admin.action(description="Put in cooldown for 5 minutes (routers and chains skip it)")
+    def cooldown_five_minutes(self, request, queryset) -> None:
+        keys = [f"{m.provider.slug}|{m.public_id}" for m in queryset.select_related("provider")]
+        put_in_cooldown(keys, 300, f"put in cooldown by {request.user}")
+        self.message_user(request, f"{len(keys)} model(s) in cooldown for 5 minutes.")
+
+    @admin.action(description="Lift cooldown")
+    def lift_cooldown(self, request, queryset) -> None:
+        keys = [f"{m.provider.slug}|{m.public_id}" for m in queryset.select_related("provider")]
+        clear_cooldown(keys)
+        self.message_user(request, f"cooldown lifted for {len(keys)} model(s).")
+
+
+@admin.register(Router)
+class RouterAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "workspace", "strategy", "default_model", "enabled", "updated_at"]
+    list_filter = ["strategy", "enabled"]
+    search_fields = ["name", "workspace__slug"]
     readonly_fields = ["created_at", "updated_at"]

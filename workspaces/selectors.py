@@ -71,3 +71,17 @@ def key_context(key_hash: str) -> KeyContext | None:
         networks=tuple(ipaddress.ip_network(n, strict=False) for n in row["allowed_ips"] or []),
         keep_response_history=row["workspace__keep_response_history"],
     )
+
+
+def membership_in(user, workspace_slug: str):
+    """The user's membership of a workspace, or None; another workspace's slug looks exactly
+    like one that does not exist."""
+    from .models import Membership
+
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("workspace")
+        .filter(user=user, workspace__slug=workspace_slug)
+        .first()
+    )

@@ -30,6 +30,7 @@ def test_provider_credential_is_stored_encrypted_and_never_shown(staff):
             "credential_env": "",
             "enabled": "on",
             "new_credential": CANARY,
+            "max_concurrency": "0",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -58,3 +59,27 @@ def test_key_pages_show_the_prefix_only_and_can_disable(staff):
     )
     key.refresh_from_db()
     assert key.enabled is False and key.revoked_at is not None
+
+
+def test_staff_can_put_a_model_in_cooldown(staff):
+    from routing.health_store import shared_snapshot
+    from routing.models import Model
+    from routing.proxy.state import state
+
+    provider = Provider.objects.create(
+        slug="cool", name="C", kind="openai", base_url="https://c.test"
+    )
+    model = Model.objects.create(public_id="cool/m", provider=provider, upstream_name="m")
+    response = staff.post(
+        "/admin/routing/model/",
+        {"action": "cooldown_five_minutes", "_selected_action": [model.pk]},
+    )
+    assert response.status_code == 302
+    assert not state.health.available("cool|cool/m")
+    entry = shared_snapshot()["cool|cool/m"]
+    assert entry["available"] is False and 290 < entry["cooldown_seconds_left"] <= 300
+    assert "put in cooldown by staff" in entry["cooldown_reason"]
+
+    staff.post("/admin/routing/model/", {"action": "lift_cooldown", "_selected_action": [model.pk]})
+    assert state.health.available("cool|cool/m")
+    assert shared_snapshot()["cool|cool/m"]["available"] is True
