@@ -24,6 +24,7 @@ class Health:
     consecutive_failures: int = 0
     cooldown_until: float = 0.0  # epoch seconds, comparable across processes
     cooldown_reason: str = ""
+    throughput: float | None = None  # output tokens per second over whole calls
     outcomes: deque = field(default_factory=lambda: deque(maxlen=_WINDOW))
 
     @property
@@ -55,6 +56,16 @@ class HealthBoard:
     def latency(self, key: str) -> float | None:
         entry = self._entries.get(key)
         return entry.latency if entry else None
+
+    def throughput(self, key: str) -> float | None:
+        entry = self._entries.get(key)
+        return entry.throughput if entry else None
+
+    def record_throughput(self, key: str, tokens_per_second: float) -> None:
+        entry = self._entry(key)
+        entry.throughput = tokens_per_second if entry.throughput is None else (
+            (1 - _EWMA_WEIGHT) * entry.throughput + _EWMA_WEIGHT * tokens_per_second
+        )  # fmt: skip
 
     def record_success(self, key: str, latency: float) -> None:
         entry = self._entry(key)

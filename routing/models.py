@@ -89,6 +89,9 @@ class Model(models.Model):
     max_output_tokens = models.PositiveIntegerField(default=0)
     capabilities = models.JSONField(default=list, blank=True)
     endpoint_types = models.JSONField(default=_default_endpoints, blank=True)
+    weight = models.PositiveIntegerField(
+        default=1, help_text="Share of traffic for the primary provider when others serve it too."
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,6 +103,30 @@ class Model(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class ModelAlternate(models.Model):
+    """Another provider (or another credential of one) serving the same public model, for
+    load balancing, provider preferences and `:floor` / `:nitro`."""
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="alternates")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="alternates")
+    upstream_name = models.CharField(max_length=200)
+    weight = models.PositiveIntegerField(default=1)
+    input_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    output_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cached_input_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    objects = VersionedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "provider"], name="one_alternate_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} via {self.provider}"
 
 
 class StoredResponse(models.Model):

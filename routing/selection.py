@@ -103,3 +103,71 @@ def rank(
         routes,
         key=lambda r: (by_price[r.public_id] + by_speed[r.public_id], price(r), r.public_id),
     )
+
+
+# --- several providers for one model ---------------------------------------------------
+
+SORTS = ("price", "latency", "throughput")
+VARIANTS = {"floor": "price", "nitro": "throughput"}  # model-name suffixes, OpenRouter style
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPreferences:
+    """The request's `provider` object (OpenRouter's shape)."""
+
+    order: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    allow_fallbacks: bool = True
+    sort: str | None = None
+    max_prompt_price: float | None = None  # USD per 1M input tokens
+    max_completion_price: float | None = None  # USD per 1M output tokens
+
+
+def order_deployments(
+    route: ModelRoute,
+    prefs: ProviderPreferences,
+    *,
+    available: Callable[[ModelRoute], bool],
+    latency: Callable[[ModelRoute], float | None],
+    throughput: Callable[[ModelRoute], float | None],
+    pick: Callable[[list[ModelRoute], list[int]], ModelRoute],
+) -> list[ModelRoute]:
+    """The providers of one model to try, in order. Without a sort or an explicit order the
+    first is drawn at random by weight (load balancing); the rest follow as fallbacks."""
+    candidates = [
+        d
+        for d in route.deployments
+        if (not prefs.only or d.provider.slug in prefs.only)
+        and d.provider.slug not in prefs.ignore
+        and (prefs.max_prompt_price is None or float(d.input_price) <= prefs.max_prompt_price)
+        and (
+            prefs.max_completion_price is None
+            or float(d.output_price) <= prefs.max_completion_price
+        )
+    ]
+    live = [d for d in candidates if available(d)] or candidates
+    if prefs.sort == "price":
+        ordered = sorted(live, key=lambda d: (price(d), d.provider.slug))
+    elif prefs.sort == "latency":
+        ordered = sorted(live, key=lambda d: (_or_inf(latency(d)), d.provider.slug))
+    elif prefs.sort == "throughput":
+        ordered = sorted(live, key=lambda d: (-(throughput(d) or 0.0), d.provider.slug))
+    else:
+        ordered = sorted(live, key=lambda d: (-d.weight, d.provider.slug))
+        weighted = [d for d in ordered if d.weight > 0]
+        if len(weighted) > 1:
+            first = pick(weighted, [d.weight for d in weighted])
+            ordered = [first, *[d for d in ordered if d is not first]]
+    if prefs.order:
+        position = {slug: i for i, slug in enumerate(prefs.order)}
+        listed = sorted(
+            (d for d in ordered if d.provider.slug in position),
+            key=lambda d: position[d.provider.slug],
+        )
+        ordered = listed + [d for d in ordered if d.provider.slug not in position]
+    return ordered if prefs.allow_fallbacks else ordered[:1]
+
+
+def _or_inf(value: float | None) -> float:
+    return math.inf if value is None else value

@@ -1,55 +1,84 @@
 """Reads across the catalog."""
 
 import logging
+from dataclasses import replace
+
+from django.db.models import Prefetch
 
 from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute, RouterSpec
-from .models import Model, Router, StoredResponse
+from .models import Model, ModelAlternate, Router, StoredResponse
 
 log = logging.getLogger(__name__)
+
+
+def _provider_route(provider, cache: dict[int, ProviderRoute]) -> ProviderRoute:
+    route = cache.get(provider.pk)
+    if route is None:
+        try:
+            credential = provider.resolve_credential()
+        except ValueError:
+            log.error("provider %s: stored credential unreadable", provider.slug)
+            credential = ""
+        route = cache[provider.pk] = ProviderRoute(
+            slug=provider.slug,
+            kind=provider.kind,
+            base_url=provider.base_url.rstrip("/"),
+            credential=credential,
+            max_concurrency=provider.max_concurrency,
+            connect_timeout=provider.connect_timeout,
+            first_byte_timeout=provider.first_byte_timeout,
+            idle_timeout=provider.idle_timeout,
+            total_timeout=provider.total_timeout,
+        )
+    return route
 
 
 def load_catalog() -> Catalog:
     """Every enabled model of an enabled provider, with credentials resolved once."""
     routes: list[ModelRoute] = []
     providers: dict[int, ProviderRoute] = {}
-    for model in Model.objects.select_related("provider").filter(
-        enabled=True, provider__enabled=True
+    alternates = Prefetch(
+        "alternates",
+        queryset=ModelAlternate.objects.filter(enabled=True, provider__enabled=True).select_related(
+            "provider"
+        ),
+    )
+    for model in (
+        Model.objects.select_related("provider")
+        .prefetch_related(alternates)
+        .filter(enabled=True, provider__enabled=True)
     ):
-        provider = providers.get(model.provider_id)
-        if provider is None:
-            try:
-                credential = model.provider.resolve_credential()
-            except ValueError:
-                log.error("provider %s: stored credential unreadable", model.provider.slug)
-                credential = ""
-            p = model.provider
-            provider = ProviderRoute(
-                slug=p.slug,
-                kind=p.kind,
-                base_url=p.base_url.rstrip("/"),
-                credential=credential,
-                max_concurrency=p.max_concurrency,
-                connect_timeout=p.connect_timeout,
-                first_byte_timeout=p.first_byte_timeout,
-                idle_timeout=p.idle_timeout,
-                total_timeout=p.total_timeout,
-            )
-            providers[model.provider_id] = provider
-        routes.append(
-            ModelRoute(
-                public_id=model.public_id,
-                upstream_name=model.upstream_name,
-                provider=provider,
-                input_price=model.input_price,
-                output_price=model.output_price,
-                cached_input_price=model.cached_input_price,
-                context_length=model.context_length,
-                max_output_tokens=model.max_output_tokens,
-                capabilities=tuple(model.capabilities or ()),
-                endpoint_types=tuple(model.endpoint_types or ()),
-                created=int(model.created_at.timestamp()),
-            )
+        primary = ModelRoute(
+            public_id=model.public_id,
+            upstream_name=model.upstream_name,
+            provider=_provider_route(model.provider, providers),
+            input_price=model.input_price,
+            output_price=model.output_price,
+            cached_input_price=model.cached_input_price,
+            context_length=model.context_length,
+            max_output_tokens=model.max_output_tokens,
+            capabilities=tuple(model.capabilities or ()),
+            endpoint_types=tuple(model.endpoint_types or ()),
+            created=int(model.created_at.timestamp()),
+            weight=model.weight,
         )
+        others = tuple(
+            replace(
+                primary,
+                provider=_provider_route(alt.provider, providers),
+                upstream_name=alt.upstream_name,
+                weight=alt.weight,
+                input_price=primary.input_price if alt.input_price is None else alt.input_price,
+                output_price=primary.output_price if alt.output_price is None else alt.output_price,
+                cached_input_price=(
+                    primary.cached_input_price
+                    if alt.cached_input_price is None
+                    else alt.cached_input_price
+                ),
+            )
+            for alt in model.alternates.all()
+        )
+        routes.append(replace(primary, alternates=others) if others else primary)
     return Catalog.build(routes)
 
 

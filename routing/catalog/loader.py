@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from ..models import Capability, EndpointType, Model, Provider, ProviderKind
+from ..models import Capability, EndpointType, Model, ModelAlternate, Provider, ProviderKind
 
 
 class CatalogError(ValueError):
@@ -31,6 +31,16 @@ class ProviderSpec:
 
 
 @dataclass(frozen=True)
+class AlternateSpec:
+    provider: str
+    upstream_name: str
+    weight: int
+    input_price: Decimal | None
+    output_price: Decimal | None
+    cached_input_price: Decimal | None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     public_id: str
     provider: str
@@ -43,6 +53,8 @@ class ModelSpec:
     capabilities: list[str]
     endpoint_types: list[str]
     enabled: bool
+    weight: int = 1
+    alternates: tuple[AlternateSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,8 +69,36 @@ class ApplyResult:
 _PROVIDER_KEYS = {"slug", "name", "kind", "base_url", "credential_env", "enabled"}
 _MODEL_KEYS = {
     "id", "provider", "upstream", "input", "output", "cached_input", "context_length",
-    "max_output", "capabilities", "endpoints", "enabled",
+    "max_output", "capabilities", "endpoints", "enabled", "weight", "alternates",
 }  # fmt: skip
+_ALTERNATE_KEYS = {"provider", "upstream", "weight", "input", "output", "cached_input"}
+
+
+def _alternates(table: dict[str, Any], where: str) -> tuple[AlternateSpec, ...]:
+    specs = []
+    for j, alt in enumerate(_optional(table, "alternates", where, list, [])):
+        at = f"{where}.alternates[{j}]"
+        if not isinstance(alt, dict):
+            raise CatalogError(f"{at}: must be a table")
+        extra = set(alt) - _ALTERNATE_KEYS
+        if extra:
+            raise CatalogError(f"{at}: unknown keys {sorted(extra)}")
+        weight = _optional(alt, "weight", at, int, 1)
+        if weight < 0:
+            raise CatalogError(f"{at}: `weight` must not be negative")
+        specs.append(
+            AlternateSpec(
+                provider=_require(alt, "provider", at, str),
+                upstream_name=_require(alt, "upstream", at, str),
+                weight=weight,
+                input_price=_price(alt, "input", at, required=False),
+                output_price=_price(alt, "output", at, required=False),
+                cached_input_price=_price(alt, "cached_input", at, required=False),
+            )
+        )
+    if len({a.provider for a in specs}) != len(specs):
+        raise CatalogError(f"{where}: a provider appears twice in `alternates`")
+    return tuple(specs)
 
 
 def _require(table: dict[str, Any], key: str, where: str, kind: type) -> Any:
@@ -159,6 +199,8 @@ def parse(data: dict[str, Any]) -> tuple[list[ProviderSpec], list[ModelSpec]]:
                     "endpoints",
                 ),
                 enabled=_optional(table, "enabled", where, bool, True),
+                weight=_optional(table, "weight", where, int, 1),
+                alternates=_alternates(table, where),
             )
         )
     return providers, models
@@ -208,10 +250,12 @@ def apply(
             "capabilities": spec.capabilities,
             "endpoint_types": spec.endpoint_types,
             "enabled": spec.enabled,
+            "weight": spec.weight,
         }
-        _, outcome = _upsert(Model, {"public_id": spec.public_id}, fields)
+        model, outcome = _upsert(Model, {"public_id": spec.public_id}, fields)
+        alternates_changed = _apply_alternates(model, spec, by_slug, prune=prune)
         m_created += outcome == "created"
-        m_updated += outcome == "updated"
+        m_updated += outcome == "updated" or (outcome == "unchanged" and alternates_changed)
     disabled = 0
     if prune:
         listed = {m.public_id for m in models}
@@ -221,6 +265,29 @@ def apply(
                 model.save(update_fields=["enabled", "updated_at"])
                 disabled += 1
     return ApplyResult(p_created, p_updated, m_created, m_updated, disabled)
+
+
+def _apply_alternates(model: Model, spec: ModelSpec, by_slug: dict, *, prune: bool) -> bool:
+    changed = False
+    for alt in spec.alternates:
+        provider = by_slug.get(alt.provider) or Provider.objects.filter(slug=alt.provider).first()
+        if provider is None:
+            raise CatalogError(f"model {spec.public_id}: unknown provider {alt.provider!r}")
+        fields = {
+            "upstream_name": alt.upstream_name,
+            "weight": alt.weight,
+            "input_price": alt.input_price,
+            "output_price": alt.output_price,
+            "cached_input_price": alt.cached_input_price,
+            "enabled": True,
+        }
+        _, outcome = _upsert(ModelAlternate, {"model": model, "provider": provider}, fields)
+        changed |= outcome != "unchanged"
+    if prune:
+        listed = {a.provider for a in spec.alternates}
+        stale = ModelAlternate.objects.filter(model=model).exclude(provider__slug__in=listed)
+        changed |= stale.delete()[0] > 0
+    return changed
 
 
 def _upsert(model_class, lookup: dict[str, Any], fields: dict[str, Any]):

@@ -31,6 +31,13 @@ class ModelRoute:
     capabilities: tuple[str, ...]
     endpoint_types: tuple[str, ...]
     created: int  # epoch seconds
+    weight: int = 1
+    # The same public model through other providers; each a full route of its own.
+    alternates: tuple["ModelRoute", ...] = ()
+
+    @property
+    def deployments(self) -> tuple["ModelRoute", ...]:
+        return (self, *self.alternates)
 
     @property
     def vendor(self) -> str:

@@ -6,8 +6,9 @@ usage), and it does so through their services and selectors.
 
 import asyncio
 import logging
+import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import orjson
@@ -256,7 +257,7 @@ def _json_error() -> GatewayError:
 
 
 # Request fields that belong to Orca (routing), never forwarded upstream.
-ORCA_FIELDS = ("models", "route")
+ORCA_FIELDS = ("models", "route", "provider")
 MAX_CHAIN = 5
 
 
@@ -310,6 +311,106 @@ def _fallback_chain(payload: dict) -> list[str] | None:
     return models
 
 
+def _provider_preferences(payload: dict) -> selection.ProviderPreferences:
+    raw = payload.get("provider")
+    if raw is None:
+        return _NO_PREFERENCES
+    if not isinstance(raw, dict):
+        raise GatewayError(
+            400, "`provider` must be an object", code="invalid_type", param="provider"
+        )
+
+    def slugs(name: str) -> tuple[str, ...]:
+        value = raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise GatewayError(
+                400, f"`provider.{name}` must be an array of provider names",
+                code="invalid_type", param=f"provider.{name}",
+            )  # fmt: skip
+        return tuple(value)
+
+    allow = raw.get("allow_fallbacks", True)
+    if not isinstance(allow, bool):
+        raise GatewayError(
+            400,
+            "`provider.allow_fallbacks` must be a boolean",
+            code="invalid_type",
+            param="provider.allow_fallbacks",
+        )
+    sort = raw.get("sort")
+    if sort is not None and sort not in selection.SORTS:
+        raise GatewayError(
+            400, f"`provider.sort` must be one of {list(selection.SORTS)}",
+            code="invalid_value", param="provider.sort",
+        )  # fmt: skip
+    max_price = raw.get("max_price") or {}
+    if not isinstance(max_price, dict):
+        raise GatewayError(
+            400,
+            "`provider.max_price` must be an object",
+            code="invalid_type",
+            param="provider.max_price",
+        )
+    limits = {}
+    for name in ("prompt", "completion"):
+        value = max_price.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
+            raise GatewayError(
+                400, f"`provider.max_price.{name}` must be a non-negative number (USD per 1M tokens)",  # noqa: E501
+                code="invalid_value", param=f"provider.max_price.{name}",
+            )  # fmt: skip
+        limits[name] = None if value is None else float(value)
+    return selection.ProviderPreferences(
+        order=slugs("order"),
+        only=slugs("only"),
+        ignore=slugs("ignore"),
+        allow_fallbacks=allow,
+        sort=sort,
+        max_prompt_price=limits["prompt"],
+        max_completion_price=limits["completion"],
+    )
+
+
+_NO_PREFERENCES = selection.ProviderPreferences()
+
+
+def _split_variant(name: str) -> tuple[str, str | None]:
+    """`openai/gpt-4.1:floor` -> (`openai/gpt-4.1`, "price")."""
+    base, _, suffix = name.rpartition(":")
+    if base and suffix in selection.VARIANTS:
+        return base, selection.VARIANTS[suffix]
+    return name, None
+
+
+def _expand(plan: "Plan", prefs: selection.ProviderPreferences, sort: list[str | None]) -> "Plan":
+    """Each planned model becomes the list of its providers to try, in order."""
+    targets: list[ModelRoute] = []
+    levels: list[int] = []
+    health = state.health
+    for route, level, variant_sort in zip(plan.targets, plan.levels, sort, strict=True):
+        model_prefs = prefs if variant_sort is None else replace(prefs, sort=variant_sort)
+        deployments = selection.order_deployments(
+            route,
+            model_prefs,
+            available=lambda d: health.available(d.health_key),
+            latency=lambda d: health.latency(d.health_key),
+            throughput=lambda d: health.throughput(d.health_key),
+            pick=lambda items, weights: random.choices(items, weights)[0],
+        )
+        targets.extend(deployments)
+        levels.extend([level] * len(deployments))
+    if not targets:
+        raise GatewayError(
+            400,
+            "no provider of the requested model matches the `provider` preferences",
+            code="no_provider_matches",
+            param="provider",
+        )
+    return Plan(targets, levels, router=plan.router, chain=plan.chain)
+
+
 async def _router_plan(name: str, key: KeyContext, request: dict) -> Plan:
     router_name = name.split("/", 1)[1]
     spec = (await state.routers(key.workspace_id)).get(router_name)
@@ -343,34 +444,49 @@ async def _router_plan(name: str, key: KeyContext, request: dict) -> Plan:
     return Plan(ranked, [0] * len(ranked), router=router_name)
 
 
-async def _plan(name: str, chain: list[str] | None, key: KeyContext, request: dict) -> Plan:
+async def _plan(
+    name: str,
+    chain: list[str] | None,
+    key: KeyContext,
+    request: dict,
+    prefs: selection.ProviderPreferences,
+) -> Plan:
     if chain is None:
         if name.startswith(ROUTER_PREFIX):
-            return await _router_plan(name, key, request)
-        return Plan([await resolve_model(name, key)], [0])
+            plan = await _router_plan(name, key, request)
+            return _expand(plan, prefs, [None] * len(plan.targets))
+        base, variant = _split_variant(name)
+        return _expand(Plan([await resolve_model(base, key)], [0]), prefs, [variant])
     entries = list(dict.fromkeys([name, *chain]))[:MAX_CHAIN]
     targets: list[ModelRoute] = []
     levels: list[int] = []
+    sorts: list[str | None] = []
     first_error: GatewayError | None = None
     for level, entry in enumerate(entries):
+        variant = None
         try:
             if entry.startswith(ROUTER_PREFIX):
                 route = (await _router_plan(entry, key, request)).targets[0]
             else:
-                route = await resolve_model(entry, key)
+                base, variant = _split_variant(entry)
+                route = await resolve_model(base, key)
         except GatewayError as exc:  # unresolvable or not allowed: skipped
             first_error = first_error or exc
             continue
         targets.append(route)
         levels.append(level)
+        sorts.append(variant)
     if not targets:
         assert first_error is not None
         raise first_error
     # Models cooling down are skipped, unless every one of them is.
-    live = [i for i, r in enumerate(targets) if state.health.available(r.health_key)] or list(
-        range(len(targets))
-    )
-    return Plan([targets[i] for i in live], [levels[i] for i in live], chain=True)
+    live = [
+        i
+        for i, r in enumerate(targets)
+        if any(state.health.available(d.health_key) for d in r.deployments)
+    ] or list(range(len(targets)))
+    plan = Plan([targets[i] for i in live], [levels[i] for i in live], chain=True)
+    return _expand(plan, prefs, [sorts[i] for i in live])
 
 
 async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint: str) -> None:
@@ -386,6 +502,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     assert isinstance(payload, dict)
     chain = _fallback_chain(payload) if surface.name != "generate" else None
+    prefs = _provider_preferences(payload)
     if any(field in payload for field in ORCA_FIELDS):
         payload = {k: v for k, v in payload.items() if k not in ORCA_FIELDS}
         call.extra["body"] = payload
@@ -395,7 +512,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         canonical_request = surface.to_canonical(payload, call)
     except InvalidRequest as exc:
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
-    plan = await _plan(call.model, chain, key, canonical_request)
+    plan = await _plan(call.model, chain, key, canonical_request, prefs)
 
     record = CallRecord(
         key=key, route=plan.targets[0], endpoint=endpoint, streamed=call.stream, router=plan.router
@@ -417,7 +534,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         if all(e.status == 400 for e in errors):
             raise errors[0]  # no model could take the request as it stands: say why
         tried = ", ".join(f"{a['model']} ({a['status']})" for a in record.attempts)
-        raise GatewayError(502, f"every model failed: {tried}", code="fallback_exhausted")
+        raise GatewayError(502, f"every attempt failed: {tried}", code="fallback_exhausted")
     except GatewayError as exc:
         record.status, record.error_code = exc.status, exc.code or ""
         raise
@@ -427,7 +544,12 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     finally:
         if record.status == 0:
             record.status, record.error_code = 500, "internal_error"
-        state.usage.add(record.to_event(consumer.request_id))
+        event = record.to_event(consumer.request_id)
+        if event.status_code == 200 and event.completion_tokens and event.latency_ms:
+            state.health.record_throughput(
+                record.route.health_key, event.completion_tokens * 1000 / event.latency_ms
+            )
+        state.usage.add(event)
 
 
 class _Attempt:
