@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from .health_store import clear_cooldown, put_in_cooldown
-from .models import Model, Provider, Router
+from .models import Model, ModelAlternate, Provider, Router
 
 
 class ProviderForm(forms.ModelForm):
@@ -47,8 +47,23 @@ class ProviderAdmin(admin.ModelAdmin):
         return f"env {provider.credential_env}" if provider.credential_env else "none"
 
 
+class ModelAlternateInline(admin.TabularInline):
+    model = ModelAlternate
+    extra = 0
+    fields = [
+        "provider",
+        "upstream_name",
+        "weight",
+        "input_price",
+        "output_price",
+        "cached_input_price",
+        "enabled",
+    ]
+
+
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
+    inlines = [ModelAlternateInline]
     list_display = [
         "public_id",
         "provider",

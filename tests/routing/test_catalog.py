@@ -152,3 +152,60 @@ def test_parse_rejects_duplicate_ids():
     }
     with pytest.raises(loader.CatalogError, match="duplicate id"):
         loader.parse(data)
+
+
+ALTERNATES = (
+    PROVIDER.replace('slug = "p"', 'slug = "p"')
+    + """
+[[providers]]
+slug = "q"
+name = "Q"
+kind = "openai"
+base_url = "https://q.example.test/v1"
+
+[[models]]
+id = "p/m"
+provider = "p"
+upstream = "m"
+input = "1"
+output = "2"
+weight = 3
+
+[[models.alternates]]
+provider = "q"
+upstream = "m-on-q"
+weight = 1
+input = "0.5"
+"""
+)
+
+
+def test_alternate_providers_load_and_reapply_idempotently(tmp_path):
+    from routing.models import ModelAlternate
+    from routing.selectors import load_catalog
+
+    apply_file(write(tmp_path, ALTERNATES))
+    alternate = ModelAlternate.objects.get(model__public_id="p/m")
+    assert (alternate.provider.slug, alternate.upstream_name, alternate.weight) == (
+        "q",
+        "m-on-q",
+        1,
+    )
+    assert alternate.input_price == Decimal("0.5") and alternate.output_price is None
+    assert "models: 0 created, 0 updated" in apply_file(write(tmp_path, ALTERNATES))
+
+    route = load_catalog().resolve("p/m")
+    assert [d.provider.slug for d in route.deployments] == ["p", "q"]
+    assert route.alternates[0].output_price == Decimal("2")  # inherited from the model
+
+    without = ALTERNATES.split("[[models.alternates]]")[0]
+    assert "models: 0 created, 1 updated" in apply_file(write(tmp_path, without), "--prune")
+    assert not ModelAlternate.objects.exists()
+
+
+def test_alternate_naming_an_unknown_provider_is_refused(tmp_path):
+    bad = ALTERNATES.replace(
+        'provider = "q"\nupstream = "m-on-q"', 'provider = "zz"\nupstream = "x"'
+    )
+    with pytest.raises(CommandError, match="unknown provider 'zz'"):
+        apply_file(write(tmp_path, bad))
