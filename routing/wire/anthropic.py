@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from .canonical import InvalidRequest, StreamError
+from .common import assistant_message, data_url, dumps, is_int, is_number, parse_object, text_of
 from .sse import data_lines
 
 __all__ = [
@@ -104,17 +105,9 @@ _DATA_URL = re.compile(r"^data:([^;,]+)((?:;[^;,]*)*),(.*)$", re.DOTALL)
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _count(value: Any) -> int:
     """A token count read leniently: anything that is not a number counts as 0."""
-    if _is_number(value):
+    if is_number(value):
         return max(int(value), 0)
     return 0
 
@@ -123,21 +116,10 @@ def _new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex[:24]
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _arguments_object(raw: Any) -> dict:
     """Chat's JSON-string arguments as the object Anthropic wants ({} when unusable)."""
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str) or not raw.strip():
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    value = parse_object(raw)
+    return value if value is not None else {}
 
 
 def _tool_id(raw: Any) -> str:
@@ -152,17 +134,7 @@ def _tool_id(raw: Any) -> str:
 
 def _text_of(content: Any) -> str:
     """The text of a Chat content value (a string, or parts of which the text ones count)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict)
-            and part.get("type") in ("text", "refusal")
-            and isinstance(part.get("text"), str)
-        )
-    return ""
+    return text_of(content, ("text", "refusal"), strings_only=True)
 
 
 def _event(type_: str, payload: dict) -> bytes:
@@ -233,7 +205,7 @@ def _check_number(body: dict, name: str, low: float, high: float) -> None:
     value = body.get(name)
     if value is None:
         return
-    if not _is_number(value):
+    if not is_number(value):
         raise _wrong_type(name, "a number")
     if not low <= value <= high:
         raise InvalidRequest(
@@ -380,7 +352,7 @@ def _check_thinking(thinking: Any, max_tokens: int) -> None:
     budget = thinking.get("budget_tokens")
     if budget is None:
         raise _missing("thinking.budget_tokens")
-    if not _is_int(budget):
+    if not is_int(budget):
         raise _wrong_type("thinking.budget_tokens", "an integer")
     if budget < MIN_THINKING_BUDGET:
         raise InvalidRequest(
@@ -406,7 +378,7 @@ def validate_messages_request(body: Any) -> None:
     max_tokens = body.get("max_tokens")
     if max_tokens is None:
         raise _missing("max_tokens")
-    if not _is_int(max_tokens):
+    if not is_int(max_tokens):
         raise _wrong_type("max_tokens", "an integer")
     if max_tokens < 1:
         raise InvalidRequest(
@@ -418,7 +390,7 @@ def validate_messages_request(body: Any) -> None:
     _check_number(body, "top_p", 0, 1)
     top_k = body.get("top_k")
     if top_k is not None:
-        if not _is_int(top_k):
+        if not is_int(top_k):
             raise _wrong_type("top_k", "an integer")
         if top_k < 0:
             raise InvalidRequest(f"`top_k` must be at least 0, got {top_k}", param="top_k")
@@ -451,7 +423,7 @@ def _unsupported(what: str, param: str) -> InvalidRequest:
 def _image_part(block: dict, where: str) -> dict:
     source = block.get("source") or {}
     if source.get("type") == "base64":
-        url = f"data:{source.get('media_type')};base64,{source.get('data')}"
+        url = data_url(source.get("media_type"), source.get("data"))
     elif source.get("type") == "url":
         url = source.get("url")
     else:
@@ -464,7 +436,7 @@ def _document_parts(block: dict, where: str) -> list[dict]:
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type") or "application/pdf"
-        file: dict[str, Any] = {"file_data": f"data:{media_type};base64,{source.get('data')}"}
+        file: dict[str, Any] = {"file_data": data_url(media_type, source.get("data"))}
         if isinstance(block.get("title"), str):
             file["filename"] = block["title"]
         return [{"type": "file", "file": file}]
@@ -536,26 +508,33 @@ def _user_to_chat(content: Any, where: str) -> list[dict]:
     return [*tools, {"role": "user", "content": parts}]
 
 
-def _assistant_to_chat(content: Any, where: str) -> dict:
-    if isinstance(content, str):
-        return {"role": "assistant", "content": content}
+def _blocks_to_chat(content: Any, where: str | None) -> dict:
+    """Anthropic content blocks as one canonical assistant message.
+
+    With `where` (a client's request, already validated) blocks are taken as they are and one
+    with no Chat form is refused, naming `where`. Without it (an upstream's answer) non-objects,
+    server tool blocks and citations are left out, and a tool_use lacking an id or a name gets
+    a fresh id or "".
+    """
     texts: list[str] = []
     calls: list[dict] = []
     reasoning: list[str] = []
     blocks: list[dict] = []
-    for j, block in enumerate(content or []):
+    for j, block in enumerate(content or ()):
+        if where is None and not isinstance(block, dict):
+            continue
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
+            call_id, name = block.get("id"), block.get("name")
+            if where is None:
+                call_id, name = call_id or _new_id("toolu_"), name or ""
             calls.append(
                 {
-                    "id": block.get("id"),
+                    "id": call_id,
                     "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": _dumps(block.get("input") or {}),
-                    },
+                    "function": {"name": name, "arguments": dumps(block.get("input") or {})},
                 }
             )
         elif kind == "thinking":
@@ -569,19 +548,18 @@ def _assistant_to_chat(content: Any, where: str) -> dict:
             )
         elif kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.get("data") or ""})
-        else:
+        elif where is not None:
             raise _unsupported(f"a {kind!r} content block", f"{where}.content[{j}]")
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
+    message = assistant_message(texts, calls, reasoning)
     if blocks:
         message["thinking_blocks"] = blocks
     return message
+
+
+def _assistant_to_chat(content: Any, where: str) -> dict:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    return _blocks_to_chat(content, where)
 
 
 def _system_to_chat(system: Any) -> str:
@@ -650,7 +628,7 @@ def messages_to_chat(body: dict) -> dict:
 
     thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
     output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
-    if thinking.get("type") == "enabled" and _is_int(thinking.get("budget_tokens")):
+    if thinking.get("type") == "enabled" and is_int(thinking.get("budget_tokens")):
         out["reasoning_budget_tokens"] = thinking["budget_tokens"]
         out["reasoning_effort"] = _effort_for_budget(thinking["budget_tokens"])
     elif (
@@ -1035,13 +1013,13 @@ def _append_tool_result(turns: list[dict], block: dict) -> None:
 def _thinking_budget(chat: dict) -> int | None:
     budget = chat.get("reasoning_budget_tokens")
     effort = chat.get("reasoning_effort")
-    if _is_int(budget) and budget > 0:
+    if is_int(budget) and budget > 0:
         return budget
-    if _is_int(budget) and budget == 0:
+    if is_int(budget) and budget == 0:
         return None  # an explicit "no thinking"
     if effort in EFFORT_BUDGETS:
         return EFFORT_BUDGETS[effort]
-    if _is_int(budget) and budget < 0:
+    if is_int(budget) and budget < 0:
         return EFFORT_BUDGETS["medium"]  # Gemini's -1, "dynamic": a middle budget
     return None  # no request, "minimal" or "none"
 
@@ -1107,7 +1085,7 @@ def _tool_choice_out(chat: dict, tools: list[dict]) -> tuple[dict | None, list[d
 def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_tokens: int) -> dict:
     """A canonical chat request as an Anthropic Messages body for `upstream_model`."""
     n = chat.get("n")
-    if _is_int(n) and n > 1:
+    if is_int(n) and n > 1:
         raise InvalidRequest(
             "`n` greater than 1 is not supported by this model",
             param="n",
@@ -1180,7 +1158,7 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
         (
             chat[name]
             for name in ("max_completion_tokens", "max_tokens")
-            if _is_int(chat.get(name)) and chat[name] > 0
+            if is_int(chat.get(name)) and chat[name] > 0
         ),
         default_max_tokens,
     )
@@ -1210,11 +1188,11 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
     else:
         # Sampling knobs are only sent without thinking, which rejects them.
         temperature = chat.get("temperature")
-        if _is_number(temperature):
+        if is_number(temperature):
             body["temperature"] = min(max(temperature, 0), 1)
-        if _is_number(chat.get("top_p")):
+        if is_number(chat.get("top_p")):
             body["top_p"] = chat["top_p"]
-        if _is_int(chat.get("top_k")):
+        if is_int(chat.get("top_k")):
             body["top_k"] = chat["top_k"]
     stop = chat.get("stop")
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
@@ -1237,52 +1215,9 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
 
 def anthropic_to_chat_response(body: dict) -> dict:
     """An Anthropic Message as a canonical chat.completion."""
-    texts: list[str] = []
-    calls: list[dict] = []
-    reasoning: list[str] = []
-    blocks: list[dict] = []
-    for block in body.get("content") or ():
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(block.get("text") or "")
-        elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id") or _new_id("toolu_"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name") or "",
-                        "arguments": _dumps(block.get("input") or {}),
-                    },
-                }
-            )
-        elif kind == "thinking":
-            reasoning.append(block.get("thinking") or "")
-            blocks.append(
-                {
-                    "type": "thinking",
-                    "thinking": block.get("thinking") or "",
-                    "signature": block.get("signature") or "",
-                }
-            )
-        elif kind == "redacted_thinking":
-            blocks.append({"type": "redacted_thinking", "data": block.get("data") or ""})
-        # server tool blocks and citations have no Chat form and are left out
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
-    if blocks:
-        message["thinking_blocks"] = blocks
     choice: dict[str, Any] = {
         "index": 0,
-        "message": message,
+        "message": _blocks_to_chat(body.get("content"), None),
         "logprobs": None,
         "finish_reason": _finish_reason(body.get("stop_reason")),
     }
@@ -1437,7 +1372,7 @@ class AnthropicStreamDecoder:
                 state["has_input"] = True
                 fragment = {
                     "index": state["tool"],
-                    "function": {"arguments": _dumps(block["input"])},
+                    "function": {"arguments": dumps(block["input"])},
                 }
                 out.append(self._chunk({"tool_calls": [fragment]}))
 

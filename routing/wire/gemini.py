@@ -44,6 +44,7 @@ import base64
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -51,6 +52,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import orjson
 
 from .canonical import InvalidRequest, StreamError, empty_usage
+from .common import assistant_message, data_url, dumps, is_int, is_number, parse_object, text_of
 from .sse import data_lines, encode_data
 
 __all__ = [
@@ -206,37 +208,13 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return obj.get(_snake(name), default)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _as_int(value: Any) -> int | None:
     """An integer, accepting integral floats (google-genai types topK as float)."""
-    if _is_int(value):
+    if is_int(value):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _parse_object(text: Any) -> dict | None:
-    if isinstance(text, dict):
-        return text
-    if not isinstance(text, str):
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _new_call_id() -> str:
@@ -245,15 +223,7 @@ def _new_call_id() -> str:
 
 def _text_of(content: Any) -> str:
     """The text of a canonical message content (a string or a list of parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text")
-        )
-    return ""
+    return text_of(content, ("text", "input_text", "output_text"))
 
 
 def _chat_finish(reason: Any, has_calls: bool) -> str:
@@ -273,6 +243,54 @@ def _code_text(part: dict) -> str | None:
     return None
 
 
+def _chat_tool_call(
+    call: dict, part: dict, index: int | None = None, *, call_id: str | None = None
+) -> dict:
+    """A functionCall part as a canonical tool call; its id is `call_id` when given, else the
+    call's own id or a fresh random one."""
+    if call_id is None:
+        own_id = _get(call, "id")
+        call_id = own_id if isinstance(own_id, str) and own_id else _new_call_id()
+    args = _get(call, "args")
+    tool_call: dict[str, Any] = {}
+    if index is not None:
+        tool_call["index"] = index
+    tool_call["id"] = call_id
+    tool_call["type"] = "function"
+    tool_call["function"] = {
+        "name": str(_get(call, "name") or ""),
+        "arguments": dumps(args if args is not None else {}),
+    }
+    signature = _get(part, "thoughtSignature")
+    if isinstance(signature, str) and signature:
+        tool_call["extra_content"] = {"google": {"thought_signature": signature}}
+    return tool_call
+
+
+def _model_message(parts: Iterable[Any], tool_call: Callable[[dict, dict], dict]) -> dict:
+    """A model turn's parts as one canonical assistant message; `tool_call(functionCall, part)`
+    turns each call into a canonical tool call. Thought text becomes reasoning_content; code
+    execution parts become fenced text; anything else (inline media...) is dropped."""
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict] = []
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        text = part.get("text")
+        if isinstance(text, str):
+            (thoughts if part.get("thought") is True else texts).append(text)
+            continue
+        call = _get(part, "functionCall")
+        if isinstance(call, dict):
+            calls.append(tool_call(call, part))
+            continue
+        code = _code_text(part)
+        if code is not None:
+            texts.append(code)
+    return assistant_message(texts, calls, thoughts)
+
+
 # --------------------------------------------------------------------------------------------
 # validation (client surface)
 
@@ -287,7 +305,7 @@ def _check_number(config: dict, name: str, where: str, low: float, high: float |
     if value is None:
         return
     param = f"{where}.{key}"
-    if not _is_number(value):
+    if not is_number(value):
         raise _fail_type(f"`{param}` must be a number", param)
     if value < low or (high is not None and value > high):
         bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
@@ -525,10 +543,6 @@ def _normalise_schema(schema: Any) -> Any:
 # client surface: Gemini request -> canonical
 
 
-def _data_url(mime: str, data: str) -> str:
-    return f"data:{mime};base64,{data}"
-
-
 def _user_part(part: dict) -> dict | None:
     """A Gemini part in a user turn -> a canonical content part (None: nothing to carry)."""
     text = part.get("text")
@@ -539,11 +553,11 @@ def _user_part(part: dict) -> dict | None:
         mime = str(_get(inline, "mimeType") or "application/octet-stream")
         data = str(_get(inline, "data") or "")
         if mime.startswith("image/"):
-            return {"type": "image_url", "image_url": {"url": _data_url(mime, data)}}
+            return {"type": "image_url", "image_url": {"url": data_url(mime, data)}}
         if mime.startswith("audio/"):
             audio_format = _AUDIO_FORMATS.get(mime, mime.split("/", 1)[1])
             return {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}
-        file: dict[str, Any] = {"file_data": _data_url(mime, data)}
+        file: dict[str, Any] = {"file_data": data_url(mime, data)}
         name = _get(inline, "displayName")
         if isinstance(name, str):
             file["filename"] = name
@@ -599,41 +613,11 @@ class _CallLedger:
 
 
 def _model_turn(parts: list, ledger: _CallLedger) -> dict:
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict] = []
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        text = part.get("text")
-        if isinstance(text, str):
-            (thoughts if part.get("thought") is True else texts).append(text)
-            continue
-        call = _get(part, "functionCall")
-        if isinstance(call, dict):
-            name = str(_get(call, "name") or "")
-            args = _get(call, "args")
-            tool_call: dict[str, Any] = {
-                "id": ledger.call(_get(call, "id"), name),
-                "type": "function",
-                "function": {"name": name, "arguments": _dumps(args if args is not None else {})},
-            }
-            signature = _get(part, "thoughtSignature")
-            if isinstance(signature, str) and signature:
-                tool_call["extra_content"] = {"google": {"thought_signature": signature}}
-            calls.append(tool_call)
-            continue
-        code = _code_text(part)
-        if code is not None:
-            texts.append(code)
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
-    if calls:
-        message["tool_calls"] = calls
-    elif message["content"] is None:
-        message["content"] = ""
-    if thoughts:
-        message["reasoning_content"] = "".join(thoughts)
-    return message
+    def tool_call(call: dict, part: dict) -> dict:
+        call_id = ledger.call(_get(call, "id"), str(_get(call, "name") or ""))
+        return _chat_tool_call(call, part, call_id=call_id)
+
+    return _model_message(parts, tool_call)
 
 
 def _user_turn(parts: list, ledger: _CallLedger) -> list[dict]:
@@ -653,7 +637,7 @@ def _user_turn(parts: list, ledger: _CallLedger) -> list[dict]:
                 {
                     "role": "tool",
                     "tool_call_id": ledger.answer(_get(response, "id"), name),
-                    "content": _dumps(payload if payload is not None else {}),
+                    "content": dumps(payload if payload is not None else {}),
                 }
             )
             continue
@@ -820,7 +804,7 @@ def _args_object(arguments: Any) -> dict:
         return arguments
     if not isinstance(arguments, str) or not arguments.strip():
         return {}
-    parsed = _parse_object(arguments)
+    parsed = parse_object(arguments)
     return parsed if parsed is not None else {"arguments": arguments}
 
 
@@ -992,7 +976,7 @@ class GenerateStreamEncoder:
             if (
                 call.name
                 and piece.rstrip().endswith("}")
-                and _parse_object("".join(call.arguments)) is not None
+                and parse_object("".join(call.arguments)) is not None
             ):
                 return [call.part()]
         return []
@@ -1104,7 +1088,7 @@ def _gemini_parts(content: Any, where: str) -> list[dict]:
 
 def _tool_response_object(content: Any) -> dict:
     text = content if isinstance(content, str) else _text_of(content)
-    parsed = _parse_object(text)
+    parsed = parse_object(text)
     return parsed if parsed is not None else {"result": text}
 
 
@@ -1221,7 +1205,7 @@ def _generation_config(chat: dict) -> dict:
             config["responseMimeType"] = "application/json"
 
     budget = chat.get("reasoning_budget_tokens")
-    if not _is_int(budget):
+    if not is_int(budget):
         effort = chat.get("reasoning_effort")
         budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
     if budget is not None:
@@ -1313,24 +1297,6 @@ def _chat_usage(meta: Any) -> dict:
     }
 
 
-def _chat_tool_call(call: dict, part: dict, index: int | None = None) -> dict:
-    call_id = _get(call, "id")
-    args = _get(call, "args")
-    tool_call: dict[str, Any] = {}
-    if index is not None:
-        tool_call["index"] = index
-    tool_call["id"] = call_id if isinstance(call_id, str) and call_id else _new_call_id()
-    tool_call["type"] = "function"
-    tool_call["function"] = {
-        "name": str(_get(call, "name") or ""),
-        "arguments": _dumps(args if args is not None else {}),
-    }
-    signature = _get(part, "thoughtSignature")
-    if isinstance(signature, str) and signature:
-        tool_call["extra_content"] = {"google": {"thought_signature": signature}}
-    return tool_call
-
-
 def _chat_id(response_id: Any) -> str:
     if isinstance(response_id, str) and response_id:
         return f"chatcmpl-{response_id}"
@@ -1341,37 +1307,11 @@ def gemini_to_chat_response(body: dict, *, model: str) -> dict:
     """A GenerateContentResponse -> a canonical chat.completion."""
     choices = []
     for position, candidate in enumerate(body.get("candidates") or []):
-        texts: list[str] = []
-        thoughts: list[str] = []
-        calls: list[dict] = []
-        for part in _get(candidate.get("content"), "parts") or []:
-            if not isinstance(part, dict):
-                continue
-            text = part.get("text")
-            if isinstance(text, str):
-                (thoughts if part.get("thought") is True else texts).append(text)
-                continue
-            call = _get(part, "functionCall")
-            if isinstance(call, dict):
-                calls.append(_chat_tool_call(call, part))
-                continue
-            code = _code_text(part)
-            if code is not None:
-                texts.append(code)
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(texts) if texts or not calls else None,
-        }
-        if calls:
-            message["tool_calls"] = calls
-        if thoughts:
-            message["reasoning_content"] = "".join(thoughts)
+        parts = _get(candidate.get("content"), "parts") or []
+        message = _model_message(parts, _chat_tool_call)
+        finish = _chat_finish(_get(candidate, "finishReason"), "tool_calls" in message)
         choices.append(
-            {
-                "index": candidate.get("index", position),
-                "message": message,
-                "finish_reason": _chat_finish(_get(candidate, "finishReason"), bool(calls)),
-            }
+            {"index": candidate.get("index", position), "message": message, "finish_reason": finish}
         )
     if not choices:
         blocked = _get(_get(body, "promptFeedback"), "blockReason")

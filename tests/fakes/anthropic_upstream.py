@@ -36,23 +36,20 @@ to ``rejections`` (so a test can assert ``fake.rejections == []``).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import re
-import threading
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from .base import Recorded as Recorded  # re-exported for code that imports it from here
+from .base import ValidatingFakeUpstream, fragments, words
+
 JSONDict = dict[str, Any]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REPLY_TEXT = "Hello from the fake Anthropic upstream."
 STOP_SEQUENCE_TEXT = "Hello from the fake"
@@ -186,16 +183,6 @@ class RequestInvalid(Exception):
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-    json: Any | None  # parsed body, or None when it is empty or not JSON
-
-
-@dataclass
 class _Plan:
     """What the fake answers: content blocks plus the stop reason."""
 
@@ -218,25 +205,9 @@ def _error_response(
     )
 
 
-def _words(text: str) -> list[str]:
-    """Split into one piece per word, keeping the separating spaces so pieces join back exactly."""
-    first, *rest = text.split(" ")
-    return [first, *(" " + word for word in rest)]
-
-
-def _fragments(text: str, count: int = 3) -> list[str]:
-    step = max(1, -(-len(text) // count))  # ceiling division
-    return [text[i : i + step] for i in range(0, len(text), step)] or [""]
-
-
 def _sse(payload: JSONDict) -> bytes:
     data = json.dumps(payload, separators=(",", ":"))
     return f"event: {payload['type']}\ndata: {data}\n\n".encode()
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
 
 
 def _is_int(value: Any) -> bool:
@@ -716,18 +687,18 @@ def _block_events(index: int, block: JSONDict) -> list[bytes]:
     deltas: list[JSONDict]
     if kind == "thinking":
         start: JSONDict = {"type": "thinking", "thinking": "", "signature": ""}
-        deltas = [{"type": "thinking_delta", "thinking": w} for w in _words(block["thinking"])]
+        deltas = [{"type": "thinking_delta", "thinking": w} for w in words(block["thinking"])]
         deltas.append({"type": "signature_delta", "signature": block["signature"]})
     elif kind == "tool_use":
         start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
         arguments = json.dumps(block["input"])
         deltas = [{"type": "input_json_delta", "partial_json": ""}]
         deltas += [
-            {"type": "input_json_delta", "partial_json": piece} for piece in _fragments(arguments)
+            {"type": "input_json_delta", "partial_json": piece} for piece in fragments(arguments)
         ]
     else:
         start = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": w} for w in _words(block["text"])]
+        deltas = [{"type": "text_delta", "text": w} for w in words(block["text"])]
     events = [_sse({"type": "content_block_start", "index": index, "content_block": start})]
     events += [_sse({"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
     events.append(_sse({"type": "content_block_stop", "index": index}))
@@ -775,133 +746,15 @@ def _count_tokens(body: JSONDict) -> int:
 # ---------------------------------------------------------------------------------- the server
 
 
-class FakeAnthropicUpstream:
-    def __init__(self, api_key: str = "anthropic-upstream-credential") -> None:
-        self.api_key = api_key
-        self.chunk_delay: float = 0.0  # seconds between SSE events of ordinary streams
-        self.requests: list[Recorded] = []
-        self.events: list[tuple[str, str]] = []
-        self.rejections: list[str] = []  # messages of the 400s sent for invalid requests
-        self.base_url = ""
-        self.port = 0
-        self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._startup_error: BaseException | None = None
+class FakeAnthropicUpstream(ValidatingFakeUpstream):
+    default_api_key = "anthropic-upstream-credential"
+    label = "Anthropic"
 
-    # ------------------------------------------------------------------ lifecycle
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/messages", self._messages)
+        router.add_post("/v1/messages/count_tokens", self._count_tokens)
 
-    def start(self) -> FakeAnthropicUpstream:
-        if self._thread is not None:
-            raise RuntimeError("FakeAnthropicUpstream already started")
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="fake-anthropic-upstream", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Anthropic upstream did not start within 10 s")
-        if self._startup_error is not None:
-            raise RuntimeError("fake Anthropic upstream failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> FakeAnthropicUpstream:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._setup())
-        except BaseException as exc:  # reported to start() in the calling thread
-            self._startup_error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-    async def _setup(self) -> None:
-        app = web.Application(middlewares=[self._record_and_authenticate])
-        app.router.add_post("/v1/messages", self._messages)
-        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-
-    # ------------------------------------------------------------------ recording
-
-    def reset(self) -> None:
-        with self._cond:
-            self.requests.clear()
-            self.events.clear()
-            self.rejections.clear()
-
-    def _event(self, name: str, model: str) -> None:
-        with self._cond:
-            self.events.append((name, model))
-            self._cond.notify_all()
-
-    def wait_for_event(self, name: str, timeout: float = 5.0, model: str | None = None) -> bool:
-        """Block until an event called ``name`` (for ``model``, if given) has been recorded."""
-
-        def seen() -> bool:
-            return any(n == name and model in (None, m) for n, m in self.events)
-
-        with self._cond:
-            return self._cond.wait_for(seen, timeout=timeout)
-
-    @web.middleware
-    async def _record_and_authenticate(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        body = await request.read()  # aiohttp caches it, so handlers can read it again
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        recorded = Recorded(
-            method=request.method,
-            path=request.path,
-            query=dict(request.query),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            json=parsed,
-        )
-        with self._cond:
-            self.requests.append(recorded)
-            self._cond.notify_all()
+    def _authenticate(self, request: web.Request) -> web.Response | None:
         # The API takes the key as ``x-api-key`` (the classic form) or as a bearer token (what
         # anthropic-python >= 2 sends for ``api_key=``).
         authorization = request.headers.get("authorization", "")
@@ -910,12 +763,10 @@ class FakeAnthropicUpstream:
             return _error_response(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return self._invalid("anthropic-version: header is required", "")
-        return await handler(request)
+        return None
 
     def _invalid(self, message: str, model: Any) -> web.Response:
-        with self._cond:
-            self.rejections.append(message)
-        self._event("invalid_request", model if isinstance(model, str) else "")
+        self._reject(message, model if isinstance(model, str) else "")
         return _error_response(400, "invalid_request_error", message)
 
     async def _parse(self, request: web.Request, *, count_tokens: bool) -> JSONDict | web.Response:
@@ -997,20 +848,6 @@ class FakeAnthropicUpstream:
             }
         )
         await resp.prepare(request)
-        try:
-            for i, event in enumerate(events):
-                if i and delay:
-                    await asyncio.sleep(delay)
-                # aiohttp does not cancel handlers on disconnect, so look before every write.
-                if _client_gone(request):
-                    raise ConnectionResetError("client went away")
-                await resp.write(event)
-        except (ConnectionResetError, asyncio.CancelledError) as exc:
-            self._event("stream_aborted", model)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return resp
-        with contextlib.suppress(ConnectionResetError):
-            await resp.write_eof()
-        self._event(final_event, model)
+        if await self._write_events(request, resp, model, events, delay=delay):
+            await self._complete_stream(resp, model, final_event)
         return resp

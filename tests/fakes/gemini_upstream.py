@@ -37,23 +37,20 @@ Every streamed response records ``("stream_completed", model)``, ``("stream_abor
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import re
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from types import TracebackType
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
+from .base import Recorded as Recorded  # re-exported for code that imports it from here
+from .base import ValidatingFakeUpstream, words
+
 JSONDict = dict[str, Any]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REPLY_TEXT = "Hello from the fake Gemini upstream."
 JSON_REPLY = '{"answer": "fake"}'
@@ -222,16 +219,6 @@ class RequestInvalid(Exception):
     """A request the real API would refuse with 400 INVALID_ARGUMENT."""
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-    json: Any | None  # parsed body, or None when it is empty or not JSON
-
-
 def _error_body(
     code: int, status: str, message: str, details: list[JSONDict] | None = None
 ) -> JSONDict:
@@ -257,19 +244,8 @@ def _error_response(
     return web.json_response(body, status=code, headers=headers)
 
 
-def _words(text: str) -> list[str]:
-    """Split into one piece per word, keeping the separating spaces so pieces join back exactly."""
-    first, *rest = text.split(" ")
-    return [first, *(" " + word for word in rest)]
-
-
 def _sse(payload: JSONDict) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
 
 
 def _is_int(value: Any) -> bool:
@@ -750,7 +726,7 @@ def _stream_chunks(model: str, parts: list[JSONDict], thinking: bool) -> list[JS
     pieces: list[JSONDict] = []
     for part in parts:
         if "text" in part:
-            pieces += [{**part, "text": word} for word in _words(part["text"])]
+            pieces += [{**part, "text": word} for word in words(part["text"])]
         else:
             pieces.append(part)
     response_id = f"fake-{uuid.uuid4().hex[:20]}"
@@ -783,132 +759,14 @@ def _all_text(contents: Any) -> list[str]:
 # ---------------------------------------------------------------------------------- the server
 
 
-class FakeGeminiUpstream:
-    def __init__(self, api_key: str = "gemini-upstream-credential") -> None:
-        self.api_key = api_key
-        self.chunk_delay: float = 0.0  # seconds between chunks of ordinary streams
-        self.requests: list[Recorded] = []
-        self.events: list[tuple[str, str]] = []
-        self.rejections: list[str] = []  # messages of the 400s sent for invalid requests
-        self.base_url = ""
-        self.port = 0
-        self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._startup_error: BaseException | None = None
+class FakeGeminiUpstream(ValidatingFakeUpstream):
+    default_api_key = "gemini-upstream-credential"
+    label = "Gemini"
 
-    # ------------------------------------------------------------------ lifecycle
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/{version:v1beta|v1}/models/{target}", self._dispatch)
 
-    def start(self) -> FakeGeminiUpstream:
-        if self._thread is not None:
-            raise RuntimeError("FakeGeminiUpstream already started")
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="fake-gemini-upstream", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Gemini upstream did not start within 10 s")
-        if self._startup_error is not None:
-            raise RuntimeError("fake Gemini upstream failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> FakeGeminiUpstream:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._setup())
-        except BaseException as exc:  # reported to start() in the calling thread
-            self._startup_error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-    async def _setup(self) -> None:
-        app = web.Application(middlewares=[self._record_and_authenticate])
-        app.router.add_post("/{version:v1beta|v1}/models/{target}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-
-    # ------------------------------------------------------------------ recording
-
-    def reset(self) -> None:
-        with self._cond:
-            self.requests.clear()
-            self.events.clear()
-            self.rejections.clear()
-
-    def _event(self, name: str, model: str) -> None:
-        with self._cond:
-            self.events.append((name, model))
-            self._cond.notify_all()
-
-    def wait_for_event(self, name: str, timeout: float = 5.0, model: str | None = None) -> bool:
-        """Block until an event called ``name`` (for ``model``, if given) has been recorded."""
-
-        def seen() -> bool:
-            return any(n == name and model in (None, m) for n, m in self.events)
-
-        with self._cond:
-            return self._cond.wait_for(seen, timeout=timeout)
-
-    @web.middleware
-    async def _record_and_authenticate(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        body = await request.read()  # aiohttp caches it, so handlers can read it again
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        recorded = Recorded(
-            method=request.method,
-            path=request.path,
-            query=dict(request.query),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            json=parsed,
-        )
-        with self._cond:
-            self.requests.append(recorded)
-            self._cond.notify_all()
+    def _authenticate(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not key:
             return _error_response(
@@ -933,12 +791,10 @@ class FakeGeminiUpstream:
                 "API key not valid. Please pass a valid API key.",
                 details=details,
             )
-        return await handler(request)
+        return None
 
     def _invalid(self, message: str, model: str, *, as_array: bool = False) -> web.Response:
-        with self._cond:
-            self.rejections.append(message)
-        self._event("invalid_request", model)
+        self._reject(message, model)
         return _error_response(400, "INVALID_ARGUMENT", message, as_array=as_array)
 
     # ------------------------------------------------------------------ routes
@@ -1023,20 +879,6 @@ class FakeGeminiUpstream:
             headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
         )
         await resp.prepare(request)
-        try:
-            for i, piece in enumerate(pieces):
-                if i and delay:
-                    await asyncio.sleep(delay)
-                # aiohttp does not cancel handlers on disconnect, so look before every write.
-                if _client_gone(request):
-                    raise ConnectionResetError("client went away")
-                await resp.write(piece)
-        except (ConnectionResetError, asyncio.CancelledError) as exc:
-            self._event("stream_aborted", model)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return resp
-        with contextlib.suppress(ConnectionResetError):
-            await resp.write_eof()
-        self._event(final_event, model)
+        if await self._write_events(request, resp, model, pieces, delay=delay):
+            await self._complete_stream(resp, model, final_event)
         return resp

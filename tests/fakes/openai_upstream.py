@@ -22,21 +22,19 @@ request whose client leaves early records ``("request_aborted", model)``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from .base import FakeUpstream, client_gone, fragments, words
+from .base import Recorded as Recorded  # re-exported for code that imports it from here
+
 JSONDict = dict[str, Any]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REPLY_TEXT = "Hello from the fake upstream."
 JSON_SCHEMA_REPLY = '{"answer": "fake"}'
@@ -109,16 +107,6 @@ def usage() -> JSONDict:
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-    json: Any | None  # parsed body, or None when it is empty or not JSON
-
-
-@dataclass
 class _Choice:
     content: str | None
     finish_reason: str
@@ -136,17 +124,6 @@ def _error_response(
 ) -> web.Response:
     envelope = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return web.json_response(envelope, status=status, headers=headers)
-
-
-def _words(text: str) -> list[str]:
-    """Split into one piece per word, keeping the separating spaces so pieces join back exactly."""
-    first, *rest = text.split(" ")
-    return [first, *(" " + word for word in rest)]
-
-
-def _fragments(text: str, count: int = 3) -> list[str]:
-    step = max(1, -(-len(text) // count))  # ceiling division
-    return [text[i : i + step] for i in range(0, len(text), step)] or [""]
 
 
 def _plan_choices(body: JSONDict) -> list[_Choice]:
@@ -185,7 +162,7 @@ def _choice_deltas(choice: _Choice) -> list[tuple[JSONDict, str | None]]:
         ({"role": "assistant", "content": first_content}, None)
     ]
     if choice.content:
-        deltas += [({"content": piece}, None) for piece in _words(choice.content)]
+        deltas += [({"content": piece}, None) for piece in words(choice.content)]
     for k, call in enumerate(choice.tool_calls):
         # First delta of a call: index, id, type, name, empty arguments. Later: index + fragment.
         head = {
@@ -195,7 +172,7 @@ def _choice_deltas(choice: _Choice) -> list[tuple[JSONDict, str | None]]:
             "function": {"name": call["function"]["name"], "arguments": ""},
         }
         deltas.append(({"tool_calls": [head]}, None))
-        for fragment in _fragments(call["function"]["arguments"]):
+        for fragment in fragments(call["function"]["arguments"]):
             deltas.append(
                 ({"tool_calls": [{"index": k, "function": {"arguments": fragment}}]}, None)
             )
@@ -208,143 +185,21 @@ def _sse(payload: JSONDict | str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
+class FakeOpenAIUpstream(FakeUpstream):
+    default_api_key = "upstream-secret-credential"
+    label = "OpenAI"
+    base_path = "/v1"
 
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/chat/completions", self._chat_completions)
+        router.add_get("/v1/models", self._models)
 
-class FakeOpenAIUpstream:
-    def __init__(self, api_key: str = "upstream-secret-credential") -> None:
-        self.api_key = api_key
-        self.chunk_delay: float = 0.0  # seconds between SSE events of ordinary streams
-        self.requests: list[Recorded] = []
-        self.events: list[tuple[str, str]] = []
-        self.base_url = ""
-        self.port = 0
-        self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._startup_error: BaseException | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeOpenAIUpstream:
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAIUpstream already started")
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="fake-openai-upstream", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake upstream did not start within 10 s")
-        if self._startup_error is not None:
-            raise RuntimeError("fake upstream failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> FakeOpenAIUpstream:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = self._loop
-        assert loop is not None
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._setup())
-        except BaseException as exc:  # reported to start() in the calling thread
-            self._startup_error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            # Cancel what is left (e.g. a fake-hang sleeper) so the loop closes cleanly.
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-    async def _setup(self) -> None:
-        app = web.Application(middlewares=[self._record_and_authenticate])
-        app.router.add_post("/v1/chat/completions", self._chat_completions)
-        app.router.add_get("/v1/models", self._models)
-        # A short shutdown timeout: stop() must not wait for fake-hang's 30 s sleep.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-
-    # ------------------------------------------------------------------ recording
-
-    def reset(self) -> None:
-        with self._cond:
-            self.requests.clear()
-            self.events.clear()
-
-    def _event(self, name: str, model: str) -> None:
-        with self._cond:
-            self.events.append((name, model))
-            self._cond.notify_all()
-
-    def wait_for_event(self, name: str, timeout: float = 5.0, model: str | None = None) -> bool:
-        """Block until an event called ``name`` (for ``model``, if given) has been recorded."""
-
-        def seen() -> bool:
-            return any(n == name and model in (None, m) for n, m in self.events)
-
-        with self._cond:
-            return self._cond.wait_for(seen, timeout=timeout)
-
-    @web.middleware
-    async def _record_and_authenticate(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        body = await request.read()  # aiohttp caches it, so handlers can read it again
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        recorded = Recorded(
-            method=request.method,
-            path=request.path,
-            query=dict(request.query),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            json=parsed,
-        )
-        with self._cond:
-            self.requests.append(recorded)
-            self._cond.notify_all()
+    def _authenticate(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error_response(
                 401, "Incorrect API key provided", "invalid_request_error", code="invalid_api_key"
             )
-        return await handler(request)
+        return None
 
     # ------------------------------------------------------------------ routes
 
@@ -479,20 +334,8 @@ class FakeOpenAIUpstream:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await resp.prepare(request)
-        try:
-            for i, event in enumerate(events):
-                if i and delay:
-                    await asyncio.sleep(delay)
-                # aiohttp does not cancel handlers on disconnect, so look before every write.
-                if _client_gone(request):
-                    raise ConnectionResetError("client went away")
-                await resp.write(event)  # write() drains when the buffer is full
-        except (ConnectionResetError, asyncio.CancelledError) as exc:
-            self._event("stream_aborted", model)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        if not await self._write_events(request, resp, model, events, delay=delay):
             return resp
-
         if then == "drop":
             if request.transport is not None:
                 request.transport.abort()  # RST, no terminating chunk, no [DONE]
@@ -501,9 +344,7 @@ class FakeOpenAIUpstream:
         if then == "stall" and await self._wait_unless_gone(request, LONG_WAIT):
             self._event("stream_aborted", model)
             return resp
-        with contextlib.suppress(ConnectionResetError):
-            await resp.write_eof()
-        self._event("stream_completed", model)
+        await self._complete_stream(resp, model)
         return resp
 
     @staticmethod
@@ -511,7 +352,7 @@ class FakeOpenAIUpstream:
         """Sleep up to ``seconds``; return True early if the client disconnects meanwhile."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if _client_gone(request):
+            if client_gone(request):
                 return True
             await asyncio.sleep(0.05)
-        return _client_gone(request)
+        return client_gone(request)

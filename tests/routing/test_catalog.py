@@ -155,7 +155,7 @@ def test_parse_rejects_duplicate_ids():
 
 
 ALTERNATES = (
-    PROVIDER.replace('slug = "p"', 'slug = "p"')
+    PROVIDER
     + """
 [[providers]]
 slug = "q"
