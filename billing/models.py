@@ -24,7 +24,9 @@ class UsageRecord(models.Model):
     streamed = models.BooleanField(default=False)
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
-    router = models.CharField(max_length=60, blank=True, help_text="orcarouter/{name} if one served")
+    router = models.CharField(
+        max_length=60, blank=True, help_text="orcarouter/{name} if one served"
+    )
     fallback_level = models.PositiveSmallIntegerField(null=True, blank=True)
     attempts = models.JSONField(
         default=list, blank=True, help_text="Models tried before this one, with their status."

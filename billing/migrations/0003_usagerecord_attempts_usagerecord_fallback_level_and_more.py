@@ -4,25 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0002_ledger'),
+        ("billing", "0002_ledger"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='attempts',
-            field=models.JSONField(blank=True, default=list, help_text='Models tried before this one, with their status.'),
+            model_name="usagerecord",
+            name="attempts",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Models tried before this one, with their status.",
+            ),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='fallback_level',
+            model_name="usagerecord",
+            name="fallback_level",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='router',
-            field=models.CharField(blank=True, help_text='orcarouter/{name} if one served', max_length=60),
+            model_name="usagerecord",
+            name="router",
+            field=models.CharField(
+                blank=True, help_text="orcarouter/{name} if one served", max_length=60
+            ),
         ),
     ]
