@@ -314,3 +314,34 @@ def test_routers_work_on_every_surface(live, upstreams, router_models, db_access
     assert response.status_code == 200
     assert response.headers["x-orca-resolved-model"] == "r/a"
     assert json.loads(response.text)["content"][0]["text"] == "Hello from the fake upstream."
+
+
+def test_provider_concurrency_cap_and_timeout_overrides(live, upstreams, django_db_blocker):
+    with django_db_blocker.unblock():
+        capped = Provider(
+            slug="capped", name="Capped", kind="openai", base_url=live.upstream.base_url,
+            max_concurrency=1, first_byte_timeout=0.3,
+        )  # fmt: skip
+        capped.set_credential(live.upstream.api_key)
+        capped.save()
+        for public_id, upstream in (
+            ("capped/slow", "fake-slow-stream"),
+            ("capped/hang", "fake-hang"),
+        ):
+            Model.objects.create(public_id=public_id, provider=capped, upstream_name=upstream)
+    time.sleep(0.5)
+    headers = {"Authorization": f"Bearer {live.key}"}
+    url = f"{live.base_url}/chat/completions"
+    slow = {"model": "capped/slow", "messages": HELLO, "stream": True}
+    with httpx.stream("POST", url, headers=headers, json=slow, timeout=10) as first:
+        lines = first.iter_lines()  # kept referenced: dropping it would close the stream
+        next(lines)  # the only slot is taken while this stream runs
+        second = httpx.post(url, headers=headers, json=slow, timeout=10)
+        assert second.status_code == 429
+        assert second.json()["error"]["code"] == "provider_busy"
+    started = time.monotonic()
+    hung = httpx.post(
+        url, headers=headers, json={"model": "capped/hang", "messages": HELLO}, timeout=10
+    )
+    assert hung.status_code == 504
+    assert time.monotonic() - started < 1.2  # the provider's 0.3 s, not the gateway's 1.5 s
