@@ -32,10 +32,14 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["workspace", "kind", "amount_usd", "note", "created_at"]
+    list_display = ["workspace", "kind", "amount", "request_id", "note", "created_by", "created_at"]
     list_filter = ["kind"]
     search_fields = ["workspace__slug", "note"]
     readonly_fields = ["created_at"]
+
+    @admin.display(description="USD")
+    def amount(self, entry: LedgerEntry) -> str:
+        return f"{entry.amount_pico / 10**12:.6f}"
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # entries are appended, never edited

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from workspaces.models import ApiKey, Workspace
@@ -24,6 +25,9 @@ class UsageRecord(models.Model):
     streamed = models.BooleanField(default=False)
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost_pico = models.BigIntegerField(
+        default=0, help_text="What the workspace was charged, in 10^-12 USD (exact)."
+    )
     router = models.CharField(
         max_length=60, blank=True, help_text="orcarouter/{name} if one served"
     )
@@ -45,7 +49,10 @@ class UsageRecord(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """One movement of a workspace's prepaid balance, in USD. The balance is their sum."""
+    """One movement of a workspace's prepaid balance. The balance is their sum.
+
+    Amounts are exact integers in pico-dollars (10^-12 USD): a price per 1M tokens with six
+    decimals times a token count is always a whole number of them."""
 
     class Kind(models.TextChoices):
         GRANT = "grant"
@@ -55,13 +62,61 @@ class LedgerEntry(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="ledger")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount_usd = models.DecimalField(max_digits=18, decimal_places=9)
+    amount_pico = models.BigIntegerField(help_text="10^-12 USD; spends are negative")
+    request_id = models.CharField(
+        max_length=40, blank=True, null=True, unique=True, help_text="The call a spend is for."
+    )
     note = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount_usd} ({self.workspace})"
+        return f"{self.kind} {self.amount_pico / 10**12:.6f} USD ({self.workspace})"
+
+
+class UsageRollup(models.Model):
+    """Usage summed per hour or day, workspace, key and model (Celery beat keeps it)."""
+
+    class Period(models.TextChoices):
+        HOUR = "hour"
+        DAY = "day"
+
+    period = models.CharField(max_length=4, choices=Period.choices)
+    start = models.DateTimeField()
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="rollups")
+    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=200)
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_pico = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "start", "workspace", "api_key", "model"],
+                name="one_rollup_per_bucket",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "period", "start"])]
+
+
+class StoredExchange(models.Model):
+    """Prompt and output text of a call, kept only for workspaces whose retention asks for
+    it, and deleted when the retention period ends."""
+
+    usage = models.OneToOneField(UsageRecord, on_delete=models.CASCADE, related_name="exchange")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    request_body = models.TextField()
+    response_text = models.TextField(blank=True)
+    delete_after = models.DateTimeField(db_index=True)

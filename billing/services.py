@@ -11,6 +11,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 
 from workspaces.services import mark_keys_used
 
+from . import balances
 from .models import LedgerEntry, UsageRecord
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,29 @@ def _write_one_by_one(sql: str, rows: list[list]) -> None:
             log.error("usage record %s refused by the database; dropped", row[0])
 
 
-def grant_credits(workspace_id: int, amount_usd: Decimal, note: str = "") -> LedgerEntry:
-    if amount_usd <= 0:
+PICO_PER_USD = 10**12
+
+
+def usd_to_pico(amount_usd: Decimal) -> int:
+    pico = amount_usd * PICO_PER_USD
+    if pico != pico.to_integral_value():
+        raise ValueError("amounts are exact to 10^-12 USD")
+    return int(pico)
+
+
+@transaction.atomic
+def grant_credits(
+    workspace_id: int, amount_usd: Decimal, note: str = "", created_by=None
+) -> LedgerEntry:
+    """Add prepaid credit (an audited ledger entry), and tell the live balances after commit."""
+    if not amount_usd.is_finite() or amount_usd <= 0:
         raise ValueError("a grant must be a positive amount of USD")
-    return LedgerEntry.objects.create(
-        workspace_id=workspace_id, kind=LedgerEntry.Kind.GRANT, amount_usd=amount_usd, note=note
+    entry = LedgerEntry.objects.create(
+        workspace_id=workspace_id,
+        kind=LedgerEntry.Kind.GRANT,
+        amount_pico=usd_to_pico(amount_usd),
+        note=note,
+        created_by=created_by,
     )
+    transaction.on_commit(lambda: balances.credit_sync(workspace_id, entry.amount_pico))
+    return entry

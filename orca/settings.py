@@ -122,7 +122,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Roll usage records up into hourly and daily buckets (idempotent; recomputes recent ones).
+    "usage-rollups": {"task": "billing.tasks.roll_up_recent_usage", "schedule": 300.0},
+    # Delete prompt/output text whose retention period is over.
+    "purge-expired-exchanges": {"task": "billing.tasks.purge_expired_exchanges", "schedule": 3600.0},
+}
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

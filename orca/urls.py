@@ -6,4 +6,5 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("api/workspaces/<slug:workspace>/", include("routing.urls")),
+    path("api/workspaces/<slug:workspace>/", include("billing.urls")),
 ]

@@ -85,6 +85,18 @@ class Model(models.Model):
     input_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
     output_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
     cached_input_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_write_price = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True,
+        help_text="Per 1M tokens written to the prompt cache; blank: the input price.",
+    )  # fmt: skip
+    reasoning_price = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True,
+        help_text="Per 1M reasoning tokens when priced apart; blank: the output price.",
+    )  # fmt: skip
+    extra_prices = models.JSONField(
+        default=dict, blank=True,
+        help_text='USD per unit, e.g. {"web_search_call": "0.01", "image": "0.04"}',
+    )  # fmt: skip
     context_length = models.PositiveIntegerField(default=0)
     max_output_tokens = models.PositiveIntegerField(default=0)
     capabilities = models.JSONField(default=list, blank=True)

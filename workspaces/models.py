@@ -14,6 +14,21 @@ class Workspace(models.Model):
         help_text="Store /v1/responses conversations so previous_response_id can continue them. "
         "Off by default: no prompt or output text is kept.",
     )
+    class Retention(models.TextChoices):
+        METADATA = "metadata", "Metadata only (no prompt or output text)"
+        KEEP = "keep", "Keep prompts and outputs for N days"
+        ZERO = "zero", "Zero data retention"
+
+    data_retention = models.CharField(
+        max_length=10, choices=Retention.choices, default=Retention.METADATA
+    )
+    retention_days = models.PositiveIntegerField(default=30, help_text="For 'keep' (1-180).")
+    markup_percent = models.DecimalField(
+        max_digits=6, decimal_places=2, default=0,
+        help_text="Added to provider prices; negative for a discount (e.g. -10).",
+    )  # fmt: skip
+    rpm_limit = models.PositiveIntegerField(default=0, help_text="Requests per minute; 0: none")
+    tpm_limit = models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0: none")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = VersionedQuerySet.as_manager()
@@ -81,6 +96,14 @@ class ApiKey(models.Model):
         blank=True,
         help_text="IP addresses or CIDR ranges. Empty allows any address.",
     )
+    rpm_limit = models.PositiveIntegerField(default=0, help_text="Requests per minute; 0: none")
+    tpm_limit = models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0: none")
+    spend_limit_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Lifetime; blank: none"
+    )
+    daily_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    weekly_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    monthly_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
 
     objects = VersionedQuerySet.as_manager()
     # For bookkeeping writes (last_used_at) that must not flush every gateway's caches.

@@ -1,0 +1,3 @@
+"""Usage management API; the views land in billing/api.py."""
+
+urlpatterns: list = []
