@@ -110,6 +110,9 @@ class UsageRollup(models.Model):
         ]
         indexes = [models.Index(fields=["workspace", "period", "start"])]
 
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.model} {self.period} {self.start:%Y-%m-%d %H:00}"
+
 
 class StoredExchange(models.Model):
     """Prompt and output text of a call, kept only for workspaces whose retention asks for
@@ -120,3 +123,6 @@ class StoredExchange(models.Model):
     request_body = models.TextField()
     response_text = models.TextField(blank=True)
     delete_after = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"exchange of usage {self.usage_id}"

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 
@@ -12,7 +12,8 @@ from django.db import DataError, IntegrityError, connection, transaction
 from workspaces.services import mark_keys_used
 
 from . import balances
-from .models import LedgerEntry, UsageRecord
+from .models import LedgerEntry, StoredExchange, UsageRecord
+from .pricing import usd_to_pico
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,14 @@ class UsageEvent:
     router: str = ""
     fallback_level: int | None = None
     attempts: str = "[]"  # JSON text, ready for the column
+    cost_pico: int = 0
+    # Prompt and output text, only for workspaces whose retention keeps them: (request body
+    # JSON, response text, days to keep). Not a column of the usage table.
+    exchange: tuple[str, str, int] | None = None
 
 
 # UsageEvent's fields are named after the table's columns (workspace_id, api_key_id, ...).
-_COLUMNS = [f.name for f in fields(UsageEvent)]
+_COLUMNS = [f.name for f in fields(UsageEvent) if f.name != "exchange"]
 _row = attrgetter(*_COLUMNS)
 
 
@@ -73,6 +78,8 @@ def _row_of(event: UsageEvent) -> list:
         value = row[i]
         if name in _TEXT_LIMITS:
             row[i] = (value or "")[: _TEXT_LIMITS[name]]
+        elif name == "cost_pico":
+            row[i] = max(value, 0)
         elif isinstance(value, int) and not isinstance(value, bool):
             row[i] = min(max(value, 0), _INT_MAX)
         elif name == "created_at":
@@ -95,6 +102,8 @@ def write_usage_batch(events: Sequence[UsageEvent]) -> None:
             cursor.executemany(sql, rows)
     except (IntegrityError, DataError):
         _write_one_by_one(sql, rows)
+    _write_spends(events)
+    _write_exchanges(events)
     last_used: dict[int, datetime] = {}
     for event in events:
         if event.api_key_id is not None:
@@ -102,6 +111,53 @@ def write_usage_batch(events: Sequence[UsageEvent]) -> None:
             if previous is None or event.created_at > previous:
                 last_used[event.api_key_id] = event.created_at
     mark_keys_used(last_used)
+
+
+def _write_spends(events: Sequence[UsageEvent]) -> None:
+    """One ledger spend per charged call, keyed by request id so a retried flush adds none."""
+    charged = [e for e in events if e.cost_pico > 0]
+    if not charged:
+        return
+    table = connection.ops.quote_name(LedgerEntry._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (workspace_id, kind, amount_pico, request_id, note, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (request_id) DO NOTHING"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [
+        (
+            e.workspace_id,
+            LedgerEntry.Kind.SPEND.value,
+            -e.cost_pico,
+            e.request_id,
+            e.model[:200],
+            adapt(e.created_at),
+        )
+        for e in charged
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _write_exchanges(events: Sequence[UsageEvent]) -> None:
+    kept = {e.request_id: e for e in events if e.exchange is not None}
+    if not kept:
+        return
+    ids = dict(UsageRecord.objects.filter(request_id__in=kept).values_list("request_id", "id"))
+    StoredExchange.objects.bulk_create(
+        [
+            StoredExchange(
+                usage_id=ids[request_id],
+                workspace_id=event.workspace_id,
+                request_body=event.exchange[0],
+                response_text=event.exchange[1],
+                delete_after=event.created_at + timedelta(days=event.exchange[2]),
+            )
+            for request_id, event in kept.items()
+            if request_id in ids
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _write_one_by_one(sql: str, rows: list[list]) -> None:
@@ -116,16 +172,6 @@ def _write_one_by_one(sql: str, rows: list[list]) -> None:
                 continue
         else:
             log.error("usage record %s refused by the database; dropped", row[0])
-
-
-PICO_PER_USD = 10**12
-
-
-def usd_to_pico(amount_usd: Decimal) -> int:
-    pico = amount_usd * PICO_PER_USD
-    if pico != pico.to_integral_value():
-        raise ValueError("amounts are exact to 10^-12 USD")
-    return int(pico)
 
 
 @transaction.atomic

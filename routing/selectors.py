@@ -5,6 +5,8 @@ from dataclasses import replace
 
 from django.db.models import Prefetch
 
+from billing.pricing import Prices
+
 from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute, RouterSpec
 from .models import Model, ModelAlternate, Router, StoredResponse
 
@@ -31,6 +33,17 @@ def _provider_route(provider, cache: dict[int, ProviderRoute]) -> ProviderRoute:
             total_timeout=provider.total_timeout,
         )
     return route
+
+
+def _prices(model: Model, input_price, output_price, cached_input_price) -> Prices:
+    return Prices.from_catalog(
+        input_price=input_price,
+        output_price=output_price,
+        cached_input_price=cached_input_price,
+        cache_write_price=model.cache_write_price,
+        reasoning_price=model.reasoning_price,
+        extra_prices=model.extra_prices,
+    )
 
 
 def load_catalog() -> Catalog:
@@ -61,6 +74,7 @@ def load_catalog() -> Catalog:
             endpoint_types=tuple(model.endpoint_types or ()),
             created=int(model.created_at.timestamp()),
             weight=model.weight,
+            prices=_prices(model, model.input_price, model.output_price, model.cached_input_price),
         )
         others = tuple(
             replace(
@@ -74,6 +88,14 @@ def load_catalog() -> Catalog:
                     primary.cached_input_price
                     if alt.cached_input_price is None
                     else alt.cached_input_price
+                ),
+                prices=_prices(
+                    model,
+                    primary.input_price if alt.input_price is None else alt.input_price,
+                    primary.output_price if alt.output_price is None else alt.output_price,
+                    primary.cached_input_price
+                    if alt.cached_input_price is None
+                    else alt.cached_input_price,
                 ),
             )
             for alt in model.alternates.all()

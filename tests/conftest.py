@@ -3,10 +3,12 @@ and a live Orca server process that the official SDKs talk to."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from billing.services import grant_credits
 from routing.models import Model, Provider
 from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
@@ -175,6 +177,8 @@ def live(
         globex, _ = services.get_or_create_workspace("globex")
         _, key = services.create_api_key(acme, name="live")
         _, other_key = services.create_api_key(globex, name="live")
+        for workspace in (acme, globex):
+            grant_credits(workspace.id, Decimal(1000), note="test session")
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     server = LiveServer(log_path).start()
     try:

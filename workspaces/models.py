@@ -14,6 +14,7 @@ class Workspace(models.Model):
         help_text="Store /v1/responses conversations so previous_response_id can continue them. "
         "Off by default: no prompt or output text is kept.",
     )
+
     class Retention(models.TextChoices):
         METADATA = "metadata", "Metadata only (no prompt or output text)"
         KEEP = "keep", "Keep prompts and outputs for N days"

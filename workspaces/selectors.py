@@ -4,6 +4,7 @@ import fnmatch
 import ipaddress
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .models import ApiKey
 
@@ -21,6 +22,18 @@ class KeyContext:
     model_patterns: re.Pattern[str] | None  # None allows every model
     networks: tuple[IPNetwork, ...]  # empty allows every address
     keep_response_history: bool = False
+    retention: str = "metadata"  # metadata | keep | zero
+    retention_days: int = 30
+    markup_percent: Decimal = Decimal(0)
+    workspace_rpm: int = 0
+    workspace_tpm: int = 0
+    key_rpm: int = 0
+    key_tpm: int = 0
+    # spend caps in pico-dollars; None: no cap
+    key_total_pico: int | None = None
+    key_day_pico: int | None = None
+    key_week_pico: int | None = None
+    key_month_pico: int | None = None
 
     def is_expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -57,6 +70,17 @@ def key_context(key_hash: str) -> KeyContext | None:
             "allowed_models",
             "allowed_ips",
             "workspace__keep_response_history",
+            "workspace__data_retention",
+            "workspace__retention_days",
+            "workspace__markup_percent",
+            "workspace__rpm_limit",
+            "workspace__tpm_limit",
+            "rpm_limit",
+            "tpm_limit",
+            "spend_limit_usd",
+            "daily_limit_usd",
+            "weekly_limit_usd",
+            "monthly_limit_usd",
         )
         .first()
     )
@@ -69,8 +93,24 @@ def key_context(key_hash: str) -> KeyContext | None:
         expires_at=row["expires_at"].timestamp() if row["expires_at"] else None,
         model_patterns=_compile_patterns(row["allowed_models"] or []),
         networks=tuple(ipaddress.ip_network(n, strict=False) for n in row["allowed_ips"] or []),
-        keep_response_history=row["workspace__keep_response_history"],
+        keep_response_history=row["workspace__keep_response_history"]
+        and row["workspace__data_retention"] != "zero",
+        retention=row["workspace__data_retention"],
+        retention_days=row["workspace__retention_days"],
+        markup_percent=row["workspace__markup_percent"],
+        workspace_rpm=row["workspace__rpm_limit"],
+        workspace_tpm=row["workspace__tpm_limit"],
+        key_rpm=row["rpm_limit"],
+        key_tpm=row["tpm_limit"],
+        key_total_pico=_pico(row["spend_limit_usd"]),
+        key_day_pico=_pico(row["daily_limit_usd"]),
+        key_week_pico=_pico(row["weekly_limit_usd"]),
+        key_month_pico=_pico(row["monthly_limit_usd"]),
     )
+
+
+def _pico(usd: Decimal | None) -> int | None:
+    return None if usd is None else int(usd * 10**12)
 
 
 def membership_in(user, workspace_slug: str):

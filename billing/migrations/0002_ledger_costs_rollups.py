@@ -6,82 +6,185 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
-        ('workspaces', '0003_billing_settings'),
+        ("billing", "0001_initial"),
+        ("workspaces", "0003_billing_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='attempts',
-            field=models.JSONField(blank=True, default=list, help_text='Models tried before this one, with their status.'),
+            model_name="usagerecord",
+            name="attempts",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Models tried before this one, with their status.",
+            ),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='cost_pico',
-            field=models.BigIntegerField(default=0, help_text='What the workspace was charged, in 10^-12 USD (exact).'),
+            model_name="usagerecord",
+            name="cost_pico",
+            field=models.BigIntegerField(
+                default=0, help_text="What the workspace was charged, in 10^-12 USD (exact)."
+            ),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='fallback_level',
+            model_name="usagerecord",
+            name="fallback_level",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='router',
-            field=models.CharField(blank=True, help_text='orcarouter/{name} if one served', max_length=60),
+            model_name="usagerecord",
+            name="router",
+            field=models.CharField(
+                blank=True, help_text="orcarouter/{name} if one served", max_length=60
+            ),
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('grant', 'Grant'), ('spend', 'Spend'), ('refund', 'Refund'), ('adjustment', 'Adjustment')], max_length=16)),
-                ('amount_pico', models.BigIntegerField(help_text='10^-12 USD; spends are negative')),
-                ('request_id', models.CharField(blank=True, help_text='The call a spend is for.', max_length=40, null=True, unique=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ledger', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("grant", "Grant"),
+                            ("spend", "Spend"),
+                            ("refund", "Refund"),
+                            ("adjustment", "Adjustment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "amount_pico",
+                    models.BigIntegerField(help_text="10^-12 USD; spends are negative"),
+                ),
+                (
+                    "request_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The call a spend is for.",
+                        max_length=40,
+                        null=True,
+                        unique=True,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ledger",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'ledger entries',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "ledger entries",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='StoredExchange',
+            name="StoredExchange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_body', models.TextField()),
-                ('response_text', models.TextField(blank=True)),
-                ('delete_after', models.DateTimeField(db_index=True)),
-                ('usage', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='exchange', to='billing.usagerecord')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("request_body", models.TextField()),
+                ("response_text", models.TextField(blank=True)),
+                ("delete_after", models.DateTimeField(db_index=True)),
+                (
+                    "usage",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="exchange",
+                        to="billing.usagerecord",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='UsageRollup',
+            name="UsageRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period', models.CharField(choices=[('hour', 'Hour'), ('day', 'Day')], max_length=4)),
-                ('start', models.DateTimeField()),
-                ('model', models.CharField(max_length=200)),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('errors', models.PositiveIntegerField(default=0)),
-                ('prompt_tokens', models.BigIntegerField(default=0)),
-                ('completion_tokens', models.BigIntegerField(default=0)),
-                ('cached_tokens', models.BigIntegerField(default=0)),
-                ('reasoning_tokens', models.BigIntegerField(default=0)),
-                ('cost_pico', models.BigIntegerField(default=0)),
-                ('api_key', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='workspaces.apikey')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rollups', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "period",
+                    models.CharField(choices=[("hour", "Hour"), ("day", "Day")], max_length=4),
+                ),
+                ("start", models.DateTimeField()),
+                ("model", models.CharField(max_length=200)),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("errors", models.PositiveIntegerField(default=0)),
+                ("prompt_tokens", models.BigIntegerField(default=0)),
+                ("completion_tokens", models.BigIntegerField(default=0)),
+                ("cached_tokens", models.BigIntegerField(default=0)),
+                ("reasoning_tokens", models.BigIntegerField(default=0)),
+                ("cost_pico", models.BigIntegerField(default=0)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="workspaces.apikey",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rollups",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['workspace', 'period', 'start'], name='billing_usa_workspa_0ae434_idx')],
-                'constraints': [models.UniqueConstraint(fields=('period', 'start', 'workspace', 'api_key', 'model'), name='one_rollup_per_bucket', nulls_distinct=False)],
+                "indexes": [
+                    models.Index(
+                        fields=["workspace", "period", "start"],
+                        name="billing_usa_workspa_0ae434_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("period", "start", "workspace", "api_key", "model"),
+                        name="one_rollup_per_bucket",
+                        nulls_distinct=False,
+                    )
+                ],
             },
         ),
     ]

@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from billing.pricing import Prices
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderRoute:
@@ -32,6 +34,7 @@ class ModelRoute:
     endpoint_types: tuple[str, ...]
     created: int  # epoch seconds
     weight: int = 1
+    prices: Prices = field(default_factory=lambda: Prices(input=0, output=0))
     # The same public model through other providers; each a full route of its own.
     alternates: tuple["ModelRoute", ...] = ()
 

@@ -4,25 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routing', '0005_model_alternates'),
+        ("routing", "0005_model_alternates"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='model',
-            name='cache_write_price',
-            field=models.DecimalField(blank=True, decimal_places=6, help_text='Per 1M tokens written to the prompt cache; blank: the input price.', max_digits=14, null=True),
+            model_name="model",
+            name="cache_write_price",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=6,
+                help_text="Per 1M tokens written to the prompt cache; blank: the input price.",
+                max_digits=14,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='model',
-            name='extra_prices',
-            field=models.JSONField(blank=True, default=dict, help_text='USD per unit, e.g. {"web_search_call": "0.01", "image": "0.04"}'),
+            model_name="model",
+            name="extra_prices",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='USD per unit, e.g. {"web_search_call": "0.01", "image": "0.04"}',
+            ),
         ),
         migrations.AddField(
-            model_name='model',
-            name='reasoning_price',
-            field=models.DecimalField(blank=True, decimal_places=6, help_text='Per 1M reasoning tokens when priced apart; blank: the output price.', max_digits=14, null=True),
+            model_name="model",
+            name="reasoning_price",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=6,
+                help_text="Per 1M reasoning tokens when priced apart; blank: the output price.",
+                max_digits=14,
+                null=True,
+            ),
         ),
     ]

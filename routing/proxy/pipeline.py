@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 import orjson
 from django.conf import settings
 
+from billing.limits import Limits, Refused
+from billing.pricing import Metered, cost_pico, estimate_pico, format_usd
+from billing.selectors import balance_pico
 from billing.services import UsageEvent
 from workspaces.keys import hash_key, looks_like_key
 from workspaces.selectors import KeyContext
@@ -26,7 +29,7 @@ from ..services import store_response
 from ..wire import openai_chat, responses
 from ..wire.canonical import ChunkAccumulator, InvalidRequest, StreamError
 from ..wire.openai_errors import parse_upstream_error
-from ..wire.sse import EventSplitter
+from ..wire.sse import EventSplitter, data_lines, encode_data
 from ..wire.usage import Usage
 from .consumer import RelayConsumer
 from .errors import GatewayError, scrub
@@ -123,6 +126,26 @@ class CallRecord:
     router: str = ""
     fallback_level: int | None = None
     attempts: list[dict] = field(default_factory=list)
+    prompt_estimate: int = 0
+    cost_pico: int = 0
+    exchange: tuple[str, str, int] | None = None
+
+    def charge(self) -> int:
+        """What the call costs the workspace: nothing unless it was served (or cancelled by
+        the client after output began), and nothing for an empty completion. A stream cut
+        short is charged for the output produced, counted from its chunks when the upstream
+        never sent usage, with the prompt estimated the same way."""
+        usage = self.usage
+        if self.status not in (200, CLIENT_CLOSED) or usage is None or not usage.completion_tokens:
+            return 0
+        used = Metered(
+            prompt_tokens=usage.prompt_tokens or (0 if usage.reported else self.prompt_estimate),
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+        return cost_pico(self.route.prices, used, self.key.markup_percent)
 
     def mark_first_byte(self) -> None:
         if self.first_byte_at is None:
@@ -152,6 +175,8 @@ class CallRecord:
             router=f"{ROUTER_PREFIX}{self.router}" if self.router else "",
             fallback_level=self.fallback_level,
             attempts=orjson.dumps(self.attempts).decode(),
+            cost_pico=self.cost_pico,
+            exchange=self.exchange,
         )
 
 
@@ -505,7 +530,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     prefs = _provider_preferences(payload)
     if any(field in payload for field in ORCA_FIELDS):
         payload = {k: v for k, v in payload.items() if k not in ORCA_FIELDS}
-        call.extra["body"] = payload
+    call.extra["body"] = payload
     if surface.name == "responses":
         call.extra["history"] = await _conversation_so_far(payload, key)
     try:
@@ -513,9 +538,16 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     except InvalidRequest as exc:
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     plan = await _plan(call.model, chain, key, canonical_request, prefs)
+    prompt_estimate = selection.estimate_tokens(canonical_request)
+    ticket = await _admit(key, plan, canonical_request, prompt_estimate)
 
     record = CallRecord(
-        key=key, route=plan.targets[0], endpoint=endpoint, streamed=call.stream, router=plan.router
+        key=key,
+        route=plan.targets[0],
+        endpoint=endpoint,
+        streamed=call.stream,
+        router=plan.router,
+        prompt_estimate=prompt_estimate,
     )
     attempt = _Attempt(consumer, surface, call, record, raw_key, canonical_request, payload, key)
     try:
@@ -544,12 +576,72 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     finally:
         if record.status == 0:
             record.status, record.error_code = 500, "internal_error"
+        record.cost_pico = record.charge()
+        usage = record.usage
+        used_tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
+        try:
+            await asyncio.shield(state.limiter.settle(ticket, record.cost_pico, used_tokens))
+        except Exception:  # the reservation stays held: the balance errs on the safe side
+            log.exception("request %s: settling the reservation failed", consumer.request_id)
         event = record.to_event(consumer.request_id)
         if event.status_code == 200 and event.completion_tokens and event.latency_ms:
             state.health.record_throughput(
                 record.route.health_key, event.completion_tokens * 1000 / event.latency_ms
             )
         state.usage.add(event)
+
+
+async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: int):
+    """Reserve the most the call can cost (at the dearest planned model) and count it against
+    the rate limits, or refuse it before any upstream is called."""
+    asked = request.get("max_completion_tokens") or request.get("max_tokens")
+
+    def max_output(route: ModelRoute) -> int:
+        if isinstance(asked, int) and asked > 0:
+            return asked
+        return route.max_output_tokens or DEFAULT_MAX_OUTPUT
+
+    estimate = max(
+        estimate_pico(r.prices, prompt_estimate, max_output(r), key.markup_percent)
+        for r in plan.targets
+    )
+    tokens = prompt_estimate + max(max_output(r) for r in plan.targets)
+    limits = Limits(
+        workspace_rpm=key.workspace_rpm,
+        workspace_tpm=key.workspace_tpm,
+        key_rpm=key.key_rpm,
+        key_tpm=key.key_tpm,
+        key_total_pico=key.key_total_pico,
+        key_day_pico=key.key_day_pico,
+        key_week_pico=key.key_week_pico,
+        key_month_pico=key.key_month_pico,
+    )
+    try:
+        return await state.limiter.admit(
+            key.workspace_id,
+            key.key_id,
+            estimate,
+            tokens,
+            limits,
+            lambda: run_db(balance_pico, key.workspace_id),
+        )
+    except Refused as refused:
+        headers = (
+            [(b"retry-after", str(refused.retry_after).encode())] if refused.retry_after else None
+        )
+        raise GatewayError(
+            refused.status, refused.message, code=refused.code, headers=headers
+        ) from None
+    except Exception:
+        # Without the shared counters no balance or limit can be honoured: refuse, safely.
+        log.exception("usage limits unavailable")
+        raise GatewayError(
+            503, "usage limits cannot be checked right now; try again shortly",
+            code="limits_unavailable", headers=[(b"retry-after", b"5")],
+        ) from None  # fmt: skip
+
+
+DEFAULT_MAX_OUTPUT = 4096  # for the reservation when neither request nor model sets one
 
 
 class _Attempt:
@@ -649,7 +741,15 @@ class _Attempt:
             record.usage = openai_chat.usage_from_object(completion.get("usage"))
             out = raw if passthrough else self.surface.render_completion(completion, call)
             record.status = 200
-            await self.consumer.send_json(200, out)
+            cost = record.charge()
+            out = self.surface.with_cost(out, cost)
+            if self.key.retention == "keep":
+                record.exchange = (
+                    orjson.dumps(self.payload).decode(),
+                    out.decode("utf-8", "replace"),
+                    self.key.retention_days,
+                )
+            await self.consumer.send_json(200, out, [(b"x-orca-cost", format_usd(cost).encode())])
             await _remember(self.surface, call, self.key, self.canonical_request, completion)
             return None
         finally:
@@ -671,13 +771,19 @@ async def _relay_native_stream(consumer, chunks, surface, kind, call, record, ro
     splitter = EventSplitter()
     openai_native = surface.name == "chat"
     meter = _OpenAIMeter() if openai_native else _Meter(kind.stream_decoder(route))
+    keeper = _TextKeeper(kind.stream_decoder(route)) if record.key.retention == "keep" else None
     try:
         async for chunk in chunks:
             out = []
             for event in splitter.feed(chunk):
+                if keeper is not None:
+                    keeper.observe(event)
                 # observe() says True only for OpenAI's usage-only chunk
-                if meter.observe(event) and not call.include_usage:
-                    continue
+                if meter.observe(event):
+                    if not call.include_usage:
+                        continue
+                    record.usage = meter.usage
+                    event = _event_with_cost(event, surface, record.charge())
                 out.append(event)
             if out:
                 record.mark_first_byte()
@@ -699,7 +805,41 @@ async def _relay_native_stream(consumer, chunks, surface, kind, call, record, ro
         await consumer.send_body(surface.stream_error(_RELAY_ERROR), more_body=True)
     finally:
         record.usage = meter.final_usage()
+        if keeper is not None:
+            record.exchange = (
+                orjson.dumps(call.extra.get("body") or {}).decode(),
+                keeper.text(),
+                record.key.retention_days,
+            )
     await consumer.send_body(b"")
+
+
+def _event_with_cost(event: bytes, surface: Surface, cost: int) -> bytes:
+    for payload in data_lines(event):
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return event
+        return encode_data(orjson.dumps(surface.chunk_with_cost(chunk, cost)))
+    return event
+
+
+class _TextKeeper:
+    """Rebuilds the output text of a pass-through stream, for workspaces that keep it."""
+
+    def __init__(self, decoder) -> None:
+        self._decoder = decoder
+        self._text = ChunkAccumulator()
+
+    def observe(self, event: bytes) -> None:
+        try:
+            for chunk in self._decoder.feed(event):
+                self._text.feed(chunk)
+        except Exception:  # the meter reports stream errors; this only keeps text
+            pass
+
+    def text(self) -> str:
+        return "".join(self._text.content)
 
 
 async def _relay_translated_stream(consumer, chunks, surface, kind, call, record, route) -> dict:
@@ -717,6 +857,9 @@ async def _relay_translated_stream(consumer, chunks, surface, kind, call, record
     def translate(chunks: list[dict]) -> bytes:
         out = []
         for chunk in chunks:
+            if not chunk.get("choices") and chunk.get("usage"):
+                record.usage = openai_chat.usage_from_object(chunk["usage"])
+                chunk = surface.chunk_with_cost(chunk, record.charge())
             collected.feed(chunk)
             piece = encoder.feed(chunk)
             if piece:
@@ -755,6 +898,12 @@ async def _relay_translated_stream(consumer, chunks, surface, kind, call, record
             if usage
             else Usage(completion_tokens=len(collected.content), reported=False)
         )
+        if record.key.retention == "keep":
+            record.exchange = (
+                orjson.dumps(call.extra.get("body") or {}).decode(),
+                "".join(collected.content),
+                record.key.retention_days,
+            )
     await consumer.send_body(b"")
     return collected.completion()
 

@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
+from billing.limits import make_limiter
 from billing.usage_buffer import UsageBuffer
 from workspaces.config_version import VersionReader
 from workspaces.selectors import KeyContext, key_context
@@ -43,6 +44,7 @@ def run_db(fn, *args):
 class GatewayState:
     def __init__(self) -> None:
         self.usage = UsageBuffer()
+        self.limiter = make_limiter()
         self.timeouts = Timeouts(
             connect=settings.ORCA_UPSTREAM_CONNECT_TIMEOUT,
             first_byte=settings.ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT,
@@ -109,6 +111,7 @@ class GatewayState:
         self._keys = {}
         self._catalog = None
         self._routers = {}
+        self.limiter.forget_balances()
 
     async def key(self, key_hash: str) -> KeyContext | None:
         entry = self._keys.get(key_hash)
@@ -171,6 +174,7 @@ class GatewayState:
             self._poller.cancel()
             self._poller = None
         await self.usage.close()
+        await self.limiter.close()
         await upstream_http.close()
         if self._reader is not None:
             await self._reader.close()

@@ -9,12 +9,19 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from billing.pricing import format_usd
+
 from ..wire import anthropic, gemini, openai_chat, responses
 from ..wire.openai_errors import GATEWAY_ERROR_TYPE, error_body, error_bytes
 from ..wire.sse import DONE, encode_data
 from .errors import GatewayError
 
 SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
+
+
+def usd_fragment(cost_pico: int) -> orjson.Fragment:
+    """The cost as an exact JSON number (no float rounding on the way)."""
+    return orjson.Fragment(format_usd(cost_pico).encode())
 
 
 @dataclass(slots=True)
@@ -60,6 +67,24 @@ class Surface:
         """The in-stream error for this dialect, after the 200 has gone out."""
         raise NotImplementedError
 
+    # Where the dialect has a usage object, the call's cost (USD, exact) goes in it.
+    carries_cost = True
+
+    def with_cost(self, body: bytes, cost_pico: int) -> bytes:
+        if not self.carries_cost:
+            return body
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
+        if isinstance(data, dict) and isinstance(data.get("usage"), dict):
+            data["usage"]["cost"] = usd_fragment(cost_pico)
+            return orjson.dumps(data)
+        return body
+
+    def chunk_with_cost(self, chunk: dict, cost_pico: int) -> dict:
+        return chunk
+
 
 # --- OpenAI Chat Completions -------------------------------------------------------------
 
@@ -87,6 +112,11 @@ def openai_stream_error(error: GatewayError) -> bytes:
 
 class ChatSurface(Surface):
     name = "chat"
+
+    def chunk_with_cost(self, chunk: dict, cost_pico: int) -> dict:
+        if isinstance(chunk.get("usage"), dict):
+            chunk["usage"] = {**chunk["usage"], "cost": usd_fragment(cost_pico)}
+        return chunk
 
     def validate(self, body: Any, consumer) -> ClientCall:
         request = openai_chat.validate_chat_request(body)
@@ -143,6 +173,7 @@ class MessagesSurface(Surface):
 
 class GenerateSurface(Surface):
     name = "generate"
+    carries_cost = False  # google-genai's types are strict; the cost is in X-Orca-Cost
 
     def api_key(self, consumer) -> str | None:
         header = consumer.header(b"x-goog-api-key")

@@ -214,6 +214,7 @@ def usage_from_object(usage: Any) -> Usage | None:
         completion_tokens=_count(usage.get("completion_tokens")),
         cached_tokens=_count(prompt_details.get("cached_tokens")),
         reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
+        cache_write_tokens=_count(prompt_details.get("cache_write_tokens")),
         reported=True,
     )
 

@@ -9,4 +9,5 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
     reported: bool = False  # False: the upstream sent no usage, counts are estimates

@@ -1,5 +1,7 @@
 """Errors speak the client's dialect on every surface, before and after a stream began."""
 
+from decimal import Decimal
+
 import anthropic
 import httpx
 import openai
@@ -189,7 +191,10 @@ def test_previous_response_id_needs_history_and_then_continues(live, sdk, upstre
     assert caught.value.body["param"] == "previous_response_id"
 
     keeper = Workspace.objects.create(slug="keeper", name="Keeper", keep_response_history=True)
+    from billing.services import grant_credits
     from workspaces import services
+
+    grant_credits(keeper.id, Decimal(10))
 
     _, raw = services.create_api_key(keeper)
     client = openai.OpenAI(base_url=live.base_url, api_key=raw, max_retries=0)

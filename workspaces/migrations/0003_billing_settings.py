@@ -4,65 +4,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workspaces', '0002_workspace_keep_response_history'),
+        ("workspaces", "0002_workspace_keep_response_history"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='daily_limit_usd',
+            model_name="apikey",
+            name="daily_limit_usd",
             field=models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='monthly_limit_usd',
+            model_name="apikey",
+            name="monthly_limit_usd",
             field=models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='rpm_limit',
-            field=models.PositiveIntegerField(default=0, help_text='Requests per minute; 0: none'),
+            model_name="apikey",
+            name="rpm_limit",
+            field=models.PositiveIntegerField(default=0, help_text="Requests per minute; 0: none"),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='spend_limit_usd',
-            field=models.DecimalField(blank=True, decimal_places=2, help_text='Lifetime; blank: none', max_digits=12, null=True),
+            model_name="apikey",
+            name="spend_limit_usd",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=2,
+                help_text="Lifetime; blank: none",
+                max_digits=12,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='tpm_limit',
-            field=models.PositiveIntegerField(default=0, help_text='Tokens per minute; 0: none'),
+            model_name="apikey",
+            name="tpm_limit",
+            field=models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0: none"),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='weekly_limit_usd',
+            model_name="apikey",
+            name="weekly_limit_usd",
             field=models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='data_retention',
-            field=models.CharField(choices=[('metadata', 'Metadata only (no prompt or output text)'), ('keep', 'Keep prompts and outputs for N days'), ('zero', 'Zero data retention')], default='metadata', max_length=10),
+            model_name="workspace",
+            name="data_retention",
+            field=models.CharField(
+                choices=[
+                    ("metadata", "Metadata only (no prompt or output text)"),
+                    ("keep", "Keep prompts and outputs for N days"),
+                    ("zero", "Zero data retention"),
+                ],
+                default="metadata",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='markup_percent',
-            field=models.DecimalField(decimal_places=2, default=0, help_text='Added to provider prices; negative for a discount (e.g. -10).', max_digits=6),
+            model_name="workspace",
+            name="markup_percent",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=0,
+                help_text="Added to provider prices; negative for a discount (e.g. -10).",
+                max_digits=6,
+            ),
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='retention_days',
+            model_name="workspace",
+            name="retention_days",
             field=models.PositiveIntegerField(default=30, help_text="For 'keep' (1-180)."),
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='rpm_limit',
-            field=models.PositiveIntegerField(default=0, help_text='Requests per minute; 0: none'),
+            model_name="workspace",
+            name="rpm_limit",
+            field=models.PositiveIntegerField(default=0, help_text="Requests per minute; 0: none"),
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='tpm_limit',
-            field=models.PositiveIntegerField(default=0, help_text='Tokens per minute; 0: none'),
+            model_name="workspace",
+            name="tpm_limit",
+            field=models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0: none"),
         ),
     ]

@@ -1,0 +1,277 @@
+"""Admission control for the hot path: rate limits, per-key spend caps and the prepaid
+balance, checked and reserved together in one step.
+
+With Redis it is one Lua script per call to admit and one to settle, atomic across every
+gateway process. Embedded (no Redis) the same rules run on in-process counters.
+Amounts are pico-dollars (billing.pricing)."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .balances import BALANCE_KEY
+
+# Outcome codes shared by both backends (and the Lua script).
+OK, NEED_BALANCE = 0, -1
+REFUSALS = {
+    1: (429, "rate_limit_exceeded", "workspace request rate limit ({limit}/min) reached"),
+    2: (429, "rate_limit_exceeded", "workspace token rate limit ({limit}/min) reached"),
+    3: (429, "rate_limit_exceeded", "API key request rate limit ({limit}/min) reached"),
+    4: (429, "rate_limit_exceeded", "API key token rate limit ({limit}/min) reached"),
+    5: (402, "key_spend_limit_exceeded", "this API key reached its lifetime spend limit"),
+    6: (402, "key_spend_limit_exceeded", "this API key reached its daily spend limit"),
+    7: (402, "key_spend_limit_exceeded", "this API key reached its weekly spend limit"),
+    8: (402, "key_spend_limit_exceeded", "this API key reached its monthly spend limit"),
+    9: (402, "insufficient_quota", "the workspace balance does not cover this request"),
+}
+_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits of one call: 0 rate limits and None spend caps mean "none"."""
+
+    workspace_rpm: int = 0
+    workspace_tpm: int = 0
+    key_rpm: int = 0
+    key_tpm: int = 0
+    key_total_pico: int | None = None
+    key_day_pico: int | None = None
+    key_week_pico: int | None = None
+    key_month_pico: int | None = None
+
+
+class Refused(Exception):
+    def __init__(self, outcome: int, limits: Limits, retry_after: int | None) -> None:
+        status, code, message = REFUSALS[outcome]
+        limit = {
+            1: limits.workspace_rpm,
+            2: limits.workspace_tpm,
+            3: limits.key_rpm,
+            4: limits.key_tpm,
+        }.get(outcome)
+        super().__init__(message.format(limit=limit))
+        self.status = status
+        self.code = code
+        self.message = message.format(limit=limit)
+        self.retry_after = retry_after if status == 429 else None
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What one admitted call holds until it settles."""
+
+    workspace_id: int
+    key_id: int
+    reserved_pico: int
+    reserved_tokens: int
+    keys: list[str]  # the counters it touched (the same ones are adjusted at settlement)
+    settled: bool = False
+
+
+def _windows(workspace_id: int, key_id: int, now: float) -> list[str]:
+    minute = int(now // 60)
+    day = int(now // _DAY)
+    week = int((now // _DAY + 3) // 7)  # weeks start on Monday (1970-01-01 was a Thursday)
+    gm = time.gmtime(now)
+    month = gm.tm_year * 12 + gm.tm_mon
+    return [
+        BALANCE_KEY.format(workspace_id),
+        f"orca:rl:w:{workspace_id}:req:{minute}",
+        f"orca:rl:w:{workspace_id}:tok:{minute}",
+        f"orca:rl:k:{key_id}:req:{minute}",
+        f"orca:rl:k:{key_id}:tok:{minute}",
+        f"orca:spend:k:{key_id}:total",
+        f"orca:spend:k:{key_id}:d:{day}",
+        f"orca:spend:k:{key_id}:w:{week}",
+        f"orca:spend:k:{key_id}:m:{month}",
+    ]
+
+
+def _retry_after(now: float) -> int:
+    return max(1, 60 - int(now % 60))
+
+
+# KEYS as in _windows(); ARGV: estimate, tokens, ws_rpm, ws_tpm, key_rpm, key_tpm,
+# total, day, week, month caps (-1: none).
+_ADMIT = """
+local bal = redis.call('GET', KEYS[1])
+if not bal then return -1 end
+local est = tonumber(ARGV[1])
+local tok = tonumber(ARGV[2])
+local function over(key, limit, add)
+  if limit <= 0 then return false end
+  return tonumber(redis.call('GET', key) or '0') + add > limit
+end
+if over(KEYS[2], tonumber(ARGV[3]), 1) then return 1 end
+if over(KEYS[3], tonumber(ARGV[4]), tok) then return 2 end
+if over(KEYS[4], tonumber(ARGV[5]), 1) then return 3 end
+if over(KEYS[5], tonumber(ARGV[6]), tok) then return 4 end
+for i = 6, 9 do
+  local cap = tonumber(ARGV[i + 1])
+  if cap >= 0 and tonumber(redis.call('GET', KEYS[i]) or '0') + est > cap then return i - 1 end
+end
+if tonumber(bal) < est then return 9 end
+redis.call('DECRBY', KEYS[1], est)
+for i = 2, 5 do
+  local add = (i % 2 == 0) and 1 or tok
+  redis.call('INCRBY', KEYS[i], add)
+  redis.call('EXPIRE', KEYS[i], 120)
+end
+for i = 6, 9 do
+  redis.call('INCRBY', KEYS[i], est)
+  if i > 6 then redis.call('EXPIRE', KEYS[i], 3000000) end
+end
+return 0
+"""
+
+# Same KEYS; ARGV: cost delta (actual - reserved), token delta.
+_SETTLE = """
+local delta = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], delta) end
+redis.call('INCRBY', KEYS[3], ARGV[2])
+redis.call('INCRBY', KEYS[5], ARGV[2])
+for i = 6, 9 do redis.call('INCRBY', KEYS[i], delta) end
+return 0
+"""
+
+
+def _caps(limits: Limits) -> list[int]:
+    return [
+        -1 if cap is None else cap
+        for cap in (
+            limits.key_total_pico,
+            limits.key_day_pico,
+            limits.key_week_pico,
+            limits.key_month_pico,
+        )
+    ]
+
+
+class RedisLimiter:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio
+
+        self._client = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._admit = self._client.register_script(_ADMIT)
+        self._settle = self._client.register_script(_SETTLE)
+
+    async def admit(
+        self,
+        workspace_id: int,
+        key_id: int,
+        estimate: int,
+        tokens: int,
+        limits: Limits,
+        load_balance: Callable[[], Awaitable[int]],
+    ) -> Ticket:
+        now = time.time()
+        keys = _windows(workspace_id, key_id, now)
+        args = [
+            estimate, tokens, limits.workspace_rpm, limits.workspace_tpm,
+            limits.key_rpm, limits.key_tpm, *_caps(limits),
+        ]  # fmt: skip
+        outcome = await self._admit(keys=keys, args=args)
+        if outcome == NEED_BALANCE:
+            # First call since Redis last knew this workspace: start from the ledger.
+            await self._client.set(keys[0], await load_balance(), nx=True)
+            outcome = await self._admit(keys=keys, args=args)
+        if outcome != OK:
+            raise Refused(int(outcome), limits, _retry_after(now))
+        return Ticket(workspace_id, key_id, estimate, tokens, keys)
+
+    async def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+        if ticket.settled:
+            return
+        ticket.settled = True
+        await self._settle(
+            keys=ticket.keys,
+            args=[actual_pico - ticket.reserved_pico, actual_tokens - ticket.reserved_tokens],
+        )
+
+    def forget_balances(self) -> None:
+        """Balances live in Redis; grants reach them directly (billing.balances)."""
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class LocalLimiter:
+    """The same rules on in-process counters, for the embedded default (one process)."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, int] = {}
+        self._expiry: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+        self._outstanding: dict[int, int] = {}  # reserved and not yet settled, per workspace
+
+    def _get(self, key: str, now: float) -> int:
+        if self._expiry.get(key, now + 1) <= now:
+            self._counters.pop(key, None)
+            self._expiry.pop(key, None)
+        return self._counters.get(key, 0)
+
+    def _add(self, key: str, amount: int, now: float, ttl: float | None = None) -> None:
+        self._counters[key] = self._get(key, now) + amount
+        if ttl and key not in self._expiry:
+            self._expiry[key] = now + ttl
+
+    async def admit(self, workspace_id, key_id, estimate, tokens, limits, load_balance) -> Ticket:
+        now = time.time()
+        keys = _windows(workspace_id, key_id, now)
+        async with self._lock:
+            if keys[0] not in self._counters:
+                loaded = await load_balance()
+                # Reservations still open when balances were last reloaded stay held.
+                self._counters[keys[0]] = loaded - self._outstanding.get(workspace_id, 0)
+            checks = [
+                (keys[1], limits.workspace_rpm, 1, 1),
+                (keys[2], limits.workspace_tpm, tokens, 2),
+                (keys[3], limits.key_rpm, 1, 3),
+                (keys[4], limits.key_tpm, tokens, 4),
+            ]
+            for key, limit, add, outcome in checks:
+                if limit > 0 and self._get(key, now) + add > limit:
+                    raise Refused(outcome, limits, _retry_after(now))
+            for i, cap in enumerate(_caps(limits)):
+                if cap >= 0 and self._get(keys[5 + i], now) + estimate > cap:
+                    raise Refused(5 + i, limits, None)
+            if self._counters[keys[0]] < estimate:
+                raise Refused(9, limits, None)
+            self._counters[keys[0]] -= estimate
+            for key, _, add, _ in checks:
+                self._add(key, add, now, ttl=120)
+            for key in keys[5:]:
+                self._add(key, estimate, now, ttl=None if key.endswith(":total") else 3_000_000)
+            self._outstanding[workspace_id] = self._outstanding.get(workspace_id, 0) + estimate
+        return Ticket(workspace_id, key_id, estimate, tokens, keys)
+
+    async def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+        if ticket.settled:
+            return
+        ticket.settled = True
+        now = time.time()
+        delta = actual_pico - ticket.reserved_pico
+        async with self._lock:
+            if ticket.keys[0] in self._counters:
+                self._counters[ticket.keys[0]] -= delta
+            self._outstanding[ticket.workspace_id] -= ticket.reserved_pico
+            self._add(ticket.keys[2], actual_tokens - ticket.reserved_tokens, now)
+            self._add(ticket.keys[4], actual_tokens - ticket.reserved_tokens, now)
+            for key in ticket.keys[5:]:
+                self._add(key, delta, now)
+
+    def forget_balances(self) -> None:
+        """A grant happened (config version bumped): reload balances from the ledger."""
+        for key in [k for k in self._counters if k.startswith("orca:bal:")]:
+            del self._counters[key]
+
+    async def close(self) -> None:
+        pass
+
+
+def make_limiter():
+    return RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else LocalLimiter()
