@@ -84,7 +84,15 @@ def django_db_setup(
 ):
     """Always set up the default test database: the live-server tests use it without the
     `django_db` mark (their rows must be committed for the server process to see them)."""
+    from django.conf import settings
     from django.test.utils import setup_databases, teardown_databases
+
+    if settings.REDIS_URL:
+        # Balances and counters in Redis are keyed by database ids, which a new test
+        # database hands out again: start from an empty Redis database (tests use their own).
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
     with django_db_blocker.unblock():
         config = setup_databases(

@@ -100,11 +100,11 @@ class ApiKey(models.Model):
     rpm_limit = models.PositiveIntegerField(default=0, help_text="Requests per minute; 0: none")
     tpm_limit = models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0: none")
     spend_limit_usd = models.DecimalField(
-        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Lifetime; blank: none"
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Lifetime; blank: none"
     )
-    daily_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    weekly_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    monthly_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    daily_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    weekly_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    monthly_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
 
     objects = VersionedQuerySet.as_manager()
     # For bookkeeping writes (last_used_at) that must not flush every gateway's caches.

@@ -138,8 +138,10 @@ class CallRecord:
         usage = self.usage
         if self.status not in (200, CLIENT_CLOSED) or usage is None or not usage.completion_tokens:
             return 0
+        if not usage.reported and not usage.prompt_tokens:
+            usage.prompt_tokens = self.prompt_estimate  # recorded as the estimate it is
         used = Metered(
-            prompt_tokens=usage.prompt_tokens or (0 if usage.reported else self.prompt_estimate),
+            prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cached_tokens=usage.cached_tokens,
             cache_write_tokens=usage.cache_write_tokens,

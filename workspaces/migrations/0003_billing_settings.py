@@ -12,12 +12,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="apikey",
             name="daily_limit_usd",
-            field=models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
+            field=models.DecimalField(blank=True, decimal_places=6, max_digits=14, null=True),
         ),
         migrations.AddField(
             model_name="apikey",
             name="monthly_limit_usd",
-            field=models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
+            field=models.DecimalField(blank=True, decimal_places=6, max_digits=14, null=True),
         ),
         migrations.AddField(
             model_name="apikey",
@@ -29,9 +29,9 @@ class Migration(migrations.Migration):
             name="spend_limit_usd",
             field=models.DecimalField(
                 blank=True,
-                decimal_places=2,
+                decimal_places=6,
                 help_text="Lifetime; blank: none",
-                max_digits=12,
+                max_digits=14,
                 null=True,
             ),
         ),
@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="apikey",
             name="weekly_limit_usd",
-            field=models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
+            field=models.DecimalField(blank=True, decimal_places=6, max_digits=14, null=True),
         ),
         migrations.AddField(
             model_name="workspace",
