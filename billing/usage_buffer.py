@@ -81,6 +81,12 @@ class UsageBuffer:
             batch, self._pending = self._pending, []
             _write(batch)
 
+    def find(self, workspace_id: int, request_id: str) -> UsageEvent | None:
+        for event in reversed(self._pending):
+            if event.request_id == request_id and event.workspace_id == workspace_id:
+                return event
+        return None
+
     @property
     def pending(self) -> int:
         return len(self._pending)

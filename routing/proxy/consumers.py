@@ -1,8 +1,12 @@
 """Relay endpoints (Channels consumers), routed in orca/asgi.py."""
 
 import math
+from dataclasses import asdict
+from urllib.parse import parse_qs
 
 import orjson
+
+from billing.selectors import generation, generation_view
 
 from .. import providers
 from ..catalog.snapshot import ModelRoute
@@ -12,7 +16,7 @@ from ..wire.openai_models import model_item, model_list
 from .consumer import RelayConsumer
 from .errors import GatewayError
 from .pipeline import authenticate, parse_json_body, relay, resolve_model, upstream_error
-from .state import state
+from .state import run_db, state
 from .surfaces import CHAT, GENERATE, MESSAGES, RESPONSES, Surface
 
 
@@ -150,3 +154,28 @@ class GeminiNotFoundConsumer(RelayConsumer):
 
     def render_error(self, error: GatewayError) -> bytes:
         return GENERATE.render_error(error)
+
+
+class GenerationConsumer(RelayConsumer):
+    """GET /v1/generation?id=<request id>: tokens, cost, latency, router and fallbacks of one
+    call of the key's workspace."""
+
+    allowed_methods = ("GET",)
+
+    async def handle(self, body: bytes) -> None:
+        key = await authenticate(self, CHAT.api_key(self) or "")
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        request_id = (query.get("id") or [""])[0]
+        if not request_id:
+            raise GatewayError(
+                400, "`id` is required", code="missing_required_parameter", param="id"
+            )
+        found = state.usage.find(key.workspace_id, request_id)  # not yet flushed?
+        view = generation_view(asdict(found)) if found else None
+        if view is None:
+            view = await run_db(generation, key.workspace_id, request_id)
+        if view is None:
+            raise GatewayError(
+                404, f"generation {request_id!r} not found", code="not_found", param="id"
+            )
+        await self.send_json(200, orjson.dumps({"data": view}))

@@ -226,3 +226,44 @@ def test_hand_computed_costs():
     want = (500 * 3 + 400 * 0.3 + 100 * 3.75 + 250 * 15 + 50 * 20) * 10**6 + 2 * 10**10
     assert cost_pico(prices, used) == int(want)
     assert cost_pico(prices, used, Decimal("-10")) == int(want * 9 // 10)
+
+
+def test_generation_endpoint_shows_one_call_of_the_own_workspace(
+    live, sdk, upstreams, django_db_blocker
+):
+    with django_db_blocker.unblock():  # a model of its own: no cooldown from other tests
+        fake = Provider.objects.get(slug="fake")
+        Model.objects.create(public_id="gen/failing", provider=fake, upstream_name="fake-error-500")
+    time.sleep(0.5)
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="gen/failing",
+        messages=HELLO,
+        extra_body={"models": ["fake/chat"], "route": "fallback"},
+    )
+    request_id = raw.headers["x-orca-request-id"]
+    for _ in range(2):  # straight away (from the buffer) and after the flush (database)
+        response = httpx.get(
+            f"{live.base_url}/generation",
+            params={"id": request_id},
+            headers={"Authorization": f"Bearer {live.key}"},
+            timeout=5,
+        )
+        assert response.status_code == 200
+        data = response.json()["data"]
+        assert data["id"] == request_id and data["model"] == "fake/chat"
+        assert (data["tokens_prompt"], data["tokens_completion"]) == (11, 7)
+        assert data["total_cost"] == "0.000005625"
+        assert data["fallback_level"] == 1
+        assert data["attempts"] == [{"model": "gen/failing", "status": 500}]
+        time.sleep(0.5)
+    other = httpx.get(
+        f"{live.base_url}/generation",
+        params={"id": request_id},
+        headers={"Authorization": f"Bearer {live.other_key}"},
+        timeout=5,
+    )
+    assert other.status_code == 404
+    missing = httpx.get(
+        f"{live.base_url}/generation", headers={"Authorization": f"Bearer {live.key}"}, timeout=5
+    )
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "id"
