@@ -267,3 +267,41 @@ def test_generation_endpoint_shows_one_call_of_the_own_workspace(
         f"{live.base_url}/generation", headers={"Authorization": f"Bearer {live.key}"}, timeout=5
     )
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "id"
+
+
+@pytest.mark.parametrize("retention", ["metadata", "keep", "zero"])
+def test_data_retention(live, upstreams, django_db_blocker, retention):
+    from billing.models import StoredExchange
+
+    _, key = new_workspace(
+        django_db_blocker, f"keeps-{retention}", credits="1", data_retention=retention,
+        retention_days=7, keep_response_history=True,
+    )  # fmt: skip
+    client = openai.OpenAI(base_url=live.base_url, api_key=key, max_retries=0)
+    ids = [
+        client.chat.completions.with_raw_response.create(
+            model="fake/chat",
+            messages=[{"role": "user", "content": "secret recipe"}],
+            stream=stream,
+        ).headers["x-orca-request-id"]
+        for stream in (False, True)
+    ]
+    response = client.responses.create(model="fake/chat", input="remember me")
+    for request_id in ids:
+        record = wait_for_usage(django_db_blocker, request_id)
+        with django_db_blocker.unblock():
+            kept = StoredExchange.objects.filter(usage=record).first()
+        if retention == "keep":
+            assert "secret recipe" in kept.request_body
+            assert "Hello from the fake upstream." in kept.response_text
+            assert 6.9 < (kept.delete_after - record.created_at).total_seconds() / 86400 <= 7
+        else:
+            assert kept is None
+    continued = httpx.post(
+        f"{live.base_url}/responses",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "fake/chat", "input": "again", "previous_response_id": response.id},
+        timeout=10,
+    )
+    # Zero data retention overrides the workspace's response history.
+    assert continued.status_code == (400 if retention == "zero" else 200)
