@@ -6,6 +6,7 @@ gateway process. Embedded (no Redis) the same rules run on in-process counters.
 Amounts are pico-dollars (billing.pricing)."""
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ REFUSALS = {
     9: (402, "insufficient_quota", "the workspace balance does not cover this request"),
 }
 _DAY = 86_400
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +157,15 @@ class RedisLimiter:
     def __init__(self, url: str) -> None:
         import redis.asyncio
 
-        self._client = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # A bounded pool that waits for a free connection rather than failing under load.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url, max_connections=64, timeout=5, socket_timeout=2, socket_connect_timeout=2
+        )
+        self._client = redis.asyncio.Redis(connection_pool=pool)
         self._admit = self._client.register_script(_ADMIT)
         self._settle = self._client.register_script(_SETTLE)
+        self._pending: list[tuple[list[str], list[int]]] = []
+        self._flusher: asyncio.Task | None = None
 
     async def admit(
         self,
@@ -184,18 +192,38 @@ class RedisLimiter:
         return Ticket(workspace_id, key_id, estimate, tokens, keys)
 
     async def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+        """Queue the settlement; a background task sends them in pipelined batches. Until
+        then the reservation (never less than the real cost) stays held, so waiting only
+        ever errs on the safe side, and the request path pays no round trip for it."""
         if ticket.settled:
             return
         ticket.settled = True
-        await self._settle(
-            keys=ticket.keys,
-            args=[actual_pico - ticket.reserved_pico, actual_tokens - ticket.reserved_tokens],
+        self._pending.append(
+            (
+                ticket.keys,
+                [actual_pico - ticket.reserved_pico, actual_tokens - ticket.reserved_tokens],
+            )
         )
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_settlements())
+
+    async def _flush_settlements(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:500], self._pending[500:]
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for keys, args in batch:
+                        await self._settle(keys=keys, args=args, client=pipe)
+                    await pipe.execute()
+            except Exception:
+                log.exception("settling %d reservations failed; they stay held", len(batch))
 
     def forget_balances(self) -> None:
         """Balances live in Redis; grants reach them directly (billing.balances)."""
 
     async def close(self) -> None:
+        if self._pending:
+            await self._flush_settlements()
         await self._client.aclose()
 
 
