@@ -90,7 +90,11 @@ class UsageRollup(models.Model):
     period = models.CharField(max_length=4, choices=Period.choices)
     start = models.DateTimeField()
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="rollups")
-    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: deleting a key must not collide with the bucket of keyless
+    # records; the id of a deleted key simply stops resolving.
+    api_key = models.ForeignKey(
+        ApiKey, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     model = models.CharField(max_length=200)
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)

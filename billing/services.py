@@ -95,6 +95,11 @@ def write_usage_batch(events: Sequence[UsageEvent]) -> None:
     If the batch is refused as a whole, rows are retried one by one so that a single bad row
     (say, for a key deleted since) cannot block the rest.
     """
+    with transaction.atomic():  # records, spends and kept text become visible together
+        _write_batch(events)
+
+
+def _write_batch(events: Sequence[UsageEvent]) -> None:
     sql = _insert_sql()
     rows = [_row_of(event) for event in events]
     try:

@@ -126,7 +126,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Roll usage records up into hourly and daily buckets (idempotent; recomputes recent ones).
     "usage-rollups": {"task": "billing.tasks.roll_up_recent_usage", "schedule": 300.0},
     # Delete prompt/output text whose retention period is over.
-    "purge-expired-exchanges": {"task": "billing.tasks.purge_expired_exchanges", "schedule": 3600.0},
+    "purge-expired-exchanges": {
+        "task": "billing.tasks.purge_expired_exchanges",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------

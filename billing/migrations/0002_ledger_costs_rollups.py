@@ -156,8 +156,9 @@ class Migration(migrations.Migration):
                 (
                     "api_key",
                     models.ForeignKey(
+                        db_constraint=False,
                         null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
                         to="workspaces.apikey",
                     ),

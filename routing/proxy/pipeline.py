@@ -720,12 +720,16 @@ class _Attempt:
                             self.consumer, stream, self.surface, kind, call, record, route
                         )
                     else:
-                        completion = await _relay_translated_stream(
-                            self.consumer, stream, self.surface, kind, call, record, route
-                        )
-                        await _remember(
-                            self.surface, call, self.key, self.canonical_request, completion
-                        )
+
+                        async def remember(completion: dict) -> None:
+                            await _remember(
+                                self.surface, call, self.key, self.canonical_request, completion
+                            )
+
+                        await _relay_translated_stream(
+                            self.consumer, stream, self.surface, kind, call, record, route,
+                            before_finish=remember,
+                        )  # fmt: skip
                     return None
                 raw = await response.read()
             except UpstreamFailure as exc:
@@ -751,8 +755,9 @@ class _Attempt:
                     out.decode("utf-8", "replace"),
                     self.key.retention_days,
                 )
-            await self.consumer.send_json(200, out, [(b"x-orca-cost", format_usd(cost).encode())])
+            # Stored before the answer goes out, so a follow-up can reference it at once.
             await _remember(self.surface, call, self.key, self.canonical_request, completion)
+            await self.consumer.send_json(200, out, [(b"x-orca-cost", format_usd(cost).encode())])
             return None
         finally:
             if response is not None:
@@ -844,7 +849,9 @@ class _TextKeeper:
         return "".join(self._text.content)
 
 
-async def _relay_translated_stream(consumer, chunks, surface, kind, call, record, route) -> dict:
+async def _relay_translated_stream(
+    consumer, chunks, surface, kind, call, record, route, before_finish=None
+) -> dict:
     """Upstream events -> canonical chunks -> the client's dialect, chunk by chunk."""
     await consumer.send_headers(status=200, headers=SSE_HEADERS)
     record.status = 200
@@ -880,6 +887,8 @@ async def _relay_translated_stream(consumer, chunks, surface, kind, call, record
         tail = translate(decoder.finish())
         if not complete:
             raise UpstreamFailure("upstream stream ended before it was complete")
+        if before_finish is not None:
+            await before_finish(collected.completion())
         await consumer.send_body(tail + encoder.finish(), more_body=True)
     except StreamError as exc:
         error = GatewayError(502, exc.message, code="upstream_stream_error", type_=exc.type)
