@@ -194,3 +194,10 @@ ORCA_HEALTH_COOLDOWN_SECONDS = env.float("ORCA_HEALTH_COOLDOWN_SECONDS", default
 ORCA_HEALTH_MAX_COOLDOWN_SECONDS = env.float("ORCA_HEALTH_MAX_COOLDOWN_SECONDS", default=300.0)
 # How many models a router tries, best first, before giving up.
 ORCA_ROUTER_MAX_ATTEMPTS = env.int("ORCA_ROUTER_MAX_ATTEMPTS", default=3)
+
+# --- Dashboard accounts ------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "login"
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orca@localhost")

@@ -1,0 +1,27 @@
+"""Dashboard URLs (namespace `dashboard`). Views live in their apps; wiring stays here."""
+
+from django.urls import path
+
+from billing import views as billing_views
+from routing import views as routing_views
+from workspaces import views as workspace_views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", workspace_views.home, name="home"),
+    path("accounts/signup/", workspace_views.signup, name="signup"),
+    path("w/new/", workspace_views.workspace_create, name="workspace_create"),
+    path("w/<slug:slug>/", workspace_views.workspace_home, name="workspace"),
+    path("w/<slug:slug>/members/", workspace_views.members, name="members"),
+    path("w/<slug:slug>/settings/", workspace_views.settings_view, name="settings"),
+    path("w/<slug:slug>/keys/", workspace_views.keys, name="keys"),
+    path("w/<slug:slug>/keys/<int:key_id>/revoke/", workspace_views.key_revoke, name="key_revoke"),
+    path("w/<slug:slug>/routers/", routing_views.routers, name="routers"),
+    path("w/<slug:slug>/routers/<str:name>/", routing_views.router_edit, name="router_edit"),
+    path("w/<slug:slug>/playground/", routing_views.playground, name="playground"),
+    path("w/<slug:slug>/models/", routing_views.models_view, name="models"),
+    path("w/<slug:slug>/usage/", billing_views.usage, name="usage"),
+    path("w/<slug:slug>/usage/<str:request_id>/", billing_views.usage_detail, name="usage_detail"),
+    path("w/<slug:slug>/ledger/", billing_views.ledger, name="ledger"),
+]
