@@ -9,9 +9,15 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orca.settings")
 
 from channels.routing import URLRouter
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
+# The dashboard's CSS and JS, served by the app itself so any ASGI server works (a proxy in
+# front may serve STATIC_ROOT instead after `collectstatic`).
+static_application = ASGIStaticFilesHandler(django_application)
+STATIC_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
 
 from routing.proxy.routes import relay_urlpatterns  # noqa: E402
 from routing.proxy.state import state  # noqa: E402
@@ -37,4 +43,6 @@ async def application(scope, receive, send) -> None:
         return await relay_application(scope, receive, send)
     if kind == "lifespan":
         return await lifespan(receive, send)
+    if kind == "http" and scope["path"].startswith(STATIC_PREFIX):
+        return await static_application(scope, receive, send)
     return await django_application(scope, receive, send)

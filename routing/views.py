@@ -1,25 +1,280 @@
-"""Dashboard views for routers, the playground and the model catalog."""
+"""Dashboard views for routers, the playground and the model catalog.
 
-from django.http import HttpResponse
+Viewers read every page; developers and above create, change and delete routers and send
+playground prompts. Another workspace's router name answers 404 like a missing one."""
+
+import json
+import logging
+from decimal import Decimal
+
+import httpx
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_safe
 
 from workspaces.access import member_view
+from workspaces.keys import hash_key
+from workspaces.models import ApiKey, Role
+
+from .forms import PlaygroundForm, RouterForm
+from .models import Capability, Model, Router
+
+logger = logging.getLogger(__name__)
+
+PLAYGROUND_TIMEOUT = 60
 
 
-@member_view()
+def _catalog_ids() -> list[str]:
+    return list(
+        Model.objects.filter(enabled=True, provider__enabled=True).values_list(
+            "public_id", flat=True
+        )
+    )
+
+
+def _readonly(form) -> None:
+    for field in form.fields.values():
+        field.disabled = True
+
+
+def _save_router(form) -> Router | None:
+    try:
+        with transaction.atomic():
+            return form.save()
+    except IntegrityError:  # a concurrent request took the name
+        form.add_error("name", "this workspace already has a router of that name")
+        return None
+
+
+# --- Routers ---------------------------------------------------------------------------------
+
+
+@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
 def routers(request, slug):
-    return HttpResponse("routers")
+    workspace = request.workspace
+    can_write = request.membership.has_role(Role.DEVELOPER)
+    status = 200
+    if request.method == "POST":
+        form = RouterForm(request.POST, workspace=workspace)
+        if form.is_valid() and (router := _save_router(form)) is not None:
+            messages.success(request, f"Router orcarouter/{router.name} created.")
+            return redirect("dashboard:routers", slug)
+        status = 400
+    else:
+        form = RouterForm(workspace=workspace)
+    if not can_write:
+        _readonly(form)
+    context = {
+        "workspace": workspace,
+        "routers": Router.objects.filter(workspace=workspace).order_by("name"),
+        "form": form,
+        "can_write": can_write,
+        "catalog": _catalog_ids(),
+    }
+    return render(request, "dashboard/routers.html", context, status=status)
 
 
-@member_view()
+@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
 def router_edit(request, slug, name):
-    return HttpResponse("router")
+    workspace = request.workspace
+    router = get_object_or_404(Router, workspace=workspace, name=name)
+    can_write = request.membership.has_role(Role.DEVELOPER)
+    status = 200
+    if request.method == "POST":
+        if "delete" in request.POST:
+            router.delete()
+            messages.success(request, f"Router orcarouter/{name} deleted.")
+            return redirect("dashboard:routers", slug)
+        form = RouterForm(request.POST, workspace=workspace, instance=router)
+        if form.is_valid() and (saved := _save_router(form)) is not None:
+            messages.success(request, f"Router orcarouter/{saved.name} saved.")
+            return redirect("dashboard:router_edit", slug, saved.name)
+        status = 400
+    else:
+        form = RouterForm(workspace=workspace, instance=router)
+    if not can_write:
+        _readonly(form)
+    context = {
+        "workspace": workspace,
+        "router": router,
+        "form": form,
+        "can_write": can_write,
+        "catalog": _catalog_ids(),
+    }
+    return render(request, "dashboard/router_edit.html", context, status=status)
 
 
-@member_view()
+# --- Playground ------------------------------------------------------------------------------
+
+
+def _relay(request, api_key: str, target: str, prompt: str) -> dict:
+    """Send the prompt through Orca's own relay, exactly as a client would."""
+    url = request.build_absolute_uri("/v1/chat/completions")
+    body = {"model": target, "messages": [{"role": "user", "content": prompt}]}
+    try:
+        response = httpx.post(
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=PLAYGROUND_TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        # The exception names the URL only; the key travels in a header and is never logged.
+        logger.warning("playground relay call failed: %s", type(exc).__name__)
+        return {
+            "ok": False,
+            "status": None,
+            "failure": f"Could not reach the relay ({type(exc).__name__}).",
+        }
+
+    headers = sorted(
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower().startswith("x-orca-")
+    )
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    result = {"ok": False, "status": response.status_code, "headers": headers}
+    if response.status_code >= 400 or not isinstance(payload, dict):
+        result["error"] = (
+            json.dumps(payload, indent=2, ensure_ascii=False)
+            if payload is not None
+            else response.text[:2000]
+        )
+        return result
+
+    choices = payload.get("choices") or [{}]
+    message = (choices[0] or {}).get("message") or {}
+    usage = payload.get("usage") or {}
+    header_map = {name.lower(): value for name, value in headers}
+    cost = usage.get("cost")
+    if cost is None:
+        cost = header_map.get("x-orca-cost")
+    result.update(
+        ok=True,
+        answer=message.get("content") or "",
+        model=payload.get("model") or header_map.get("x-orca-resolved-model", ""),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        total_tokens=usage.get("total_tokens"),
+        cost=str(cost) if cost is not None else None,
+    )
+    return result
+
+
+@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
+@sensitive_post_parameters("api_key")  # kept out of error reports
 def playground(request, slug):
-    return HttpResponse("playground")
+    workspace = request.workspace
+    router_names = list(
+        Router.objects.filter(workspace=workspace, enabled=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    choices = {"routers": router_names, "models": _catalog_ids()}
+    result = None
+    status = 200
+    if request.method == "POST":
+        form = PlaygroundForm(request.POST, **choices)
+        if form.is_valid():
+            api_key = form.cleaned_data["api_key"]
+            if not ApiKey.objects.filter(workspace=workspace, key_hash=hash_key(api_key)).exists():
+                form.add_error("api_key", "Not an API key of this workspace.")
+                status = 400
+            else:
+                result = _relay(
+                    request, api_key, form.cleaned_data["target"], form.cleaned_data["prompt"]
+                )
+        else:
+            status = 400
+    else:
+        initial = {}
+        if request.GET.get("target"):
+            initial["target"] = request.GET["target"]
+        form = PlaygroundForm(initial=initial, **choices)
+    if not request.membership.has_role(Role.DEVELOPER):
+        _readonly(form)
+    context = {
+        "workspace": workspace,
+        "form": form,
+        "result": result,
+        "can_send": request.membership.has_role(Role.DEVELOPER),
+    }
+    response = render(request, "dashboard/playground.html", context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+# --- Models ----------------------------------------------------------------------------------
+
+
+def _price(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _health() -> tuple[dict, bool]:
+    from .health_store import shared_snapshot
+
+    try:
+        return shared_snapshot(), True
+    except Exception:  # Redis down: the page still lists the catalog
+        logger.warning("model health unavailable", exc_info=True)
+        return {}, False
 
 
 @member_view()
+@require_safe
 def models_view(request, slug):
-    return HttpResponse("models")
+    catalog = Model.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
+    q = request.GET.get("q", "").strip()
+    capability = request.GET.get("capability", "").strip()
+    provider = request.GET.get("provider", "").strip().strip("/")
+    prefixes = sorted(
+        {public_id.split("/", 1)[0] for public_id in _catalog_ids() if "/" in public_id}
+    )
+    if q:
+        catalog = catalog.filter(public_id__icontains=q)
+    if provider:
+        catalog = catalog.filter(public_id__startswith=f"{provider}/")
+    snapshot, health_known = _health()
+    rows = []
+    for model in catalog:
+        capabilities = model.capabilities if isinstance(model.capabilities, list) else []
+        if capability and capability not in capabilities:
+            continue
+        health = snapshot.get(f"{model.provider.slug}|{model.public_id}", {})
+        rows.append(
+            {
+                "public_id": model.public_id,
+                "provider": model.provider.name,
+                "input": _price(model.input_price),
+                "output": _price(model.output_price),
+                "cached": _price(model.cached_input_price),
+                "context_length": model.context_length,
+                "max_output_tokens": model.max_output_tokens,
+                "capabilities": capabilities,
+                "available": health.get("available", True),
+                "cooldown_seconds_left": health.get("cooldown_seconds_left", 0),
+                "cooldown_reason": health.get("cooldown_reason", ""),
+                "latency_ms": health.get("latency_ms"),
+            }
+        )
+    context = {
+        "workspace": request.workspace,
+        "rows": rows,
+        "q": q,
+        "capability": capability,
+        "provider": provider,
+        "capabilities": Capability.values,
+        "prefixes": prefixes,
+        "health_known": health_known,
+    }
+    return render(request, "dashboard/models.html", context)

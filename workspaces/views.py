@@ -1,45 +1,292 @@
-"""Dashboard views for accounts, workspaces, members, settings and API keys."""
+"""Dashboard views for accounts, workspaces, members, settings and API keys.
 
-from django.http import HttpResponse
-from django.shortcuts import render
+Every workspace view goes through `member_view`: another workspace's slug or object id
+answers 404, a role below the view's minimum answers 403."""
 
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+
+from billing.selectors import balance_usd
+
+from . import services
 from .access import member_view
+from .forms import (
+    ApiKeyCreateForm,
+    InviteForm,
+    RemoveMemberForm,
+    RoleForm,
+    SignupForm,
+    WorkspaceCreateForm,
+    WorkspaceSettingsForm,
+)
+from .models import ApiKey, Membership, Role, Workspace
+
+# Slugs that would collide with fixed dashboard paths (/w/new/).
+RESERVED_SLUGS = {"new"}
+SLUG_MAX = Workspace._meta.get_field("slug").max_length
 
 
 def home(request):
     if not request.user.is_authenticated:
         return render(request, "home.html")
-    return HttpResponse("dashboard home")
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("workspace")
+        .order_by("workspace__name", "workspace__slug")
+    )
+    return render(request, "dashboard/home.html", {"memberships": memberships})
 
 
 def signup(request):
-    return HttpResponse("sign up")
+    if request.user.is_authenticated:
+        return redirect("dashboard:home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("dashboard:workspace_create")
+    return render(request, "dashboard/signup.html", {"form": form})
 
 
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[: SLUG_MAX - 4].strip("-") or "workspace"
+    candidate, n = base, 1
+    while candidate in RESERVED_SLUGS or Workspace.objects.filter(slug=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+@login_required
 def workspace_create(request):
-    return HttpResponse("new workspace")
+    form = WorkspaceCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        name = form.cleaned_data["name"]
+        for _attempt in range(5):  # another request may take the same slug concurrently
+            try:
+                with transaction.atomic():
+                    workspace = Workspace.objects.create(name=name, slug=_unique_slug(name))
+                    services.add_member(workspace, request.user, Role.OWNER)
+                break
+            except IntegrityError:
+                continue
+        else:
+            form.add_error("name", "Could not pick a unique address for this name; try another.")
+            return render(request, "dashboard/workspace_new.html", {"form": form})
+        messages.success(request, f"Workspace “{workspace.name}” created.")
+        return redirect("dashboard:keys", workspace.slug)
+    return render(request, "dashboard/workspace_new.html", {"form": form})
 
 
 @member_view()
 def workspace_home(request, slug):
-    return HttpResponse("workspace")
+    return redirect("dashboard:keys", slug)
 
 
-@member_view()
+# --- Members ---------------------------------------------------------------------------------
+
+
+def _owner_count(workspace) -> int:
+    # Lock the owner rows so two concurrent demotions cannot both pass the last-owner check.
+    return len(Membership.objects.select_for_update().filter(workspace=workspace, role=Role.OWNER))
+
+
+def _members_page(request, invite_form=None, status=200):
+    workspace = request.workspace
+    can_manage = request.membership.has_role(Role.ADMIN)
+    is_owner = request.membership.has_role(Role.OWNER)
+    role_choices = [
+        (value, label) for value, label in Role.choices if is_owner or value != Role.OWNER
+    ]
+    context = {
+        "workspace": workspace,
+        "memberships": workspace.memberships.select_related("user").order_by("user__username"),
+        "can_manage": can_manage,
+        "is_owner": is_owner,
+        "role_choices": role_choices,
+        "invite_form": invite_form or InviteForm(),
+    }
+    return render(request, "dashboard/members.html", context, status=status)
+
+
+@member_view(Role.VIEWER, write_minimum=Role.ADMIN)
 def members(request, slug):
-    return HttpResponse("members")
+    if request.method != "POST":
+        return _members_page(request)
+    workspace = request.workspace
+    is_owner = request.membership.has_role(Role.OWNER)
+    action = request.POST.get("action")
+
+    if action == "invite":
+        form = InviteForm(request.POST)
+        if not form.is_valid():
+            return _members_page(request, form, status=400)
+        user, role = form.cleaned_data["user"], form.cleaned_data["role"]
+        if role == Role.OWNER and not is_owner:
+            form.add_error("role", "Only an owner can make someone an owner.")
+            return _members_page(request, form, status=403)
+        if Membership.objects.filter(workspace=workspace, user=user).exists():
+            form.add_error("user", "Already a member; change their role below.")
+            return _members_page(request, form, status=400)
+        services.add_member(workspace, user, role)
+        messages.success(request, f"{user.username} added as {Role(role).label.lower()}.")
+        return redirect("dashboard:members", slug)
+
+    if action in ("role", "remove"):
+        form = (RoleForm if action == "role" else RemoveMemberForm)(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Invalid request.")
+            return redirect("dashboard:members", slug)
+        with transaction.atomic():
+            target = get_object_or_404(
+                Membership.objects.select_for_update().select_related("user"),
+                pk=form.cleaned_data["membership"],
+                workspace=workspace,
+            )
+            new_role = form.cleaned_data.get("role")
+            touches_owner = target.role == Role.OWNER or new_role == Role.OWNER
+            if touches_owner and not is_owner:
+                messages.error(request, "Only an owner can grant, change or remove an owner.")
+                return redirect("dashboard:members", slug)
+            leaves_owners = target.role == Role.OWNER and new_role != Role.OWNER
+            if leaves_owners and _owner_count(workspace) <= 1:
+                messages.error(request, "A workspace must keep at least one owner.")
+                return redirect("dashboard:members", slug)
+            if action == "role":
+                target.role = new_role
+                target.save(update_fields=["role"])
+                messages.success(
+                    request, f"{target.user.username} is now {Role(new_role).label.lower()}."
+                )
+            else:
+                target.delete()
+                messages.success(request, f"{target.user.username} removed.")
+        if action == "remove" and target.user_id == request.user.id:
+            return redirect("dashboard:home")  # you left the workspace
+        return redirect("dashboard:members", slug)
+
+    messages.error(request, "Unknown action.")
+    return redirect("dashboard:members", slug)
 
 
-@member_view()
+# --- Settings --------------------------------------------------------------------------------
+
+
+@member_view(Role.VIEWER, write_minimum=Role.ADMIN)
 def settings_view(request, slug):
-    return HttpResponse("settings")
+    workspace = request.workspace
+    can_edit = request.membership.has_role(Role.ADMIN)
+    status = 200
+    if request.method == "POST":
+        form = WorkspaceSettingsForm(request.POST, instance=workspace)
+        if form.is_valid():
+            workspace = form.save(commit=False)
+            workspace.save(update_fields=list(form.Meta.fields))
+            messages.success(request, "Settings saved.")
+            return redirect("dashboard:settings", slug)
+        status = 400
+    else:
+        form = WorkspaceSettingsForm(instance=workspace)
+    if not can_edit:
+        for field in form.fields.values():
+            field.disabled = True
+    context = {
+        "workspace": workspace,
+        "form": form,
+        "can_edit": can_edit,
+        "balance": balance_usd(workspace.id),
+    }
+    return render(request, "dashboard/settings.html", context, status=status)
 
 
-@member_view()
+# --- API keys --------------------------------------------------------------------------------
+
+
+def _usd(amount) -> str:
+    return f"${amount.normalize():f}" if amount == amount.to_integral() else f"${amount:.2f}"
+
+
+def _with_limit_lines(key: ApiKey) -> ApiKey:
+    lines = []
+    if key.allowed_models:
+        lines.append("models: " + ", ".join(key.allowed_models))
+    if key.allowed_ips:
+        lines.append("IPs: " + ", ".join(key.allowed_ips))
+    if key.rpm_limit:
+        lines.append(f"{key.rpm_limit} rpm")
+    if key.tpm_limit:
+        lines.append(f"{key.tpm_limit} tpm")
+    for field, period in (
+        ("daily_limit_usd", "day"),
+        ("weekly_limit_usd", "week"),
+        ("monthly_limit_usd", "month"),
+        ("spend_limit_usd", "total"),
+    ):
+        amount = getattr(key, field)
+        if amount is not None:
+            lines.append(
+                f"{_usd(amount)}/{period}" if period != "total" else f"{_usd(amount)} total"
+            )
+    key.limit_lines = lines
+    return key
+
+
+@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
 def keys(request, slug):
-    return HttpResponse("keys")
+    workspace = request.workspace
+    new_key = raw_key = None
+    status = 200
+    if request.method == "POST":
+        form = ApiKeyCreateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    new_key, raw_key = services.create_api_key(
+                        workspace,
+                        name=data["name"],
+                        expires_at=form.expires_at(),
+                        allowed_models=data["allowed_models"],
+                        allowed_ips=data["allowed_ips"],
+                        created_by=request.user,
+                    )
+                    limits = ["rpm_limit", "tpm_limit", "daily_limit_usd", "monthly_limit_usd"]
+                    for field in limits:
+                        setattr(new_key, field, data[field])
+                    new_key.save(update_fields=limits)
+            except services.InvalidKeySettings as exc:
+                form.add_error(None, str(exc))
+                status = 400
+            else:
+                form = ApiKeyCreateForm()
+        else:
+            status = 400
+    else:
+        form = ApiKeyCreateForm()
+    context = {
+        "workspace": workspace,
+        "keys": [_with_limit_lines(key) for key in ApiKey.objects.filter(workspace=workspace)],
+        "form": form,
+        "can_write": request.membership.has_role(Role.DEVELOPER),
+        "new_key": new_key,
+        "raw_key": raw_key,  # shown once in this response, never stored
+    }
+    response = render(request, "dashboard/keys.html", context, status=status)
+    add_never_cache_headers(response)  # includes no-store: the raw key must not be cached
+    return response
 
 
-@member_view("developer")
+@member_view(Role.DEVELOPER)
+@require_POST
 def key_revoke(request, slug, key_id):
-    return HttpResponse("revoke")
+    key = get_object_or_404(ApiKey, pk=key_id, workspace=request.workspace)
+    if key.enabled:
+        services.revoke_api_key(key)
+        messages.success(request, f"Key “{key.name}” ({key.prefix}) revoked.")
+    return redirect("dashboard:keys", slug)

@@ -1,0 +1,97 @@
+"""Dashboard forms for routers and the playground.
+
+RouterForm validates through the management API's RouterSerializer, so the dashboard and the
+API accept and refuse exactly the same routers (name pattern, reserved names, unique per
+workspace, default model in the catalog)."""
+
+from django import forms
+
+from .api import RouterSerializer
+from .models import Router, RouterStrategy
+
+
+class RouterForm(forms.Form):
+    name = forms.CharField(
+        max_length=50,
+        help_text="1-50 of a-z, 0-9, '_' and '-'; called as orcarouter/{name}.",
+    )
+    candidates = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="One model id or pattern per line (e.g. openai/*). Empty: every chat model.",
+    )
+    strategy = forms.ChoiceField(choices=RouterStrategy.choices, initial=RouterStrategy.BALANCED)
+    default_model = forms.CharField(
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "catalog-models"}),
+        help_text="Used when no candidate fits the request.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, workspace, instance: Router | None = None, **kwargs):
+        self.workspace = workspace
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "candidates": "\n".join(instance.candidates),
+                "strategy": instance.strategy,
+                "default_model": instance.default_model,
+                "enabled": instance.enabled,
+            }
+        super().__init__(*args, **kwargs)
+        self.serializer: RouterSerializer | None = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        data = {
+            "name": cleaned["name"],
+            "candidates": [
+                line.strip() for line in cleaned.get("candidates", "").splitlines() if line.strip()
+            ],
+            "strategy": cleaned["strategy"],
+            "default_model": cleaned.get("default_model", "").strip(),
+            "enabled": cleaned.get("enabled", False),
+        }
+        serializer = RouterSerializer(
+            instance=self.instance, data=data, context={"workspace": self.workspace}
+        )
+        if not serializer.is_valid():
+            for field, messages in serializer.errors.items():
+                target = field if field in self.fields else None
+                for message in messages:
+                    self.add_error(target, str(message))
+            return cleaned
+        self.serializer = serializer
+        return cleaned
+
+    def save(self) -> Router:
+        assert self.serializer is not None, "call is_valid() first"
+        return self.serializer.save(workspace=self.workspace)
+
+
+class PlaygroundForm(forms.Form):
+    target = forms.ChoiceField(label="Router or model")
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20_000)
+    api_key = forms.CharField(
+        label="API key",
+        max_length=200,
+        strip=True,
+        # never rendered back into the page, never stored
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
+        help_text="An sk-orca- key of this workspace; sent once to the relay, not stored.",
+    )
+
+    def __init__(self, *args, routers=(), models=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = []
+        if routers:
+            choices.append(
+                ("Routers", [(f"orcarouter/{name}", f"orcarouter/{name}") for name in routers])
+            )
+        if models:
+            choices.append(("Models", [(model, model) for model in models]))
+        self.fields["target"].choices = choices

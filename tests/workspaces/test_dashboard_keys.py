@@ -1,0 +1,210 @@
+"""Dashboard API keys: create (shown once), list, revoke, roles and cross-workspace isolation."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from workspaces import services
+from workspaces.keys import hash_key
+from workspaces.models import ApiKey, Role
+from workspaces.selectors import key_context
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+PASSWORD = "correct-horse-battery-42"
+KEY_FORM = {
+    "name": "ci",
+    "expires_in": "never",
+    "allowed_models": "",
+    "allowed_ips": "",
+    "rpm_limit": 0,
+    "tpm_limit": 0,
+    "daily_limit_usd": "",
+    "monthly_limit_usd": "",
+}
+
+
+@pytest.fixture
+def acme():
+    return services.get_or_create_workspace("acme-keys", "Acme")[0]
+
+
+@pytest.fixture
+def globex():
+    return services.get_or_create_workspace("globex-keys", "Globex")[0]
+
+
+def member_client(workspace, username, role) -> Client:
+    user = User.objects.create_user(username, f"{username}@example.com")
+    services.add_member(workspace, user, role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def raw_key_in(html: bytes) -> str:
+    match = re.search(rb'id="new-key"[^>]*>(sk-orca-[A-Za-z0-9_-]+)<', html)
+    assert match, "the new key is not on the page"
+    return match.group(1).decode()
+
+
+def test_signup_to_workspace_to_key_shows_the_key_once():
+    client = Client()
+    response = client.post(
+        reverse("dashboard:signup"),
+        {
+            "username": "kim",
+            "email": "kim@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("dashboard:workspace_create")
+    response = client.post(
+        reverse("dashboard:workspace_create"), {"name": "Kim's Lab"}, follow=True
+    )
+    keys_url = response.redirect_chain[-1][0]
+    assert keys_url == reverse("dashboard:keys", args=["kims-lab"])
+    assert b"No keys yet" in response.content
+
+    created = client.post(keys_url, {**KEY_FORM, "name": "laptop"})
+    assert created.status_code == 200
+    raw = raw_key_in(created.content)
+    assert b'data-copy="#new-key"' in created.content
+    assert "no-store" in created["Cache-Control"]
+    key = ApiKey.objects.get(workspace__slug="kims-lab")
+    assert key.name == "laptop" and key.key_hash == hash_key(raw)
+    assert key.created_by.username == "kim"
+    assert key_context(hash_key(raw)).enabled
+
+    again = client.get(keys_url)
+    assert again.status_code == 200
+    assert raw.encode() not in again.content and b'id="new-key"' not in again.content
+    assert key.prefix.encode() in again.content and b"laptop" in again.content
+
+
+def test_create_key_with_expiry_models_ips_and_limits(acme):
+    client = member_client(acme, "dev", Role.DEVELOPER)
+    response = client.post(
+        reverse("dashboard:keys", args=[acme.slug]),
+        {
+            **KEY_FORM,
+            "expires_in": "30d",
+            "allowed_models": "openai/*, anthropic/claude-*\nfake/chat",
+            "allowed_ips": "10.0.0.0/8\n192.168.1.7",
+            "rpm_limit": 60,
+            "tpm_limit": 50000,
+            "daily_limit_usd": "5",
+            "monthly_limit_usd": "100.50",
+        },
+    )
+    assert response.status_code == 200
+    raw = raw_key_in(response.content)
+    key = ApiKey.objects.get(workspace=acme)
+    assert key.allowed_models == ["openai/*", "anthropic/claude-*", "fake/chat"]
+    assert key.allowed_ips == ["10.0.0.0/8", "192.168.1.7/32"]
+    assert (key.rpm_limit, key.tpm_limit) == (60, 50000)
+    assert key.daily_limit_usd == Decimal(5) and key.monthly_limit_usd == Decimal("100.50")
+    expected = timezone.now() + timedelta(days=30)
+    assert abs((key.expires_at - expected).total_seconds()) < 60
+    context = key_context(hash_key(raw))
+    assert context.key_rpm == 60 and context.key_day_pico == 5 * 10**12
+    assert context.allows_model("openai/gpt-4o") and not context.allows_model("google/gemini")
+    assert b"60 rpm" in response.content and b"$5/day" in response.content
+    assert b"$100.50/month" in response.content
+
+
+def test_bad_key_settings_are_rejected_with_the_field_named(acme):
+    client = member_client(acme, "dev", Role.DEVELOPER)
+    url = reverse("dashboard:keys", args=[acme.slug])
+    for bad in (
+        {"allowed_ips": "not-an-ip"},
+        {"rpm_limit": -1},
+        {"daily_limit_usd": "-3"},
+        {"expires_in": "forever"},
+        {"name": ""},
+    ):
+        response = client.post(url, {**KEY_FORM, **bad})
+        assert response.status_code == 400, bad
+        assert b'id="new-key"' not in response.content
+    response = client.post(url, {**KEY_FORM, "allowed_ips": "not-an-ip"})
+    assert b"not an IP address" in response.content
+    assert not ApiKey.objects.filter(workspace=acme).exists()
+
+
+def test_viewer_sees_keys_but_cannot_create_or_revoke(acme):
+    key, raw = services.create_api_key(acme, name="prod")
+    viewer = member_client(acme, "viewer", Role.VIEWER)
+    url = reverse("dashboard:keys", args=[acme.slug])
+    page = viewer.get(url)
+    assert page.status_code == 200
+    assert b"prod" in page.content and key.prefix.encode() in page.content
+    assert raw.encode() not in page.content
+    assert b"Create key" not in page.content and b"Revoke" not in page.content
+    assert viewer.post(url, KEY_FORM).status_code == 403
+    assert ApiKey.objects.filter(workspace=acme).count() == 1
+    revoke = reverse("dashboard:key_revoke", args=[acme.slug, key.pk])
+    assert viewer.post(revoke).status_code == 403
+    key.refresh_from_db()
+    assert key.enabled
+
+
+def test_developer_revokes_a_key_with_post_only(acme):
+    key, raw = services.create_api_key(acme, name="old")
+    client = member_client(acme, "dev", Role.DEVELOPER)
+    url = reverse("dashboard:key_revoke", args=[acme.slug, key.pk])
+    assert client.get(url).status_code == 405
+    key.refresh_from_db()
+    assert key.enabled
+    response = client.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:keys", args=[acme.slug])
+    key.refresh_from_db()
+    assert not key.enabled and key.revoked_at is not None
+    assert not key_context(hash_key(raw)).enabled
+    page = client.get(response["Location"])
+    assert b"revoked" in page.content
+
+
+def test_cannot_revoke_another_workspaces_key_by_id(acme, globex):
+    theirs, _ = services.create_api_key(globex, name="theirs")
+    admin = member_client(acme, "admin", Role.OWNER)
+    for slug in (acme.slug, globex.slug):
+        response = admin.post(reverse("dashboard:key_revoke", args=[slug, theirs.pk]))
+        assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.enabled and theirs.revoked_at is None
+    assert b"theirs" not in admin.get(reverse("dashboard:keys", args=[acme.slug])).content
+
+
+def test_key_pages_require_login_and_membership(client, acme, globex):
+    key, _ = services.create_api_key(acme, name="k")
+    urls = [
+        reverse("dashboard:keys", args=[acme.slug]),
+        reverse("dashboard:key_revoke", args=[acme.slug, key.pk]),
+    ]
+    for url in urls:
+        response = client.post(url, KEY_FORM)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    outsider = member_client(globex, "outsider", Role.OWNER)
+    for url in urls:
+        assert outsider.post(url, KEY_FORM).status_code == 404
+    key.refresh_from_db()
+    assert key.enabled and ApiKey.objects.filter(workspace=acme).count() == 1
+
+
+def test_creating_a_key_needs_a_csrf_token(acme):
+    user = User.objects.create_user("csrf", "csrf@example.com")
+    services.add_member(acme, user, Role.DEVELOPER)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(reverse("dashboard:keys", args=[acme.slug]), KEY_FORM).status_code == 403
+    assert not ApiKey.objects.filter(workspace=acme).exists()

@@ -1,0 +1,157 @@
+"""Forms for the dashboard's accounts, workspaces, members, settings and API keys."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.utils import timezone
+
+from .models import Role, Workspace
+from .services import InvalidKeySettings, normalise_ip_allowlist
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(
+        required=True, help_text="Used for password resets.", widget=forms.EmailInput()
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        # One account per address, so a password reset reaches exactly one account.
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email address already exists.")
+        return email
+
+
+class WorkspaceCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, strip=True)
+
+
+class InviteForm(forms.Form):
+    user = forms.CharField(
+        label="Username or email", max_length=254, strip=True, help_text="An existing account."
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.DEVELOPER)
+
+    def clean_user(self):
+        identifier = self.cleaned_data["user"]
+        users = get_user_model().objects.filter(is_active=True)
+        user = users.filter(username=identifier).first()
+        if user is None and "@" in identifier:
+            matches = list(users.filter(email__iexact=identifier)[:2])
+            if len(matches) == 1:
+                user = matches[0]
+        if user is None:
+            raise forms.ValidationError("No account with this username or email address.")
+        return user
+
+
+class RoleForm(forms.Form):
+    membership = forms.IntegerField(widget=forms.HiddenInput)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class RemoveMemberForm(forms.Form):
+    membership = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class WorkspaceSettingsForm(forms.ModelForm):
+    retention_days = forms.IntegerField(
+        min_value=1, max_value=180, help_text="How long prompts and outputs are kept (1-180)."
+    )
+
+    class Meta:
+        model = Workspace
+        fields = [
+            "rpm_limit",
+            "tpm_limit",
+            "data_retention",
+            "retention_days",
+            "keep_response_history",
+        ]
+        labels = {
+            "rpm_limit": "Requests per minute",
+            "tpm_limit": "Tokens per minute",
+            "data_retention": "Data retention",
+            "keep_response_history": "Keep /v1/responses history",
+        }
+
+
+EXPIRY_CHOICES = [
+    ("never", "Never"),
+    ("1d", "1 day"),
+    ("30d", "30 days"),
+    ("90d", "90 days"),
+    ("1y", "1 year"),
+]
+EXPIRY_DELTAS = {
+    "1d": timedelta(days=1),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "1y": timedelta(days=365),
+}
+
+
+def _split_entries(text: str) -> list[str]:
+    return [entry for entry in (p.strip() for p in re.split(r"[,\n]", text or "")) if entry]
+
+
+def _usd_field(label: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        required=False,
+        min_value=Decimal(0),
+        max_digits=14,
+        decimal_places=6,
+        help_text="USD; blank: no limit.",
+    )
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, strip=True, initial="default")
+    expires_in = forms.ChoiceField(label="Expires in", choices=EXPIRY_CHOICES, initial="never")
+    allowed_models = forms.CharField(
+        label="Allowed models",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Model ids or globs (openai/*), comma or newline separated; blank: every model.",
+    )
+    allowed_ips = forms.CharField(
+        label="Allowed IPs",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="IP addresses or CIDR ranges, comma or newline separated; blank: any address.",
+    )
+    rpm_limit = forms.IntegerField(
+        label="Requests per minute", min_value=0, initial=0, help_text="0: no limit."
+    )
+    tpm_limit = forms.IntegerField(
+        label="Tokens per minute", min_value=0, initial=0, help_text="0: no limit."
+    )
+    daily_limit_usd = _usd_field("Daily spend limit")
+    monthly_limit_usd = _usd_field("Monthly spend limit")
+
+    def clean_allowed_models(self) -> list[str]:
+        patterns = _split_entries(self.cleaned_data["allowed_models"])
+        for pattern in patterns:
+            if len(pattern) > 200 or any(c.isspace() for c in pattern):
+                raise forms.ValidationError(f"Not a model id or pattern: {pattern!r}")
+        return patterns
+
+    def clean_allowed_ips(self) -> list[str]:
+        entries = _split_entries(self.cleaned_data["allowed_ips"])
+        try:
+            return normalise_ip_allowlist(entries)
+        except InvalidKeySettings as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def expires_at(self):
+        delta = EXPIRY_DELTAS.get(self.cleaned_data["expires_in"])
+        return None if delta is None else timezone.now() + delta
