@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 
-from .models import LedgerEntry, UsageRecord, UsageRollup
+from .models import LedgerEntry, StoredExchange, UsageRecord, UsageRollup
 from .pricing import format_usd
 from .selectors import balance_pico
 from .services import grant_credits
@@ -161,4 +161,21 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False  # entries are appended, never edited
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StoredExchange)
+class StoredExchangeAdmin(admin.ModelAdmin):
+    """Kept prompts and outputs exist for the workspace's own retention; staff see only when
+    they go away, not the text."""
+
+    list_display = ["usage", "workspace", "delete_after"]
+    list_filter = ["workspace"]
+    fields = ["usage", "workspace", "delete_after"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from .health_store import clear_cooldown, put_in_cooldown
-from .models import Model, ModelAlternate, Provider, Router
+from .models import Model, ModelAlternate, Provider, Router, StoredResponse
 
 
 class ProviderForm(forms.ModelForm):
@@ -99,3 +99,20 @@ class RouterAdmin(admin.ModelAdmin):
     list_filter = ["strategy", "enabled"]
     search_fields = ["name", "workspace__slug"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(StoredResponse)
+class StoredResponseAdmin(admin.ModelAdmin):
+    """Metadata only: the stored conversation is the customer's text, not shown here."""
+
+    list_display = ["response_id", "workspace", "model", "created_at"]
+    list_filter = ["workspace"]
+    search_fields = ["response_id", "workspace__slug"]
+    fields = ["response_id", "workspace", "model", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
