@@ -15,7 +15,6 @@ from typing import Any
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 
-from ..wire.openai_errors import GATEWAY_ERROR_TYPE, error_bytes
 from .errors import ClientGone, GatewayError
 
 log = logging.getLogger(__name__)
@@ -149,12 +148,9 @@ class RelayConsumer(AsyncHttpConsumer):
 
     def render_error(self, error: GatewayError) -> bytes:
         """OpenAI envelope; endpoints of other dialects override this."""
-        return error_bytes(
-            error.message,
-            code=error.code,
-            param=error.param,
-            type_=error.type or GATEWAY_ERROR_TYPE,
-        )
+        from .surfaces import CHAT  # surfaces import the wire modules; keep this one light
+
+        return CHAT.render_error(error)
 
     async def send_error(self, error: GatewayError) -> None:
         await self.send_json(error.status, self.render_error(error), error.headers)

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from .common import text_of
 from .openai_chat import InvalidRequest
 
 __all__ = [
@@ -653,15 +654,7 @@ class _CallIds:
 
 
 def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict) and part.get("type") in ("text", "output_text")
-        )
-    return ""
+    return text_of(content, ("text", "output_text"))
 
 
 def _reasoning_text(message: dict) -> str:
