@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format serve worker migrate install clean
+.PHONY: run test lint format serve worker migrate install clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -49,3 +49,7 @@ worker: install
 
 clean:
 	rm -rf $(VENV) var
+
+## bench: mock upstream, Orca, the bare ASGI ceiling and LiteLLM under load; writes results/
+bench: install
+	$(BIN)/python -m bench.run

@@ -1,0 +1,93 @@
+"""A static OpenAI-compatible upstream for the benchmark (raw aiohttp, loopback only).
+
+POST /v1/chat/completions answers a fixed JSON body with usage, or with "stream": true an
+SSE stream: a few content chunks (BENCH_CHUNK_DELAY_MS apart, default 0), a usage chunk and
+[DONE]. Run: python -m bench.mock_upstream --port N
+"""
+
+import argparse
+import asyncio
+import json
+import os
+
+from aiohttp import web
+
+MODEL = "mock-model"
+USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
+PARTS = ["Hello", " from", " the", " mock", " upstream", "."]
+BODY = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(PARTS)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": USAGE,
+    }
+).encode()
+
+
+def _chunk(delta: dict, finish=None, usage=None) -> bytes:
+    choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    data = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": MODEL,
+        "choices": choices,
+    }
+    if usage:
+        data["usage"] = usage
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+CHUNKS = (
+    [_chunk({"role": "assistant", "content": ""})]
+    + [_chunk({"content": p}) for p in PARTS]
+    + [_chunk({}, finish="stop"), _chunk({}, usage=USAGE), b"data: [DONE]\n\n"]
+)
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    raw = await request.read()
+    try:
+        stream = bool(json.loads(raw or b"{}").get("stream"))
+    except ValueError:
+        return web.json_response({"error": {"message": "bad json"}}, status=400)
+    if not stream:
+        return web.Response(body=BODY, content_type="application/json")
+    delay = float(os.environ.get("BENCH_CHUNK_DELAY_MS", "0") or 0) / 1000
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for i, chunk in enumerate(CHUNKS):
+        if delay and i:
+            await asyncio.sleep(delay)
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/chat/completions", chat)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

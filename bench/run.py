@@ -1,0 +1,407 @@
+"""`make bench`: mock upstream, Orca, the bare ASGI proxy and LiteLLM under the same load.
+
+Prints one table and writes it to results/bench-<timestamp>.{json,md}. Asserts nothing.
+Env: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CHUNK_DELAY_MS (0), DATABASE_URL and
+REDIS_URL (then database `orca_bench` on that server and Redis db 7), BENCH_SKIP_LITELLM=1.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from bench import loadgen
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+LITELLM_VENV = ROOT / "bench" / ".litellm-venv"
+MODEL_ID = "benchmock/mock-model"
+PROCS: list[subprocess.Popen] = []
+
+
+# --- processes ------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    fh = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    fh.close()
+    PROCS.append(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    if proc in PROCS:
+        PROCS.remove(proc)
+
+
+def stop_all() -> None:
+    for proc in list(reversed(PROCS)):
+        stop(proc)
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with code {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"port {port} not open after {timeout:.0f} s")
+
+
+def tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak RSS (VmHWM) summed over the process tree; psutil is not needed on Linux."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1) if total else None
+
+
+def uvicorn(port: int, app: str, *extra: str) -> list[str]:
+    cmd = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return [*cmd, "--no-access-log", "--log-level", "warning", *extra, app]
+
+
+def post(url: str, body: bytes, key: str, timeout: float = 10) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+# --- Orca set-up ----------------------------------------------------------------------
+def with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def orca_env(tmp: Path) -> tuple[dict, callable]:
+    """Env for a throwaway Orca; returns it and a clean-up function."""
+    env = os.environ.copy()
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ORCA_VAR_DIR=str(tmp / "var"),
+        DJANGO_SETTINGS_MODULE="orca.settings",
+    )
+    cleanup = lambda: None  # noqa: E731
+    db_url = os.environ.get("DATABASE_URL", "")
+    if db_url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        admin = with_path(db_url, "/postgres")
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("DROP DATABASE IF EXISTS orca_bench WITH (FORCE)")
+            conn.execute("CREATE DATABASE orca_bench")
+        env["DATABASE_URL"] = with_path(db_url, "/orca_bench")
+
+        def cleanup() -> None:
+            try:
+                with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute("DROP DATABASE IF EXISTS orca_bench WITH (FORCE)")
+            except Exception as exc:
+                print(f"could not drop orca_bench: {exc}")
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'orca-bench.sqlite3'}"
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        env["REDIS_URL"] = with_path(os.environ["REDIS_URL"], "/7")
+        env.pop("CELERY_BROKER_URL", None)
+        redis.Redis.from_url(env["REDIS_URL"], socket_timeout=5).flushdb()
+    else:
+        env.pop("REDIS_URL", None)
+    return env, cleanup
+
+
+SETUP = """
+from decimal import Decimal
+from billing.services import grant_credits
+from routing.models import Model, Provider
+from workspaces import services
+from workspaces.models import Workspace
+p = Provider.objects.create(slug="benchmock", name="Bench mock", kind="openai", base_url=%r)
+Model.objects.create(public_id=%r, provider=p, upstream_name="mock-model",
+    input_price=Decimal("0.15"), output_price=Decimal("0.60"), context_length=128000,
+    max_output_tokens=4096, endpoint_types=["chat"])
+ws, _ = services.get_or_create_workspace("bench", "Benchmark")
+Workspace.objects.filter(pk=ws.pk).update(rpm_limit=100_000_000, tpm_limit=2_000_000_000)
+grant_credits(ws.id, Decimal("1000000"), note="benchmark")
+_, raw = services.create_api_key(ws, name="bench")
+print("BENCHKEY=" + raw)
+"""
+
+
+def setup_orca(env: dict, mock_port: int) -> str:
+    manage = [PY, "manage.py"]
+    subprocess.run(
+        [*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
+    )
+    code = SETUP % (f"http://127.0.0.1:{mock_port}/v1", MODEL_ID)
+    out = subprocess.run(
+        [*manage, "shell", "-c", code], cwd=ROOT, env=env, check=True, timeout=120,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("BENCHKEY="))
+
+
+# --- LiteLLM --------------------------------------------------------------------------
+def litellm_bin(log: Path) -> Path:
+    exe = LITELLM_VENV / "bin" / "litellm"
+    if exe.exists():
+        return exe
+    deadline = time.monotonic() + 300
+    with open(log, "ab") as fh:
+        if not (LITELLM_VENV / "bin" / "python").exists():
+            subprocess.run(["python3", "-m", "venv", str(LITELLM_VENV)],
+                           check=True, timeout=120, stdout=fh, stderr=fh)  # fmt: skip
+        pip = [str(LITELLM_VENV / "bin" / "pip"), "install", "--quiet", "litellm[proxy]"]
+        left = max(10, deadline - time.monotonic())
+        subprocess.run(pip, check=True, timeout=left, stdout=fh, stderr=fh)
+    if not exe.exists():
+        raise RuntimeError("no litellm executable after install")
+    return exe
+
+
+# --- the run --------------------------------------------------------------------------
+def body_for(model: str, stream: bool) -> bytes:
+    data = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 16,
+    }
+    if stream:
+        data["stream"] = True
+    return json.dumps(data).encode()
+
+
+def measure(name, url, key, model, pid, seconds, warmup, rows) -> None:
+    for stream in (False, True):
+        for conc in (1, 64):
+            mode = "stream" if stream else "non-stream"
+            try:
+                res = loadgen.run(url, key, body_for(model, stream), conc, seconds, warmup, stream)
+            except Exception as exc:
+                print(f"  {name} {mode} c={conc}: failed: {exc}")
+                continue
+            row = {"target": name, "mode": mode, "concurrency": conc} | res
+            rows.append(row)
+            print(
+                f"  {name:<8} {mode:<10} c={conc:<3} {res['rps']:>9.0f} req/s"
+                f"  p50 {fmt(res['p50_ms'])} ms  errors {res['errors']}"
+            )
+    rss = peak_rss_mb(pid)
+    for row in rows:
+        if row["target"] == name:
+            row["peak_rss_mb"] = rss
+
+
+def fmt(value, digits=2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def finish(rows: list[dict], meta: dict) -> None:
+    direct = {(r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
+    for row in rows:
+        base = direct.get((row["mode"], row["concurrency"]))
+        for field, out in (("p50_ms", "added_p50_ms"), ("ttfb_p50_ms", "added_ttfb_ms")):
+            if base and row[field] is not None and base[field] is not None:
+                row[out] = row[field] - base[field]
+            else:
+                row[out] = None
+    head = "| target | mode | conc | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms "
+    head += "| added TTFB ms | peak RSS MB | errors | tool |"
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        cells = [r["target"], r["mode"], str(r["concurrency"]), fmt(r["rps"], 0)]
+        cells += [fmt(r[k]) for k in ("p50_ms", "p99_ms", "added_p50_ms", "ttfb_p50_ms")]
+        cells += [fmt(r["added_ttfb_ms"]), fmt(r.get("peak_rss_mb"), 1), str(r["errors"])]
+        cells.append(r["tool"])
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print("\n" + table + "\n")
+    out_dir = ROOT / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    (out_dir / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
+    (out_dir / f"bench-{stamp}.md").write_text(f"# Orca benchmark {stamp}\n\n{notes}\n\n{table}\n")
+    print(f"written: results/bench-{stamp}.json and .md")
+
+
+def main() -> int:
+    seconds = float(os.environ.get("BENCH_SECONDS", "10"))
+    warmup = float(os.environ.get("BENCH_WARMUP", "2"))
+    tmp = Path(tempfile.mkdtemp(prefix="orca-bench-"))
+    logs = ROOT / "results" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    meta = {
+        "seconds": seconds,
+        "warmup": warmup,
+        "chunk_delay_ms": os.environ.get("BENCH_CHUNK_DELAY_MS", "0"),
+        "load_generator": "wrk (non-stream) + python (stream)" if loadgen.have_wrk() else "python",
+        "cpus": os.cpu_count(),
+        "orca_database": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
+        "orca_redis": bool(os.environ.get("REDIS_URL")),
+    }
+    cleanup = lambda: None  # noqa: E731
+    try:
+        mock_port = free_port()
+        mock = start(
+            [PY, "-m", "bench.mock_upstream", "--port", str(mock_port)],
+            os.environ.copy(),
+            logs / "mock.log",
+        )
+        wait_port(mock_port, mock, 20)
+        upstream = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
+        print(f"mock upstream on :{mock_port}")
+        measure("direct", upstream, "x", "mock-model", mock.pid, seconds, warmup, rows)
+
+        # Bare ASGI + aiohttp proxy: the ceiling.
+        port = free_port()
+        env = os.environ.copy() | {"BENCH_UPSTREAM": upstream}
+        proc = start(uvicorn(port, "bench.bare_proxy:app"), env, logs / "bare.log")
+        wait_port(port, proc, 30)
+        print(f"bare proxy on :{port}")
+        measure(
+            "bare",
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            "x",
+            "mock-model",
+            proc.pid,
+            seconds,
+            warmup,
+            rows,
+        )
+        stop(proc)
+
+        # Orca, production-like.
+        try:
+            env, cleanup = orca_env(tmp)
+            key = setup_orca(env, mock_port)
+            port = free_port()
+            app = "orca.asgi:application"
+            proc = start(uvicorn(port, app, "--lifespan", "on"), env, logs / "orca.log")
+            wait_port(port, proc, 60)
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            status, answer = post(url, body_for(MODEL_ID, False), key)
+            if status != 200:
+                raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
+            print(f"orca on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
+            measure("orca", url, key, MODEL_ID, proc.pid, seconds, warmup, rows)
+            stop(proc)
+        except Exception as exc:
+            print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
+
+        # LiteLLM proxy: the peer.
+        if os.environ.get("BENCH_SKIP_LITELLM"):
+            print("LiteLLM skipped: BENCH_SKIP_LITELLM is set")
+        else:
+            try:
+                run_litellm(upstream, tmp, logs, seconds, warmup, rows)
+            except Exception as exc:
+                print(f"LiteLLM skipped: {exc}")
+        finish(rows, meta)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted")
+        return 130
+    finally:
+        stop_all()
+        cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_litellm(upstream: str, tmp: Path, logs: Path, seconds, warmup, rows) -> None:
+    exe = litellm_bin(logs / "litellm-install.log")
+    config = tmp / "litellm.yaml"
+    api_base = upstream.rsplit("/chat/completions", 1)[0]
+    config.write_text(
+        "model_list:\n  - model_name: bench-mock\n    litellm_params:\n"
+        f"      model: openai/mock-model\n      api_base: {api_base}\n      api_key: sk-bench\n"
+        "litellm_settings:\n  telemetry: false\n"
+    )
+    port = free_port()
+    master = "sk-" + secrets.token_hex(24)  # LiteLLM refuses to start without a strong one
+    env = os.environ.copy() | {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    env["LITELLM_MASTER_KEY"] = master
+    for var in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(var, None)
+    cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    proc = start([*cmd, "--num_workers", "1"], env, logs / "litellm.log")
+    wait_port(port, proc, 180)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    status, answer = post(url, body_for("bench-mock", False), master, timeout=60)
+    if status != 200:
+        raise RuntimeError(f"LiteLLM answered {status}: {answer[:300]!r}")
+    print(f"litellm on :{port}")
+    measure("litellm", url, master, "bench-mock", proc.pid, seconds, warmup, rows)
+    stop(proc)
+
+
+def _on_term(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _on_term)
+    sys.exit(main())
