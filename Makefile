@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format serve worker migrate install clean bench
+.PHONY: run test lint format serve worker migrate install clean bench profile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -53,3 +53,7 @@ clean:
 ## bench: mock upstream, Orca, the bare ASGI ceiling and LiteLLM under load; writes results/
 bench: install
 	$(BIN)/python -m bench.run
+
+## profile: one Orca worker under load, recorded by py-spy; flame graph and summary in results/
+profile: install
+	$(BIN)/python -m bench.profile

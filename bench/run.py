@@ -2,7 +2,8 @@
 
 Prints one table and writes it to results/bench-<timestamp>.{json,md}. Asserts nothing.
 Env: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CHUNK_DELAY_MS (0), DATABASE_URL and
-REDIS_URL (then database `orca_bench` on that server and Redis db 7), BENCH_SKIP_LITELLM=1.
+REDIS_URL (then database `orca_bench` on that server and Redis db 7), BENCH_SKIP_LITELLM=1,
+BENCH_ONLY (a comma-separated subset of direct,bare,orca,litellm, for quick comparisons).
 """
 
 import json
@@ -109,6 +110,19 @@ def peak_rss_mb(pid: int) -> float | None:
         except OSError:
             continue
     return round(total / 1024, 1) if total else None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by the process tree."""
+    total = 0
+    for p in tree(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def uvicorn(port: int, app: str, *extra: str) -> list[str]:
@@ -233,12 +247,28 @@ def body_for(model: str, stream: bool) -> bytes:
     return json.dumps(data).encode()
 
 
+def wanted(name: str) -> bool:
+    only = os.environ.get("BENCH_ONLY", "")
+    return not only or name in only.split(",")
+
+
 def measure(name, url, key, model, pid, seconds, warmup, rows) -> None:
+    if not wanted(name):
+        return
     for stream in (False, True):
         for conc in (1, 64):
             mode = "stream" if stream else "non-stream"
+            body = body_for(model, stream)
             try:
-                res = loadgen.run(url, key, body_for(model, stream), conc, seconds, warmup, stream)
+                if warmup > 0:
+                    loadgen.run(url, key, body, conc, warmup, 0, stream)
+                before = cpu_seconds(pid)
+                res = loadgen.run(url, key, body, conc, seconds, 0, stream)
+                # CPU per request is steadier than req/s on a shared machine: neighbours
+                # steal wall time, not the instructions a request costs.
+                served = res["requests"] - res["errors"]
+                spent = cpu_seconds(pid) - before
+                res["cpu_ms_per_req"] = spent * 1000 / served if served else None
             except Exception as exc:
                 print(f"  {name} {mode} c={conc}: failed: {exc}")
                 continue
@@ -246,7 +276,8 @@ def measure(name, url, key, model, pid, seconds, warmup, rows) -> None:
             rows.append(row)
             print(
                 f"  {name:<8} {mode:<10} c={conc:<3} {res['rps']:>9.0f} req/s"
-                f"  p50 {fmt(res['p50_ms'])} ms  errors {res['errors']}"
+                f"  p50 {fmt(res['p50_ms'])} ms  CPU {fmt(res['cpu_ms_per_req'], 3)} ms/req"
+                f"  errors {res['errors']}"
             )
     rss = peak_rss_mb(pid)
     for row in rows:
@@ -268,12 +299,13 @@ def finish(rows: list[dict], meta: dict) -> None:
             else:
                 row[out] = None
     head = "| target | mode | conc | req/s | p50 ms | p99 ms | added p50 ms | TTFB p50 ms "
-    head += "| added TTFB ms | peak RSS MB | errors | tool |"
-    lines = [head, "|" + "---|" * 12]
+    head += "| added TTFB ms | CPU ms/req | peak RSS MB | errors | tool |"
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         cells = [r["target"], r["mode"], str(r["concurrency"]), fmt(r["rps"], 0)]
         cells += [fmt(r[k]) for k in ("p50_ms", "p99_ms", "added_p50_ms", "ttfb_p50_ms")]
-        cells += [fmt(r["added_ttfb_ms"]), fmt(r.get("peak_rss_mb"), 1), str(r["errors"])]
+        cells += [fmt(r["added_ttfb_ms"]), fmt(r.get("cpu_ms_per_req"), 3)]
+        cells += [fmt(r.get("peak_rss_mb"), 1), str(r["errors"])]
         cells.append(r["tool"])
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
@@ -316,26 +348,20 @@ def main() -> int:
         print(f"mock upstream on :{mock_port}")
         measure("direct", upstream, "x", "mock-model", mock.pid, seconds, warmup, rows)
 
-        # Bare ASGI + aiohttp proxy: the ceiling.
-        port = free_port()
-        env = os.environ.copy() | {"BENCH_UPSTREAM": upstream}
-        proc = start(uvicorn(port, "bench.bare_proxy:app"), env, logs / "bare.log")
-        wait_port(port, proc, 30)
-        print(f"bare proxy on :{port}")
-        measure(
-            "bare",
-            f"http://127.0.0.1:{port}/v1/chat/completions",
-            "x",
-            "mock-model",
-            proc.pid,
-            seconds,
-            warmup,
-            rows,
-        )
-        stop(proc)
+        if wanted("bare"):  # the bare ASGI + aiohttp proxy: the ceiling
+            port = free_port()
+            env = os.environ.copy() | {"BENCH_UPSTREAM": upstream}
+            proc = start(uvicorn(port, "bench.bare_proxy:app"), env, logs / "bare.log")
+            wait_port(port, proc, 30)
+            print(f"bare proxy on :{port}")
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            measure("bare", url, "x", "mock-model", proc.pid, seconds, warmup, rows)
+            stop(proc)
 
         # Orca, production-like.
         try:
+            if not wanted("orca"):
+                raise RuntimeError("not in BENCH_ONLY")
             env, cleanup = orca_env(tmp)
             key = setup_orca(env, mock_port)
             port = free_port()
@@ -353,7 +379,7 @@ def main() -> int:
             print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
 
         # LiteLLM proxy: the peer.
-        if os.environ.get("BENCH_SKIP_LITELLM"):
+        if os.environ.get("BENCH_SKIP_LITELLM") or not wanted("litellm"):
             print("LiteLLM skipped: BENCH_SKIP_LITELLM is set")
         else:
             try:

@@ -7,9 +7,10 @@ sooner when a batch fills), and shutdown flushes whatever is left.
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 
 from .services import UsageEvent, write_usage_batch
 
@@ -57,7 +58,8 @@ class UsageBuffer:
                 return
             batch, self._pending = self._pending, []
             try:
-                await asyncio.shield(asyncio.to_thread(_write, batch))
+                loop = asyncio.get_running_loop()
+                await asyncio.shield(loop.run_in_executor(_writer, _write, batch))
             except asyncio.CancelledError:
                 self._pending[:0] = batch  # shutdown: close() writes them
                 raise
@@ -92,6 +94,14 @@ class UsageBuffer:
         return len(self._pending)
 
 
+# One long-lived writer thread, so its database connection (and the staging table that
+# lives in the connection) is reused from flush to flush instead of reopened every time.
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orca-usage-writer")
+
+
 def _write(batch: list[UsageEvent]) -> None:
-    close_old_connections()
-    write_usage_batch(batch)
+    try:
+        write_usage_batch(batch)
+    except Exception:
+        connection.close()  # possibly broken: the next flush reconnects
+        raise

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .models import ApiKey
+from .models import ApiKey, Workspace
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -125,3 +125,10 @@ def membership_in(user, workspace_slug: str):
         .filter(user=user, workspace__slug=workspace_slug)
         .first()
     )
+
+
+def still_existing(workspace_ids: set[int], key_ids: set[int]) -> tuple[set[int], set[int]]:
+    """Which of these workspaces and keys have not been deleted."""
+    workspaces = set(Workspace.objects.filter(id__in=workspace_ids).values_list("id", flat=True))
+    keys = set(ApiKey.untracked.filter(id__in=key_ids).values_list("id", flat=True))
+    return workspaces, keys

@@ -1,0 +1,188 @@
+"""`make profile`: where one Orca worker spends its time under load.
+
+Starts the mock upstream and Orca exactly as `make bench` does, drives non-stream chat at
+concurrency 64 with wrk (or the Python generator), records the worker with py-spy, and
+writes the flame graph (SVG) plus a text summary of the busiest functions (inclusive and
+self time, as a share of busy samples) to results/. Env: PROFILE_SECONDS (20),
+PROFILE_CONCURRENCY (64), PROFILE_STREAM=1 for streamed calls, plus bench's DATABASE_URL,
+REDIS_URL and BENCH_CHUNK_DELAY_MS.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from bench import loadgen
+from bench.run import (
+    MODEL_ID,
+    PY,
+    ROOT,
+    body_for,
+    free_port,
+    orca_env,
+    post,
+    setup_orca,
+    start,
+    stop_all,
+    uvicorn,
+    wait_port,
+)
+
+TOP = 40
+
+
+def py_spy() -> str:
+    exe = Path(PY).parent / "py-spy"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("py-spy")
+    if found:
+        return found
+    subprocess.run([PY, "-m", "pip", "install", "--quiet", "py-spy"], check=True, timeout=300)
+    return str(exe)
+
+
+def frame_name(frame: str) -> str:
+    """`relay (routing/proxy/pipeline.py:512)` -> `routing/proxy/pipeline.py:relay`."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    else:
+        path = path.removeprefix(str(ROOT) + "/")
+    return f"{path}:{name}"
+
+
+def summarise(collapsed: Path) -> str:
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        thread = frames.pop(0) if frames[0].startswith("thread (") else "thread"
+        threads[thread] += n
+        frames = [frame_name(f) for f in frames]
+        for name in set(frames):
+            inclusive[name] += n
+        if frames:
+            own[frames[-1]] += n
+    if not total:
+        return "no samples recorded\n"
+    out = [f"busy samples: {total}", "", "per thread %"]
+    out += [f"{100 * n / total:10.1f}  {name}" for name, n in threads.most_common(6)]
+    out += ["", "inclusive %  function"]
+    out += [f"{100 * n / total:10.1f}  {name}" for name, n in inclusive.most_common(TOP)]
+    out += ["", "self %      function"]
+    out += [f"{100 * n / total:10.1f}  {name}" for name, n in own.most_common(TOP)]
+    return "\n".join(out) + "\n"
+
+
+def cpu_times() -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by every process on the machine, with its command name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_shares(before: dict, after: dict, wall: float, orca_pid: int, mock_pid: int) -> str:
+    """Cores used per program during the load, to show who competes for the CPUs."""
+    used: Counter[str] = Counter()
+    for pid, (name, seconds) in after.items():
+        spent = seconds - before.get(pid, (name, 0.0))[1]
+        if spent <= 0:
+            continue
+        label = {orca_pid: "orca worker", mock_pid: "mock upstream"}.get(pid, name)
+        if name.startswith("postgres"):
+            label = "postgres"
+        used[label] += spent
+    lines = ["cores used during the load (2.0 = two cores busy):"]
+    lines += [f"{s / wall:10.2f}  {label}" for label, s in used.most_common(8)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    seconds = float(os.environ.get("PROFILE_SECONDS", "20"))
+    concurrency = int(os.environ.get("PROFILE_CONCURRENCY", "64"))
+    stream = os.environ.get("PROFILE_STREAM") == "1"
+    spy = py_spy()
+    tmp = Path(tempfile.mkdtemp(prefix="orca-profile-"))
+    out_dir = ROOT / "results"
+    logs = out_dir / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    cleanup = lambda: None  # noqa: E731
+    try:
+        mock_port = free_port()
+        mock = start([PY, "-m", "bench.mock_upstream", "--port", str(mock_port)],
+                     os.environ.copy(), logs / "mock.log")  # fmt: skip
+        wait_port(mock_port, mock, 20)
+        env, cleanup = orca_env(tmp)
+        key = setup_orca(env, mock_port)
+        port = free_port()
+        proc = start(uvicorn(port, "orca.asgi:application", "--lifespan", "on"), env,
+                     logs / "orca.log")  # fmt: skip
+        wait_port(port, proc, 60)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        status, answer = post(url, body_for(MODEL_ID, stream), key)
+        if status != 200:
+            raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
+        body = body_for(MODEL_ID, stream)
+        loadgen.run(url, key, body, concurrency, 2, 0, stream)  # warm up before recording
+        collapsed = out_dir / f"profile-{stamp}.txt"
+        flame = out_dir / f"profile-{stamp}.svg"
+        record = [spy, "record", "--pid", str(proc.pid), "--rate", "250", "--nonblocking"]
+        record.append("--threads")
+        spies = [
+            subprocess.Popen([*record, "--format", "raw", "-o", str(collapsed)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen([*record, "--format", "flamegraph", "-o", str(flame)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        ]  # fmt: skip
+        time.sleep(1)
+        before, started = cpu_times(), time.monotonic()
+        result = loadgen.run(url, key, body, concurrency, seconds, 0, stream)
+        shares = cpu_shares(before, cpu_times(), time.monotonic() - started, proc.pid, mock.pid)
+        for spy_proc in spies:
+            spy_proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
+            spy_proc.wait(60)
+        mode = "stream" if stream else "non-stream"
+        head = f"Orca {mode} c={concurrency}: {result['rps']:.0f} req/s"
+        head += f", p50 {result['p50_ms']:.2f} ms"
+        summary = head + "\n\n" + shares + "\n" + summarise(collapsed)
+        report = out_dir / f"profile-{stamp}.md"
+        report.write_text(summary)
+        print(summary)
+        print(f"written: results/profile-{stamp}.md, .svg (flame graph) and .txt (raw stacks)")
+        return 0
+    finally:
+        stop_all()
+        cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
