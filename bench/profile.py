@@ -35,6 +35,7 @@ from bench.run import (
 )
 
 TOP = 40
+OURS = {"orca", "routing", "billing", "workspaces", "guardrails", "prompts"}
 
 
 def py_spy() -> str:
@@ -86,6 +87,9 @@ def summarise(collapsed: Path) -> str:
     out += [f"{100 * n / total:10.1f}  {name}" for name, n in threads.most_common(6)]
     out += ["", "inclusive %  function"]
     out += [f"{100 * n / total:10.1f}  {name}" for name, n in inclusive.most_common(TOP)]
+    ours = [(k, n) for k, n in inclusive.most_common() if k.split("/")[0] in OURS]
+    out += ["", "inclusive %  Orca's own functions"]
+    out += [f"{100 * n / total:10.1f}  {name}" for name, n in ours[:TOP]]
     out += ["", "self %      function"]
     out += [f"{100 * n / total:10.1f}  {name}" for name, n in own.most_common(TOP)]
     return "\n".join(out) + "\n"
@@ -154,8 +158,8 @@ def main() -> int:
         loadgen.run(url, key, body, concurrency, 2, 0, stream)  # warm up before recording
         collapsed = out_dir / f"profile-{stamp}.txt"
         flame = out_dir / f"profile-{stamp}.svg"
-        record = [spy, "record", "--pid", str(proc.pid), "--rate", "250", "--nonblocking"]
-        record.append("--threads")
+        record = [spy, "record", "--pid", str(proc.pid), "--rate", "250", "--threads"]
+        record.append("--nonblocking")  # never pause the worker (--native would, heavily)
         spies = [
             subprocess.Popen([*record, "--format", "raw", "-o", str(collapsed)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),

@@ -155,17 +155,12 @@ def _caps(limits: Limits) -> list[int]:
 
 class RedisLimiter:
     def __init__(self, url: str) -> None:
-        import redis.asyncio
+        from orca.redis_pipe import PipelinedRedis, Script
 
-        # A bounded pool that waits for a free connection rather than failing under load.
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=64, timeout=5, socket_timeout=2, socket_connect_timeout=2
-        )
-        self._client = redis.asyncio.Redis(connection_pool=pool)
-        self._admit = self._client.register_script(_ADMIT)
-        self._settle = self._client.register_script(_SETTLE)
-        self._pending: list[tuple[list[str], list[int]]] = []
-        self._flusher: asyncio.Task | None = None
+        self._client = PipelinedRedis(url, timeout=2)
+        self._admit = Script(self._client, _ADMIT)
+        self._settle = Script(self._client, _SETTLE)
+        self._unsettled: set[asyncio.Future] = set()  # sent, reply not yet in
 
     async def admit(
         self,
@@ -182,49 +177,72 @@ class RedisLimiter:
             estimate, tokens, limits.workspace_rpm, limits.workspace_tpm,
             limits.key_rpm, limits.key_tpm, *_caps(limits),
         ]  # fmt: skip
-        outcome = await self._admit(keys=keys, args=args)
+
+        def give_back(outcome) -> None:
+            # The caller went away while the script ran: return what it reserved.
+            if outcome == OK:
+                self._queue(keys, [-estimate, -tokens])
+
+        outcome = await self._admit(keys, args, orphan=give_back)
         if outcome == NEED_BALANCE:
             # First call since Redis last knew this workspace: start from the ledger.
-            await self._client.set(keys[0], await load_balance(), nx=True)
-            outcome = await self._admit(keys=keys, args=args)
+            await self._client.call("SET", keys[0], await load_balance(), "NX")
+            outcome = await self._admit(keys, args, orphan=give_back)
         if outcome != OK:
             raise Refused(int(outcome), limits, _retry_after(now))
         return Ticket(workspace_id, key_id, estimate, tokens, keys)
 
-    async def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
-        """Queue the settlement; a background task sends them in pipelined batches. Until
-        then the reservation (never less than the real cost) stays held, so waiting only
-        ever errs on the safe side, and the request path pays no round trip for it."""
+    def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+        """Queue the settlement: it rides along with the next admission written to Redis
+        (or goes out on its own shortly), so the request path pays no round trip for it.
+        Until it lands, the reservation (never less than the real cost) stays held, which
+        only ever errs on the safe side."""
         if ticket.settled:
             return
         ticket.settled = True
-        self._pending.append(
-            (
-                ticket.keys,
-                [actual_pico - ticket.reserved_pico, actual_tokens - ticket.reserved_tokens],
-            )
+        self._queue(
+            ticket.keys,
+            [actual_pico - ticket.reserved_pico, actual_tokens - ticket.reserved_tokens],
         )
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_settlements())
 
-    async def _flush_settlements(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:500], self._pending[500:]
-            try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for keys, args in batch:
-                        await self._settle(keys=keys, args=args, client=pipe)
-                    await pipe.execute()
-            except Exception:
-                log.exception("settling %d reservations failed; they stay held", len(batch))
+    def _queue(self, keys: list[str], deltas: list[int]) -> None:
+        from orca.redis_pipe import RedisUnavailable
+
+        try:
+            future = self._settle.call_lazily(keys, deltas)
+        except RedisUnavailable:  # not connected right now: a task connects and sends it
+            self._track(asyncio.get_running_loop().create_task(self._send(keys, deltas)))
+            return
+        future.add_done_callback(lambda f: self._settled(f, keys, deltas))
+        self._track(future)
+
+    def _track(self, pending: asyncio.Future) -> None:
+        self._unsettled.add(pending)
+        pending.add_done_callback(self._unsettled.discard)
+
+    def _settled(self, future: asyncio.Future, keys: list[str], deltas: list[int]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if error is None or future.cancelled():
+            return
+        if str(error).startswith("NOSCRIPT"):  # Redis restarted: send the script in full
+            self._track(asyncio.get_running_loop().create_task(self._send(keys, deltas)))
+        else:
+            log.error("settling a reservation failed (%s); it stays held", error)
+
+    async def _send(self, keys: list[str], deltas: list[int]) -> None:
+        try:
+            await self._settle(keys, deltas)
+        except Exception as exc:
+            log.error("settling a reservation failed (%s); it stays held", exc)
 
     def forget_balances(self) -> None:
         """Balances live in Redis; grants reach them directly (billing.balances)."""
 
     async def close(self) -> None:
-        if self._pending:
-            await self._flush_settlements()
-        await self._client.aclose()
+        self._client.flush()
+        if self._unsettled:
+            await asyncio.wait(list(self._unsettled), timeout=5)
+        await self._client.close()
 
 
 class LocalLimiter:
@@ -277,20 +295,31 @@ class LocalLimiter:
             self._outstanding[workspace_id] = self._outstanding.get(workspace_id, 0) + estimate
         return Ticket(workspace_id, key_id, estimate, tokens, keys)
 
-    async def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+    def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
         if ticket.settled:
             return
         ticket.settled = True
+        if self._lock.locked():  # a balance is being loaded: apply once it is in place
+            asyncio.get_running_loop().create_task(
+                self._settle_locked(ticket, actual_pico, actual_tokens)
+            )
+        else:
+            self._apply(ticket, actual_pico, actual_tokens)
+
+    async def _settle_locked(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+        async with self._lock:
+            self._apply(ticket, actual_pico, actual_tokens)
+
+    def _apply(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
         now = time.time()
         delta = actual_pico - ticket.reserved_pico
-        async with self._lock:
-            if ticket.keys[0] in self._counters:
-                self._counters[ticket.keys[0]] -= delta
-            self._outstanding[ticket.workspace_id] -= ticket.reserved_pico
-            self._add(ticket.keys[2], actual_tokens - ticket.reserved_tokens, now)
-            self._add(ticket.keys[4], actual_tokens - ticket.reserved_tokens, now)
-            for key in ticket.keys[5:]:
-                self._add(key, delta, now)
+        if ticket.keys[0] in self._counters:
+            self._counters[ticket.keys[0]] -= delta
+        self._outstanding[ticket.workspace_id] -= ticket.reserved_pico
+        self._add(ticket.keys[2], actual_tokens - ticket.reserved_tokens, now)
+        self._add(ticket.keys[4], actual_tokens - ticket.reserved_tokens, now)
+        for key in ticket.keys[5:]:
+            self._add(key, delta, now)
 
     def forget_balances(self) -> None:
         """A grant happened (config version bumped): reload balances from the ledger."""

@@ -8,7 +8,6 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orca.settings")
 
-from channels.routing import URLRouter
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
@@ -19,10 +18,9 @@ django_application = get_asgi_application()
 static_application = ASGIStaticFilesHandler(django_application)
 STATIC_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
 
-from routing.proxy.routes import relay_urlpatterns  # noqa: E402
+from routing.proxy.routes import relay_application  # noqa: E402
 from routing.proxy.state import state  # noqa: E402
 
-relay_application = URLRouter(relay_urlpatterns)
 RELAY_PREFIXES = ("/v1/", "/v1beta/")
 
 

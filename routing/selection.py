@@ -124,6 +124,9 @@ class ProviderPreferences:
     max_completion_price: float | None = None  # USD per 1M output tokens
 
 
+NO_PREFERENCES = ProviderPreferences()  # what a request without `provider` gets
+
+
 def order_deployments(
     route: ModelRoute,
     prefs: ProviderPreferences,

@@ -38,17 +38,17 @@ class ModelRoute:
     # The same public model through other providers; each a full route of its own.
     alternates: tuple["ModelRoute", ...] = ()
 
-    @property
-    def deployments(self) -> tuple["ModelRoute", ...]:
-        return (self, *self.alternates)
+    # Derived once, when the catalog is loaded: the hot path reads them on every call.
+    deployments: tuple["ModelRoute", ...] = field(init=False, repr=False, compare=False)
+    health_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deployments", (self, *self.alternates))
+        object.__setattr__(self, "health_key", f"{self.provider.slug}|{self.public_id}")
 
     @property
     def vendor(self) -> str:
         return self.public_id.split("/", 1)[0]
-
-    @property
-    def health_key(self) -> str:
-        return f"{self.provider.slug}|{self.public_id}"
 
 
 class AmbiguousModel(Exception):

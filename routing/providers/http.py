@@ -69,6 +69,15 @@ class AiohttpUpstreamResponse:
         self._response.release()
 
     async def read(self) -> bytes:
+        content = self._response.content
+        if content.is_eof():  # the whole body is already here (small answers usually are)
+            try:
+                body = await self._response.read()
+            except aiohttp.ClientError as exc:
+                raise UpstreamFailure(f"upstream connection broke: {type(exc).__name__}") from None
+            self._finished = True
+            self._response.release()
+            return body
         parts = [chunk async for chunk in self.chunks()]
         return b"".join(parts)
 

@@ -7,8 +7,9 @@ while the handler runs, and renders errors in the endpoint's dialect.
 """
 
 import asyncio
-import contextlib
+import itertools
 import logging
+import os
 import secrets
 from typing import Any
 
@@ -22,8 +23,24 @@ log = logging.getLogger(__name__)
 JSON = b"application/json"
 
 
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+class _RequestIds:
+    """`req_` + 24 hex digits: a random per-process prefix and a counter. Unique without a
+    system call for randomness on every request; ids are not secrets (every lookup by id is
+    scoped to the caller's workspace)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # a forked worker needs its own
+
+    def reset(self) -> None:
+        self._prefix = "req_" + secrets.token_hex(7)
+        self._counter = itertools.count(secrets.randbelow(1 << 32))
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFF:010x}"
+
+
+new_request_id = _RequestIds()
 
 
 class RelayConsumer(AsyncHttpConsumer):
@@ -34,6 +51,7 @@ class RelayConsumer(AsyncHttpConsumer):
         self.request_id = new_request_id()
         self.response_started = False
         self.response_complete = False
+        self._client_gone = False
         self.extra_headers: list[tuple[bytes, bytes]] = []  # X-Orca-* routing headers
 
     async def __call__(self, scope, receive, send) -> None:
@@ -84,30 +102,27 @@ class RelayConsumer(AsyncHttpConsumer):
                 return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _run_watching_disconnect(self, work, receive) -> None:
-        """Run the handler; if the client disconnects first, cancel it (closing the upstream)."""
-        handler = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(self._wait_for_disconnect(receive))
+        """Run the handler in this task while a watcher waits for the client to leave; if it
+        does first, the handler is cancelled (which closes the upstream connection)."""
+        task = asyncio.current_task()
+        watcher = asyncio.get_running_loop().create_task(self._wait_for_disconnect(receive, task))
         try:
-            await asyncio.wait((handler, watcher), return_when=asyncio.FIRST_COMPLETED)
+            await work
+        except asyncio.CancelledError:
+            if self._client_gone and task.uncancel() == 0:
+                raise ClientGone from None  # stopped on the client's behalf, not from outside
+            raise
         finally:
             watcher.cancel()
-            if not handler.done():
-                handler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await handler
-        if not handler.cancelled():
-            handler.result()  # re-raise what the handler raised
-        elif watcher.done() and not watcher.cancelled():
-            raise ClientGone  # the client left: the handler was stopped on its behalf
-        else:
-            raise asyncio.CancelledError  # we were cancelled from outside (shutdown)
 
-    async def _wait_for_disconnect(self, receive) -> None:
+    async def _wait_for_disconnect(self, receive, task: asyncio.Task) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 if self.response_complete:
-                    await asyncio.Event().wait()  # a finished response is not a disconnect
+                    return  # a finished response is not a disconnect
+                self._client_gone = True
+                task.cancel()
                 return
 
     # --- request helpers -----------------------------------------------------------------

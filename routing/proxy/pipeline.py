@@ -341,7 +341,7 @@ def _fallback_chain(payload: dict) -> list[str] | None:
 def _provider_preferences(payload: dict) -> selection.ProviderPreferences:
     raw = payload.get("provider")
     if raw is None:
-        return _NO_PREFERENCES
+        return selection.NO_PREFERENCES
     if not isinstance(raw, dict):
         raise GatewayError(
             400, "`provider` must be an object", code="invalid_type", param="provider"
@@ -400,9 +400,6 @@ def _provider_preferences(payload: dict) -> selection.ProviderPreferences:
     )
 
 
-_NO_PREFERENCES = selection.ProviderPreferences()
-
-
 def _split_variant(name: str) -> tuple[str, str | None]:
     """`openai/gpt-4.1:floor` -> (`openai/gpt-4.1`, "price")."""
     base, _, suffix = name.rpartition(":")
@@ -417,6 +414,10 @@ def _expand(plan: "Plan", prefs: selection.ProviderPreferences, sort: list[str |
     levels: list[int] = []
     health = state.health
     for route, level, variant_sort in zip(plan.targets, plan.levels, sort, strict=True):
+        if len(route.deployments) == 1 and prefs is selection.NO_PREFERENCES:
+            targets.append(route)  # one provider and nothing to filter: nothing to order
+            levels.append(level)
+            continue
         model_prefs = prefs if variant_sort is None else replace(prefs, sort=variant_sort)
         deployments = selection.order_deployments(
             route,
@@ -582,7 +583,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         usage = record.usage
         used_tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
         try:
-            await asyncio.shield(state.limiter.settle(ticket, record.cost_pico, used_tokens))
+            state.limiter.settle(ticket, record.cost_pico, used_tokens)  # queued, not awaited
         except Exception:  # the reservation stays held: the balance errs on the safe side
             log.exception("request %s: settling the reservation failed", consumer.request_id)
         event = record.to_event(consumer.request_id)

@@ -1,3 +1,6 @@
+from types import MappingProxyType
+
+from channels.routing import URLRouter
 from django.urls import path, re_path
 
 from .consumer import NotFoundConsumer
@@ -16,16 +19,33 @@ from .consumers import (
 # version and options calls the v1beta or the v1 API; both are served.
 GENERATE = r"models/(?P<model>.+):(?P<action>generateContent|streamGenerateContent)$"
 
+# Fixed paths, looked up in a dict before any pattern is tried (the chat completions path
+# carries most of the traffic; matching it through URLRouter cost a few % of a worker).
+EXACT = {
+    "v1/chat/completions": ChatCompletionsConsumer.as_asgi(),
+    "v1/responses": ResponsesConsumer.as_asgi(),
+    "v1/messages": MessagesConsumer.as_asgi(),
+    "v1/messages/count_tokens": CountTokensConsumer.as_asgi(),
+    "v1/generation": GenerationConsumer.as_asgi(),
+    "v1/models": ModelsConsumer.as_asgi(),
+}
+NO_ARGUMENTS = MappingProxyType({"args": (), "kwargs": MappingProxyType({})})
+
 relay_urlpatterns = [
-    path("v1/chat/completions", ChatCompletionsConsumer.as_asgi()),
-    path("v1/responses", ResponsesConsumer.as_asgi()),
-    path("v1/messages", MessagesConsumer.as_asgi()),
-    path("v1/messages/count_tokens", CountTokensConsumer.as_asgi()),
+    *(path(route, app) for route, app in EXACT.items()),
     re_path(rf"^v1beta/{GENERATE}", GenerateContentConsumer.as_asgi()),
     re_path(rf"^v1/{GENERATE}", GenerateContentConsumer.as_asgi()),
-    path("v1/generation", GenerationConsumer.as_asgi()),
-    path("v1/models", ModelsConsumer.as_asgi()),
     re_path(r"^v1/models/(?P<model_id>.+)$", ModelsConsumer.as_asgi()),
     re_path(r"^v1beta/", GeminiNotFoundConsumer.as_asgi()),
     re_path(r"", NotFoundConsumer.as_asgi()),
 ]
+
+_patterns = URLRouter(relay_urlpatterns)
+
+
+async def relay_application(scope, receive, send) -> None:
+    app = EXACT.get(scope["path"][1:])
+    if app is None:
+        return await _patterns(scope, receive, send)
+    scope["url_route"] = NO_ARGUMENTS
+    return await app(scope, receive, send)

@@ -1,0 +1,312 @@
+"""A small Redis client for the hot path: one connection, every call pipelined on it.
+
+redis-py checks a connection out of a pool, packs, sends, and reads back each command on
+its own; under load that bookkeeping cost about a quarter of a gateway worker's busy time
+(docs/performance.md). The admission script needs far less: commands from all concurrent
+requests are written back to back on one connection (writes made in the same event-loop
+turn go out in one syscall) and replies, which Redis sends in order, are matched to
+callers first-in first-out.
+
+Only what the gateway uses is here: RESP2 replies, AUTH/SELECT from the URL, TLS
+(rediss://), scripts by SHA with a fallback to the full text, and a watchdog that drops a
+connection whose oldest reply is overdue, failing its callers so they can refuse safely.
+"""
+
+import asyncio
+import hashlib
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class RedisError(Exception):
+    """An error reply from Redis (the message as Redis sent it)."""
+
+
+class RedisUnavailable(ConnectionError):
+    """No connection, or it was lost or timed out before the reply came."""
+
+
+Arg = str | bytes | int
+Reply = int | bytes | str | list | None | RedisError
+
+_CRLF = b"\r\n"
+LAZY_SECONDS = 0.05
+
+
+def encode_command(args: tuple[Arg, ...]) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def parse_reply(buf: bytes, pos: int) -> tuple[Reply, int]:
+    """One RESP2 reply starting at `pos`: (value, position after it). Raises _Incomplete
+    when the buffer does not hold all of it yet."""
+    end = buf.find(_CRLF, pos)
+    if end < 0:
+        raise _Incomplete
+    kind, line = buf[pos : pos + 1], buf[pos + 1 : end]
+    pos = end + 2
+    if kind == b":":
+        return int(line), pos
+    if kind == b"$":
+        size = int(line)
+        if size < 0:
+            return None, pos
+        if len(buf) < pos + size + 2:
+            raise _Incomplete
+        return buf[pos : pos + size], pos + size + 2
+    if kind == b"+":
+        return line.decode(), pos
+    if kind == b"-":
+        return RedisError(line.decode(errors="replace")), pos
+    if kind == b"*":
+        count = int(line)
+        if count < 0:
+            return None, pos
+        items = []
+        for _ in range(count):
+            item, pos = parse_reply(buf, pos)
+            items.append(item)
+        return items, pos
+    raise RedisUnavailable(f"unexpected reply type {kind!r} from Redis")
+
+
+# What to do with a reply whose caller stopped waiting (cancelled): the admission script
+# may have reserved money by then, which the owner of the call can give back.
+Orphan = Callable[[Reply], None] | None
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: deque[tuple[asyncio.Future, Orphan, float]] = deque()
+        self.buffer = b""
+        self.closed = False
+        self._out: list[bytes] = []
+        self._soon = False  # a write is scheduled for this event-loop turn
+        self._later: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def send(self, data: bytes, future: asyncio.Future, orphan: Orphan, lazy: bool) -> None:
+        """Queue a command. Urgent ones go out at the end of this loop turn, together with
+        whatever else was queued in it; lazy ones wait up to LAZY_SECONDS for company, so
+        that they cost no write and no wake-up of their own."""
+        self._out.append(data)
+        self.waiting.append((future, orphan, time.monotonic()))
+        if not lazy:
+            if not self._soon:
+                self._soon = True
+                asyncio.get_running_loop().call_soon(self.flush)
+        elif self._later is None and not self._soon:
+            self._later = asyncio.get_running_loop().call_later(LAZY_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        self._soon = False
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if not self._out:
+            return
+        out, self._out = self._out, []
+        if not self.closed and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer + data if self.buffer else data
+        pos = 0
+        size = len(buf)
+        try:
+            while pos < size:
+                reply, pos = parse_reply(buf, pos)
+                future, orphan, _ = self.waiting.popleft()
+                if not future.done():
+                    if isinstance(reply, RedisError):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+                elif orphan is not None:
+                    orphan(reply)
+        except _Incomplete:
+            pass
+        except (IndexError, ValueError, RedisUnavailable) as exc:  # out of step: give up
+            self.abort(RedisUnavailable(f"Redis protocol error: {exc}"))
+            return
+        self.buffer = buf[pos:] if pos < size else b""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.abort(RedisUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
+
+    def abort(self, error: Exception) -> None:
+        self.closed = True
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self.transport is not None:
+            self.transport.abort()
+        while self.waiting:
+            future, _, _ = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+    def oldest_wait(self, now: float) -> float:
+        return now - self.waiting[0][2] if self.waiting else 0.0
+
+
+class PipelinedRedis:
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self._unix = parts.path if parts.scheme == "unix" else None
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 6379
+        self._ssl = ssl.create_default_context() if parts.scheme == "rediss" else None
+        self._username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        db = query.get("db", [""])[0] or (parts.path.strip("/") if not self._unix else "")
+        self._db = int(db) if db else 0
+        self._timeout = timeout
+        self._conn: _Protocol | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Future | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        if self._unix:
+            make = loop.create_unix_connection(_Protocol, self._unix)
+        else:
+            make = loop.create_connection(_Protocol, self._host, self._port, ssl=self._ssl)
+        conn = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                _, conn = await make
+                hello = []
+                if self._password is not None:
+                    auth = (self._username, self._password) if self._username else (self._password,)
+                    hello.append(("AUTH", *auth))
+                if self._db:
+                    hello.append(("SELECT", self._db))
+                futures = []
+                for command in hello:
+                    future = loop.create_future()
+                    conn.send(encode_command(command), future, None, False)
+                    futures.append(future)
+                for future in futures:
+                    await future
+        except BaseException as exc:
+            if conn is not None:
+                conn.abort(RedisUnavailable("connection set-up failed"))
+            if isinstance(exc, OSError | TimeoutError) and not isinstance(exc, RedisUnavailable):
+                raise RedisUnavailable(f"cannot connect to Redis: {exc!r}") from None
+            raise
+        return conn
+
+    async def _connection(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or a new event loop (tests): start over
+            self._conn, self._connecting, self._loop = None, None, loop
+        if self._connecting is None:
+            self._connecting = loop.create_task(self._connect())
+        connecting = self._connecting
+        try:
+            conn = await asyncio.shield(connecting)
+        except BaseException:
+            if self._connecting is connecting and connecting.done():
+                self._connecting = None  # let the next call try again
+            raise
+        self._conn = conn
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._timeout / 4, self._check, loop)
+        return conn
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drop the connection if Redis has owed a reply for longer than the timeout."""
+        self._watchdog = None
+        conn = self._conn
+        if conn is None or conn.closed or loop.is_closed():
+            return
+        if conn.oldest_wait(time.monotonic()) > self._timeout:
+            conn.abort(RedisUnavailable(f"no reply from Redis within {self._timeout} s"))
+            return
+        self._watchdog = loop.call_later(self._timeout / 4, self._check, loop)
+
+    def _ready(self) -> _Protocol | None:
+        conn = self._conn
+        if conn is None or conn.closed or self._loop is not asyncio.get_running_loop():
+            if conn is not None and conn.closed:
+                self._conn, self._connecting = None, None
+            return None
+        return conn
+
+    async def call(self, *args: Arg, orphan: Orphan = None) -> Reply:
+        """Send one command; its reply (an error reply raises RedisError)."""
+        conn = self._ready() or await self._connection()
+        future = self._loop.create_future()
+        conn.send(encode_command(args), future, orphan, False)
+        return await future
+
+    def call_lazily(self, *args: Arg) -> asyncio.Future:
+        """Queue a command that nobody waits on right now (it rides along with the next
+        urgent write, or goes out within LAZY_SECONDS); its reply arrives in the returned
+        future. Raises RedisUnavailable when there is no live connection."""
+        conn = self._ready()
+        if conn is None:
+            raise RedisUnavailable("not connected to Redis")
+        future = self._loop.create_future()
+        conn.send(encode_command(args), future, None, True)
+        return future
+
+    def flush(self) -> None:
+        """Write out lazily queued commands now."""
+        conn = self._ready()
+        if conn is not None:
+            conn.flush()
+
+    async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self._conn is not None and not self._conn.closed:
+            if self._loop is asyncio.get_running_loop():
+                self._conn.transport.close()
+            self._conn.closed = True
+        self._conn, self._connecting = None, None
+
+
+class Script:
+    """A Lua script called by SHA, sent in full when Redis does not know it (yet)."""
+
+    def __init__(self, client: PipelinedRedis, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[Arg], orphan: Orphan = None) -> Reply:
+        try:
+            return await self.client.call(
+                "EVALSHA", self.sha, len(keys), *keys, *args, orphan=orphan
+            )
+        except RedisError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        return await self.client.call("EVAL", self.source, len(keys), *keys, *args, orphan=orphan)
+
+    def call_lazily(self, keys: list[str], args: list[Arg]) -> asyncio.Future:
+        """Queue a call by SHA (see PipelinedRedis.call_lazily); a NOSCRIPT error in the
+        future means: call it again through __call__."""
+        return self.client.call_lazily("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -1,0 +1,216 @@
+"""The pipelined Redis client of the hot path, against a real Redis server."""
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.conf import settings
+
+from orca.redis_pipe import (
+    PipelinedRedis,
+    RedisError,
+    RedisUnavailable,
+    Script,
+    _Protocol,
+    encode_command,
+)
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """The configured Redis (a database of its own), else a throwaway redis-server."""
+    if settings.REDIS_URL:
+        parts = urlsplit(settings.REDIS_URL)
+        yield f"{parts.scheme}://{parts.netloc}/14"
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("needs REDIS_URL or a redis-server binary")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/14"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def plain(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_commands_and_reply_types(redis_url, plain):
+    async def go():
+        client = PipelinedRedis(redis_url)
+        try:
+            assert await client.call("SET", "k", "v") == "OK"
+            assert await client.call("GET", "k") == b"v"
+            assert await client.call("GET", "missing") is None
+            assert await client.call("INCRBY", "n", -5) == -5
+            await client.call("RPUSH", "l", "a", b"b")
+            assert await client.call("LRANGE", "l", 0, -1) == [b"a", b"b"]
+            with pytest.raises(RedisError, match="WRONGTYPE"):
+                await client.call("INCR", "l")
+            assert await client.call("PING") == "PONG"  # the connection is still in step
+        finally:
+            await client.close()
+
+    run(go())
+    # The database number in the URL was selected: another client sees the writes there.
+    assert plain.get("k") == b"v"
+
+
+def test_concurrent_calls_share_one_connection_and_get_their_own_replies(redis_url, plain):
+    async def go():
+        client = PipelinedRedis(redis_url)
+        try:
+            await client.call("CLIENT", "SETNAME", "orca-pipe-concurrency")
+            replies = await asyncio.gather(
+                *(client.call("INCRBY", f"c{i % 7}", i) for i in range(1000))
+            )
+            clients = await client.call("CLIENT", "LIST")
+        finally:
+            await client.close()
+        return replies, clients
+
+    replies, clients = run(go())
+    totals: dict[int, int] = {}
+    expected = []
+    for i in range(1000):  # replies come back in the order the calls were made
+        totals[i % 7] = totals.get(i % 7, 0) + i
+        expected.append(totals[i % 7])
+    assert replies == expected
+    assert clients.count(b"name=orca-pipe-concurrency ") == 1  # all on one connection
+
+
+def test_script_is_loaded_when_redis_does_not_know_it(redis_url, plain):
+    plain.script_flush()
+
+    async def go():
+        client = PipelinedRedis(redis_url)
+        script = Script(client, "return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        try:
+            first = await script(["s"], [4])  # NOSCRIPT, then sent in full
+            second = await script(["s"], [6])  # by SHA
+            third = await script.call_lazily(["s"], [1])
+        finally:
+            await client.close()
+        return first, second, third
+
+    assert run(go()) == (4, 10, 11)
+
+
+def test_a_cancelled_caller_hands_its_reply_to_the_orphan_callback(redis_url, plain):
+    async def go():
+        client = PipelinedRedis(redis_url)
+        orphaned = []
+        try:
+            await client.call("PING")
+            waiting = asyncio.create_task(client.call("BLPOP", "queue", 2, orphan=orphaned.append))
+            await asyncio.sleep(0.1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            plain.rpush("queue", "job")
+            assert await client.call("GET", "after") is None  # replies still in step
+        finally:
+            await client.close()
+        return orphaned
+
+    assert run(go()) == [[b"queue", b"job"]]
+
+
+def test_an_overdue_reply_drops_the_connection_and_the_next_call_reconnects(redis_url, plain):
+    async def go():
+        client = PipelinedRedis(redis_url, timeout=0.4)
+        try:
+            started = time.monotonic()
+            with pytest.raises(RedisUnavailable, match="no reply"):
+                await client.call("BLPOP", "never", 5)
+            waited = time.monotonic() - started
+            assert await client.call("SET", "back", 1) == "OK"
+        finally:
+            await client.close()
+        return waited
+
+    assert 0.3 < run(go()) < 2
+    assert plain.get("back") == b"1"
+
+
+def test_a_killed_connection_fails_its_callers_then_reconnects(redis_url, plain):
+    async def go():
+        client = PipelinedRedis(redis_url)
+        try:
+            own_id = await client.call("CLIENT", "ID")
+            waiting = asyncio.create_task(client.call("BLPOP", "never", 3))
+            await asyncio.sleep(0.1)
+            killed = await asyncio.to_thread(plain.client_kill_filter, _id=own_id)
+            assert killed == 1
+            with pytest.raises(RedisUnavailable, match="lost"):
+                await waiting
+            assert await client.call("PING") == "PONG"
+        finally:
+            await client.close()
+
+    run(go())
+
+
+def test_unreachable_redis_raises_unavailable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+
+    async def go():
+        client = PipelinedRedis(f"redis://127.0.0.1:{port}/0", timeout=1)
+        with pytest.raises(RedisUnavailable, match="cannot connect"):
+            await client.call("PING")
+
+    run(go())
+
+
+def test_replies_split_across_reads_are_reassembled():
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = _Protocol()
+        futures = [loop.create_future() for _ in range(4)]
+        for future in futures:
+            protocol.waiting.append((future, None, 0.0))
+        wire = b":42\r\n$5\r\nhello\r\n*2\r\n$1\r\na\r\n:-3\r\n-ERR nope\r\n"
+        for i in range(len(wire)):
+            protocol.data_received(wire[i : i + 1])
+        assert [f.result() for f in futures[:3]] == [42, b"hello", [b"a", -3]]
+        assert isinstance(futures[3].exception(), RedisError)
+        assert protocol.buffer == b""
+    finally:
+        loop.close()
+
+
+def test_commands_are_encoded_as_resp_arrays():
+    assert (
+        encode_command(("SET", b"k\r\n", 12)) == b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$2\r\n12\r\n"
+    )
