@@ -118,6 +118,40 @@ async def _drive(url, key, body, concurrency, seconds, stream) -> dict:
     }
 
 
+_STAMP = re.compile(rb"t=(\d+)")
+
+
+async def _chunk_delays(url: str, key: str, model: str, requests: int, gap_ms: int) -> list[float]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": "Count slowly."}],
+            "max_tokens": 16,
+            "stream": True,
+            "user": f"bench-stamp-{gap_ms}",
+        }
+    ).encode()
+    delays: list[float] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for _ in range(requests):
+            async with session.post(url, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"stamped stream answered {resp.status}")
+                async for data in resp.content.iter_any():
+                    now = time.time_ns()
+                    delays.extend((now - int(m)) / 1e6 for m in _STAMP.findall(data))
+    return delays
+
+
+def chunk_delay(url: str, key: str, model: str, requests: int = 30, gap_ms: int = 20) -> dict:
+    """How long each streamed chunk takes from the moment the mock writes it until the
+    client reads it (one stream at a time, chunks `gap_ms` apart, so nothing queues)."""
+    delays = asyncio.run(_chunk_delays(url, key, model, requests, gap_ms))
+    p50, p99 = _percentile(delays, 50), _percentile(delays, 99)
+    return {"chunks": len(delays), "chunk_p50_ms": p50, "chunk_p99_ms": p99}
+
+
 def run_python(url, key, body, concurrency, seconds, stream) -> dict:
     return asyncio.run(_drive(url, key, body, concurrency, seconds, stream))
 

@@ -2,13 +2,16 @@
 
 POST /v1/chat/completions answers a fixed JSON body with usage, or with "stream": true an
 SSE stream: a few content chunks (BENCH_CHUNK_DELAY_MS apart, default 0), a usage chunk and
-[DONE]. Run: python -m bench.mock_upstream --port N
+[DONE]. With "user": "bench-stamp-<ms>" the content chunks go <ms> apart and each carries
+the wall-clock time it was written ("t=<ns>"), so a client can time every chunk's trip.
+Run: python -m bench.mock_upstream --port N
 """
 
 import argparse
 import asyncio
 import json
 import os
+import time
 
 from aiohttp import web
 
@@ -57,11 +60,15 @@ CHUNKS = (
 async def chat(request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     try:
-        stream = bool(json.loads(raw or b"{}").get("stream"))
+        data = json.loads(raw or b"{}")
+        stream = bool(data.get("stream"))
     except ValueError:
         return web.json_response({"error": {"message": "bad json"}}, status=400)
     if not stream:
         return web.Response(body=BODY, content_type="application/json")
+    user = str(data.get("user") or "")
+    if user.startswith("bench-stamp-"):
+        return await stamped(request, int(user.rsplit("-", 1)[1]) / 1000)
     delay = float(os.environ.get("BENCH_CHUNK_DELAY_MS", "0") or 0) / 1000
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
@@ -71,6 +78,22 @@ async def chat(request: web.Request) -> web.StreamResponse:
         await resp.write(chunk)
     await resp.write_eof()
     return resp
+
+
+async def stamped(request: web.Request, delay: float) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    await resp.write(CHUNKS[0])
+    for _ in range(STAMPED_CHUNKS):
+        await asyncio.sleep(delay)
+        await resp.write(_chunk({"content": f"t={time.time_ns()}"}))
+    for chunk in CHUNKS[-3:]:
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+STAMPED_CHUNKS = 10
 
 
 def main() -> None:

@@ -3,7 +3,10 @@
 Prints one table and writes it to results/bench-<timestamp>.{json,md}. Asserts nothing.
 Env: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CHUNK_DELAY_MS (0), DATABASE_URL and
 REDIS_URL (then database `orca_bench` on that server and Redis db 7), BENCH_SKIP_LITELLM=1,
-BENCH_ONLY (a comma-separated subset of direct,bare,orca,litellm, for quick comparisons).
+BENCH_ONLY (a comma-separated subset of direct,bare,orca,litellm, for quick comparisons),
+BENCH_SOAK_SECONDS (300; Orca under alternating load while its RSS is sampled; 0 skips it).
+Also measured: each streamed chunk's trip from the mock to the client (mock_upstream's
+stamped stream), for every target.
 """
 
 import json
@@ -279,17 +282,72 @@ def measure(name, url, key, model, pid, seconds, warmup, rows) -> None:
                 f"  p50 {fmt(res['p50_ms'])} ms  CPU {fmt(res['cpu_ms_per_req'], 3)} ms/req"
                 f"  errors {res['errors']}"
             )
+    try:
+        probe = loadgen.chunk_delay(url, key, model)
+    except Exception as exc:
+        print(f"  {name} chunk delay: failed: {exc}")
+    else:
+        CHUNK_ROWS.append({"target": name} | probe)
+        print(f"  {name:<8} chunk delay p50 {fmt(probe['chunk_p50_ms'], 3)} ms")
     rss = peak_rss_mb(pid)
     for row in rows:
         if row["target"] == name:
             row["peak_rss_mb"] = rss
 
 
+CHUNK_ROWS: list[dict] = []
+
+
+def rss_mb(pid: int) -> float:
+    """Current RSS (VmRSS) summed over the process tree."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def soak(url: str, key: str, model: str, pid: int, seconds: float) -> dict:
+    """Alternate 30-second rounds of non-stream (c=64) and stream (c=16) load for `seconds`,
+    reading the gateway's RSS after each; growth is measured from the end of the first
+    round (caches warm) to the end."""
+    samples: list[float] = []
+    requests = errors = 0
+    deadline = time.monotonic() + seconds
+    stream = False
+    while time.monotonic() < deadline:
+        left = min(30.0, deadline - time.monotonic())
+        if left < 1:
+            break
+        conc = 16 if stream else 64
+        res = loadgen.run(url, key, body_for(model, stream), conc, left, 0, stream)
+        requests += res["requests"]
+        errors += res["errors"]
+        samples.append(rss_mb(pid))
+        print(f"  soak: {requests:,} requests, RSS {samples[-1]:.1f} MB")
+        stream = not stream
+    start, end = samples[0], samples[-1]
+    return {
+        "seconds": seconds,
+        "requests": requests,
+        "errors": errors,
+        "rss_after_first_round_mb": start,
+        "rss_end_mb": end,
+        "rss_max_mb": max(samples),
+        "growth_pct": round(100 * (end - start) / start, 1),
+        "samples_mb": samples,
+    }
+
+
 def fmt(value, digits=2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def finish(rows: list[dict], meta: dict) -> None:
+def finish(rows: list[dict], meta: dict, soaked: dict | None = None) -> None:
     direct = {(r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
     for row in rows:
         base = direct.get((row["mode"], row["concurrency"]))
@@ -308,12 +366,41 @@ def finish(rows: list[dict], meta: dict) -> None:
         cells += [fmt(r.get("peak_rss_mb"), 1), str(r["errors"])]
         cells.append(r["tool"])
         lines.append("| " + " | ".join(cells) + " |")
+    direct_chunk = next((c for c in CHUNK_ROWS if c["target"] == "direct"), None)
+    lines += [
+        "",
+        "Streamed chunk delay (mock writes a chunk -> client reads it; c=1, 20 ms apart):",
+        "",
+    ]
+    lines += ["| target | chunks | p50 ms | p99 ms | added p50 ms |", "|---|---|---|---|---|"]
+    for c in CHUNK_ROWS:
+        added = None
+        if (
+            direct_chunk
+            and c["chunk_p50_ms"] is not None
+            and direct_chunk["chunk_p50_ms"] is not None
+        ):
+            added = c["chunk_p50_ms"] - direct_chunk["chunk_p50_ms"]
+        c["added_chunk_p50_ms"] = added
+        lines.append(
+            f"| {c['target']} | {c['chunks']} | {fmt(c['chunk_p50_ms'], 3)} | "
+            f"{fmt(c['chunk_p99_ms'], 3)} | {fmt(added, 3)} |"
+        )
+    if soaked:
+        lines += ["", f"Orca soak ({soaked['seconds']:.0f} s, {soaked['requests']:,} requests, "
+                  f"{soaked['errors']} errors): RSS {soaked['rss_after_first_round_mb']} MB after "
+                  f"the first round, {soaked['rss_end_mb']} MB at the end (max "
+                  f"{soaked['rss_max_mb']} MB), growth {soaked['growth_pct']} %"]  # fmt: skip
     table = "\n".join(lines)
     print("\n" + table + "\n")
     out_dir = ROOT / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    (out_dir / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (out_dir / f"bench-{stamp}.json").write_text(
+        json.dumps(
+            {"meta": meta, "rows": rows, "chunk_delay": CHUNK_ROWS, "soak": soaked}, indent=2
+        )
+    )
     notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
     (out_dir / f"bench-{stamp}.md").write_text(f"# Orca benchmark {stamp}\n\n{notes}\n\n{table}\n")
     print(f"written: results/bench-{stamp}.json and .md")
@@ -321,6 +408,8 @@ def finish(rows: list[dict], meta: dict) -> None:
 
 def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
+    soak_seconds = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
+    soaked = None
     warmup = float(os.environ.get("BENCH_WARMUP", "2"))
     tmp = Path(tempfile.mkdtemp(prefix="orca-bench-"))
     logs = ROOT / "results" / "bench-logs"
@@ -374,6 +463,9 @@ def main() -> int:
                 raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
             print(f"orca on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
             measure("orca", url, key, MODEL_ID, proc.pid, seconds, warmup, rows)
+            if soak_seconds > 0:
+                print(f"orca soak for {soak_seconds:.0f} s (BENCH_SOAK_SECONDS)")
+                soaked = soak(url, key, MODEL_ID, proc.pid, soak_seconds)
             stop(proc)
         except Exception as exc:
             print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
@@ -386,7 +478,7 @@ def main() -> int:
                 run_litellm(upstream, tmp, logs, seconds, warmup, rows)
             except Exception as exc:
                 print(f"LiteLLM skipped: {exc}")
-        finish(rows, meta)
+        finish(rows, meta, soaked)
         return 0
     except KeyboardInterrupt:
         print("interrupted")

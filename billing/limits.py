@@ -70,17 +70,33 @@ class Ticket:
     key_id: int
     reserved_pico: int
     reserved_tokens: int
-    keys: list[str]  # the counters it touched (the same ones are adjusted at settlement)
+    keys: tuple[str, ...]  # the counters it touched (the same ones are adjusted at settlement)
     settled: bool = False
 
 
-def _windows(workspace_id: int, key_id: int, now: float) -> list[str]:
+_window_cache: dict[tuple[int, int], tuple[int, tuple[str, ...]]] = {}
+
+
+def _windows(workspace_id: int, key_id: int, now: float) -> tuple[str, ...]:
+    """The counters a call of this key touches now. Every window (minute, day, week, month)
+    changes only on a minute boundary, so the names are built once a minute per key."""
     minute = int(now // 60)
+    cached = _window_cache.get((workspace_id, key_id))
+    if cached is not None and cached[0] == minute:
+        return cached[1]
+    if len(_window_cache) > 100_000:
+        _window_cache.clear()
+    keys = _window_names(workspace_id, key_id, now, minute)
+    _window_cache[(workspace_id, key_id)] = (minute, keys)
+    return keys
+
+
+def _window_names(workspace_id: int, key_id: int, now: float, minute: int) -> tuple[str, ...]:
     day = int(now // _DAY)
     week = int((now // _DAY + 3) // 7)  # weeks start on Monday (1970-01-01 was a Thursday)
     gm = time.gmtime(now)
     month = gm.tm_year * 12 + gm.tm_mon
-    return [
+    return (
         BALANCE_KEY.format(workspace_id),
         f"orca:rl:w:{workspace_id}:req:{minute}",
         f"orca:rl:w:{workspace_id}:tok:{minute}",
@@ -90,7 +106,7 @@ def _windows(workspace_id: int, key_id: int, now: float) -> list[str]:
         f"orca:spend:k:{key_id}:d:{day}",
         f"orca:spend:k:{key_id}:w:{week}",
         f"orca:spend:k:{key_id}:m:{month}",
-    ]
+    )
 
 
 def _retry_after(now: float) -> int:

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from operator import attrgetter
 
 from django.db import DataError, IntegrityError, connection, transaction
 
@@ -49,7 +48,6 @@ class UsageEvent:
 
 # UsageEvent's fields are named after the table's columns (workspace_id, api_key_id, ...).
 _COLUMNS = [f.name for f in fields(UsageEvent) if f.name != "exchange"]
-_row = attrgetter(*_COLUMNS)
 
 
 def _insert_sql() -> str:
@@ -63,29 +61,40 @@ def _insert_sql() -> str:
 
 
 _INT_MAX = 2**31 - 1
-_TEXT_LIMITS = {
-    "error_code": 60,
-    "endpoint": 40,
-    "model": 200,
-    "upstream_model": 200,
-    "router": 60,
-}
 
 
-def _row_of(event: UsageEvent) -> list:
-    """The event as a row the table will accept: counts clamped, texts cut to their columns."""
-    row = list(_row(event))
-    for i, name in enumerate(_COLUMNS):
-        value = row[i]
-        if name in _TEXT_LIMITS:
-            row[i] = (value or "")[: _TEXT_LIMITS[name]]
-        elif name == "cost_pico":
-            row[i] = max(value, 0)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            row[i] = min(max(value, 0), _INT_MAX)
-        elif name == "created_at":
-            row[i] = connection.ops.adapt_datetimefield_value(value)
-    return row
+def _count(value: int) -> int:
+    return value if 0 <= value <= _INT_MAX else min(max(value, 0), _INT_MAX)
+
+
+def _row_of(event: UsageEvent, adapt_datetime) -> tuple:
+    """The event as a row the table will accept (in _COLUMNS order): counts clamped, texts
+    cut to their columns."""
+    e = event
+    ttft = e.ttft_ms
+    return (
+        e.request_id,
+        e.workspace_id,
+        e.api_key_id,
+        e.endpoint[:40],
+        e.model[:200],
+        e.upstream_model[:200],
+        _count(e.prompt_tokens),
+        _count(e.completion_tokens),
+        _count(e.cached_tokens),
+        _count(e.reasoning_tokens),
+        e.usage_reported,
+        e.status_code,
+        (e.error_code or "")[:60],
+        e.streamed,
+        _count(e.latency_ms),
+        None if ttft is None else _count(ttft),
+        adapt_datetime(e.created_at),
+        (e.router or "")[:60],
+        e.fallback_level,
+        e.attempts,
+        max(e.cost_pico, 0),
+    )
 
 
 def write_usage_batch(events: Sequence[UsageEvent]) -> None:
@@ -125,7 +134,8 @@ def _without_deleted_owners(events: Sequence[UsageEvent]) -> list[UsageEvent]:
 
 
 def _write_batch(events: Sequence[UsageEvent]) -> None:
-    rows = [_row_of(event) for event in events]
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [_row_of(event, adapt) for event in events]
     if connection.vendor != "postgresql" or not _copy_batch(rows):
         sql = _insert_sql()
         try:

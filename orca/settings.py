@@ -192,7 +192,7 @@ ORCA_UPSTREAM_MAX_CONNECTIONS = env.int("ORCA_UPSTREAM_MAX_CONNECTIONS", default
 # How often each gateway process checks whether keys or the catalog changed.
 ORCA_CONFIG_POLL_SECONDS = env.float("ORCA_CONFIG_POLL_SECONDS", default=0.25)
 ORCA_USAGE_FLUSH_SECONDS = env.float("ORCA_USAGE_FLUSH_SECONDS", default=0.5)
-ORCA_USAGE_BATCH_SIZE = env.int("ORCA_USAGE_BATCH_SIZE", default=500)
+ORCA_USAGE_BATCH_SIZE = env.int("ORCA_USAGE_BATCH_SIZE", default=2000)
 # Only behind a reverse proxy you control: take the client IP from X-Forwarded-For.
 ORCA_TRUST_X_FORWARDED_FOR = env.bool("ORCA_TRUST_X_FORWARDED_FOR", default=False)
 # Provider health: failures in a row before a model cools down, and for how long.

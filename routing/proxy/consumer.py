@@ -7,6 +7,7 @@ while the handler runs, and renders errors in the endpoint's dialect.
 """
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -41,6 +42,11 @@ class _RequestIds:
 
 
 new_request_id = _RequestIds()
+
+
+@functools.cache
+def _max_body_bytes() -> int:
+    return settings.ORCA_MAX_BODY_BYTES  # read once: settings lookups showed in profiles
 
 
 class RelayConsumer(AsyncHttpConsumer):
@@ -79,7 +85,7 @@ class RelayConsumer(AsyncHttpConsumer):
                 )
 
     async def _read_body(self, receive) -> bytes:
-        limit = settings.ORCA_MAX_BODY_BYTES
+        limit = _max_body_bytes()
         declared = self.header(b"content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise GatewayError(

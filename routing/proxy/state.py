@@ -70,6 +70,13 @@ class GatewayState:
 
     async def ensure_started(self) -> None:
         started = self._started
+        if (
+            started is not None
+            and started.done()
+            and not started.cancelled()
+            and started.exception() is None
+        ):
+            return  # the usual case: no shield, no wait
         if started is None or (
             started.done() and (started.cancelled() or started.exception() is not None)
         ):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from billing.models import LedgerEntry, UsageRecord
-from billing.services import UsageEvent, write_usage_batch
+from billing.services import _COLUMNS, UsageEvent, _row_of, write_usage_batch
 from workspaces import services
 from workspaces.models import ApiKey
 
@@ -109,3 +109,11 @@ def test_a_deleted_workspace_takes_its_calls_along_and_spares_the_rest(workspace
     assert not UsageRecord.objects.filter(request_id="req_x1").exists()
     assert UsageRecord.objects.get(request_id="req_x2").cost_pico == 6_000
     assert not LedgerEntry.objects.filter(request_id="req_x1").exists()
+
+
+def test_rows_follow_the_column_order_and_are_clamped():
+    e = event("req_c1", 1, 2, 7, prompt_tokens=-3, completion_tokens=2**40, error_code="x" * 99)
+    row = dict(zip(_COLUMNS, _row_of(e, lambda value: value), strict=True))
+    plain = {name: getattr(e, name) for name in _COLUMNS}
+    clamped = {"prompt_tokens": 0, "completion_tokens": 2**31 - 1, "error_code": "x" * 60}
+    assert row == plain | clamped
