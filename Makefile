@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 HOST ?= 127.0.0.1
-WORKERS ?= 2
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format serve worker migrate install clean bench profile
+.PHONY: run test lint format serve worker migrate install clean bench bench-servers profile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -53,6 +53,10 @@ clean:
 ## bench: mock upstream, Orca, the bare ASGI ceiling and LiteLLM under load; writes results/
 bench: install
 	$(BIN)/python -m bench.run
+
+## bench-servers: Orca under uvicorn, granian and daphne (the choice behind `make serve`)
+bench-servers: install
+	$(BIN)/python -m bench.servers
 
 ## profile: one Orca worker under load, recorded by py-spy; flame graph and summary in results/
 profile: install

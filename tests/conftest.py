@@ -1,10 +1,15 @@
 """Shared fixtures: a fake OpenAI-compatible upstream, committed catalog and workspace data,
 and a live Orca server process that the official SDKs talk to."""
 
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -232,3 +237,36 @@ def db_access(django_db_blocker):
     """ORM access outside a transaction, for tests that share committed rows with the server."""
     with django_db_blocker.unblock():
         yield
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis database for tests of Redis code itself: db 14 of the configured server, else
+    of a throwaway redis-server."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        parts = urlsplit(settings.REDIS_URL)
+        yield f"{parts.scheme}://{parts.netloc}/14"
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("needs REDIS_URL or a redis-server binary")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/14"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,15 +1,11 @@
 """The pipelined Redis client of the hot path, against a real Redis server."""
 
 import asyncio
-import shutil
 import socket
-import subprocess
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import redis
-from django.conf import settings
 
 from orca.redis_pipe import (
     PipelinedRedis,
@@ -19,36 +15,6 @@ from orca.redis_pipe import (
     _Protocol,
     encode_command,
 )
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    """The configured Redis (a database of its own), else a throwaway redis-server."""
-    if settings.REDIS_URL:
-        parts = urlsplit(settings.REDIS_URL)
-        yield f"{parts.scheme}://{parts.netloc}/14"
-        return
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("needs REDIS_URL or a redis-server binary")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/14"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
