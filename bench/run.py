@@ -102,17 +102,27 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """Peak RSS (VmHWM) summed over the process tree; psutil is not needed on Linux."""
+def _status_mb(pid: int, field: str) -> float:
+    """A /proc status figure (kB) summed over the process tree, in MB."""
     total = 0
     for p in tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             continue
-    return round(total / 1024, 1) if total else None
+    return round(total / 1024, 1)
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak RSS (VmHWM) of the process tree; psutil is not needed on Linux."""
+    return _status_mb(pid, "VmHWM:") or None
+
+
+def rss_mb(pid: int) -> float:
+    """Current RSS (VmRSS) of the process tree."""
+    return _status_mb(pid, "VmRSS:")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -155,6 +165,7 @@ def orca_env(tmp: Path) -> tuple[dict, callable]:
     env = os.environ.copy()
     env.update(
         DEBUG="0",
+        PRODUCTION="1",
         SECRET_KEY=secrets.token_urlsafe(50),
         ORCA_VAR_DIR=str(tmp / "var"),
         DJANGO_SETTINGS_MODULE="orca.settings",
@@ -296,19 +307,6 @@ def measure(name, url, key, model, pid, seconds, warmup, rows) -> None:
 
 
 CHUNK_ROWS: list[dict] = []
-
-
-def rss_mb(pid: int) -> float:
-    """Current RSS (VmRSS) summed over the process tree."""
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total / 1024, 1)
 
 
 def soak(url: str, key: str, model: str, pid: int, seconds: float) -> dict:

@@ -270,3 +270,15 @@ def redis_url():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def redis_db(redis_url):
+    """A plain redis-py client on `redis_url`, emptied before and after the test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()

@@ -5,7 +5,6 @@ import socket
 import time
 
 import pytest
-import redis
 
 from orca.redis_pipe import (
     PipelinedRedis,
@@ -17,20 +16,11 @@ from orca.redis_pipe import (
 )
 
 
-@pytest.fixture
-def plain(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
 def run(coro):
     return asyncio.run(coro)
 
 
-def test_commands_and_reply_types(redis_url, plain):
+def test_commands_and_reply_types(redis_url, redis_db):
     async def go():
         client = PipelinedRedis(redis_url)
         try:
@@ -48,10 +38,10 @@ def test_commands_and_reply_types(redis_url, plain):
 
     run(go())
     # The database number in the URL was selected: another client sees the writes there.
-    assert plain.get("k") == b"v"
+    assert redis_db.get("k") == b"v"
 
 
-def test_concurrent_calls_share_one_connection_and_get_their_own_replies(redis_url, plain):
+def test_concurrent_calls_share_one_connection_and_get_their_own_replies(redis_url, redis_db):
     async def go():
         client = PipelinedRedis(redis_url)
         try:
@@ -74,8 +64,8 @@ def test_concurrent_calls_share_one_connection_and_get_their_own_replies(redis_u
     assert clients.count(b"name=orca-pipe-concurrency ") == 1  # all on one connection
 
 
-def test_script_is_loaded_when_redis_does_not_know_it(redis_url, plain):
-    plain.script_flush()
+def test_script_is_loaded_when_redis_does_not_know_it(redis_url, redis_db):
+    redis_db.script_flush()
 
     async def go():
         client = PipelinedRedis(redis_url)
@@ -91,7 +81,7 @@ def test_script_is_loaded_when_redis_does_not_know_it(redis_url, plain):
     assert run(go()) == (4, 10, 11)
 
 
-def test_a_cancelled_caller_hands_its_reply_to_the_orphan_callback(redis_url, plain):
+def test_a_cancelled_caller_hands_its_reply_to_the_orphan_callback(redis_url, redis_db):
     async def go():
         client = PipelinedRedis(redis_url)
         orphaned = []
@@ -102,7 +92,7 @@ def test_a_cancelled_caller_hands_its_reply_to_the_orphan_callback(redis_url, pl
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting
-            plain.rpush("queue", "job")
+            redis_db.rpush("queue", "job")
             assert await client.call("GET", "after") is None  # replies still in step
         finally:
             await client.close()
@@ -111,7 +101,7 @@ def test_a_cancelled_caller_hands_its_reply_to_the_orphan_callback(redis_url, pl
     assert run(go()) == [[b"queue", b"job"]]
 
 
-def test_an_overdue_reply_drops_the_connection_and_the_next_call_reconnects(redis_url, plain):
+def test_an_overdue_reply_drops_the_connection_and_the_next_call_reconnects(redis_url, redis_db):
     async def go():
         client = PipelinedRedis(redis_url, timeout=0.4)
         try:
@@ -125,17 +115,17 @@ def test_an_overdue_reply_drops_the_connection_and_the_next_call_reconnects(redi
         return waited
 
     assert 0.3 < run(go()) < 2
-    assert plain.get("back") == b"1"
+    assert redis_db.get("back") == b"1"
 
 
-def test_a_killed_connection_fails_its_callers_then_reconnects(redis_url, plain):
+def test_a_killed_connection_fails_its_callers_then_reconnects(redis_url, redis_db):
     async def go():
         client = PipelinedRedis(redis_url)
         try:
             own_id = await client.call("CLIENT", "ID")
             waiting = asyncio.create_task(client.call("BLPOP", "never", 3))
             await asyncio.sleep(0.1)
-            killed = await asyncio.to_thread(plain.client_kill_filter, _id=own_id)
+            killed = await asyncio.to_thread(redis_db.client_kill_filter, _id=own_id)
             assert killed == 1
             with pytest.raises(RedisUnavailable, match="lost"):
                 await waiting

@@ -4,28 +4,18 @@ leaves no money held."""
 import asyncio
 
 import pytest
-import redis
 
 from billing.limits import Limits, RedisLimiter
 
 BALANCE = "orca:bal:77"
 
 
-@pytest.fixture
-def plain(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
 async def _never_loaded() -> int:
     raise AssertionError("the balance is already in Redis")
 
 
-def test_a_caller_cancelled_during_admission_gets_its_reservation_back(redis_url, plain):
-    plain.set(BALANCE, 1_000_000)
+def test_a_caller_cancelled_during_admission_gets_its_reservation_back(redis_url, redis_db):
+    redis_db.set(BALANCE, 1_000_000)
 
     async def go():
         limiter = RedisLimiter(redis_url)
@@ -42,17 +32,17 @@ def test_a_caller_cancelled_during_admission_gets_its_reservation_back(redis_url
                 await admitting
             for _ in range(100):  # the orphaned reply arrives, then the give-back lands
                 await asyncio.sleep(0.02)
-                if int(plain.get(BALANCE)) == 1_000_000 - 40:
+                if int(redis_db.get(BALANCE)) == 1_000_000 - 40:
                     break
         finally:
             await limiter.close()
 
     asyncio.run(go())
-    assert int(plain.get(BALANCE)) == 1_000_000 - 40  # only the settled call's real cost
+    assert int(redis_db.get(BALANCE)) == 1_000_000 - 40  # only the settled call's real cost
 
 
-def test_refusals_name_the_limit_and_hold_nothing(redis_url, plain):
-    plain.set(BALANCE, 500)
+def test_refusals_name_the_limit_and_hold_nothing(redis_url, redis_db):
+    redis_db.set(BALANCE, 500)
 
     async def go():
         limiter = RedisLimiter(redis_url)
@@ -65,4 +55,4 @@ def test_refusals_name_the_limit_and_hold_nothing(redis_url, plain):
 
     refusal = asyncio.run(go())
     assert refusal.status == 402 and refusal.code == "insufficient_quota"
-    assert int(plain.get(BALANCE)) == 500
+    assert int(redis_db.get(BALANCE)) == 500
