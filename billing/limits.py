@@ -6,7 +6,9 @@ gateway process. Embedded (no Redis) the same rules run on in-process counters.
 Amounts are pico-dollars (billing.pricing)."""
 
 import asyncio
+import itertools
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ REFUSALS = {
     9: (402, "insufficient_quota", "the workspace balance does not cover this request"),
 }
 _DAY = 86_400
+# Every reservation made in Redis is also listed here until it settles: member
+# "<hold id>|<key id>|<admitted at>|<reserved pico>", score = when it may be presumed lost.
+HOLDS_KEY = "orca:holds:{}"
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +76,7 @@ class Ticket:
     reserved_pico: int
     reserved_tokens: int
     keys: tuple[str, ...]  # the counters it touched (the same ones are adjusted at settlement)
+    hold: str = ""  # its entry in the workspace's holds (Redis), removed when it settles
     settled: bool = False
 
 
@@ -106,6 +112,7 @@ def _window_names(workspace_id: int, key_id: int, now: float, minute: int) -> tu
         f"orca:spend:k:{key_id}:d:{day}",
         f"orca:spend:k:{key_id}:w:{week}",
         f"orca:spend:k:{key_id}:m:{month}",
+        HOLDS_KEY.format(workspace_id),
     )
 
 
@@ -114,7 +121,7 @@ def _retry_after(now: float) -> int:
 
 
 # KEYS as in _windows(); ARGV: estimate, tokens, ws_rpm, ws_tpm, key_rpm, key_tpm,
-# total, day, week, month caps (-1: none).
+# total, day, week, month caps (-1: none), hold expiry, hold member.
 _ADMIT = """
 local bal = redis.call('GET', KEYS[1])
 if not bal then return -1 end
@@ -134,6 +141,7 @@ for i = 6, 9 do
 end
 if tonumber(bal) < est then return 9 end
 redis.call('DECRBY', KEYS[1], est)
+redis.call('ZADD', KEYS[10], ARGV[11], ARGV[12])
 for i = 2, 5 do
   local add = (i % 2 == 0) and 1 or tok
   redis.call('INCRBY', KEYS[i], add)
@@ -146,14 +154,23 @@ end
 return 0
 """
 
-# Same KEYS; ARGV: cost delta (actual - reserved), token delta.
+# Same KEYS; ARGV: cost delta (actual - reserved), token delta, hold member. A hold that is
+# no longer listed was settled already (or released as lost): nothing is applied twice.
+# Counters that have expired meanwhile are left alone rather than re-created without a TTL.
 _SETTLE = """
+if redis.call('ZREM', KEYS[10], ARGV[3]) == 0 then return 0 end
 local delta = tonumber(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], delta) end
-redis.call('INCRBY', KEYS[3], ARGV[2])
-redis.call('INCRBY', KEYS[5], ARGV[2])
-for i = 6, 9 do redis.call('INCRBY', KEYS[i], delta) end
-return 0
+if tonumber(ARGV[2]) ~= 0 then
+  for _, i in ipairs({3, 5}) do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[2]) end
+  end
+end
+redis.call('INCRBY', KEYS[6], delta)
+for i = 7, 9 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], delta) end
+end
+return 1
 """
 
 
@@ -177,6 +194,9 @@ class RedisLimiter:
         self._admit = Script(self._client, _ADMIT)
         self._settle = Script(self._client, _SETTLE)
         self._unsettled: set[asyncio.Future] = set()  # sent, reply not yet in
+        self._hold_seconds = settings.ORCA_RESERVATION_HOLD_SECONDS
+        self._hold_ids = itertools.count()
+        self._hold_prefix = secrets.token_hex(6)
 
     async def admit(
         self,
@@ -186,18 +206,21 @@ class RedisLimiter:
         tokens: int,
         limits: Limits,
         load_balance: Callable[[], Awaitable[int]],
+        hold_id: str = "",
     ) -> Ticket:
         now = time.time()
         keys = _windows(workspace_id, key_id, now)
+        hold_id = hold_id or f"{self._hold_prefix}{next(self._hold_ids)}"
+        hold = f"{hold_id}|{key_id}|{int(now)}|{estimate}"
         args = [
             estimate, tokens, limits.workspace_rpm, limits.workspace_tpm,
-            limits.key_rpm, limits.key_tpm, *_caps(limits),
+            limits.key_rpm, limits.key_tpm, *_caps(limits), int(now) + self._hold_seconds, hold,
         ]  # fmt: skip
 
         def give_back(outcome) -> None:
             # The caller went away while the script ran: return what it reserved.
             if outcome == OK:
-                self._queue(keys, [-estimate, -tokens])
+                self._queue(keys, [-estimate, -tokens, hold])
 
         outcome = await self._admit(keys, args, orphan=give_back)
         if outcome == NEED_BALANCE:
@@ -206,7 +229,7 @@ class RedisLimiter:
             outcome = await self._admit(keys, args, orphan=give_back)
         if outcome != OK:
             raise Refused(int(outcome), limits, _retry_after(now))
-        return Ticket(workspace_id, key_id, estimate, tokens, keys)
+        return Ticket(workspace_id, key_id, estimate, tokens, keys, hold)
 
     def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
         """Queue the settlement: it rides along with the next admission written to Redis
@@ -218,10 +241,14 @@ class RedisLimiter:
         ticket.settled = True
         self._queue(
             ticket.keys,
-            [actual_pico - ticket.reserved_pico, actual_tokens - ticket.reserved_tokens],
+            [
+                actual_pico - ticket.reserved_pico,
+                actual_tokens - ticket.reserved_tokens,
+                ticket.hold,
+            ],
         )
 
-    def _queue(self, keys: list[str], deltas: list[int]) -> None:
+    def _queue(self, keys: tuple[str, ...], deltas: list) -> None:
         from orca.redis_pipe import RedisUnavailable
 
         try:
@@ -236,7 +263,7 @@ class RedisLimiter:
         self._unsettled.add(pending)
         pending.add_done_callback(self._unsettled.discard)
 
-    def _settled(self, future: asyncio.Future, keys: list[str], deltas: list[int]) -> None:
+    def _settled(self, future: asyncio.Future, keys: tuple[str, ...], deltas: list) -> None:
         error = None if future.cancelled() else future.exception()
         if error is None or future.cancelled():
             return
@@ -245,7 +272,7 @@ class RedisLimiter:
         else:
             log.error("settling a reservation failed (%s); it stays held", error)
 
-    async def _send(self, keys: list[str], deltas: list[int]) -> None:
+    async def _send(self, keys: tuple[str, ...], deltas: list) -> None:
         try:
             await self._settle(keys, deltas)
         except Exception as exc:
@@ -281,7 +308,9 @@ class LocalLimiter:
         if ttl and key not in self._expiry:
             self._expiry[key] = now + ttl
 
-    async def admit(self, workspace_id, key_id, estimate, tokens, limits, load_balance) -> Ticket:
+    async def admit(
+        self, workspace_id, key_id, estimate, tokens, limits, load_balance, hold_id=""
+    ) -> Ticket:
         now = time.time()
         keys = _windows(workspace_id, key_id, now)
         async with self._lock:
@@ -306,7 +335,7 @@ class LocalLimiter:
             self._counters[keys[0]] -= estimate
             for key, _, add, _ in checks:
                 self._add(key, add, now, ttl=120)
-            for key in keys[5:]:
+            for key in keys[5:9]:
                 self._add(key, estimate, now, ttl=None if key.endswith(":total") else 3_000_000)
             self._outstanding[workspace_id] = self._outstanding.get(workspace_id, 0) + estimate
         return Ticket(workspace_id, key_id, estimate, tokens, keys)
@@ -334,7 +363,7 @@ class LocalLimiter:
         self._outstanding[ticket.workspace_id] -= ticket.reserved_pico
         self._add(ticket.keys[2], actual_tokens - ticket.reserved_tokens, now)
         self._add(ticket.keys[4], actual_tokens - ticket.reserved_tokens, now)
-        for key in ticket.keys[5:]:
+        for key in ticket.keys[5:9]:
             self._add(key, delta, now)
 
     def forget_balances(self) -> None:
@@ -344,6 +373,49 @@ class LocalLimiter:
 
     async def close(self) -> None:
         pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    hold_id: str
+    key_id: int
+    admitted_at: int
+    reserved_pico: int
+
+
+def _parse_hold(member: bytes) -> _Hold:
+    hold_id, key_id, admitted_at, reserved = member.decode().split("|")
+    return _Hold(hold_id, int(key_id), int(admitted_at), int(reserved))
+
+
+def release_lost_holds(
+    client, costs_of: Callable[[list[str]], dict[str, int]], now: float | None = None
+) -> int:
+    """Settle reservations whose settlement never reached Redis (a lost connection, a
+    gateway that died mid-call) once they are past any call's lifetime: each is settled at
+    the cost its usage record shows (`costs_of`: hold ids -> cost in pico), or at nothing when
+    there is none. The same script as a normal settlement, so a late one is not applied twice.
+    Runs off the request path with a redis-py client; returns how many were released."""
+    now = time.time() if now is None else now
+    settle = client.register_script(_SETTLE)
+    released = 0
+    for name in client.scan_iter(match=HOLDS_KEY.format("*"), count=500):
+        workspace_id = int(name.rsplit(b":", 1)[1])
+        while members := client.zrangebyscore(name, "-inf", now, start=0, num=500):
+            holds = {}
+            for member in members:
+                try:
+                    holds[member] = _parse_hold(member)
+                except ValueError:
+                    log.error("dropping malformed reservation hold %r", member)
+                    client.zrem(name, member)
+            costs = costs_of([h.hold_id for h in holds.values()])
+            for member, hold in holds.items():
+                at = hold.admitted_at
+                keys = _window_names(workspace_id, hold.key_id, at, at // 60)
+                delta = costs.get(hold.hold_id, 0) - hold.reserved_pico
+                released += int(settle(keys=keys, args=[delta, 0, member]))
+    return released
 
 
 def make_limiter():

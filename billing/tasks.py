@@ -4,11 +4,13 @@
 from datetime import UTC, datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import rollups
-from .models import StoredExchange
+from .limits import release_lost_holds as _release_lost_holds
+from .models import StoredExchange, UsageRecord
 
 RECENT_HOURS = 3  # hourly buckets recomputed besides the current one
 RECENT_DAYS = 2  # daily buckets recomputed: yesterday and today
@@ -62,3 +64,23 @@ def purge_expired_exchanges() -> int:
             return deleted
         count, _ = StoredExchange.objects.filter(id__in=ids, delete_after__lte=now).delete()
         deleted += count
+
+
+def _costs_of(request_ids: list[str]) -> dict[str, int]:
+    rows = UsageRecord.objects.filter(request_id__in=request_ids)
+    return dict(rows.values_list("request_id", "cost_pico"))
+
+
+@shared_task(acks_late=True)
+def release_lost_holds() -> int:
+    """Settle Redis balance reservations that outlived any call (their settlement was lost)
+    at the cost their usage record shows; returns how many. Nothing to do without Redis."""
+    if not settings.REDIS_URL:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    try:
+        return _release_lost_holds(client, _costs_of)
+    finally:
+        client.close()

@@ -127,6 +127,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict = {
     # Roll usage records up into hourly and daily buckets (idempotent; recomputes recent ones).
     "usage-rollups": {"task": "billing.tasks.roll_up_recent_usage", "schedule": 300.0},
+    # Settle balance reservations whose settlement never reached Redis.
+    "release-lost-holds": {"task": "billing.tasks.release_lost_holds", "schedule": 300.0},
     # Delete prompt/output text whose retention period is over.
     "purge-expired-exchanges": {
         "task": "billing.tasks.purge_expired_exchanges",
@@ -193,6 +195,12 @@ ORCA_UPSTREAM_MAX_CONNECTIONS = env.int("ORCA_UPSTREAM_MAX_CONNECTIONS", default
 ORCA_CONFIG_POLL_SECONDS = env.float("ORCA_CONFIG_POLL_SECONDS", default=0.25)
 ORCA_USAGE_FLUSH_SECONDS = env.float("ORCA_USAGE_FLUSH_SECONDS", default=0.5)
 ORCA_USAGE_BATCH_SIZE = env.int("ORCA_USAGE_BATCH_SIZE", default=2000)
+# How long a balance reservation stays held in Redis without its settlement before it is
+# presumed lost and settled from the usage records (billing.tasks.release_lost_holds). Must
+# exceed the longest call, provider timeout overrides included.
+ORCA_RESERVATION_HOLD_SECONDS = env.int(
+    "ORCA_RESERVATION_HOLD_SECONDS", default=max(3600, int(2 * ORCA_UPSTREAM_TOTAL_TIMEOUT))
+)
 # Only behind a reverse proxy you control: take the client IP from X-Forwarded-For.
 ORCA_TRUST_X_FORWARDED_FOR = env.bool("ORCA_TRUST_X_FORWARDED_FOR", default=False)
 # Provider health: failures in a row before a model cools down, and for how long.

@@ -542,7 +542,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     plan = await _plan(call.model, chain, key, canonical_request, prefs)
     prompt_estimate = selection.estimate_tokens(canonical_request)
-    ticket = await _admit(key, plan, canonical_request, prompt_estimate)
+    ticket = await _admit(key, plan, canonical_request, prompt_estimate, consumer.request_id)
 
     record = CallRecord(
         key=key,
@@ -594,7 +594,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         state.usage.add(event)
 
 
-async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: int):
+async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: int, request_id: str):
     """Reserve the most the call can cost (at the dearest planned model) and count it against
     the rate limits, or refuse it before any upstream is called."""
     asked = request.get("max_completion_tokens") or request.get("max_tokens")
@@ -627,6 +627,7 @@ async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: in
             tokens,
             limits,
             lambda: run_db(balance_pico, key.workspace_id),
+            hold_id=request_id,
         )
     except Refused as refused:
         headers = (
