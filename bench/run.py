@@ -4,7 +4,8 @@ Prints one table and writes it to results/bench-<timestamp>.{json,md}. Asserts n
 Env: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CHUNK_DELAY_MS (0), DATABASE_URL and
 REDIS_URL (then database `orca_bench` on that server and Redis db 7), BENCH_SKIP_LITELLM=1,
 BENCH_ONLY (a comma-separated subset of direct,bare,orca,litellm, for quick comparisons),
-BENCH_SOAK_SECONDS (300; Orca under alternating load while its RSS is sampled; 0 skips it).
+BENCH_SOAK_SECONDS (300; Orca under alternating load while its RSS is sampled; 0 skips it),
+BENCH_ROUNDS (5: each measurement is split into this many rounds, the targets taking turns).
 Also measured: each streamed chunk's trip from the mock to the client (mock_upstream's
 stamped stream), for every target.
 """
@@ -15,12 +16,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -140,7 +143,7 @@ def cpu_seconds(pid: int) -> float:
 
 def uvicorn(port: int, app: str, *extra: str) -> list[str]:
     cmd = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return [*cmd, "--no-access-log", "--log-level", "warning", *extra, app]
+    return [*cmd, "--no-access-log", "--no-proxy-headers", "--log-level", "warning", *extra, app]
 
 
 def post(url: str, body: bytes, key: str, timeout: float = 10) -> tuple[int, bytes]:
@@ -266,44 +269,91 @@ def wanted(name: str) -> bool:
     return not only or name in only.split(",")
 
 
-def measure(name, url, key, model, pid, seconds, warmup, rows) -> None:
-    if not wanted(name):
-        return
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    key: str
+    model: str
+    pid: int
+
+
+def _median(values: list) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    return statistics.median(values) if values else None
+
+
+def measure_all(targets: list[Target], seconds: float, warmup: float, rounds: int, rows) -> None:
+    """Every target under the same load, in interleaved rounds: each (mode, concurrency)
+    runs `rounds` times per target, taking turns, so a neighbour that slows the machine
+    for a while slows every target alike instead of whichever happened to be running."""
+    slice_seconds = max(1.0, seconds / rounds)
     for stream in (False, True):
         for conc in (1, 64):
             mode = "stream" if stream else "non-stream"
-            body = body_for(model, stream)
-            try:
+            runs: dict[str, list[tuple[dict, float]]] = {t.name: [] for t in targets}
+            for t in targets:
                 if warmup > 0:
-                    loadgen.run(url, key, body, conc, warmup, 0, stream)
-                before = cpu_seconds(pid)
-                res = loadgen.run(url, key, body, conc, seconds, 0, stream)
-                # CPU per request is steadier than req/s on a shared machine: neighbours
-                # steal wall time, not the instructions a request costs.
-                served = res["requests"] - res["errors"]
-                spent = cpu_seconds(pid) - before
-                res["cpu_ms_per_req"] = spent * 1000 / served if served else None
-            except Exception as exc:
-                print(f"  {name} {mode} c={conc}: failed: {exc}")
-                continue
-            row = {"target": name, "mode": mode, "concurrency": conc} | res
-            rows.append(row)
-            print(
-                f"  {name:<8} {mode:<10} c={conc:<3} {res['rps']:>9.0f} req/s"
-                f"  p50 {fmt(res['p50_ms'])} ms  CPU {fmt(res['cpu_ms_per_req'], 3)} ms/req"
-                f"  errors {res['errors']}"
-            )
-    try:
-        probe = loadgen.chunk_delay(url, key, model)
-    except Exception as exc:
-        print(f"  {name} chunk delay: failed: {exc}")
-    else:
-        CHUNK_ROWS.append({"target": name} | probe)
-        print(f"  {name:<8} chunk delay p50 {fmt(probe['chunk_p50_ms'], 3)} ms")
-    rss = peak_rss_mb(pid)
-    for row in rows:
-        if row["target"] == name:
-            row["peak_rss_mb"] = rss
+                    loadgen.run(t.url, t.key, body_for(t.model, stream), conc, warmup, 0, stream)
+            for r in range(rounds):
+                for t in targets[r % len(targets) :] + targets[: r % len(targets)]:
+                    try:
+                        before = cpu_seconds(t.pid)
+                        res = loadgen.run(
+                            t.url, t.key, body_for(t.model, stream), conc, slice_seconds, 0, stream
+                        )
+                        runs[t.name].append((res, cpu_seconds(t.pid) - before))
+                    except Exception as exc:
+                        print(f"  {t.name} {mode} c={conc}: failed: {exc}")
+            for t in targets:
+                if runs[t.name]:
+                    row = {"target": t.name, "mode": mode, "concurrency": conc}
+                    rows.append(row | _combine(runs[t.name]))
+                    print_row(rows[-1])
+
+
+def _combine(runs: list[tuple[dict, float]]) -> dict:
+    """One row from several rounds: totals for counts, rates and CPU; medians for latency."""
+    served = sum(res["requests"] - res["errors"] for res, _ in runs)
+    busy = sum((res["requests"] - res["errors"]) / res["rps"] for res, _ in runs if res["rps"])
+    cpu = sum(spent for _, spent in runs)
+    return {
+        "requests": sum(res["requests"] for res, _ in runs),
+        "errors": sum(res["errors"] for res, _ in runs),
+        "rps": served / busy if busy else 0.0,
+        "p50_ms": _median([res["p50_ms"] for res, _ in runs]),
+        "p99_ms": _median([res["p99_ms"] for res, _ in runs]),
+        "ttfb_p50_ms": _median([res["ttfb_p50_ms"] for res, _ in runs]),
+        "rounds": len(runs),
+        "rps_by_round": [round(res["rps"]) for res, _ in runs],
+        # CPU per request is steadier than req/s on a shared machine: neighbours steal
+        # wall time, not the instructions a request costs.
+        "cpu_ms_per_req": cpu * 1000 / served if served else None,
+        "tool": runs[0][0]["tool"],
+    }
+
+
+def print_row(row: dict) -> None:
+    print(
+        f"  {row['target']:<8} {row['mode']:<10} c={row['concurrency']:<3}"
+        f" {row['rps']:>9.0f} req/s  p50 {fmt(row['p50_ms'])} ms"
+        f"  CPU {fmt(row['cpu_ms_per_req'], 3)} ms/req  errors {row['errors']}"
+    )
+
+
+def probe_chunks_and_memory(targets: list[Target], rows: list[dict]) -> None:
+    for t in targets:
+        try:
+            probe = loadgen.chunk_delay(t.url, t.key, t.model)
+        except Exception as exc:
+            print(f"  {t.name} chunk delay: failed: {exc}")
+        else:
+            CHUNK_ROWS.append({"target": t.name} | probe)
+            print(f"  {t.name:<8} chunk delay p50 {fmt(probe['chunk_p50_ms'], 3)} ms")
+        rss = peak_rss_mb(t.pid)
+        for row in rows:
+            if row["target"] == t.name:
+                row["peak_rss_mb"] = rss
 
 
 CHUNK_ROWS: list[dict] = []
@@ -407,6 +457,7 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None) -> None:
 def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
     soak_seconds = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
     soaked = None
     warmup = float(os.environ.get("BENCH_WARMUP", "2"))
     tmp = Path(tempfile.mkdtemp(prefix="orca-bench-"))
@@ -415,6 +466,7 @@ def main() -> int:
     rows: list[dict] = []
     meta = {
         "seconds": seconds,
+        "rounds": rounds,
         "warmup": warmup,
         "chunk_delay_ms": os.environ.get("BENCH_CHUNK_DELAY_MS", "0"),
         "load_generator": "wrk (non-stream) + python (stream)" if loadgen.have_wrk() else "python",
@@ -433,7 +485,7 @@ def main() -> int:
         wait_port(mock_port, mock, 20)
         upstream = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
         print(f"mock upstream on :{mock_port}")
-        measure("direct", upstream, "x", "mock-model", mock.pid, seconds, warmup, rows)
+        targets = [Target("direct", upstream, "x", "mock-model", mock.pid)]
 
         if wanted("bare"):  # the bare ASGI + aiohttp proxy: the ceiling
             port = free_port()
@@ -442,40 +494,43 @@ def main() -> int:
             wait_port(port, proc, 30)
             print(f"bare proxy on :{port}")
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            measure("bare", url, "x", "mock-model", proc.pid, seconds, warmup, rows)
-            stop(proc)
+            targets.append(Target("bare", url, "x", "mock-model", proc.pid))
 
-        # Orca, production-like.
-        try:
-            if not wanted("orca"):
-                raise RuntimeError("not in BENCH_ONLY")
-            env, cleanup = orca_env(tmp)
-            key = setup_orca(env, mock_port)
-            port = free_port()
-            app = "orca.asgi:application"
-            proc = start(uvicorn(port, app, "--lifespan", "on"), env, logs / "orca.log")
-            wait_port(port, proc, 60)
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            status, answer = post(url, body_for(MODEL_ID, False), key)
-            if status != 200:
-                raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
-            print(f"orca on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
-            measure("orca", url, key, MODEL_ID, proc.pid, seconds, warmup, rows)
-            if soak_seconds > 0:
-                print(f"orca soak for {soak_seconds:.0f} s (BENCH_SOAK_SECONDS)")
-                soaked = soak(url, key, MODEL_ID, proc.pid, soak_seconds)
-            stop(proc)
-        except Exception as exc:
-            print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
+        orca = None
+        if wanted("orca"):  # Orca, production-like
+            try:
+                env, cleanup = orca_env(tmp)
+                key = setup_orca(env, mock_port)
+                port = free_port()
+                app = "orca.asgi:application"
+                proc = start(uvicorn(port, app, "--lifespan", "on"), env, logs / "orca.log")
+                wait_port(port, proc, 60)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                status, answer = post(url, body_for(MODEL_ID, False), key)
+                if status != 200:
+                    raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
+                print(f"orca on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
+                orca = Target("orca", url, key, MODEL_ID, proc.pid)
+                targets.append(orca)
+            except Exception as exc:
+                print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
 
-        # LiteLLM proxy: the peer.
-        if os.environ.get("BENCH_SKIP_LITELLM") or not wanted("litellm"):
-            print("LiteLLM skipped: BENCH_SKIP_LITELLM is set")
+        if os.environ.get("BENCH_SKIP_LITELLM") or not wanted("litellm"):  # the peer
+            print("LiteLLM skipped (BENCH_SKIP_LITELLM or BENCH_ONLY)")
         else:
             try:
-                run_litellm(upstream, tmp, logs, seconds, warmup, rows)
+                targets.append(start_litellm(upstream, tmp, logs))
             except Exception as exc:
                 print(f"LiteLLM skipped: {exc}")
+
+        if not wanted("direct"):
+            targets = targets[1:]
+        print(f"{rounds} interleaved rounds of {max(1.0, seconds / rounds):.0f} s per target")
+        measure_all(targets, seconds, warmup, rounds, rows)
+        probe_chunks_and_memory(targets, rows)
+        if orca is not None and soak_seconds > 0:
+            print(f"orca soak for {soak_seconds:.0f} s (BENCH_SOAK_SECONDS)")
+            soaked = soak(orca.url, orca.key, orca.model, orca.pid, soak_seconds)
         finish(rows, meta, soaked)
         return 0
     except KeyboardInterrupt:
@@ -487,7 +542,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_litellm(upstream: str, tmp: Path, logs: Path, seconds, warmup, rows) -> None:
+def start_litellm(upstream: str, tmp: Path, logs: Path) -> Target:
     exe = litellm_bin(logs / "litellm-install.log")
     config = tmp / "litellm.yaml"
     api_base = upstream.rsplit("/chat/completions", 1)[0]
@@ -510,8 +565,7 @@ def run_litellm(upstream: str, tmp: Path, logs: Path, seconds, warmup, rows) -> 
     if status != 200:
         raise RuntimeError(f"LiteLLM answered {status}: {answer[:300]!r}")
     print(f"litellm on :{port}")
-    measure("litellm", url, master, "bench-mock", proc.pid, seconds, warmup, rows)
-    stop(proc)
+    return Target("litellm", url, master, "bench-mock", proc.pid)
 
 
 def _on_term(signum, frame):

@@ -41,7 +41,8 @@ def command(server: str, port: int, workers: int) -> list[str] | None:
     host = ["127.0.0.1"]
     if server == "uvicorn":
         return [str(BIN / "uvicorn"), "--host", *host, "--port", str(port), "--workers",
-                str(workers), "--no-access-log", "--log-level", "warning", "--lifespan", "on",
+                str(workers), "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
+                "--lifespan", "on",
                 "orca.asgi:application"]  # fmt: skip
     if server == "granian":
         return [str(BIN / "granian"), "--interface", "asgi", "--host", *host, "--port",

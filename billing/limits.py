@@ -11,9 +11,11 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from orca.redis_pipe import encode_arguments
 
 from .balances import BALANCE_KEY
 
@@ -49,6 +51,13 @@ class Limits:
     key_day_pico: int | None = None
     key_week_pico: int | None = None
     key_month_pico: int | None = None
+    # The limits as the admission script's arguments 3-10, encoded once: a key's Limits are
+    # built once per cached key and reused by every call.
+    encoded: bytes = field(default=b"", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rates = (self.workspace_rpm, self.workspace_tpm, self.key_rpm, self.key_tpm)
+        object.__setattr__(self, "encoded", encode_arguments((*rates, *_caps(self))))
 
 
 class Refused(Exception):
@@ -212,21 +221,23 @@ class RedisLimiter:
         keys = _windows(workspace_id, key_id, now)
         hold_id = hold_id or f"{self._hold_prefix}{next(self._hold_ids)}"
         hold = f"{hold_id}|{key_id}|{int(now)}|{estimate}"
-        args = [
-            estimate, tokens, limits.workspace_rpm, limits.workspace_tpm,
-            limits.key_rpm, limits.key_tpm, *_caps(limits), int(now) + self._hold_seconds, hold,
-        ]  # fmt: skip
+        # ARGV: estimate, tokens, the limits (8, pre-encoded), hold expiry, hold member.
+        args = (
+            encode_arguments((estimate, tokens))
+            + limits.encoded
+            + encode_arguments((int(now) + self._hold_seconds, hold))
+        )
 
         def give_back(outcome) -> None:
             # The caller went away while the script ran: return what it reserved.
             if outcome == OK:
                 self._queue(keys, [-estimate, -tokens, hold])
 
-        outcome = await self._admit(keys, args, orphan=give_back)
+        outcome = await self._admit.call_encoded(keys, 12, args, orphan=give_back)
         if outcome == NEED_BALANCE:
             # First call since Redis last knew this workspace: start from the ledger.
             await self._client.call("SET", keys[0], await load_balance(), "NX")
-            outcome = await self._admit(keys, args, orphan=give_back)
+            outcome = await self._admit.call_encoded(keys, 12, args, orphan=give_back)
         if outcome != OK:
             raise Refused(int(outcome), limits, _retry_after(now))
         return Ticket(workspace_id, key_id, estimate, tokens, keys, hold)

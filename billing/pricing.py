@@ -95,8 +95,9 @@ def cost_pico(prices: Prices, used: Metered, markup_percent: Decimal = Decimal(0
         + written * (prices.input if prices.cache_write is None else prices.cache_write)
         + plain_out * prices.output
         + reasoning * (prices.reasoning or 0)
-        + sum(count * prices.extra.get(unit, 0) for unit, count in used.units.items())
     )
+    if used.units:
+        total += sum(count * prices.extra.get(unit, 0) for unit, count in used.units.items())
     if markup_percent:
         scaled = Decimal(total) * (Decimal(100) + Decimal(markup_percent)) / Decimal(100)
         total = int(scaled.to_integral_value(rounding=ROUND_HALF_UP))

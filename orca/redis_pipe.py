@@ -36,8 +36,9 @@ _CRLF = b"\r\n"
 LAZY_SECONDS = 0.05
 
 
-def encode_command(args: tuple[Arg, ...]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
+def encode_arguments(args) -> bytes:
+    """The arguments of a command as RESP bulk strings, without the array header."""
+    out = []
     for arg in args:
         if isinstance(arg, str):
             arg = arg.encode()
@@ -45,6 +46,10 @@ def encode_command(args: tuple[Arg, ...]) -> bytes:
             arg = b"%d" % arg
         out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
     return b"".join(out)
+
+
+def encode_command(args: tuple[Arg, ...]) -> bytes:
+    return b"*%d\r\n" % len(args) + encode_arguments(args)
 
 
 class _Incomplete(Exception):
@@ -255,20 +260,28 @@ class PipelinedRedis:
 
     async def call(self, *args: Arg, orphan: Orphan = None) -> Reply:
         """Send one command; its reply (an error reply raises RedisError)."""
+        return await self.send(encode_command(args), orphan)
+
+    async def send(self, command: bytes, orphan: Orphan = None) -> Reply:
+        """Send one command already encoded (see Script); its reply."""
         conn = self._ready() or await self._connection()
         future = self._loop.create_future()
-        conn.send(encode_command(args), future, orphan, False)
+        conn.send(command, future, orphan, False)
         return await future
 
     def call_lazily(self, *args: Arg) -> asyncio.Future:
         """Queue a command that nobody waits on right now (it rides along with the next
         urgent write, or goes out within LAZY_SECONDS); its reply arrives in the returned
         future. Raises RedisUnavailable when there is no live connection."""
+        return self.send_lazily(encode_command(args))
+
+    def send_lazily(self, command: bytes) -> asyncio.Future:
+        """call_lazily for a command already encoded."""
         conn = self._ready()
         if conn is None:
             raise RedisUnavailable("not connected to Redis")
         future = self._loop.create_future()
-        conn.send(encode_command(args), future, None, True)
+        conn.send(command, future, None, True)
         return future
 
     def flush(self) -> None:
@@ -295,18 +308,40 @@ class Script:
         self.client = client
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        # The encoded "EVALSHA <sha> <n> <keys...>" part per key set: the gateway's key sets
+        # change once a minute, so each call encodes only its arguments.
+        self._heads: dict[tuple[str, ...], bytes] = {}
 
-    async def __call__(self, keys: list[str], args: list[Arg], orphan: Orphan = None) -> Reply:
+    def _head(self, keys) -> tuple[tuple[str, ...], bytes]:
+        keys = keys if isinstance(keys, tuple) else tuple(keys)
+        head = self._heads.get(keys)
+        if head is None:
+            if len(self._heads) >= 10_000:
+                self._heads.clear()
+            head = self._heads[keys] = encode_arguments(("EVALSHA", self.sha, len(keys), *keys))
+        return keys, head
+
+    def _command(self, keys, nargs: int, encoded: bytes) -> bytes:
+        keys, head = self._head(keys)
+        return b"*%d\r\n%b%b" % (3 + len(keys) + nargs, head, encoded)
+
+    async def __call__(self, keys, args: list[Arg], orphan: Orphan = None) -> Reply:
+        return await self.call_encoded(keys, len(args), encode_arguments(args), orphan)
+
+    async def call_encoded(self, keys, nargs: int, encoded: bytes, orphan: Orphan = None) -> Reply:
+        """As __call__, with the `nargs` arguments already encoded (encode_arguments), so
+        arguments that repeat from call to call can be encoded once."""
         try:
-            return await self.client.call(
-                "EVALSHA", self.sha, len(keys), *keys, *args, orphan=orphan
-            )
+            return await self.client.send(self._command(keys, nargs, encoded), orphan)
         except RedisError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-        return await self.client.call("EVAL", self.source, len(keys), *keys, *args, orphan=orphan)
+        head = encode_arguments(("EVAL", self.source, len(keys), *keys))
+        return await self.client.send(
+            b"*%d\r\n%b%b" % (3 + len(keys) + nargs, head, encoded), orphan
+        )
 
-    def call_lazily(self, keys: list[str], args: list[Arg]) -> asyncio.Future:
+    def call_lazily(self, keys, args: list[Arg]) -> asyncio.Future:
         """Queue a call by SHA (see PipelinedRedis.call_lazily); a NOSCRIPT error in the
         future means: call it again through __call__."""
-        return self.client.call_lazily("EVALSHA", self.sha, len(keys), *keys, *args)
+        return self.client.send_lazily(self._command(keys, len(args), encode_arguments(args)))

@@ -4,6 +4,7 @@ aiohttp measured ~5x faster than httpx's default transport on the relay path
 (docs/performance.md)."""
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -86,6 +87,12 @@ class AiohttpUpstreamResponse:
             self._response.close()
 
 
+@functools.lru_cache(maxsize=64)
+def _connect_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # sock_connect: the TCP/TLS handshake only, not waiting for a pooled slot
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds)
+
+
 async def post(
     url: str, body: bytes, headers: dict[str, str], timeouts: Timeouts
 ) -> AiohttpUpstreamResponse:
@@ -98,8 +105,7 @@ async def post(
                 url,
                 data=body,
                 headers=headers,
-                # sock_connect: the TCP/TLS handshake only, not waiting for a pooled slot
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect),
+                timeout=_connect_timeout(timeouts.connect),
                 allow_redirects=False,  # never re-send a credential somewhere else
             )
     except aiohttp.ConnectionTimeoutError:

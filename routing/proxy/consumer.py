@@ -22,6 +22,7 @@ from .errors import ClientGone, GatewayError
 log = logging.getLogger(__name__)
 
 JSON = b"application/json"
+WATCH_AFTER = 0.05  # seconds a call runs before a task starts watching for the client leaving
 
 
 class _RequestIds:
@@ -58,6 +59,7 @@ class RelayConsumer(AsyncHttpConsumer):
         self.response_started = False
         self.response_complete = False
         self._client_gone = False
+        self._watcher: asyncio.Task | None = None
         self.extra_headers: list[tuple[bytes, bytes]] = []  # X-Orca-* routing headers
 
     async def __call__(self, scope, receive, send) -> None:
@@ -108,10 +110,13 @@ class RelayConsumer(AsyncHttpConsumer):
                 return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _run_watching_disconnect(self, work, receive) -> None:
-        """Run the handler in this task while a watcher waits for the client to leave; if it
-        does first, the handler is cancelled (which closes the upstream connection)."""
+        """Run the handler in this task; if the client disconnects first, cancel it (which
+        closes the upstream connection). The watcher that waits for the disconnect starts
+        only once the call has run for WATCH_AFTER seconds: a call that ends sooner has no
+        upstream time worth saving, and skips the cost of a task."""
         task = asyncio.current_task()
-        watcher = asyncio.get_running_loop().create_task(self._wait_for_disconnect(receive, task))
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(WATCH_AFTER, self._start_watching, loop, receive, task)
         try:
             await work
         except asyncio.CancelledError:
@@ -119,7 +124,12 @@ class RelayConsumer(AsyncHttpConsumer):
                 raise ClientGone from None  # stopped on the client's behalf, not from outside
             raise
         finally:
-            watcher.cancel()
+            timer.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
+
+    def _start_watching(self, loop, receive, task: asyncio.Task) -> None:
+        self._watcher = loop.create_task(self._wait_for_disconnect(receive, task))
 
     async def _wait_for_disconnect(self, receive, task: asyncio.Task) -> None:
         while True:
@@ -164,7 +174,8 @@ class RelayConsumer(AsyncHttpConsumer):
         await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
     async def send_json(self, status: int, body: bytes, headers=()) -> None:
-        await self.send_headers(status=status, headers=[(b"content-type", JSON), *headers])
+        length = (b"content-length", b"%d" % len(body))
+        await self.send_headers(status=status, headers=[(b"content-type", JSON), length, *headers])
         await self.send_body(body)
 
     def render_error(self, error: GatewayError) -> bytes:

@@ -50,14 +50,20 @@ ROUTER_PREFIX = "orcarouter/"  # nginx's convention for "the client went away"
 
 
 async def authenticate(consumer: RelayConsumer, raw_key: str | None) -> KeyContext:
-    await state.ensure_started()
+    if not state.started:
+        await state.ensure_started()
     if not raw_key:
         raise GatewayError(
             401,
             "missing API key: send 'Authorization: Bearer sk-orca-...'",
             code="missing_api_key",
         )
-    context = await state.key(hash_key(raw_key)) if looks_like_key(raw_key) else None
+    context = None
+    if looks_like_key(raw_key):
+        key_hash = hash_key(raw_key)
+        hit, context = state.cached_key(key_hash)  # the usual case: no await at all
+        if not hit:
+            context = await state.key(key_hash)
     if context is None:
         raise GatewayError(401, "invalid API key", code="invalid_api_key")
     if not context.enabled:
@@ -72,7 +78,10 @@ async def authenticate(consumer: RelayConsumer, raw_key: str | None) -> KeyConte
 
 
 async def resolve_model(name: str, key: KeyContext) -> ModelRoute:
-    catalog = await state.catalog()
+    return resolve_in(state.cached_catalog or await state.catalog(), name, key)
+
+
+def resolve_in(catalog, name: str, key: KeyContext) -> ModelRoute:
     try:
         route = catalog.resolve(name)
     except AmbiguousModel as exc:
@@ -128,6 +137,7 @@ class CallRecord:
     attempts: list[dict] = field(default_factory=list)
     prompt_estimate: int = 0
     cost_pico: int = 0
+    charged: bool = False  # cost_pico is final (a non-stream answer was priced)
     exchange: tuple[str, str, int] | None = None
 
     def charge(self) -> int:
@@ -176,7 +186,7 @@ class CallRecord:
             created_at=datetime.now(UTC),
             router=f"{ROUTER_PREFIX}{self.router}" if self.router else "",
             fallback_level=self.fallback_level,
-            attempts=orjson.dumps(self.attempts).decode(),
+            attempts=orjson.dumps(self.attempts).decode() if self.attempts else "[]",
             cost_pico=self.cost_pico,
             exchange=self.exchange,
         )
@@ -484,7 +494,8 @@ async def _plan(
             plan = await _router_plan(name, key, request)
             return _expand(plan, prefs, [None] * len(plan.targets))
         base, variant = _split_variant(name)
-        return _expand(Plan([await resolve_model(base, key)], [0]), prefs, [variant])
+        route = resolve_in(state.cached_catalog or await state.catalog(), base, key)
+        return _expand(Plan([route], [0]), prefs, [variant])
     entries = list(dict.fromkeys([name, *chain]))[:MAX_CHAIN]
     targets: list[ModelRoute] = []
     levels: list[int] = []
@@ -579,7 +590,8 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     finally:
         if record.status == 0:
             record.status, record.error_code = 500, "internal_error"
-        record.cost_pico = record.charge()
+        if not record.charged:
+            record.cost_pico = record.charge()
         usage = record.usage
         used_tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
         try:
@@ -609,16 +621,14 @@ async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: in
         for r in plan.targets
     )
     tokens = prompt_estimate + max(max_output(r) for r in plan.targets)
-    limits = Limits(
-        workspace_rpm=key.workspace_rpm,
-        workspace_tpm=key.workspace_tpm,
-        key_rpm=key.key_rpm,
-        key_tpm=key.key_tpm,
-        key_total_pico=key.key_total_pico,
-        key_day_pico=key.key_day_pico,
-        key_week_pico=key.key_week_pico,
-        key_month_pico=key.key_month_pico,
-    )
+    cached = _limits_cache.get(key.key_id)
+    if cached is not None and cached[0] is key:
+        limits = cached[1]
+    else:
+        limits = _limits_of(key)
+        if len(_limits_cache) > 100_000:
+            _limits_cache.clear()
+        _limits_cache[key.key_id] = (key, limits)
     try:
         return await state.limiter.admit(
             key.workspace_id,
@@ -646,6 +656,23 @@ async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: in
 
 
 DEFAULT_MAX_OUTPUT = 4096  # for the reservation when neither request nor model sets one
+
+# Per key id: the cached KeyContext the limits were read from, and the limits. A reloaded
+# context (another object) is read again.
+_limits_cache: dict[int, tuple[KeyContext, Limits]] = {}
+
+
+def _limits_of(key: KeyContext) -> Limits:
+    return Limits(
+        workspace_rpm=key.workspace_rpm,
+        workspace_tpm=key.workspace_tpm,
+        key_rpm=key.key_rpm,
+        key_tpm=key.key_tpm,
+        key_total_pico=key.key_total_pico,
+        key_day_pico=key.key_day_pico,
+        key_week_pico=key.key_week_pico,
+        key_month_pico=key.key_month_pico,
+    )
 
 
 class _Attempt:
@@ -747,10 +774,16 @@ class _Attempt:
             except (ValueError, TypeError, KeyError, AttributeError):
                 raise _json_error() from None
             record.usage = openai_chat.usage_from_object(completion.get("usage"))
-            out = raw if passthrough else self.surface.render_completion(completion, call)
             record.status = 200
-            cost = record.charge()
-            out = self.surface.with_cost(out, cost)
+            cost = record.cost_pico = record.charge()
+            record.charged = True
+            if passthrough and kind.native_surface == "chat":
+                # The canonical form is OpenAI chat, so this is the upstream's own body,
+                # already parsed: no second parse to add the cost.
+                out = self.surface.completion_with_cost(completion, cost)
+            else:
+                out = raw if passthrough else self.surface.render_completion(completion, call)
+                out = self.surface.with_cost(out, cost)
             if self.key.retention == "keep":
                 record.exchange = (
                     orjson.dumps(self.payload).decode(),

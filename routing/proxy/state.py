@@ -70,13 +70,6 @@ class GatewayState:
 
     async def ensure_started(self) -> None:
         started = self._started
-        if (
-            started is not None
-            and started.done()
-            and not started.cancelled()
-            and started.exception() is None
-        ):
-            return  # the usual case: no shield, no wait
         if started is None or (
             started.done() and (started.cancelled() or started.exception() is not None)
         ):
@@ -120,11 +113,32 @@ class GatewayState:
         self._routers = {}
         self.limiter.forget_balances()
 
-    async def key(self, key_hash: str) -> KeyContext | None:
+    @property
+    def started(self) -> bool:
+        started = self._started
+        return (
+            started is not None
+            and started.done()
+            and not started.cancelled()
+            and started.exception() is None
+        )
+
+    def cached_key(self, key_hash: str) -> tuple[bool, KeyContext | None]:
+        """(True, context) when the cache can answer without a database read."""
         entry = self._keys.get(key_hash)
         ttl = _DEGRADED_TTL if self._degraded else _ENTRY_TTL
         if entry is not None and time.monotonic() - entry[1] < ttl:
-            return entry[0]
+            return True, entry[0]
+        return False, None
+
+    @property
+    def cached_catalog(self) -> Catalog | None:
+        return self._catalog
+
+    async def key(self, key_hash: str) -> KeyContext | None:
+        hit, context = self.cached_key(key_hash)
+        if hit:
+            return context
         generation = self._generation
         context = await run_db(key_context, key_hash)
         if generation == self._generation:

@@ -78,9 +78,14 @@ class Surface:
         except orjson.JSONDecodeError:
             return body
         if isinstance(data, dict) and isinstance(data.get("usage"), dict):
-            data["usage"]["cost"] = usd_fragment(cost_pico)
-            return orjson.dumps(data)
+            return self.completion_with_cost(data, cost_pico)
         return body
+
+    def completion_with_cost(self, data: dict, cost_pico: int) -> bytes:
+        """A parsed answer, serialised with its cost in `usage` (when it has one)."""
+        if self.carries_cost and isinstance(data.get("usage"), dict):
+            data["usage"]["cost"] = usd_fragment(cost_pico)
+        return orjson.dumps(data)
 
     def chunk_with_cost(self, chunk: dict, cost_pico: int) -> dict:
         return chunk

@@ -196,6 +196,8 @@ def validate_chat_request(body: Any) -> ChatRequest:
 
 def _count(value: Any) -> int:
     """A token count as sent by an upstream; anything odd counts as 0 rather than failing."""
+    if type(value) is int and 0 <= value < 2**31:  # the usual case, checked cheaply
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     return min(max(int(value), 0), 2**31 - 1)
@@ -207,16 +209,15 @@ def usage_from_object(usage: Any) -> Usage | None:
         return None
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
-    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
-    completion_details = completion_details if isinstance(completion_details, dict) else {}
-    return Usage(
-        prompt_tokens=_count(usage.get("prompt_tokens")),
-        completion_tokens=_count(usage.get("completion_tokens")),
-        cached_tokens=_count(prompt_details.get("cached_tokens")),
-        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
-        cache_write_tokens=_count(prompt_details.get("cache_write_tokens")),
-        reported=True,
+    used = Usage(
+        _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")), reported=True
     )
+    if isinstance(prompt_details, dict):
+        used.cached_tokens = _count(prompt_details.get("cached_tokens"))
+        used.cache_write_tokens = _count(prompt_details.get("cache_write_tokens"))
+    if isinstance(completion_details, dict):
+        used.reasoning_tokens = _count(completion_details.get("reasoning_tokens"))
+    return used
 
 
 def usage_from_response(raw: bytes) -> Usage | None:
