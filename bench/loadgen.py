@@ -126,7 +126,7 @@ async def _chunk_delays(url: str, key: str, model: str, requests: int, gap_ms: i
     body = json.dumps(
         {
             "model": model,
-            "messages": [{"role": "user", "content": "Count slowly."}],
+            "messages": [{"role": "user", "content": f"bench-stamp-{gap_ms}"}],
             "max_tokens": 16,
             "stream": True,
             "user": f"bench-stamp-{gap_ms}",

@@ -2,8 +2,9 @@
 
 POST /v1/chat/completions answers a fixed JSON body with usage, or with "stream": true an
 SSE stream: a few content chunks (BENCH_CHUNK_DELAY_MS apart, default 0), a usage chunk and
-[DONE]. With "user": "bench-stamp-<ms>" the content chunks go <ms> apart and each carries
-the wall-clock time it was written ("t=<ns>"), so a client can time every chunk's trip.
+[DONE]. With "bench-stamp-<ms>" as `user` or as the first message's text, the content
+chunks go <ms> apart and each carries the wall-clock time it was written ("t=<ns>"), so a
+client can time every chunk's trip.
 Run: python -m bench.mock_upstream --port N
 """
 
@@ -66,9 +67,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "bad json"}}, status=400)
     if not stream:
         return web.Response(body=BODY, content_type="application/json")
-    user = str(data.get("user") or "")
-    if user.startswith("bench-stamp-"):
-        return await stamped(request, int(user.rsplit("-", 1)[1]) / 1000)
+    gap = _stamp_gap(data)
+    if gap is not None:
+        return await stamped(request, gap)
     delay = float(os.environ.get("BENCH_CHUNK_DELAY_MS", "0") or 0) / 1000
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
@@ -78,6 +79,17 @@ async def chat(request: web.Request) -> web.StreamResponse:
         await resp.write(chunk)
     await resp.write_eof()
     return resp
+
+
+def _stamp_gap(data: dict) -> float | None:
+    """Seconds between stamped chunks when the request asks for them: "bench-stamp-<ms>" as
+    the `user` field or as the first message's text (some proxies drop `user`)."""
+    messages = data.get("messages") or [{}]
+    first = messages[0] if isinstance(messages[0], dict) else {}
+    for marker in (data.get("user"), first.get("content")):
+        if isinstance(marker, str) and marker.startswith("bench-stamp-"):
+            return int(marker.rsplit("-", 1)[1]) / 1000
+    return None
 
 
 async def stamped(request: web.Request, delay: float) -> web.StreamResponse:
