@@ -400,32 +400,45 @@ def _parse_hold(member: bytes) -> _Hold:
 
 
 def release_lost_holds(
-    client, costs_of: Callable[[list[str]], dict[str, int]], now: float | None = None
+    client,
+    costs_of: Callable[[list[str]], dict[str, int]],
+    now: float | None = None,
+    unrecorded_grace: float = 0.0,
 ) -> int:
     """Settle reservations whose settlement never reached Redis (a lost connection, a
     gateway that died mid-call) once they are past any call's lifetime: each is settled at
-    the cost its usage record shows (`costs_of`: hold ids -> cost in pico), or at nothing when
-    there is none. The same script as a normal settlement, so a late one is not applied twice.
-    Runs off the request path with a redis-py client; returns how many were released."""
+    the cost its usage record shows (`costs_of`: hold ids -> cost in pico). One without a
+    record waits `unrecorded_grace` seconds longer (its record may still be on its way, say
+    while the database was down) and is then settled at nothing. The same script as a
+    normal settlement, so a late one is never applied twice. Runs off the request path with
+    a redis-py client; returns how many were released."""
     now = time.time() if now is None else now
     settle = client.register_script(_SETTLE)
     released = 0
     for name in client.scan_iter(match=HOLDS_KEY.format("*"), count=500):
         workspace_id = int(name.rsplit(b":", 1)[1])
-        while members := client.zrangebyscore(name, "-inf", now, start=0, num=500):
+        offset = 0  # holds left in place (no record yet) are stepped over
+        while page := client.zrangebyscore(
+            name, "-inf", now, start=offset, num=500, withscores=True
+        ):
             holds = {}
-            for member in members:
+            for member, expiry in page:
                 try:
-                    holds[member] = _parse_hold(member)
+                    holds[member] = (_parse_hold(member), expiry)
                 except ValueError:
                     log.error("dropping malformed reservation hold %r", member)
                     client.zrem(name, member)
-            costs = costs_of([h.hold_id for h in holds.values()])
-            for member, hold in holds.items():
+            costs = costs_of([hold.hold_id for hold, _ in holds.values()])
+            for member, (hold, expiry) in holds.items():
+                cost = costs.get(hold.hold_id)
+                if cost is None and now < expiry + unrecorded_grace:
+                    offset += 1
+                    continue
                 at = hold.admitted_at
                 keys = _window_names(workspace_id, hold.key_id, at, at // 60)
-                delta = costs.get(hold.hold_id, 0) - hold.reserved_pico
-                released += int(settle(keys=keys, args=[delta, 0, member]))
+                released += int(
+                    settle(keys=keys, args=[(cost or 0) - hold.reserved_pico, 0, member])
+                )
     return released
 
 

@@ -173,7 +173,12 @@ def _copy_batch(rows: list[list]) -> bool:
                 f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
                 f"SELECT {columns} FROM {usage} WITH NO DATA"
             )
-            with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            # Django wraps execute() errors, not COPY's: wrap them so a refused row is
+            # caught below and isolated instead of failing every later flush.
+            with (
+                connection.wrap_database_errors,
+                cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(

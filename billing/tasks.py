@@ -81,6 +81,7 @@ def release_lost_holds() -> int:
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
     try:
-        return _release_lost_holds(client, _costs_of)
+        grace = settings.ORCA_RESERVATION_HOLD_SECONDS
+        return _release_lost_holds(client, _costs_of, unrecorded_grace=grace)
     finally:
         client.close()

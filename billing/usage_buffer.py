@@ -10,7 +10,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection
 
 from .services import UsageEvent, write_usage_batch
 
@@ -100,6 +100,7 @@ _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orca-usage-write
 
 
 def _write(batch: list[UsageEvent]) -> None:
+    close_old_connections()  # past CONN_MAX_AGE or unusable: reconnect before writing
     try:
         write_usage_batch(batch)
     except Exception:

@@ -14,6 +14,7 @@ connection whose oldest reply is overdue, failing its callers so they can refuse
 
 import asyncio
 import hashlib
+import logging
 import ssl
 import time
 from collections import deque
@@ -33,6 +34,7 @@ Arg = str | bytes | int
 Reply = int | bytes | str | list | None | RedisError
 
 _CRLF = b"\r\n"
+log = logging.getLogger(__name__)
 LAZY_SECONDS = 0.05
 
 
@@ -94,6 +96,13 @@ def parse_reply(buf: bytes, pos: int) -> tuple[Reply, int]:
 Orphan = Callable[[Reply], None] | None
 
 
+def _hand_over(orphan: Callable[[Reply], None], reply: Reply) -> None:
+    try:
+        orphan(reply)
+    except Exception:  # the owner's bug must not break the connection for everyone else
+        log.exception("handling an orphaned Redis reply failed")
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -111,6 +120,9 @@ class _Protocol(asyncio.Protocol):
         """Queue a command. Urgent ones go out at the end of this loop turn, together with
         whatever else was queued in it; lazy ones wait up to LAZY_SECONDS for company, so
         that they cost no write and no wake-up of their own."""
+        if self.closed:  # lost meanwhile: nothing would ever answer
+            future.set_exception(RedisUnavailable("connection to Redis lost"))
+            return
         self._out.append(data)
         self.waiting.append((future, orphan, time.monotonic()))
         if not lazy:
@@ -145,7 +157,7 @@ class _Protocol(asyncio.Protocol):
                     else:
                         future.set_result(reply)
                 elif orphan is not None:
-                    orphan(reply)
+                    _hand_over(orphan, reply)
         except _Incomplete:
             pass
         except (IndexError, ValueError, RedisUnavailable) as exc:  # out of step: give up
@@ -224,6 +236,9 @@ class PipelinedRedis:
     async def _connection(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop (tests): start over
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
             self._conn, self._connecting, self._loop = None, None, loop
         if self._connecting is None:
             self._connecting = loop.create_task(self._connect())
@@ -234,7 +249,12 @@ class PipelinedRedis:
             if self._connecting is connecting and connecting.done():
                 self._connecting = None  # let the next call try again
             raise
-        self._conn = conn
+        if conn.closed:  # lost between connecting and this caller resuming
+            if self._connecting is connecting:
+                self._conn, self._connecting = None, None
+            raise RedisUnavailable("connection to Redis lost")
+        if self._connecting is connecting:
+            self._conn = conn
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._timeout / 4, self._check, loop)
         return conn
@@ -267,7 +287,15 @@ class PipelinedRedis:
         conn = self._ready() or await self._connection()
         future = self._loop.create_future()
         conn.send(command, future, orphan, False)
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled after the reply came in but before this task resumed: the reply is
+            # the orphan's (the future itself was not cancelled, so it was not handed over).
+            answered = future.done() and not future.cancelled() and future.exception() is None
+            if orphan is not None and answered:
+                _hand_over(orphan, future.result())
+            raise
 
     def call_lazily(self, *args: Arg) -> asyncio.Future:
         """Queue a command that nobody waits on right now (it rides along with the next

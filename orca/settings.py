@@ -197,9 +197,10 @@ ORCA_USAGE_FLUSH_SECONDS = env.float("ORCA_USAGE_FLUSH_SECONDS", default=0.5)
 ORCA_USAGE_BATCH_SIZE = env.int("ORCA_USAGE_BATCH_SIZE", default=2000)
 # How long a balance reservation stays held in Redis without its settlement before it is
 # presumed lost and settled from the usage records (billing.tasks.release_lost_holds). Must
-# exceed the longest call, provider timeout overrides included.
+# exceed the longest call: up to 5 attempts (a fallback chain), each within its total
+# timeout, provider overrides included. Holds without a usage record wait as long again.
 ORCA_RESERVATION_HOLD_SECONDS = env.int(
-    "ORCA_RESERVATION_HOLD_SECONDS", default=max(3600, int(2 * ORCA_UPSTREAM_TOTAL_TIMEOUT))
+    "ORCA_RESERVATION_HOLD_SECONDS", default=max(3600, int(2 * 5 * ORCA_UPSTREAM_TOTAL_TIMEOUT))
 )
 # Only behind a reverse proxy you control: take the client IP from X-Forwarded-For.
 ORCA_TRUST_X_FORWARDED_FOR = env.bool("ORCA_TRUST_X_FORWARDED_FOR", default=False)

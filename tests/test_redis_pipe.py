@@ -170,3 +170,55 @@ def test_commands_are_encoded_as_resp_arrays():
     assert (
         encode_command(("SET", b"k\r\n", 12)) == b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$2\r\n12\r\n"
     )
+
+
+class _Wire:
+    """A transport that records what is written and sends nothing anywhere."""
+
+    def __init__(self) -> None:
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def abort(self) -> None:
+        pass
+
+
+def test_a_caller_cancelled_after_its_reply_arrived_still_hands_it_over():
+    async def go():
+        client = PipelinedRedis("redis://127.0.0.1:1/0")
+        protocol = _Protocol()
+        protocol.connection_made(_Wire())
+        client._conn, client._loop = protocol, asyncio.get_running_loop()
+        orphaned = []
+        waiting = asyncio.create_task(client.call("INCR", "n", orphan=orphaned.append))
+        await asyncio.sleep(0)  # the call is queued and waits for its reply
+        await asyncio.sleep(0)  # the queued write went out
+        assert protocol.transport.written.startswith(b"*2\r\n$4\r\nINCR")
+        protocol.data_received(b":1\r\n")  # the reply lands...
+        waiting.cancel()  # ...and the caller is cancelled before it could resume
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return orphaned
+
+    assert run(go()) == [1]  # the reply (say, a reservation made) reached its owner
+
+
+def test_commands_on_a_lost_connection_fail_at_once(redis_url, redis_db):
+    async def go():
+        client = PipelinedRedis(redis_url)
+        try:
+            await client.call("PING")
+            conn = client._conn
+            conn.abort(RedisUnavailable("test"))
+            await asyncio.sleep(0.05)  # the connection is gone and its loss already handled
+            future = asyncio.get_running_loop().create_future()
+            conn.send(b"*1\r\n$4\r\nPING\r\n", future, None, False)
+            with pytest.raises(RedisUnavailable):
+                await asyncio.wait_for(future, 1)
+            assert await client.call("PING") == "PONG"  # and the client reconnects
+        finally:
+            await client.close()
+
+    run(go())

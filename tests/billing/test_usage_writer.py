@@ -117,3 +117,21 @@ def test_rows_follow_the_column_order_and_are_clamped():
     plain = {name: getattr(e, name) for name in _COLUMNS}
     clamped = {"prompt_tokens": 0, "completion_tokens": 2**31 - 1, "error_code": "x" * 60}
     assert row == plain | clamped
+
+
+def test_a_row_the_database_refuses_does_not_hold_back_the_rest(workspace_key):
+    workspace, key = workspace_key
+    write_usage_batch(
+        [
+            event("req_n1", workspace.id, key.id, 1_000),
+            # PostgreSQL refuses NUL in text; an upstream's error code could carry one.
+            event("req_n2", workspace.id, key.id, 0, status_code=502, error_code="bad\x00code"),
+            event("req_n3", workspace.id, key.id, 2_000),
+        ]
+    )
+    written = set(
+        UsageRecord.objects.filter(workspace=workspace).values_list("request_id", flat=True)
+    )
+    assert {"req_n1", "req_n3"} <= written
+    spends = LedgerEntry.objects.filter(workspace=workspace, kind=LedgerEntry.Kind.SPEND)
+    assert sorted(spends.values_list("amount_pico", flat=True)) == [-2_000, -1_000]
