@@ -27,8 +27,10 @@ from bench.run import (
     free_port,
     orca_env,
     post,
+    process_cpu,
     setup_orca,
     start,
+    start_mock,
     stop_all,
     uvicorn,
     wait_port,
@@ -97,19 +99,8 @@ def summarise(collapsed: Path) -> str:
 
 def cpu_times() -> dict[int, tuple[str, float]]:
     """CPU seconds used so far by every process on the machine, with its command name."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
-    return out
+    pids = (int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit())
+    return {pid: used for pid in pids if (used := process_cpu(pid)) is not None}
 
 
 def cpu_shares(before: dict, after: dict, wall: float, orca_pid: int, mock_pid: int) -> str:
@@ -140,10 +131,7 @@ def main() -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     cleanup = lambda: None  # noqa: E731
     try:
-        mock_port = free_port()
-        mock = start([PY, "-m", "bench.mock_upstream", "--port", str(mock_port)],
-                     os.environ.copy(), logs / "mock.log")  # fmt: skip
-        wait_port(mock_port, mock, 20)
+        mock, mock_port = start_mock(logs)
         env, cleanup = orca_env(tmp)
         key = setup_orca(env, mock_port)
         port = free_port()

@@ -128,17 +128,29 @@ def rss_mb(pid: int) -> float:
     return _status_mb(pid, "VmRSS:")
 
 
+def process_cpu(pid: int) -> tuple[str, float] | None:
+    """(command name, user + system CPU seconds so far) of one process; None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat[stat.index("(") + 1 : stat.rindex(")")], seconds
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time used so far by the process tree."""
-    total = 0
-    for p in tree(pid):
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(used[1] for p in tree(pid) if (used := process_cpu(p)) is not None)
+
+
+def start_mock(logs: Path) -> tuple[subprocess.Popen, int]:
+    """The mock upstream on a free port, ready."""
+    port = free_port()
+    proc = start([PY, "-m", "bench.mock_upstream", "--port", str(port)],
+                 os.environ.copy(), logs / "mock.log")  # fmt: skip
+    wait_port(port, proc, 20)
+    return proc, port
 
 
 def uvicorn(port: int, app: str, *extra: str) -> list[str]:
@@ -476,13 +488,7 @@ def main() -> int:
     }
     cleanup = lambda: None  # noqa: E731
     try:
-        mock_port = free_port()
-        mock = start(
-            [PY, "-m", "bench.mock_upstream", "--port", str(mock_port)],
-            os.environ.copy(),
-            logs / "mock.log",
-        )
-        wait_port(mock_port, mock, 20)
+        mock, mock_port = start_mock(logs)
         upstream = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
         print(f"mock upstream on :{mock_port}")
         targets = [Target("direct", upstream, "x", "mock-model", mock.pid)]

@@ -29,6 +29,7 @@ from bench.run import (
     post,
     setup_orca,
     start,
+    start_mock,
     stop,
     stop_all,
     wait_port,
@@ -72,10 +73,7 @@ def main() -> int:
     rows = []
     cleanup = lambda: None  # noqa: E731
     try:
-        mock_port = free_port()
-        mock = start([PY, "-m", "bench.mock_upstream", "--port", str(mock_port)],
-                     os.environ.copy(), logs / "mock.log")  # fmt: skip
-        wait_port(mock_port, mock, 20)
+        _, mock_port = start_mock(logs)  # stopped with the rest by stop_all()
         env, cleanup = orca_env(tmp)
         key = setup_orca(env, mock_port)
         for server in ("uvicorn", "granian", "daphne"):
