@@ -1,0 +1,287 @@
+"""One keep-alive HTTP/1.1 connection to an upstream, and the response it is reading.
+
+The connection is an asyncio protocol; httptools (llhttp, the parser behind Node and
+uvicorn) splits the bytes into status, headers and body. Body chunks are buffered on the
+response until the caller takes them, so the connection goes back to its pool the moment
+the last byte arrives, whether or not the caller has read it yet. Past HIGH_WATER
+buffered bytes the socket stops reading until the caller catches up.
+"""
+
+import asyncio
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+import httptools
+
+from .base import Deadline, Timeouts, UpstreamFailure, UpstreamTimeout
+
+HIGH_WATER = 1 << 20
+LOW_WATER = 1 << 18
+
+# Header names we look at while parsing, compared by length first (one int compare per
+# header, no lower-casing for the rest).
+_FRAMING = {b"content-length", b"transfer-encoding"}
+_ENCODING = b"content-encoding"
+_DECODABLE = {b"gzip", b"x-gzip", b"deflate"}
+
+
+def _expire(waiter: asyncio.Future, blame: str) -> None:
+    if not waiter.done():
+        waiter.set_exception(UpstreamTimeout(blame))
+
+
+class UpstreamHttpResponse:
+    """Status and headers, then the body as it arrives (`chunks`) or whole (`read`)."""
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_complete",
+        "_conn",
+        "_deadline",
+        "_decoder",
+        "_error",
+        "_framed",
+        "_headers",
+        "_interim",
+        "_paused",
+        "_timeouts",
+        "_waiter",
+        "raw_headers",
+        "status",
+    )
+
+    def __init__(self, conn: "UpstreamConnection", timeouts: Timeouts, deadline: Deadline):
+        self._conn = conn
+        self._timeouts = timeouts
+        self._deadline = deadline
+        self.status = 0  # set when the headers are complete
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] | None = None
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._complete = False
+        self._error: UpstreamFailure | None = None
+        self._waiter: asyncio.Future | None = None
+        self._decoder = None
+        self._framed = False  # Content-Length or chunked: EOF before the end is a break
+        self._interim = False  # reading a 1xx response, which is skipped
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-cased names; repeated headers joined with ", ". Built on first use: most
+        successful calls never look."""
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for raw_name, raw_value in self.raw_headers:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            self._headers = headers
+        return self._headers
+
+    # --- the caller's side -------------------------------------------------------------
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        queue = self._chunks
+        while True:
+            if queue:
+                chunk = queue.popleft()
+                self._buffered -= len(chunk)
+                if self._paused and self._buffered < LOW_WATER:
+                    self._paused = False
+                    self._conn.resume_reading()
+                yield chunk
+            elif self._complete:
+                return
+            elif self._error is not None:
+                raise self._error
+            else:
+                wait, blame = self._deadline.budget(self._timeouts.idle)
+                await self.wait(wait, blame or "idle")
+
+    async def read(self) -> bytes:
+        if not self._complete:
+            return b"".join([chunk async for chunk in self.chunks()])
+        queue = self._chunks
+        body = queue.popleft() if len(queue) == 1 else b"".join(queue)
+        queue.clear()
+        self._buffered = 0
+        return body
+
+    def close(self) -> None:
+        """Drop the connection unless the response was read to its end (then it is pooled
+        already)."""
+        if not self._complete:
+            self._conn.abort()
+
+    async def wait(self, seconds: float, blame: str) -> None:
+        """Until the connection has news for us: headers, a chunk, the end or a failure."""
+        if self._error is not None:
+            raise self._error
+        loop = self._conn.loop
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, _expire, waiter, blame)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    # --- the connection's side ----------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: UpstreamFailure) -> None:
+        if self._complete or self._error is not None:
+            return
+        self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def _feed(self, data: bytes) -> None:
+        if self._decoder is not None:
+            try:
+                data = self._decoder.decompress(data)
+            except zlib.error:
+                self._fail(UpstreamFailure("upstream sent a corrupt compressed body"))
+                self._conn.abort()
+                return
+            if not data:
+                return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > HIGH_WATER and not self._paused:
+            self._paused = True
+            self._conn.pause_reading()
+        self._wake()
+
+    def _finish(self) -> None:
+        if self._decoder is not None:
+            rest = self._decoder.flush()
+            if rest:
+                self._chunks.append(rest)
+        self._complete = True
+        self._wake()
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """A socket to one origin. `release` is called when a response has been read to its end
+    and the connection may serve another request; `forget` when the socket is gone."""
+
+    def __init__(
+        self,
+        origin: tuple[str, str, int],
+        release: Callable[["UpstreamConnection"], None],
+        forget: Callable[["UpstreamConnection"], None],
+    ) -> None:
+        self.origin = origin
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.response: UpstreamHttpResponse | None = None
+        self.closed = False
+        self.counted = True  # still counts toward the pool's connection limit
+        self.idle_since = 0.0
+        self._release = release
+        self._forget = forget
+        self._keep_alive = False
+        self._parser = httptools.HttpResponseParser(self)
+
+    def send(self, response: UpstreamHttpResponse, request: bytes) -> None:
+        self.response = response
+        self.transport.write(request)
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def pause_reading(self) -> None:
+        if not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.closed:
+            self.transport.resume_reading()
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            response = self.response
+            if response is not None:
+                response._fail(UpstreamFailure("upstream broke the HTTP protocol"))
+            self.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._forget(self)
+        response, self.response = self.response, None
+        if response is None:
+            return
+        if response.status and not response._framed and exc is None:
+            response._finish()  # a body delimited by the server closing the connection
+        elif response.status:
+            response._fail(UpstreamFailure("upstream connection broke mid-body"))
+        else:
+            response._fail(UpstreamFailure("upstream closed the connection before answering"))
+
+    # --- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.response is None:  # bytes nobody asked for: the connection can't be trusted
+            raise UpstreamFailure("unsolicited response")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        response = self.response
+        response.raw_headers.append((name, value))
+        size = len(name)
+        if size == 16 and name.lower() == _ENCODING:
+            encoding = value.strip().lower()
+            if encoding in _DECODABLE:
+                response._decoder = zlib.decompressobj(wbits=47)  # zlib or gzip framing
+            elif encoding != b"identity":
+                shown = encoding.decode("latin-1")[:40]
+                response._fail(UpstreamFailure(f"upstream sent a body in {shown!r} encoding"))
+                raise UpstreamFailure("unsupported content-encoding")
+        elif (size == 14 or size == 17) and name.lower() in _FRAMING:
+            response._framed = True
+
+    def on_headers_complete(self) -> None:
+        response = self.response
+        status = self._parser.get_status_code()
+        if status < 200:  # 100 Continue and friends: the real response follows
+            response._interim = True
+            response.raw_headers.clear()
+            response._framed = False
+            return
+        self._keep_alive = self._parser.should_keep_alive()
+        response.status = status
+        response._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self.response._feed(body)
+
+    def on_message_complete(self) -> None:
+        response = self.response
+        if response._interim:
+            response._interim = False
+            return
+        self.response = None
+        response._finish()
+        if self._keep_alive and not self.closed:
+            self._release(self)
+        else:
+            self.closed = True
+            self.transport.close()
