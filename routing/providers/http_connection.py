@@ -112,9 +112,9 @@ class UpstreamHttpResponse:
         return body
 
     def close(self) -> None:
-        """Drop the connection unless the response was read to its end (then it is pooled
-        already)."""
-        if not self._complete:
+        """Drop the connection if it is still busy with this response; once the response
+        has arrived whole, the connection is back in its pool serving someone else."""
+        if self._conn.response is self:
             self._conn.abort()
 
     async def wait(self, seconds: float, blame: str) -> None:
@@ -163,10 +163,17 @@ class UpstreamHttpResponse:
         self._wake()
 
     def _finish(self) -> None:
-        if self._decoder is not None:
-            rest = self._decoder.flush()
+        if self._paused:  # the last bytes came with the ones that crossed HIGH_WATER
+            self._paused = False
+            self._conn.resume_reading()
+        decoder = self._decoder
+        if decoder is not None:
+            rest = decoder.flush()
             if rest:
                 self._chunks.append(rest)
+            if not decoder.eof:
+                self._fail(UpstreamFailure("upstream sent a truncated or corrupt compressed body"))
+                return
         self._complete = True
         self._wake()
 
@@ -201,6 +208,7 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.transport.abort()
+            self._forget(self)  # free its slot now, not when the loop reports the loss
 
     def pause_reading(self) -> None:
         if not self.closed:
@@ -285,3 +293,4 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             self.closed = True
             self.transport.close()
+            self._forget(self)
