@@ -112,19 +112,27 @@ class _Protocol(asyncio.Protocol):
         self._out: list[bytes] = []
         self._soon = False  # a write is scheduled for this event-loop turn
         self._later: asyncio.TimerHandle | None = None
+        self._unanswered = 0  # commands of the batch written last, still without a reply
+        self._urgent = False  # an urgent command queued while that batch was out
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
     def send(self, data: bytes, future: asyncio.Future, orphan: Orphan, lazy: bool) -> None:
-        """Queue a command. Urgent ones go out at the end of this loop turn, together with
-        whatever else was queued in it; lazy ones wait up to LAZY_SECONDS for company, so
-        that they cost no write and no wake-up of their own."""
+        """Queue a command. With no batch awaiting its replies, urgent ones go out at the end
+        of this loop turn, together with whatever else was queued in it; while a batch is
+        out, everything queued goes in one write the moment its replies are in (Redis
+        would only run them after that batch anyway), so under load one syscall carries
+        many callers' commands. Lazy ones also wait up to LAZY_SECONDS for company, so that
+        they cost no write and no wake-up of their own."""
         if self.closed:  # lost meanwhile: nothing would ever answer
             future.set_exception(RedisUnavailable("connection to Redis lost"))
             return
         self._out.append(data)
         self.waiting.append((future, orphan, time.monotonic()))
+        if self._unanswered:  # data_received sends it with the next batch
+            self._urgent = self._urgent or not lazy
+            return
         if not lazy:
             if not self._soon:
                 self._soon = True
@@ -137,10 +145,12 @@ class _Protocol(asyncio.Protocol):
         if self._later is not None:
             self._later.cancel()
             self._later = None
-        if not self._out:
+        if not self._out or self._unanswered:
             return
+        self._urgent = False
         out, self._out = self._out, []
         if not self.closed and self.transport is not None:
+            self._unanswered = len(out)
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def data_received(self, data: bytes) -> None:
@@ -150,6 +160,7 @@ class _Protocol(asyncio.Protocol):
         try:
             while pos < size:
                 reply, pos = parse_reply(buf, pos)
+                self._unanswered -= 1
                 future, orphan, _ = self.waiting.popleft()
                 if not future.done():
                     if isinstance(reply, RedisError):
@@ -164,6 +175,11 @@ class _Protocol(asyncio.Protocol):
             self.abort(RedisUnavailable(f"Redis protocol error: {exc}"))
             return
         self.buffer = buf[pos:] if pos < size else b""
+        if not self._unanswered and self._out:  # what queued up while that batch was out
+            if self._urgent:
+                self.flush()
+            elif self._later is None:
+                self._later = asyncio.get_running_loop().call_later(LAZY_SECONDS, self.flush)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.abort(RedisUnavailable(f"connection to Redis lost: {exc or 'closed'}"))

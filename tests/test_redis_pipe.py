@@ -222,3 +222,32 @@ def test_commands_on_a_lost_connection_fail_at_once(redis_url, redis_db):
             await client.close()
 
     run(go())
+
+
+def test_commands_queued_while_a_batch_is_out_go_in_one_write_after_its_replies(
+    redis_url, redis_db
+):
+    async def go():
+        client = PipelinedRedis(redis_url)
+        try:
+            await client.call("PING")
+            conn = client._conn
+            writes = []
+            real_write = conn.transport.write
+            conn.transport.write = lambda data: (writes.append(data), real_write(data))
+            busy = "local i = 0 while i < 5000000 do i = i + 1 end return i"  # tens of ms
+            slow = asyncio.ensure_future(client.call("EVAL", busy, 0))
+            await asyncio.sleep(0.01)  # the slow batch is out; these queue behind it
+            queued = [asyncio.ensure_future(client.call("INCR", "q")) for _ in range(20)]
+            await asyncio.sleep(0.01)
+            assert len(writes) == 1  # nothing more went out while the first batch was away
+            replies = await asyncio.gather(slow, *queued)
+            assert replies == [5000000, *range(1, 21)]
+            assert len(writes) == 2 and writes[1].count(b"INCR") == 20
+            # with nothing out, a lone call goes at once (end of this loop turn)
+            assert await asyncio.wait_for(client.call("GET", "q"), 0.5) == b"20"
+            assert len(writes) == 3
+        finally:
+            await client.close()
+
+    run(go())
