@@ -38,6 +38,11 @@ class UpstreamResponse(Protocol):
         """Drop the connection (used when the client goes away mid-body)."""
         ...
 
+    def release(self) -> None:
+        """The caller has what it needs (a stream's end marker): the rest of the body may
+        arrive unread and the connection be reused. `close()` afterwards keeps that."""
+        ...
+
 
 class Deadline:
     """The total deadline of one exchange, and the per-phase waits bounded by it."""

@@ -191,6 +191,9 @@ class DemoResponse:
     def close(self) -> None:
         pass
 
+    def release(self) -> None:
+        pass
+
 
 class DemoKind:
     """Speaks OpenAI's format locally; other surfaces reach it through canonical chat."""

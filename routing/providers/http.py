@@ -9,11 +9,13 @@ the system's CA store (certifi's when the system has none).
 
 import asyncio
 import functools
+import socket
 import ssl
 from collections import deque
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import aiohappyeyeballs
 from django.conf import settings
 
 from .base import Deadline, Timeouts, UpstreamFailure, UpstreamTimeout
@@ -21,6 +23,7 @@ from .http_connection import UpstreamConnection, UpstreamHttpResponse
 
 KEEPALIVE_SECONDS = 30.0  # an idle connection older than this is closed, not reused
 HAPPY_EYEBALLS_DELAY = 0.25
+DNS_SECONDS = 300.0  # how long resolved addresses are reused for new connections
 
 Origin = tuple[str, str, int]  # scheme, host, port
 
@@ -33,13 +36,19 @@ class Target:
 
 @functools.lru_cache(maxsize=256)
 def target(url: str) -> Target:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+        if host and not host.isascii():
+            host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise UpstreamFailure("upstream URL is not valid (host or port)") from None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not host:
         raise UpstreamFailure("upstream URL must be http:// or https:// with a host")
     default_port = 443 if scheme == "https" else 80
-    port = parts.port or default_port
-    host = parts.hostname
+    port = port or default_port
     shown = f"[{host}]" if ":" in host else host
     authority = shown if port == default_port else f"{shown}:{port}"
     path = parts.path or "/"
@@ -65,8 +74,8 @@ def _tls() -> ssl.SSLContext:
 
 
 class Pool:
-    """Idle connections per origin (most recently used first) and a limit on how many are
-    open at once, across origins; callers over the limit queue in order."""
+    """Idle connections per origin (most recently used first), a limit on how many are
+    open at once across origins (callers over it queue in order), and resolved addresses."""
 
     def __init__(self, limit: int) -> None:
         self.loop = asyncio.get_running_loop()
@@ -74,12 +83,9 @@ class Pool:
         self.open = 0
         self.idle: dict[Origin, list[UpstreamConnection]] = {}
         self.closed = False
-        self._waiters: deque[asyncio.Future] = deque()
+        self.waiters: deque[asyncio.Future] = deque()
         self._sweep: asyncio.TimerHandle | None = None
-        # asyncio's own loop races IPv6 and IPv4 addresses; uvloop has no such option and
-        # tries them in turn.
-        standard = isinstance(self.loop, asyncio.BaseEventLoop)
-        self._connect_options = {"happy_eyeballs_delay": HAPPY_EYEBALLS_DELAY} if standard else {}
+        self._addresses: dict[tuple[str, int], tuple[float, list]] = {}
 
     def take_idle(self, origin: Origin) -> UpstreamConnection | None:
         idle = self.idle.get(origin)
@@ -93,45 +99,100 @@ class Pool:
         return None
 
     async def connect(self, target: Target, timeout: float) -> UpstreamConnection:
-        while self.limit and self.open >= self.limit:
-            if not self._shut_an_idle_connection():
-                waiter = self.loop.create_future()
-                self._waiters.append(waiter)
-                await waiter
-            conn = self.take_idle(target.origin)
-            if conn is not None:
-                return conn
-        self.open += 1
+        """A connection to the target's origin once there is room: an idle one freed
+        meanwhile, or a new one. Callers that find others queued wait behind them."""
+        woken = False
+        while True:
+            if woken or not self.waiters:
+                conn = self.take_idle(target.origin)
+                if conn is not None:
+                    return conn
+                if not self.limit or self.open < self.limit:
+                    return await self._open(target, timeout)
+                if self._shut_an_idle_connection():
+                    continue
+            await self._wait_turn()
+            woken = True
+
+    async def _wait_turn(self) -> None:
+        waiter = self.loop.create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken, then cancelled before using it: pass the turn on
+            raise
+
+    async def _open(self, target: Target, timeout: float) -> UpstreamConnection:
         scheme, host, port = target.origin
         tls = scheme == "https"
+        made: list[UpstreamConnection] = []
+
+        def protocol() -> UpstreamConnection:
+            made.append(UpstreamConnection(target.origin, self._release, self._forget))
+            return made[0]
+
+        self.open += 1
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(target.origin, self._release, self._forget),
-                    host,
-                    port,
-                    ssl=_tls() if tls else None,
-                    server_hostname=host if tls else None,
-                    **self._connect_options,
+                addresses = await self._resolve(host, port)
+                # Races IPv6 and IPv4 addresses (RFC 8305) on any loop; uvloop has no
+                # happy_eyeballs_delay of its own.
+                sock = await aiohappyeyeballs.start_connection(
+                    addresses, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY
                 )
+                try:
+                    await self.loop.create_connection(
+                        protocol,
+                        sock=sock,
+                        ssl=_tls() if tls else None,
+                        server_hostname=host if tls else None,
+                    )
+                except BaseException:
+                    if not made or made[0].transport is None:
+                        sock.close()  # no transport took it over
+                    raise
         except BaseException as exc:
-            self.open -= 1
-            self._wake_one()
+            self._addresses.pop((host, port), None)  # resolve afresh next time
+            if made:  # counted once: by whichever of this and connection_lost comes first
+                self._shut(made[0], abort=True)
+            else:
+                self.open -= 1
+                self._wake_one()
             if isinstance(exc, TimeoutError):
                 raise UpstreamTimeout("connect") from None
             if isinstance(exc, OSError):  # refused, no route, DNS, TLS verification
                 raise UpstreamFailure(f"upstream unreachable: {type(exc).__name__}") from None
+            if isinstance(exc, UnicodeError):
+                raise UpstreamFailure("upstream host name cannot be encoded") from None
             raise
-        return conn
+        return made[0]
+
+    async def _resolve(self, host: str, port: int) -> list:
+        key = (host, port)
+        now = self.loop.time()
+        cached = self._addresses.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        if not addresses:
+            raise OSError(f"no address for {host}")
+        self._addresses[key] = (now + DNS_SECONDS, addresses)
+        return addresses
 
     def close(self) -> None:
         self.closed = True
         for idle in self.idle.values():
             for conn in idle:
-                self._shut(conn)
+                self._shut(conn, wake=False)
         self.idle.clear()
         if self._sweep is not None:
             self._sweep.cancel()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(UpstreamFailure("the gateway is shutting down"))
 
     # --- called by connections ----------------------------------------------------------
 
@@ -156,16 +217,22 @@ class Pool:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _shut(self, conn: UpstreamConnection) -> None:
+    def _shut(self, conn: UpstreamConnection, *, wake: bool = True, abort: bool = False) -> None:
         if conn.counted:
             conn.counted = False
             self.open -= 1
-        if not conn.closed:
+            if wake:
+                self._wake_one()
+        if not conn.closed and conn.transport is not None:
             conn.closed = True
-            conn.transport.close()
+            if abort:
+                conn.transport.abort()
+            else:
+                conn.transport.close()
 
     def _shut_an_idle_connection(self) -> bool:
-        """At the limit, an idle connection to another origin makes room for a new one."""
+        """At the limit, an idle connection to another origin makes room for a new one
+        (for the caller that asks, so no one else is woken for it)."""
         oldest: UpstreamConnection | None = None
         for idle in self.idle.values():
             if idle and (oldest is None or idle[0].idle_since < oldest.idle_since):
@@ -173,12 +240,12 @@ class Pool:
         if oldest is None:
             return False
         self.idle[oldest.origin].remove(oldest)
-        self._shut(oldest)
+        self._shut(oldest, wake=False)
         return True
 
     def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        while self.waiters:
+            waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -234,7 +301,8 @@ async def post(
     where = target(url)
     request = b"".join((where.head, _header_lines(headers, len(body)), body))
     connections = pool()
-    conn = connections.take_idle(where.origin)
+    # Behind queued callers, a newcomer waits its turn even if a connection just came free.
+    conn = None if connections.waiters else connections.take_idle(where.origin)
     if conn is None:
         loop = connections.loop
         give_up = loop.time() + wait

@@ -18,6 +18,9 @@ from .base import Deadline, Timeouts, UpstreamFailure, UpstreamTimeout
 
 HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
+MAX_HEADER_BYTES = 64 * 1024  # llhttp sets no limit; a runaway upstream would fill memory
+DRAIN_SECONDS = 1.0  # how long a released response may take to finish arriving
+DRAIN_BYTES = 64 * 1024  # and how much of it
 
 # Header names we look at while parsing, compared by length first (one int compare per
 # header, no lower-casing for the rest).
@@ -38,11 +41,15 @@ class UpstreamHttpResponse:
         "_buffered",
         "_chunks",
         "_complete",
+        "_compressed",
         "_conn",
         "_deadline",
         "_decoder",
+        "_drain_timer",
+        "_draining",
         "_error",
         "_framed",
+        "_header_bytes",
         "_headers",
         "_interim",
         "_paused",
@@ -65,7 +72,11 @@ class UpstreamHttpResponse:
         self._complete = False
         self._error: UpstreamFailure | None = None
         self._waiter: asyncio.Future | None = None
-        self._decoder = None
+        self._compressed = False  # gzip or deflate: decoded as it arrives
+        self._decoder = None  # made on the first body byte (an empty body has no stream)
+        self._header_bytes = 0
+        self._draining = False
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._framed = False  # Content-Length or chunked: EOF before the end is a break
         self._interim = False  # reading a 1xx response, which is skipped
 
@@ -114,8 +125,24 @@ class UpstreamHttpResponse:
     def close(self) -> None:
         """Drop the connection if it is still busy with this response; once the response
         has arrived whole, the connection is back in its pool serving someone else."""
-        if self._conn.response is self:
+        if self._conn.response is self and not self._draining:
             self._conn.abort()
+
+    def release(self) -> None:
+        """The caller has all it needs (a stream's end marker) though the body may not have
+        ended yet: the transfer's own end often comes a packet later. Let the rest arrive
+        unread and the connection return to its pool; cut it if the rest lingers past
+        DRAIN_SECONDS or DRAIN_BYTES."""
+        conn = self._conn
+        if conn.response is not self or self._error is not None or conn.closed:
+            return
+        self._draining = True
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            conn.resume_reading()
+        self._drain_timer = conn.loop.call_later(DRAIN_SECONDS, conn.abort_if_serving, self)
 
     async def wait(self, seconds: float, blame: str) -> None:
         """Until the connection has news for us: headers, a chunk, the end or a failure."""
@@ -146,7 +173,14 @@ class UpstreamHttpResponse:
             waiter.set_exception(error)
 
     def _feed(self, data: bytes) -> None:
-        if self._decoder is not None:
+        if self._draining:
+            self._buffered += len(data)
+            if self._buffered > DRAIN_BYTES:
+                self._conn.abort()
+            return
+        if self._compressed:
+            if self._decoder is None:
+                self._decoder = zlib.decompressobj(wbits=47)  # zlib or gzip framing
             try:
                 data = self._decoder.decompress(data)
             except zlib.error:
@@ -163,6 +197,9 @@ class UpstreamHttpResponse:
         self._wake()
 
     def _finish(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self._paused:  # the last bytes came with the ones that crossed HIGH_WATER
             self._paused = False
             self._conn.resume_reading()
@@ -203,6 +240,10 @@ class UpstreamConnection(asyncio.Protocol):
     def send(self, response: UpstreamHttpResponse, request: bytes) -> None:
         self.response = response
         self.transport.write(request)
+
+    def abort_if_serving(self, response: UpstreamHttpResponse) -> None:
+        if self.response is response:
+            self.abort()
 
     def abort(self) -> None:
         if not self.closed:
@@ -253,12 +294,18 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         response = self.response
-        response.raw_headers.append((name, value))
+        if response.status:
+            return  # a chunked body's trailer fields: not headers, and nothing we use
         size = len(name)
+        response._header_bytes += size + len(value)
+        if response._header_bytes > MAX_HEADER_BYTES:
+            response._fail(UpstreamFailure("upstream sent more than 64 KiB of headers"))
+            raise UpstreamFailure("headers too large")
+        response.raw_headers.append((name, value))
         if size == 16 and name.lower() == _ENCODING:
             encoding = value.strip().lower()
             if encoding in _DECODABLE:
-                response._decoder = zlib.decompressobj(wbits=47)  # zlib or gzip framing
+                response._compressed = True
             elif encoding != b"identity":
                 shown = encoding.decode("latin-1")[:40]
                 response._fail(UpstreamFailure(f"upstream sent a body in {shown!r} encoding"))
@@ -272,7 +319,7 @@ class UpstreamConnection(asyncio.Protocol):
         if status < 200:  # 100 Continue and friends: the real response follows
             response._interim = True
             response.raw_headers.clear()
-            response._framed = False
+            response._framed = response._compressed = False
             return
         self._keep_alive = self._parser.should_keep_alive()
         response.status = status
@@ -288,7 +335,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.response = None
         response._finish()
-        if self._keep_alive and not self.closed:
+        # An answer that came before the whole request went out (an early 401 or 413)
+        # leaves unsent bytes that the server would read as the next request.
+        if self._keep_alive and not self.closed and not self.transport.get_write_buffer_size():
             self._release(self)
         else:
             self.closed = True

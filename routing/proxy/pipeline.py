@@ -759,6 +759,9 @@ class _Attempt:
                             self.consumer, stream, self.surface, kind, call, record, route,
                             before_finish=remember,
                         )  # fmt: skip
+                    # The end marker was relayed; the transfer's own end may still be on
+                    # its way, and the connection is worth keeping for the next call.
+                    response.release()
                     return None
                 raw = await response.read()
             except UpstreamFailure as exc:

@@ -10,9 +10,11 @@ import datetime
 import gzip
 import ipaddress
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+import uvloop
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -85,6 +87,12 @@ def answer_each_with(*responses: bytes) -> Script:
     return script
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """The standard loop, and uvloop as `make serve` runs it."""
+    return asyncio.run if request.param == "asyncio" else uvloop.run
+
+
 @pytest.fixture(autouse=True)
 def fresh_pool():
     http._pool = None
@@ -119,7 +127,7 @@ def test_request_bytes_and_a_content_length_body():
     asyncio.run(scenario())
 
 
-def test_keep_alive_connections_are_reused_one_at_a_time():
+def test_keep_alive_connections_are_reused_one_at_a_time(run):
     async def scenario():
         async with Server(answer_each_with(JSON_200)) as server:
             for _ in range(5):
@@ -137,7 +145,7 @@ def test_keep_alive_connections_are_reused_one_at_a_time():
             assert server.connections == 2
             assert len(http.pool().idle[("http", "127.0.0.1", server.port)]) == 2
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_chunked_stream_arrives_chunk_by_chunk():
@@ -328,7 +336,7 @@ def never_answer() -> Script:
     return script
 
 
-def test_first_byte_and_total_deadlines():
+def test_first_byte_and_total_deadlines(run):
     async def scenario():
         async with Server(never_answer()) as server:
             quick = Timeouts(connect=1, first_byte=0.1, idle=1, total=5)
@@ -342,7 +350,7 @@ def test_first_byte_and_total_deadlines():
             await asyncio.sleep(0.05)
             assert http.pool().open == 0  # a timed-out exchange never returns to the pool
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_idle_deadline_between_chunks():
@@ -367,13 +375,12 @@ def test_idle_deadline_between_chunks():
 
 
 def test_connect_deadline(monkeypatch):
+    async def slow_connect(*args, **kwargs):
+        await asyncio.sleep(10)
+
+    monkeypatch.setattr(http.aiohappyeyeballs, "start_connection", slow_connect)
+
     async def scenario():
-        loop = asyncio.get_running_loop()
-
-        async def slow_connect(*args, **kwargs):
-            await asyncio.sleep(10)
-
-        monkeypatch.setattr(loop, "create_connection", slow_connect)
         timeouts = Timeouts(connect=0.1, first_byte=2, idle=1, total=5)
         with pytest.raises(UpstreamTimeout) as caught:
             await http.post("http://127.0.0.1:9/x", b"{}", {}, timeouts)
@@ -499,7 +506,7 @@ def self_signed() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
-def test_https_verifies_the_certificate(monkeypatch):
+def test_https_verifies_the_certificate(monkeypatch, run):
     server_tls, trusting = self_signed()
 
     async def scenario():
@@ -511,4 +518,191 @@ def test_https_verifies_the_certificate(monkeypatch):
             assert await post(server, host="localhost") == b'{"ok":true}'
             assert server.connections == 1  # the refused handshake never reached the server
 
+    run(scenario())
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_call_cancelled_as_its_connection_opens_frees_its_slot_once(monkeypatch, tls, run):
+    server_tls, trusting = self_signed()
+    monkeypatch.setattr(http, "_tls", lambda: trusting)
+    opened = []
+    real_made = http_connection.UpstreamConnection.connection_made
+
+    def made_then_cancelled(conn, transport):
+        real_made(conn, transport)
+        opened.append(conn)
+        caller.cancel()
+
+    caller: asyncio.Task
+
+    async def scenario():
+        nonlocal caller
+        async with Server(answer_each_with(JSON_200), tls=server_tls if tls else None) as server:
+            monkeypatch.setattr(
+                http_connection.UpstreamConnection, "connection_made", made_then_cancelled
+            )
+            caller = asyncio.create_task(post(server, host="localhost"))
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            await asyncio.sleep(0.1)  # connection_lost has run
+            assert opened and opened[0].closed
+            assert http.pool().open == 0  # not -1: counted down once
+
+    run(scenario())
+
+
+def test_a_caller_woken_then_cancelled_passes_its_turn_on(settings):
+    settings.ORCA_UPSTREAM_MAX_CONNECTIONS = 1
+    hold = asyncio.Event()
+
+    async def script(reader, writer, server):
+        while True:
+            await server.read_request(reader)
+            if len(server.requests) == 1:
+                await hold.wait()
+            writer.write(JSON_200)
+            await writer.drain()
+
+    async def scenario():
+        async with Server(script) as server:
+            holder = asyncio.create_task(post(server))
+            await asyncio.sleep(0.05)
+            first = asyncio.create_task(post(server))
+            second = asyncio.create_task(post(server))
+            await asyncio.sleep(0.05)
+            connections = http.pool()
+            assert len(connections.waiters) == 2
+            woken = connections.waiters[0]
+            woken.add_done_callback(lambda _: first.cancel())  # cancelled as it is woken
+            hold.set()
+            await holder
+            started = time.monotonic()
+            assert await second == b'{"ok":true}'
+            assert time.monotonic() - started < 0.5  # not its 2-s first-byte deadline
+            with pytest.raises(asyncio.CancelledError):
+                await first
+
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 429 Too Many Requests\r\nContent-Encoding: gzip\r\nRetry-After: 7\r\n"
+        b"Content-Length: 0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n",
+    ],
+)
+def test_an_empty_compressed_body_is_empty_not_corrupt(reply):
+    async def scenario():
+        async with Server(answer_each_with(reply)) as server:
+            response = await http.post(server.url(), b"{}", {}, FAST)
+            assert await response.read() == b""
+            assert response.status in (429, 204)
+
+    asyncio.run(scenario())
+
+
+def test_trailer_fields_are_not_headers():
+    reply = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Retry-After\r\n\r\n"
+        b"2\r\nok\r\n0\r\nRetry-After: 99\r\nContent-Encoding: gzip\r\n\r\n"
+    )
+
+    async def scenario():
+        async with Server(answer_each_with(reply)) as server:
+            response = await http.post(server.url(), b"{}", {}, FAST)
+            assert await response.read() == b"ok"
+            assert "retry-after" not in response.headers
+
+    asyncio.run(scenario())
+
+
+def test_runaway_headers_are_cut_off():
+    async def script(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for index in range(5000):
+            writer.write(b"X-Filler-%d: %s\r\n" % (index, b"v" * 100))
+            await writer.drain()
+        await reader.read()
+
+    async def scenario():
+        async with Server(script) as server:
+            with pytest.raises(UpstreamFailure, match="64 KiB of headers"):
+                await post(server)
+
+    asyncio.run(scenario())
+
+
+def test_an_answer_before_the_whole_request_went_out_retires_the_connection():
+    big = b"x" * (32 << 20)  # far more than the socket buffers hold
+
+    async def early_401(reader, writer, server):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno")
+        await writer.drain()
+        await asyncio.sleep(0.5)  # read nothing more, so the client is still writing
+
+    async def scenario():
+        async with Server(early_401) as server:
+            response = await http.post(server.url(), big, {}, FAST)
+            assert response.status == 401 and await response.read() == b"no"
+            assert not any(http.pool().idle.values())  # not handed to the next call
+
+    asyncio.run(scenario())
+
+
+def test_a_released_stream_finishes_arriving_and_its_connection_is_reused(run):
+    async def script(reader, writer, server):
+        while True:
+            await server.read_request(reader)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\ne\r\ndata: [DONE]\n\n\r\n"
+            )
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the transfer's end comes a little later
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    async def scenario():
+        async with Server(script) as server:
+            for _ in range(3):
+                response = await http.post(server.url(), b"{}", {}, FAST)
+                chunks = response.chunks()
+                assert await anext(chunks) == b"data: [DONE]\n\n"
+                response.release()
+                response.close()  # as the pipeline's finally does: keeps the release
+                await asyncio.sleep(0.1)
+            assert server.connections == 1
+
+    run(scenario())
+
+
+def test_a_released_response_that_lingers_is_cut(monkeypatch):
+    monkeypatch.setattr(http_connection, "DRAIN_SECONDS", 0.1)
+
+    async def endless(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(b"4\r\ntick\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+
+    async def scenario():
+        async with Server(endless) as server:
+            response = await http.post(server.url(), b"{}", {}, FAST)
+            response.release()
+            await asyncio.sleep(0.3)
+            assert response._conn.closed and http.pool().open == 0
+
+    asyncio.run(scenario())
+
+
+def test_urls_with_bad_ports_or_international_hosts():
+    assert http.target("https://bücher.example/v1").head.startswith(
+        b"POST /v1 HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n"
+    )
+    with pytest.raises(UpstreamFailure, match="not valid"):
+        http.target("http://h:99999/")
