@@ -7,7 +7,7 @@ WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format serve worker migrate install clean bench bench-servers profile
+.PHONY: run test lint format serve worker migrate install clean bench bench-servers bench-clients profile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -57,6 +57,10 @@ bench: install
 ## bench-servers: Orca under uvicorn, granian and daphne (the choice behind `make serve`)
 bench-servers: install
 	$(BIN)/python -m bench.servers
+
+## bench-clients: CPU per upstream call, aiohttp's client against Orca's own
+bench-clients: install
+	$(BIN)/python -m bench.clients
 
 ## profile: one Orca worker under load, recorded by py-spy; flame graph and summary in results/
 profile: install
