@@ -87,6 +87,17 @@ def answer_each_with(*responses: bytes) -> Script:
     return script
 
 
+def answer_once_with(reply: bytes) -> Script:
+    """Answer the connection's first request with `reply`, then close it."""
+
+    async def script(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(reply)
+        await writer.drain()
+
+    return script
+
+
 @pytest.fixture(params=["asyncio", "uvloop"])
 def run(request):
     """The standard loop, and uvloop as `make serve` runs it."""
@@ -181,10 +192,9 @@ def test_body_ended_by_the_server_closing_and_connection_close():
         writer.write(b"1}")
         writer.close()
 
-    async def connection_close(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(JSON_200.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
-        await writer.drain()
+    connection_close = answer_once_with(
+        JSON_200.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+    )
 
     async def scenario():
         async with Server(close_delimited) as server:
@@ -200,13 +210,8 @@ def test_body_ended_by_the_server_closing_and_connection_close():
 
 
 def test_a_connection_the_server_closed_while_idle_is_not_reused():
-    async def one_request_then_close(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(JSON_200)
-        await writer.drain()
-
     async def scenario():
-        async with Server(one_request_then_close) as server:
+        async with Server(answer_once_with(JSON_200)) as server:
             await post(server)
             await asyncio.sleep(0.05)  # the server's FIN arrives while the connection idles
             assert await post(server) == b'{"ok":true}'
@@ -248,13 +253,8 @@ def test_idle_connections_past_the_keepalive_are_closed(monkeypatch):
     ],
 )
 def test_broken_answers_are_upstream_failures(reply, message):
-    async def script(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(reply)
-        await writer.drain()
-
     async def scenario():
-        async with Server(script) as server:
+        async with Server(answer_once_with(reply)) as server:
             with pytest.raises(UpstreamFailure, match=message):
                 await post(server)
             assert http.pool().open == 0  # the broken connection is gone
