@@ -7,7 +7,8 @@ BENCH_ONLY (a comma-separated subset of direct,bare,orca,litellm, for quick comp
 BENCH_SOAK_SECONDS (300; Orca under alternating load while its RSS is sampled; 0 skips it),
 BENCH_ROUNDS (5: each measurement is split into this many rounds, the targets taking turns).
 Also measured: each streamed chunk's trip from the mock to the client (mock_upstream's
-stamped stream), for every target.
+stamped stream), for every target, and the stream load (bench/streamload.py: BENCH_STREAMS
+held streams with quick calls beside them; BENCH_STREAM_LOAD_ONLY=1 runs only that).
 """
 
 import json
@@ -28,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import loadgen
+from bench import loadgen, streamload
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -407,7 +408,7 @@ def fmt(value, digits=2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def finish(rows: list[dict], meta: dict, soaked: dict | None = None) -> None:
+def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) -> None:
     direct = {(r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
     for row in rows:
         base = direct.get((row["mode"], row["concurrency"]))
@@ -451,6 +452,7 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None) -> None:
                   f"{soaked['errors']} errors): RSS {soaked['rss_after_first_round_mb']} MB after "
                   f"the first round, {soaked['rss_end_mb']} MB at the end (max "
                   f"{soaked['rss_max_mb']} MB), growth {soaked['growth_pct']} %"]  # fmt: skip
+    lines += streamload.markdown(list(held))
     table = "\n".join(lines)
     print("\n" + table + "\n")
     out_dir = ROOT / "results"
@@ -458,7 +460,9 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None) -> None:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     (out_dir / f"bench-{stamp}.json").write_text(
         json.dumps(
-            {"meta": meta, "rows": rows, "chunk_delay": CHUNK_ROWS, "soak": soaked}, indent=2
+            {"meta": meta, "rows": rows, "chunk_delay": CHUNK_ROWS, "soak": soaked}
+            | {"stream_load": list(held)},
+            indent=2,
         )
     )
     notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
@@ -487,6 +491,7 @@ def main() -> int:
         "orca_redis": bool(os.environ.get("REDIS_URL")),
     }
     cleanup = lambda: None  # noqa: E731
+    streamload.raise_fd_limit()  # the stream load holds thousands of sockets
     try:
         mock, mock_port = start_mock(logs)
         upstream = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
@@ -506,6 +511,9 @@ def main() -> int:
         if wanted("orca"):  # Orca, production-like
             try:
                 env, cleanup = orca_env(tmp)
+                # The held streams each keep an upstream connection; quick calls need more.
+                limit = str(max(1000, streamload.settings()["streams"] + 100))
+                env.setdefault("ORCA_UPSTREAM_MAX_CONNECTIONS", limit)
                 key = setup_orca(env, mock_port)
                 port = free_port()
                 app = "orca.asgi:application"
@@ -532,12 +540,16 @@ def main() -> int:
         if not wanted("direct"):
             targets = targets[1:]
         print(f"{rounds} interleaved rounds of {max(1.0, seconds / rounds):.0f} s per target")
-        measure_all(targets, seconds, warmup, rounds, rows)
-        probe_chunks_and_memory(targets, rows)
+        if not os.environ.get("BENCH_STREAM_LOAD_ONLY"):
+            measure_all(targets, seconds, warmup, rounds, rows)
+            probe_chunks_and_memory(targets, rows)
+        rss_of = lambda pid: (rss_mb(pid), peak_rss_mb(pid))  # noqa: E731
+        held = streamload.run_all(targets, lambda m: body_for(m, False), mock.pid, cpu_seconds,
+                                  rss_of)  # fmt: skip
         if orca is not None and soak_seconds > 0:
             print(f"orca soak for {soak_seconds:.0f} s (BENCH_SOAK_SECONDS)")
             soaked = soak(orca.url, orca.key, orca.model, orca.pid, soak_seconds)
-        finish(rows, meta, soaked)
+        finish(rows, meta, soaked, held)
         return 0
     except KeyboardInterrupt:
         print("interrupted")
