@@ -6,18 +6,46 @@ HOST ?= 127.0.0.1
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Installs resolve nothing: they take the pinned, hashed set in the lock (docs/dependencies.md).
+LOCK := requirements.lock
+# The lock and audit tools live in venvs of their own, one per pinned version, outside $(VENV).
+TOOLS ?= var/tools
+UV_VERSION := 0.13.9
+PIP_AUDIT_VERSION := 2.10.1
+UV := $(TOOLS)/uv-$(UV_VERSION)/bin/uv
+PIP_AUDIT_VENV := $(TOOLS)/pip-audit-$(PIP_AUDIT_VERSION)
 
-.PHONY: run test lint format serve worker migrate install clean bench bench-servers bench-clients profile
+.PHONY: run test lint format serve worker migrate install lock audit clean bench bench-servers bench-clients profile
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Orca needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## lock: re-pin requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade for newest releases)
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)/uv-$(UV_VERSION)
+	$(TOOLS)/uv-$(UV_VERSION)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+## audit: known vulnerabilities in the locked set; exit 0 with a note when the database is unreachable
+## (AUDIT_ARGS passes pip-audit options, e.g. AUDIT_ARGS='--vulnerability-service osv')
+audit: $(PIP_AUDIT_VENV)/bin/pip-audit
+	@$(PIP_AUDIT_VENV)/bin/python scripts/audit.py $(LOCK) $(AUDIT_ARGS)
+
+$(PIP_AUDIT_VENV)/bin/pip-audit:
+	$(PYTHON) -m venv $(PIP_AUDIT_VENV)
+	$(PIP_AUDIT_VENV)/bin/python -m pip install --quiet pip-audit==$(PIP_AUDIT_VERSION)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
