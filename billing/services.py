@@ -1,12 +1,13 @@
 """Writes for usage records."""
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from workspaces.selectors import still_existing
 from workspaces.services import mark_keys_used
@@ -14,6 +15,7 @@ from workspaces.services import mark_keys_used
 from . import balances
 from .models import LedgerEntry, StoredExchange, UsageRecord
 from .pricing import usd_to_pico
+from .text import storable, storable_json
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ def _insert_sql() -> str:
 
 
 _INT_MAX = 2**31 - 1
+_SMALL_MAX = 2**15 - 1
 
 
 def _count(value: int) -> int:
@@ -69,32 +72,45 @@ def _count(value: int) -> int:
 
 def _row_of(event: UsageEvent, adapt_datetime) -> tuple:
     """The event as a row the table will accept (in _COLUMNS order): counts clamped, texts
-    cut to their columns."""
+    made storable and cut to their columns."""
     e = event
     ttft = e.ttft_ms
     return (
         e.request_id,
         e.workspace_id,
         e.api_key_id,
-        e.endpoint[:40],
-        e.model[:200],
-        e.upstream_model[:200],
+        storable(e.endpoint)[:40],
+        storable(e.model)[:200],
+        storable(e.upstream_model)[:200],
         _count(e.prompt_tokens),
         _count(e.completion_tokens),
         _count(e.cached_tokens),
         _count(e.reasoning_tokens),
         e.usage_reported,
-        e.status_code,
-        (e.error_code or "")[:60],
+        _small(e.status_code),
+        storable(e.error_code or "")[:60],
         e.streamed,
         _count(e.latency_ms),
         None if ttft is None else _count(ttft),
         adapt_datetime(e.created_at),
-        (e.router or "")[:60],
-        e.fallback_level,
-        e.attempts,
+        storable(e.router or "")[:60],
+        None if e.fallback_level is None else _small(e.fallback_level),
+        storable_json(e.attempts),
         max(e.cost_pico, 0),
     )
+
+
+def _small(value: int) -> int:
+    return min(max(value, 0), _SMALL_MAX)
+
+
+# Errors that say the database cannot be reached (or the connection broke): the batch is
+# kept for the next try. Any other error is a row the database (or this code) refuses.
+UNREACHABLE = (OperationalError, InterfaceError)
+# Refused rows since the process started, by what was still written of them: "without
+# exchange" (the usage row and spend, not the text), "scrubbed" (texts reduced to ASCII,
+# key dropped), "dropped" (nothing). Logged with request ids, never with the text.
+refused_rows: Counter[str] = Counter()
 
 
 def write_usage_batch(events: Sequence[UsageEvent]) -> None:
@@ -102,14 +118,70 @@ def write_usage_batch(events: Sequence[UsageEvent]) -> None:
 
     Plain executemany of tuples rather than bulk_create: building a model instance per row
     held the GIL long enough to show up in the gateway's tail latency (docs/performance.md).
-    If the batch is refused as a whole, rows are retried one by one so that a single bad row
-    (say, for a key deleted since) cannot block the rest.
+    A batch the database refuses for any reason but being unreachable is split in halves
+    until the refused rows are alone; each of those is written in a reduced form that keeps
+    its billing facts (see _write_refused), so one bad row never holds back the others and
+    never makes the batch fail again on the next flush. Raises only UNREACHABLE errors.
+    Every step is idempotent on request_id, so a batch retried after a connection broke
+    half way adds nothing twice.
     """
     events = _without_deleted_owners(events)
-    if not events:
+    if events:
+        _write_isolating(events)
+
+
+def _write_isolating(events: Sequence[UsageEvent]) -> None:
+    try:
+        with transaction.atomic():  # records, spends and kept text become visible together
+            _write_batch(events)
         return
-    with transaction.atomic():  # records, spends and kept text become visible together
-        _write_batch(events)
+    except UNREACHABLE:
+        raise
+    except Exception as exc:
+        if len(events) == 1:
+            _write_refused(events[0], exc)
+            return
+    half = len(events) // 2
+    _write_isolating(events[:half])
+    _write_isolating(events[half:])
+
+
+def _write_refused(event: UsageEvent, error: Exception) -> None:
+    """A row refused on its own: keep what bills it. First without its stored text (the
+    likeliest culprit, and not a billing fact), then with every text reduced to ASCII and
+    without the key; only if even that is refused is it dropped."""
+    kind = type(error).__name__
+    reduced = replace(event, exchange=None)
+    scrubbed = replace(
+        reduced,
+        api_key_id=None,
+        endpoint=_ascii(event.endpoint),
+        model=_ascii(event.model),
+        upstream_model=_ascii(event.upstream_model),
+        error_code=_ascii(event.error_code),
+        router=_ascii(event.router),
+        attempts="[]",
+    )
+    for outcome, attempt in (("without exchange", reduced), ("scrubbed", scrubbed)):
+        if outcome == "without exchange" and event.exchange is None:
+            continue
+        try:
+            with transaction.atomic():
+                _write_batch([attempt])
+        except UNREACHABLE:
+            raise
+        except Exception as exc:
+            kind = type(exc).__name__
+            continue
+        refused_rows[outcome] += 1
+        log.error("usage record %s refused (%s); written %s", event.request_id, kind, outcome)
+        return
+    refused_rows["dropped"] += 1
+    log.error("usage record %s refused by the database (%s); dropped", event.request_id, kind)
+
+
+def _ascii(text: str | None) -> str:
+    return (text or "").encode("ascii", "replace").decode().replace("\x00", "?")
 
 
 def _without_deleted_owners(events: Sequence[UsageEvent]) -> list[UsageEvent]:
@@ -136,14 +208,12 @@ def _without_deleted_owners(events: Sequence[UsageEvent]) -> list[UsageEvent]:
 def _write_batch(events: Sequence[UsageEvent]) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     rows = [_row_of(event, adapt) for event in events]
-    if connection.vendor != "postgresql" or not _copy_batch(rows):
-        sql = _insert_sql()
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.executemany(sql, rows)
-        except (IntegrityError, DataError):
-            _write_one_by_one(sql, rows)
-        _write_spends(events)
+    if connection.vendor == "postgresql":
+        _copy_batch(rows)
+    else:
+        with connection.cursor() as cursor:
+            cursor.executemany(_insert_sql(), rows)
+        _write_spends(rows)
     _write_exchanges(events)
     last_used: dict[int, datetime] = {}
     for event in events:
@@ -157,48 +227,49 @@ def _write_batch(events: Sequence[UsageEvent]) -> None:
 _STAGE = "orca_usage_stage"
 
 
-def _copy_batch(rows: list[list]) -> bool:
+def _copy_batch(rows: list[tuple]) -> None:
     """PostgreSQL: COPY the batch into a session-local staging table (emptied at commit),
     then move it into the usage table and derive the ledger spends from it, server-side.
     Per row this costs a fraction of one INSERT each, both in Python (this thread holds the
-    GIL the gateway's event loop needs) and in PostgreSQL. False when a row is refused, so
-    the caller can fall back to the row-by-row path that isolates it."""
+    GIL the gateway's event loop needs) and in PostgreSQL."""
     ops = connection.ops
     usage = ops.quote_name(UsageRecord._meta.db_table)
     ledger = ops.quote_name(LedgerEntry._meta.db_table)
     columns = ", ".join(ops.quote_name(c) for c in _COLUMNS)
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
-                f"SELECT {columns} FROM {usage} WITH NO DATA"
-            )
-            # Django wraps execute() errors, not COPY's: wrap them so a refused row is
-            # caught below and isolated instead of failing every later flush.
-            with (
-                connection.wrap_database_errors,
-                cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {usage} ({columns}) SELECT {columns} FROM {_STAGE} "
-                "ON CONFLICT (request_id) DO NOTHING"
-            )
-            cursor.execute(
-                f"INSERT INTO {ledger} (workspace_id, kind, amount_pico, request_id, note, "
-                f"created_at) SELECT workspace_id, %s, -cost_pico, request_id, left(model, 200), "
-                f"created_at FROM {_STAGE} WHERE cost_pico > 0 ON CONFLICT (request_id) DO NOTHING",
-                [LedgerEntry.Kind.SPEND.value],
-            )
-    except (IntegrityError, DataError):
-        return False
-    return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {usage} WITH NO DATA"
+        )
+        # Django wraps execute() errors, not COPY's: wrap them so a lost connection is
+        # told apart from a refused row.
+        with (
+            connection.wrap_database_errors,
+            cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {usage} ({columns}) SELECT {columns} FROM {_STAGE} "
+            "ON CONFLICT (request_id) DO NOTHING"
+        )
+        cursor.execute(
+            f"INSERT INTO {ledger} (workspace_id, kind, amount_pico, request_id, note, "
+            f"created_at) SELECT workspace_id, %s, -cost_pico, request_id, left(model, 200), "
+            f"created_at FROM {_STAGE} WHERE cost_pico > 0 ON CONFLICT (request_id) DO NOTHING",
+            [LedgerEntry.Kind.SPEND.value],
+        )
 
 
-def _write_spends(events: Sequence[UsageEvent]) -> None:
-    """One ledger spend per charged call, keyed by request id so a retried flush adds none."""
-    charged = [e for e in events if e.cost_pico > 0]
+_WORKSPACE, _MODEL, _CREATED, _COST = (
+    _COLUMNS.index(c) for c in ("workspace_id", "model", "created_at", "cost_pico")
+)
+
+
+def _write_spends(rows: list[tuple]) -> None:
+    """One ledger spend per charged call, keyed by request id so a retried flush adds none.
+    From the rows, so the note is the model already made storable."""
+    charged = [r for r in rows if r[_COST] > 0]
     if not charged:
         return
     table = connection.ops.quote_name(LedgerEntry._meta.db_table)
@@ -206,20 +277,10 @@ def _write_spends(events: Sequence[UsageEvent]) -> None:
         f"INSERT INTO {table} (workspace_id, kind, amount_pico, request_id, note, created_at) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (request_id) DO NOTHING"
     )
-    adapt = connection.ops.adapt_datetimefield_value
-    rows = [
-        (
-            e.workspace_id,
-            LedgerEntry.Kind.SPEND.value,
-            -e.cost_pico,
-            e.request_id,
-            e.model[:200],
-            adapt(e.created_at),
-        )
-        for e in charged
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    spend = LedgerEntry.Kind.SPEND.value
+    values = [(r[_WORKSPACE], spend, -r[_COST], r[0], r[_MODEL], r[_CREATED]) for r in charged]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
 
 
 def _write_exchanges(events: Sequence[UsageEvent]) -> None:
@@ -232,8 +293,8 @@ def _write_exchanges(events: Sequence[UsageEvent]) -> None:
             StoredExchange(
                 usage_id=ids[request_id],
                 workspace_id=event.workspace_id,
-                request_body=event.exchange[0],
-                response_text=event.exchange[1],
+                request_body=storable(event.exchange[0]),
+                response_text=storable(event.exchange[1]),
                 delete_after=event.created_at + timedelta(days=event.exchange[2]),
             )
             for request_id, event in kept.items()
@@ -241,20 +302,6 @@ def _write_exchanges(events: Sequence[UsageEvent]) -> None:
         ],
         ignore_conflicts=True,
     )
-
-
-def _write_one_by_one(sql: str, rows: list[list]) -> None:
-    key_column = _COLUMNS.index("api_key_id")
-    for row in rows:
-        for attempt in (row, [*row[:key_column], None, *row[key_column + 1 :]]):
-            try:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute(sql, attempt)
-                break
-            except (IntegrityError, DataError):
-                continue
-        else:
-            log.error("usage record %s refused by the database; dropped", row[0])
 
 
 @transaction.atomic
@@ -268,7 +315,7 @@ def grant_credits(
         workspace_id=workspace_id,
         kind=LedgerEntry.Kind.GRANT,
         amount_pico=usd_to_pico(amount_usd),
-        note=note,
+        note=storable(note)[:200],
         created_by=created_by,
     )
     transaction.on_commit(lambda: balances.credit_sync(workspace_id, entry.amount_pico))

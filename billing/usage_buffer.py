@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from .services import UsageEvent, write_usage_batch
+from .services import UNREACHABLE, UsageEvent, write_usage_batch
 
 log = logging.getLogger(__name__)
 
 _MAX_PENDING = 200_000
+MAX_ATTEMPTS = 3  # for a flush failing for another reason than an unreachable database
 
 
 class UsageBuffer:
@@ -25,6 +26,7 @@ class UsageBuffer:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._failures = 0  # consecutive flushes that failed for another reason than reach
 
     def add(self, event: UsageEvent) -> None:
         if len(self._pending) >= _MAX_PENDING:
@@ -63,11 +65,35 @@ class UsageBuffer:
             except asyncio.CancelledError:
                 self._pending[:0] = batch  # shutdown: close() writes them
                 raise
-            except Exception:
-                # Row-level problems are handled by the writer; what is left is the database
-                # being unreachable, so keep the batch for the next try.
+            except UNREACHABLE:
+                # The writer isolates refused rows itself; this is the database being out
+                # of reach, so keep the batch (written idempotently) for the next try.
                 log.exception("usage flush failed; %d records kept for the next try", len(batch))
                 self._pending[:0] = batch
+                self._failures = 0
+            except Exception:
+                self._failed(batch)
+            else:
+                self._failures = 0
+
+    def _failed(self, batch: list[UsageEvent]) -> None:
+        """A failure that is neither a refused row nor a lost database (a bug, a missing
+        table): retried a few times, then given up rather than retried forever ahead of
+        every later record."""
+        self._failures += 1
+        if self._failures < MAX_ATTEMPTS:
+            log.exception(
+                "usage flush failed (attempt %d of %d); %d records kept for the next try",
+                self._failures, MAX_ATTEMPTS, len(batch),
+            )  # fmt: skip
+            self._pending[:0] = batch
+            return
+        self._failures = 0
+        ids = ", ".join(e.request_id for e in batch[:20])
+        log.exception(
+            "usage flush failed %d times; %d records dropped (first: %s)",
+            MAX_ATTEMPTS, len(batch), ids,
+        )  # fmt: skip
 
     async def close(self) -> None:
         if self._task is not None:
