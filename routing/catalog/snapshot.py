@@ -18,6 +18,12 @@ class ProviderRoute:
     first_byte_timeout: float | None = None
     idle_timeout: float | None = None
     total_timeout: float | None = None
+    # The credential as bytes, for scrubbing every relayed stream event (empty: none).
+    secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        secret = self.credential.encode() if len(self.credential) >= 4 else b""
+        object.__setattr__(self, "secrets", (secret,) if secret else ())
 
 
 @dataclass(frozen=True, slots=True)

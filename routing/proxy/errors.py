@@ -39,3 +39,21 @@ def scrub(text: str, *secrets: str) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return _SECRET_SHAPES.sub("[redacted]", text)
+
+
+REDACTED = b"[redacted]"
+
+
+def scrub_bytes(data: bytes, secrets: tuple[bytes, ...]) -> bytes:
+    """The exact credentials, out of relayed bytes. Streams are scrubbed event by event (an
+    event is whole before it is forwarded), so a secret cannot straddle two pieces."""
+    for secret in secrets:
+        if secret in data:
+            data = data.replace(secret, REDACTED)
+    return data
+
+
+def scrub_event(event: bytes, secrets: tuple[bytes, ...]) -> bytes:
+    """An upstream's own error event, forwarded on a pass-through: the credentials and
+    anything shaped like a bearer secret are taken out."""
+    return scrub(event.decode("utf-8", "replace"), *(s.decode() for s in secrets)).encode()

@@ -23,24 +23,25 @@ from workspaces.selectors import KeyContext
 
 from .. import providers, selection
 from ..catalog.snapshot import AmbiguousModel, ModelRoute
-from ..providers import UpstreamFailure, UpstreamResponse, UpstreamTimeout
+from ..providers import UpstreamFailure, UpstreamResponse
 from ..selectors import stored_conversation
 from ..services import store_response
 from ..wire import openai_chat, responses
-from ..wire.canonical import ChunkAccumulator, InvalidRequest, StreamError
+from ..wire.canonical import InvalidRequest
 from ..wire.openai_errors import parse_upstream_error
-from ..wire.sse import EventSplitter, data_lines, encode_data
 from ..wire.usage import Usage
 from .consumer import RelayConsumer
-from .errors import GatewayError, scrub
+from .errors import GatewayError, scrub, scrub_bytes
 from .state import run_db, state
+from .streams import (
+    failure_error,
+    kept_exchange,
+    prepend,
+    relay_native_stream,
+    relay_translated_stream,
+)
 from .surfaces import Surface
 
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),  # tell nginx-style proxies not to buffer the stream
-]
 log = logging.getLogger(__name__)
 CLIENT_CLOSED = 499
 ROUTER_PREFIX = "orcarouter/"  # nginx's convention for "the client went away"
@@ -141,12 +142,15 @@ class CallRecord:
     exchange: tuple[str, str, int] | None = None
 
     def charge(self) -> int:
-        """What the call costs the workspace: nothing unless it was served (or cancelled by
-        the client after output began), and nothing for an empty completion. A stream cut
-        short is charged for the output produced, counted from its chunks when the upstream
-        never sent usage, with the prompt estimated the same way."""
+        """What the call costs the workspace: nothing unless it was served, or is a stream
+        whose output reached the client before it stopped (the client left, the upstream
+        broke off); nothing for an empty completion. A stream cut short is charged for the
+        output delivered, counted from its chunks when the upstream never sent usage, with
+        the prompt estimated the same way."""
         usage = self.usage
-        if self.status not in (200, CLIENT_CLOSED) or usage is None or not usage.completion_tokens:
+        if usage is None or not usage.completion_tokens:
+            return 0
+        if self.status not in (200, CLIENT_CLOSED) and not (self.streamed and self.delivered):
             return 0
         if not usage.reported and not usage.prompt_tokens:
             usage.prompt_tokens = self.prompt_estimate  # recorded as the estimate it is
@@ -162,6 +166,11 @@ class CallRecord:
     def mark_first_byte(self) -> None:
         if self.first_byte_at is None:
             self.first_byte_at = time.perf_counter()
+
+    @property
+    def delivered(self) -> bool:
+        """Upstream output reached the client (set when the first relayed bytes went out)."""
+        return self.first_byte_at is not None
 
     def to_event(self, request_id: str) -> UsageEvent:
         usage = self.usage or Usage(reported=False)
@@ -223,68 +232,7 @@ def upstream_error(
     )
 
 
-def failure_error(exc: UpstreamFailure) -> GatewayError:
-    if isinstance(exc, UpstreamTimeout):
-        return GatewayError(504, str(exc), code="upstream_timeout")
-    return GatewayError(502, str(exc), code="upstream_error")
-
-
 # --- the relay ------------------------------------------------------------------------------
-
-
-class _Meter:
-    """Watches a pass-through stream (events already in the client's dialect) for usage and
-    completion, by running it through the kind's decoder; the bytes go out unchanged."""
-
-    def __init__(self, decoder) -> None:
-        self.decoder = decoder
-        self.usage: Usage | None = None
-        self.failed: StreamError | None = None
-        self.outputs = 0
-        self._complete = False
-
-    def observe(self, event: bytes) -> bool:
-        try:
-            chunks = self.decoder.feed(event)
-        except StreamError as exc:
-            self.failed = exc
-            return False
-        self._count(chunks)
-        return False
-
-    def _count(self, chunks: list[dict]) -> None:
-        for chunk in chunks:
-            if chunk.get("choices"):
-                self.outputs += 1
-            elif chunk.get("usage"):
-                self.usage = openai_chat.usage_from_object(chunk["usage"])
-
-    def close(self) -> None:
-        # Whether the stream was complete is decided before finish(), which may synthesise
-        # the closing chunks of a cut-off stream.
-        self._complete = self.decoder.done
-        self._count(self.decoder.finish())
-
-    @property
-    def done(self) -> bool:
-        return self._complete or self.decoder.done or self.failed is not None
-
-    def final_usage(self) -> Usage:
-        return self.usage or Usage(completion_tokens=self.outputs, reported=False)
-
-
-class _OpenAIMeter(openai_chat.StreamMeter):
-    """The cheap meter for OpenAI pass-through: decodes only events that can carry usage."""
-
-    failed = None
-
-    def close(self) -> None:
-        pass
-
-
-_RELAY_ERROR = GatewayError(
-    502, "the gateway could not relay the upstream's stream", code="stream_relay_error"
-)
 
 
 def _json_error() -> GatewayError:
@@ -743,19 +691,24 @@ class _Attempt:
                     except StopAsyncIteration:
                         first = b""
                     state.health.record_success(route.health_key, time.perf_counter() - started)
-                    stream = _prepend(first, chunks)
+                    stream = prepend(first, chunks)
                     if passthrough:
-                        await _relay_native_stream(
+                        await relay_native_stream(
                             self.consumer, stream, self.surface, kind, call, record, route
                         )
                     else:
 
                         async def remember(completion: dict) -> None:
                             await _remember(
-                                self.surface, call, self.key, self.canonical_request, completion
+                                self.surface,
+                                call,
+                                self.key,
+                                self.canonical_request,
+                                completion,
+                                route,
                             )
 
-                        await _relay_translated_stream(
+                        await relay_translated_stream(
                             self.consumer, stream, self.surface, kind, call, record, route,
                             before_finish=remember,
                         )  # fmt: skip
@@ -784,177 +737,22 @@ class _Attempt:
                 # The canonical form is OpenAI chat, so this is the upstream's own body,
                 # already parsed: no second parse to add the cost.
                 out = self.surface.completion_with_cost(completion, cost)
+            elif passthrough:
+                out = self.surface.with_cost(self.surface.native_answer(raw, call), cost)
             else:
-                out = raw if passthrough else self.surface.render_completion(completion, call)
-                out = self.surface.with_cost(out, cost)
+                out = self.surface.with_cost(self.surface.render_completion(completion, call), cost)
+            out = scrub_bytes(out, route.provider.secrets)
             if self.key.retention == "keep":
-                record.exchange = (
-                    orjson.dumps(self.payload).decode(),
-                    out.decode("utf-8", "replace"),
-                    self.key.retention_days,
+                record.exchange = kept_exchange(
+                    record, self.payload, out.decode("utf-8", "replace")
                 )
             # Stored before the answer goes out, so a follow-up can reference it at once.
-            await _remember(self.surface, call, self.key, self.canonical_request, completion)
+            await _remember(self.surface, call, self.key, self.canonical_request, completion, route)
             await self.consumer.send_json(200, out, [(b"x-orca-cost", format_usd(cost).encode())])
             return None
         finally:
             if response is not None:
                 response.close()
-
-
-async def _prepend(first: bytes, rest):
-    if first:
-        yield first
-    async for chunk in rest:
-        yield chunk
-
-
-async def _relay_native_stream(consumer, chunks, surface, kind, call, record, route) -> None:
-    """Same dialect both sides: forward each complete SSE event as soon as it arrives."""
-    await consumer.send_headers(status=200, headers=SSE_HEADERS)
-    record.status = 200
-    splitter = EventSplitter()
-    openai_native = surface.name == "chat"
-    meter = _OpenAIMeter() if openai_native else _Meter(kind.stream_decoder(route))
-    keeper = _TextKeeper(kind.stream_decoder(route)) if record.key.retention == "keep" else None
-    try:
-        async for chunk in chunks:
-            out = []
-            for event in splitter.feed(chunk):
-                if keeper is not None:
-                    keeper.observe(event)
-                # observe() says True only for OpenAI's usage-only chunk
-                if meter.observe(event):
-                    if not call.include_usage:
-                        continue
-                    record.usage = meter.usage
-                    event = _event_with_cost(event, surface, record.charge())
-                out.append(event)
-            if out:
-                record.mark_first_byte()
-                await consumer.send_body(out[0] if len(out) == 1 else b"".join(out), more_body=True)
-            if meter.done:
-                break  # nothing may follow the end marker; don't wait on a lingering body
-        meter.close()
-        if meter.failed is not None:
-            record.status, record.error_code = 502, "upstream_stream_error"
-        elif not meter.done:
-            raise UpstreamFailure("upstream stream ended before it was complete")
-    except UpstreamFailure as exc:
-        error = failure_error(exc)
-        record.status, record.error_code = error.status, error.code or ""
-        await consumer.send_body(surface.stream_error(error), more_body=True)
-    except Exception:
-        log.exception("request %s: relaying the stream failed", consumer.request_id)
-        record.status, record.error_code = 502, "stream_relay_error"
-        await consumer.send_body(surface.stream_error(_RELAY_ERROR), more_body=True)
-    finally:
-        record.usage = meter.final_usage()
-        if keeper is not None:
-            record.exchange = (
-                orjson.dumps(call.extra.get("body") or {}).decode(),
-                keeper.text(),
-                record.key.retention_days,
-            )
-    await consumer.send_body(b"")
-
-
-def _event_with_cost(event: bytes, surface: Surface, cost: int) -> bytes:
-    for payload in data_lines(event):
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return event
-        return encode_data(orjson.dumps(surface.chunk_with_cost(chunk, cost)))
-    return event
-
-
-class _TextKeeper:
-    """Rebuilds the output text of a pass-through stream, for workspaces that keep it."""
-
-    def __init__(self, decoder) -> None:
-        self._decoder = decoder
-        self._text = ChunkAccumulator()
-
-    def observe(self, event: bytes) -> None:
-        try:
-            for chunk in self._decoder.feed(event):
-                self._text.feed(chunk)
-        except Exception:  # the meter reports stream errors; this only keeps text
-            pass
-
-    def text(self) -> str:
-        return "".join(self._text.content)
-
-
-async def _relay_translated_stream(
-    consumer, chunks, surface, kind, call, record, route, before_finish=None
-) -> dict:
-    """Upstream events -> canonical chunks -> the client's dialect, chunk by chunk."""
-    await consumer.send_headers(status=200, headers=SSE_HEADERS)
-    record.status = 200
-    splitter = EventSplitter()
-    decoder = kind.stream_decoder(route)
-    encoder = surface.stream_encoder(call)
-    collected = ChunkAccumulator()
-    first = encoder.start()
-    if first:
-        await consumer.send_body(first, more_body=True)
-
-    def translate(chunks: list[dict]) -> bytes:
-        out = []
-        for chunk in chunks:
-            if not chunk.get("choices") and chunk.get("usage"):
-                record.usage = openai_chat.usage_from_object(chunk["usage"])
-                chunk = surface.chunk_with_cost(chunk, record.charge())
-            collected.feed(chunk)
-            piece = encoder.feed(chunk)
-            if piece:
-                out.append(piece)
-        return b"".join(out)
-
-    try:
-        async for data in chunks:
-            out = b"".join(translate(decoder.feed(event)) for event in splitter.feed(data))
-            if out:
-                record.mark_first_byte()
-                await consumer.send_body(out, more_body=True)
-            if decoder.done:
-                break
-        complete = decoder.done  # before finish(), which may close a cut-off stream itself
-        tail = translate(decoder.finish())
-        if not complete:
-            raise UpstreamFailure("upstream stream ended before it was complete")
-        if before_finish is not None:
-            await before_finish(collected.completion())
-        await consumer.send_body(tail + encoder.finish(), more_body=True)
-    except StreamError as exc:
-        error = GatewayError(502, exc.message, code="upstream_stream_error", type_=exc.type)
-        record.status, record.error_code = 502, "upstream_stream_error"
-        await consumer.send_body(surface.stream_error(error, encoder), more_body=True)
-    except UpstreamFailure as exc:
-        error = failure_error(exc)
-        record.status, record.error_code = error.status, error.code or ""
-        await consumer.send_body(surface.stream_error(error, encoder), more_body=True)
-    except Exception:
-        log.exception("request %s: translating the stream failed", consumer.request_id)
-        record.status, record.error_code = 502, "stream_relay_error"
-        await consumer.send_body(surface.stream_error(_RELAY_ERROR, encoder), more_body=True)
-    finally:
-        usage = collected.usage
-        record.usage = (
-            openai_chat.usage_from_object(usage)
-            if usage
-            else Usage(completion_tokens=len(collected.content), reported=False)
-        )
-        if record.key.retention == "keep":
-            record.exchange = (
-                orjson.dumps(call.extra.get("body") or {}).decode(),
-                "".join(collected.content),
-                record.key.retention_days,
-            )
-    await consumer.send_body(b"")
-    return collected.completion()
 
 
 # --- stored conversations (Responses API) --------------------------------------------------
@@ -983,12 +781,19 @@ async def _conversation_so_far(payload: dict, key: KeyContext) -> list[dict] | N
     return history
 
 
-async def _remember(surface, call, key: KeyContext, canonical_request, completion) -> None:
+async def _remember(
+    surface, call, key: KeyContext, canonical_request, completion, route: ModelRoute
+) -> None:
     if surface.name != "responses" or not key.keep_response_history:
         return
     if call.extra["body"].get("store") is False or canonical_request is None:
         return
     messages = responses.history_after(canonical_request, completion)
+    if route.provider.secrets:  # an upstream that echoed its credential: not stored either
+        raw = orjson.dumps(messages)
+        clean = scrub_bytes(raw, route.provider.secrets)
+        if clean is not raw:
+            messages = orjson.loads(clean)
     await run_db(store_response, key.workspace_id, call.extra["response_id"], call.model, messages)
 
 

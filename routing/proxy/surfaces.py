@@ -70,6 +70,10 @@ class Surface:
     # Where the dialect has a usage object, the call's cost (USD, exact) goes in it.
     carries_cost = True
 
+    def native_answer(self, raw: bytes, call: ClientCall) -> bytes:
+        """A pass-through upstream's non-stream body as this surface answers it."""
+        return raw
+
     def with_cost(self, body: bytes, cost_pico: int) -> bytes:
         if not self.carries_cost:
             return body
@@ -210,6 +214,10 @@ class GenerateSurface(Surface):
             completion, model=call.model, include_thoughts=call.extra["include_thoughts"]
         )
         return orjson.dumps([response] if call.extra["array"] else response)
+
+    def native_answer(self, raw: bytes, call: ClientCall) -> bytes:
+        # streamGenerateContent without alt=sse is answered as a JSON array, as Google does.
+        return b"[" + raw + b"]" if call.extra["array"] else raw
 
     def stream_encoder(self, call: ClientCall):
         return gemini.GenerateStreamEncoder(

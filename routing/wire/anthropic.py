@@ -31,6 +31,7 @@ import orjson
 
 from .canonical import InvalidRequest, StreamError
 from .common import assistant_message, data_url, dumps, is_int, is_number, parse_object, text_of
+from .errors import malformed_event
 from .sse import data_lines
 
 __all__ = [
@@ -1303,9 +1304,9 @@ class AnthropicStreamDecoder:
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
-            raise StreamError("upstream sent a malformed stream event", "api_error") from None
+            raise malformed_event() from None
         if not isinstance(data, dict):
-            return []
+            raise malformed_event()
         kind = data.get("type")
         out: list[dict] = []
         if kind == "message_start":

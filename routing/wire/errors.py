@@ -12,9 +12,15 @@ class InvalidRequest(ValueError):
 
 
 class StreamError(Exception):
-    """An error event inside an upstream stream (after the 200 went out)."""
+    """An error event inside an upstream stream (after the 200 went out), or an event that
+    cannot be decoded at all (`malformed`: it must not be forwarded, even on a pass-through)."""
 
-    def __init__(self, message: str, type_: str = "api_error") -> None:
+    def __init__(self, message: str, type_: str = "api_error", *, malformed: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.type = type_
+        self.malformed = malformed
+
+
+def malformed_event() -> StreamError:
+    return StreamError("upstream sent a malformed stream event", "api_error", malformed=True)

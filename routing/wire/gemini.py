@@ -53,6 +53,7 @@ import orjson
 
 from .canonical import InvalidRequest, StreamError, empty_usage
 from .common import assistant_message, data_url, dumps, is_int, is_number, parse_object, text_of
+from .errors import malformed_event
 from .sse import data_lines, encode_data
 
 __all__ = [
@@ -1343,7 +1344,7 @@ def _event_payloads(event: bytes) -> list[Any]:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise StreamError("upstream sent a malformed stream event", "api_error") from exc
+        raise malformed_event() from exc
     return value if isinstance(value, list) else [value]
 
 
@@ -1382,7 +1383,7 @@ class GeminiStreamDecoder:
         out: list[dict] = []
         for payload in _event_payloads(event):
             if not isinstance(payload, dict):
-                continue
+                raise malformed_event()
             error = payload.get("error")
             if error is not None:
                 if isinstance(error, dict):

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidRequest, StreamError
+from .errors import InvalidRequest, StreamError, malformed_event
 from .sse import data_lines
 from .usage import Usage
 
@@ -220,23 +220,17 @@ def usage_from_object(usage: Any) -> Usage | None:
     return used
 
 
-def usage_from_response(raw: bytes) -> Usage | None:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return usage_from_object(data.get("usage")) if isinstance(data, dict) else None
-
-
 @dataclass(slots=True)
 class StreamMeter:
-    """Watches a chat stream's events: usage, whether output began, whether it finished.
-
-    Only events that can carry what we need are decoded, so the relay stays a byte copy."""
+    """Watches a pass-through chat stream's events: usage, whether output began, whether it
+    finished, and whether the upstream broke it (an error event, or an event that is not
+    JSON: `failed`). Each event is parsed once (about a microsecond); the bytes go out as
+    they came."""
 
     usage: Usage | None = None
     content_chunks: int = 0
     done: bool = False
+    failed: StreamError | None = None
 
     def observe(self, event: bytes) -> bool:
         """Record what the event says. Returns True if it is the usage-only chunk."""
@@ -245,19 +239,21 @@ class StreamMeter:
             if payload == b"[DONE]":
                 self.done = True
                 continue
-            if b'"usage"' in payload and b'"usage":null' not in payload:
-                try:
-                    chunk = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    continue
-                if not isinstance(chunk, dict):
-                    continue
-                usage = usage_from_object(chunk.get("usage"))
-                if usage is not None:
-                    self.usage = usage
-                    usage_only = not chunk.get("choices")
-                    continue
-            if b'"delta"' in payload:
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                chunk = None
+            if not isinstance(chunk, dict):
+                self.failed = malformed_event()
+                return False
+            if chunk.get("error"):
+                self.failed = _error_of(chunk["error"])
+                return False
+            usage = usage_from_object(chunk.get("usage"))
+            if usage is not None:
+                self.usage = usage
+                usage_only = not chunk.get("choices")
+            elif chunk.get("choices"):
                 self.content_chunks += 1
         return usage_only
 
@@ -266,6 +262,11 @@ class StreamMeter:
             return self.usage
         # No usage from upstream: one token per content chunk is the usual granularity.
         return Usage(completion_tokens=self.content_chunks, reported=False)
+
+
+def _error_of(error: Any) -> StreamError:
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return StreamError(message or "upstream stream error", "api_error")
 
 
 class OpenAIStreamDecoder:
@@ -283,11 +284,11 @@ class OpenAIStreamDecoder:
             try:
                 chunk = orjson.loads(payload)
             except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict) and chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else str(error)
-                raise StreamError(message or "upstream stream error", "api_error")
+                raise malformed_event() from None
+            if not isinstance(chunk, dict):
+                raise malformed_event()
+            if chunk.get("error"):
+                raise _error_of(chunk["error"])
             chunks.append(chunk)
         return chunks
 
