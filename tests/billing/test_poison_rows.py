@@ -68,9 +68,13 @@ def _batch_of_three(workspace, key):
     return [
         event("req_p1", workspace.id, key.id, 1_000),
         event(
-            "req_p2", workspace.id, key.id, 2_000,
-            model="fake/\x00chat", exchange=(echoed, f"{SECRET}\x00 echoed", 30),
-        ),  # fmt: skip
+            "req_p2",
+            workspace.id,
+            key.id,
+            2_000,
+            model="fake/\x00chat",
+            exchange=(echoed, f"{SECRET}\x00 echoed", 30),
+        ),
         event("req_p3", workspace.id, gone_id, 3_000),
     ]
 
@@ -95,26 +99,31 @@ def test_lone_surrogates_and_json_escapes_jsonb_refuses_are_stored(keyed):
     write_usage_batch(
         [
             event(
-                "req_s1", workspace.id, key.id, 500,
-                model="m\ud800", upstream_model="u\udfff", error_code="e\x00",
-                router="orcarouter/\ud83d", endpoint="chat\x00",
+                "req_s1",
+                workspace.id,
+                key.id,
+                500,
+                model="m\ud800",
+                upstream_model="u\udfff",
+                error_code="e\x00",
+                router="orcarouter/\ud83d",
+                endpoint="chat\x00",
                 attempts='[{"model": "a\\u0000b\\ud800", "status": 500}]',
                 exchange=("{}", "lone \udc00 half", 30),
             ),
             event("req_s2", workspace.id, key.id, 700, attempts='[{"model": "\\ud83d\\ude00"}]'),
-        ]  # fmt: skip
+        ]
     )
     first = UsageRecord.objects.get(request_id="req_s1")
-    assert (first.model, first.upstream_model, first.error_code) == ("m\ufffd", "u\ufffd", "e\ufffd")
+    texts = (first.model, first.upstream_model, first.error_code, first.router, first.endpoint)
+    assert texts == ("m\ufffd", "u\ufffd", "e\ufffd", "orcarouter/\ufffd", "chat\ufffd")
     assert first.attempts == [{"model": "a\ufffdb\ufffd", "status": 500}]
     assert first.exchange.response_text == "lone \ufffd half"
     assert UsageRecord.objects.get(request_id="req_s2").attempts == [{"model": "\U0001f600"}]
     assert _spends(workspace) == {"req_s1": -500, "req_s2": -700}
 
 
-def test_a_row_refused_anyway_is_isolated_and_keeps_its_usage_and_spend(
-    keyed, monkeypatch, caplog
-):
+def test_a_row_refused_anyway_is_isolated_and_keeps_its_usage_and_spend(keyed, monkeypatch, caplog):
     """What the sanitiser misses (here: it is switched off) and a refusal in another part of
     the write (an exchange whose retention date cannot be computed) each cost only the
     refused row its text, not the batch its records."""
