@@ -15,6 +15,9 @@ translating gateway can get wrong, and fails on demand. Behaviour is chosen by t
   (``overloaded_error``) and ends. Without ``stream`` it answers 529.
 * ``claude-slow-stream``: 200 text deltas, 50 ms apart.
 
+Any model also plays the fault a valid request names with ``orca-fault:<name>`` (see
+``faults.py``).
+
 ``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}``, N being the number of
 whitespace-separated words in the system prompt and message text plus 3 (the ``claude-error-*``
 models fail it too). The key is accepted as ``x-api-key`` or as ``Authorization: Bearer``;
@@ -46,8 +49,9 @@ from typing import Any
 
 from aiohttp import web
 
+from . import faults
+from .base import FAULT, ValidatingFakeUpstream, fragments, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
-from .base import ValidatingFakeUpstream, fragments, words
 
 JSONDict = dict[str, Any]
 
@@ -743,6 +747,54 @@ def _count_tokens(body: JSONDict) -> int:
     return sum(len(t.split()) for t in texts) + 3
 
 
+_FAULT_ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_error"}
+
+
+class _FaultDialect(faults.Dialect):
+    """The Messages pieces the shared faults are made of."""
+
+    stream_headers = {"Content-Type": "text/event-stream; charset=utf-8"}
+
+    def error(self, status: int, message: str, headers: dict[str, str]) -> web.Response:
+        return _error_response(
+            status, _FAULT_ERROR_TYPES.get(status, "api_error"), message, headers
+        )
+
+    def body(self, text: str) -> bytes:
+        plan = _Plan([{"type": "text", "text": text}], "end_turn")
+        return json.dumps(_message(self.model, plan)).encode()
+
+    def stream_parts(self, pieces: list[str]) -> faults.StreamParts:
+        start = {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "text", "text": ""},
+        }
+        deltas = [
+            _sse(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": p},
+                }
+            )
+            for p in pieces
+        ]
+        delta = {"stop_reason": "end_turn", "stop_sequence": None}
+        return faults.StreamParts(
+            head=[_message_start(self.model), _sse({"type": "ping"}), _sse(start)],
+            content=deltas,
+            tail=[
+                _sse({"type": "content_block_stop", "index": 0}),
+                _sse({"type": "message_delta", "delta": delta, "usage": dict(USAGE)}),
+                _sse({"type": "message_stop"}),
+            ],
+        )
+
+    def stream_error(self, message: str) -> bytes:
+        return _sse({"type": "error", "error": {"type": "api_error", "message": message}})
+
+
 # ---------------------------------------------------------------------------------- the server
 
 
@@ -801,6 +853,9 @@ class FakeAnthropicUpstream(ValidatingFakeUpstream):
         model: str = body["model"]
         stream = body.get("stream") is True
 
+        fault = request[FAULT]
+        if fault:
+            return await faults.serve(self, request, fault, _FaultDialect(model, stream))
         if model in _ERRORS:
             status, type_, message, headers = _ERRORS[model]
             return _error_response(status, type_, message, headers)

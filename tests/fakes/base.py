@@ -3,7 +3,9 @@ loop in a daemon thread, that records each request and the events of its streams
 
 A subclass adds its routes (``_add_routes``), checks credentials (``_authenticate``) and writes
 streams with ``_write_events`` / ``_complete_stream``; tests use ``start``/``stop`` (or ``with``),
-``base_url``, ``requests``, ``events``, ``wait_for_event`` and ``reset``.
+``base_url``, ``requests``, ``events``, ``wait_for_event`` and ``reset``. A request whose body
+carries ``orca-fault:<name>`` gets ``request[FAULT] = name``; each fake hands it to
+``faults.serve`` with its dialect once the request has passed its checks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from . import faults
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The fault the request's body asks for (see faults.py), or None.
+FAULT: web.RequestKey[str | None] = web.RequestKey("orca_fault", str | None)
 
 
 @dataclass
@@ -43,9 +49,7 @@ def fragments(text: str, count: int = 3) -> list[str]:
     return [text[i : i + step] for i in range(0, len(text), step)] or [""]
 
 
-def client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
+client_gone = faults.client_gone  # re-exported: the fakes import it from here
 
 
 class FakeUpstream:
@@ -194,6 +198,8 @@ class FakeUpstream:
         refusal = self._authenticate(request)
         if refusal is not None:
             return refusal
+        # Looked for in the raw bytes, so the marker works whatever shape the body has.
+        request[FAULT] = faults.requested(body)
         return await handler(request)
 
     # ------------------------------------------------------------------ streaming

@@ -17,6 +17,10 @@ the things a translating gateway can get wrong, and fails on demand. Routes:
   of the stream. ``generateContent`` answers 503.
 * ``gemini-slow-stream``: 200 chunks, 50 ms apart.
 
+Any model also plays the fault a valid request names with ``orca-fault:<name>`` (see
+``faults.py``); streamed faults are SSE (``alt=sse``, what Orca sends), so a fault asked of
+an array stream is refused with 400 ``FAILED_PRECONDITION``.
+
 ``countTokens`` answers ``{"totalTokens": N}`` (words of text in ``contents`` plus 3).
 
 Authentication: ``x-goog-api-key`` header (or ``?key=``). A wrong key is 400 ``INVALID_ARGUMENT``
@@ -47,8 +51,9 @@ from typing import Any
 
 from aiohttp import web
 
+from . import faults
+from .base import FAULT, ValidatingFakeUpstream, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
-from .base import ValidatingFakeUpstream, words
 
 JSONDict = dict[str, Any]
 
@@ -756,6 +761,48 @@ def _all_text(contents: Any) -> list[str]:
     return texts
 
 
+_FAULT_STATUSES = {400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}
+
+
+class _FaultDialect(faults.Dialect):
+    """The generateContent pieces the shared faults are made of (streams as SSE)."""
+
+    def error(self, status: int, message: str, headers: dict[str, str]) -> web.Response:
+        name = _FAULT_STATUSES.get(status, "INTERNAL")
+        return _error_response(status, name, message, headers=headers)
+
+    def body(self, text: str) -> bytes:
+        return json.dumps(_response(self.model, [{"text": text}], thinking=False)).encode()
+
+    def stream_parts(self, pieces: list[str]) -> faults.StreamParts:
+        response_id = f"fake-{uuid.uuid4().hex[:20]}"
+
+        def chunk(text: str, last: bool) -> bytes:
+            candidate: JSONDict = {
+                "content": {"role": "model", "parts": [{"text": text}]},
+                "index": 0,
+            }
+            if last:
+                candidate["finishReason"] = "STOP"
+            usage = _usage(thinking=False) if last else _early_usage()
+            return _sse(
+                {
+                    "candidates": [candidate],
+                    "usageMetadata": usage,
+                    "modelVersion": self.model,
+                    "responseId": response_id,
+                }
+            )
+
+        # The last chunk carries the finish reason and the full usage, as the API sends it.
+        return faults.StreamParts(
+            head=[], content=[chunk(p, last=False) for p in pieces], tail=[chunk("", last=True)]
+        )
+
+    def stream_error(self, message: str) -> bytes:
+        return _sse({"error": {"code": 500, "message": message, "status": "INTERNAL"}})
+
+
 # ---------------------------------------------------------------------------------- the server
 
 
@@ -819,6 +866,14 @@ class FakeGeminiUpstream(ValidatingFakeUpstream):
         except RequestInvalid as exc:
             return self._invalid(str(exc), model, as_array=as_array)
 
+        fault = request[FAULT]
+        if fault and method != "countTokens":
+            if as_array:
+                return _error_response(
+                    400, "FAILED_PRECONDITION", "the fake plays faults on alt=sse streams only"
+                )
+            dialect = _FaultDialect(model, method == "streamGenerateContent")
+            return await faults.serve(self, request, fault, dialect)
         if model in _ERRORS:
             code, status, message, headers, details = _ERRORS[model]
             return _error_response(

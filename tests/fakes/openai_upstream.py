@@ -14,6 +14,8 @@ receives and fails on demand. Behaviour is chosen by the request's ``model``:
 * ``fake-drop-midstream``: headers + 2 chunks, then the connection is aborted.
 * ``fake-malformed``: 200 ``application/json`` with body ``{not json``.
 
+Any model also plays the fault a request names with ``orca-fault:<name>`` (see ``faults.py``).
+
 Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)``
 (client went away) or ``("stream_dropped", model)`` (we cut it) in ``events``; a ``fake-hang``
 request whose client leaves early records ``("request_aborted", model)``.
@@ -31,7 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeUpstream, client_gone, fragments, words
+from . import faults
+from .base import FAULT, FakeUpstream, client_gone, fragments, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
 
 JSONDict = dict[str, Any]
@@ -185,6 +188,53 @@ def _sse(payload: JSONDict | str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
+_ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_error"}
+
+
+class _FaultDialect(faults.Dialect):
+    """The Chat Completions pieces the shared faults are made of."""
+
+    def __init__(self, model: str, stream: bool, include_usage: bool) -> None:
+        super().__init__(model, stream)
+        self.include_usage = include_usage
+
+    def error(self, status: int, message: str, headers: dict[str, str]) -> web.Response:
+        type_ = _ERROR_TYPES.get(status, "server_error")
+        return _error_response(status, message, type_, headers=headers)
+
+    def body(self, text: str) -> bytes:
+        completion = FakeOpenAIUpstream._completion(self.model, [_Choice(text, "stop")])
+        return json.dumps(completion).encode()
+
+    def stream_parts(self, pieces: list[str]) -> faults.StreamParts:
+        base: JSONDict = {
+            "id": f"chatcmpl-fault{uuid.uuid4().hex[:20]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model + MODEL_SUFFIX,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+
+        def chunk(delta: JSONDict, finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            extra = {"usage": None} if self.include_usage else {}
+            return _sse({**base, "choices": [choice], **extra})
+
+        tail = [chunk({}, "stop")]
+        if self.include_usage:
+            tail.append(_sse({**base, "choices": [], "usage": usage()}))
+        tail.append(_sse("[DONE]"))
+        return faults.StreamParts(
+            head=[chunk({"role": "assistant", "content": ""})],
+            content=[chunk({"content": piece}) for piece in pieces],
+            tail=tail,
+        )
+
+    def stream_error(self, message: str) -> bytes:
+        error = {"message": message, "type": "server_error", "param": None, "code": None}
+        return _sse({"error": error})
+
+
 class FakeOpenAIUpstream(FakeUpstream):
     default_api_key = "upstream-secret-credential"
     label = "OpenAI"
@@ -223,6 +273,10 @@ class FakeOpenAIUpstream(FakeUpstream):
         stream = body.get("stream") is True
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
 
+        fault = request[FAULT]
+        if fault:
+            dialect = _FaultDialect(model, stream, include_usage)
+            return await faults.serve(self, request, fault, dialect)
         if model in _ERRORS:
             status, message, type_, param, code, headers = _ERRORS[model]
             return _error_response(status, message, type_, param=param, code=code, headers=headers)
