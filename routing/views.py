@@ -3,11 +3,11 @@
 Viewers read every page; developers and above create, change and delete routers and send
 playground prompts. Another workspace's router name answers 404 like a missing one."""
 
-import json
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,10 +21,9 @@ from workspaces.models import ApiKey, Role
 
 from .forms import PlaygroundForm, RouterForm
 from .models import Capability, Model, Router
+from .playground import client_ip, send_prompt
 
 logger = logging.getLogger(__name__)
-
-PLAYGROUND_TIMEOUT = 60
 
 
 def _catalog_ids() -> list[str]:
@@ -110,104 +109,65 @@ def router_edit(request, slug, name):
 # --- Playground ------------------------------------------------------------------------------
 
 
-def _relay(request, api_key: str, target: str, prompt: str) -> dict:
-    """Send the prompt through Orca's own relay, exactly as a client would."""
-    url = request.build_absolute_uri("/v1/chat/completions")
-    body = {"model": target, "messages": [{"role": "user", "content": prompt}]}
-    try:
-        response = httpx.post(
-            url,
-            json=body,
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=PLAYGROUND_TIMEOUT,
-        )
-    except httpx.HTTPError as exc:
-        # The exception names the URL only; the key travels in a header and is never logged.
-        logger.warning("playground relay call failed: %s", type(exc).__name__)
-        return {
-            "ok": False,
-            "status": None,
-            "failure": f"Could not reach the relay ({type(exc).__name__}).",
-        }
-
-    headers = sorted(
-        (name, value)
-        for name, value in response.headers.items()
-        if name.lower().startswith("x-orca-")
-    )
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    result = {"ok": False, "status": response.status_code, "headers": headers}
-    if response.status_code >= 400 or not isinstance(payload, dict):
-        result["error"] = (
-            json.dumps(payload, indent=2, ensure_ascii=False)
-            if payload is not None
-            else response.text[:2000]
-        )
-        return result
-
-    choices = payload.get("choices") or [{}]
-    message = (choices[0] or {}).get("message") or {}
-    usage = payload.get("usage") or {}
-    header_map = {name.lower(): value for name, value in headers}
-    cost = usage.get("cost")
-    if cost is None:
-        cost = header_map.get("x-orca-cost")
-    result.update(
-        ok=True,
-        answer=message.get("content") or "",
-        model=payload.get("model") or header_map.get("x-orca-resolved-model", ""),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        total_tokens=usage.get("total_tokens"),
-        cost=str(cost) if cost is not None else None,
-    )
-    return result
+@dataclass
+class _Playground:
+    form: PlaygroundForm
+    status: int = 200
+    send: dict | None = None  # what to send when the form is valid and the key is ours
+    result: dict | None = None
 
 
-@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
-@sensitive_post_parameters("api_key")  # kept out of error reports
-def playground(request, slug):
-    workspace = request.workspace
+def _playground_form(request, workspace) -> _Playground:
     router_names = list(
         Router.objects.filter(workspace=workspace, enabled=True)
         .order_by("name")
         .values_list("name", flat=True)
     )
     choices = {"routers": router_names, "models": _catalog_ids()}
-    result = None
-    status = 200
-    if request.method == "POST":
-        form = PlaygroundForm(request.POST, **choices)
-        if form.is_valid():
-            api_key = form.cleaned_data["api_key"]
-            if not ApiKey.objects.filter(workspace=workspace, key_hash=hash_key(api_key)).exists():
-                form.add_error("api_key", "Not an API key of this workspace.")
-                status = 400
-            else:
-                result = _relay(
-                    request, api_key, form.cleaned_data["target"], form.cleaned_data["prompt"]
-                )
-        else:
-            status = 400
-    else:
-        initial = {}
-        if request.GET.get("target"):
-            initial["target"] = request.GET["target"]
-        form = PlaygroundForm(initial=initial, **choices)
+    if request.method != "POST":
+        initial = {"target": request.GET["target"]} if request.GET.get("target") else {}
+        return _Playground(PlaygroundForm(initial=initial, **choices))
+    form = PlaygroundForm(request.POST, **choices)
+    if not form.is_valid():
+        return _Playground(form, status=400)
+    api_key = form.cleaned_data["api_key"]
+    if not ApiKey.objects.filter(workspace=workspace, key_hash=hash_key(api_key)).exists():
+        form.add_error("api_key", "Not an API key of this workspace.")
+        return _Playground(form, status=400)
+    send = {
+        "api_key": api_key,
+        "target": form.cleaned_data["target"],
+        "prompt": form.cleaned_data["prompt"],
+        "ip": client_ip(request),
+    }
+    return _Playground(form, send=send)
+
+
+def _playground_page(request, page: _Playground):
     if not request.membership.has_role(Role.DEVELOPER):
-        _readonly(form)
+        _readonly(page.form)
     context = {
-        "workspace": workspace,
-        "form": form,
-        "result": result,
+        "workspace": request.workspace,
+        "form": page.form,
+        "result": page.result,
         "can_send": request.membership.has_role(Role.DEVELOPER),
     }
-    response = render(request, "dashboard/playground.html", context, status=status)
+    response = render(request, "dashboard/playground.html", context, status=page.status)
     add_never_cache_headers(response)
     return response
+
+
+@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
+@sensitive_post_parameters("api_key")  # kept out of error reports
+async def playground(request, slug):
+    """Asynchronous, so a minute-long call waits in the event loop instead of holding a
+    worker thread; the ORM and template work runs in a thread around it. The relay is
+    called in process (routing/playground.py), never through a URL built from the request."""
+    page = await sync_to_async(_playground_form)(request, request.workspace)
+    if page.send is not None:
+        page.result = await send_prompt(**page.send)
+        page.send = None
+    return await sync_to_async(_playground_page)(request, page)
 
 
 # --- Models ----------------------------------------------------------------------------------
