@@ -18,8 +18,10 @@ error) and hands the request to ``serve``, which plays the fault in that dialect
 * ``slow_drip``: a valid answer whose events (non-stream: body pieces) come ``SLOW_DELAY`` apart.
 * ``huge``: a valid answer whose text is about ``HUGE_BYTES`` long.
 * ``echo_key``: the credential the fake received (and any ``sk-orca-`` key found in the body)
-  echoed in an error envelope or, for streams, in an in-stream error after the first event,
-  and in the ``X-Upstream-Echo`` response header.
+  echoed in a 500 error envelope (retryable, so fallback chains try the next model) or, for
+  streams, in an in-stream error after the first event, and in the ``X-Upstream-Echo``
+  response header.
+* ``echo_header``: a valid answer whose only echo is the ``X-Upstream-Echo`` header.
 
 The timed faults stop as soon as the client goes away and record ``("request_aborted", model)``
 or ``("stream_aborted", model)``; a reset records ``("stream_dropped", model)``; every fault
@@ -53,6 +55,7 @@ FAULTS = (
     "slow_drip",
     "huge",
     "echo_key",
+    "echo_header",
 )
 _MARKER_RE = re.compile(rb"orca-fault:([a-z0-9_]+)")
 _CLIENT_KEY_RE = re.compile(rb"sk-orca-[A-Za-z0-9_\-]+")
@@ -177,8 +180,8 @@ async def serve(
         return dialect.error(
             429, "Fault injected: rate limited, retry after 7 seconds.", {"Retry-After": "7"}
         )
-    if name == "echo_key":
-        return await _echo_key(fake, request, dialect)
+    if name in ("echo_key", "echo_header"):
+        return await _echo_key(fake, request, dialect, error=name == "echo_key")
     if name == "first_byte":
         if await _wait_unless_gone(request, FIRST_BYTE_WAIT):
             fake._event("request_aborted", model)
@@ -276,16 +279,22 @@ async def _body_fault(
 
 
 async def _echo_key(
-    fake: FakeUpstream, request: web.Request, dialect: Dialect
+    fake: FakeUpstream, request: web.Request, dialect: Dialect, *, error: bool
 ) -> web.StreamResponse:
     echoed = [received_credential(request)]
     echoed += [m.decode() for m in _CLIENT_KEY_RE.findall(await request.read())]
     message = "Fault injected: this key is not valid here: " + " ".join(echoed)
     header = {ECHO_HEADER: " ".join(echoed)}
-    if not dialect.stream:
-        return dialect.error(400, message, header)
     parts = dialect.stream_parts(words_of(FAULT_TEXT))
-    events = [*parts.head, parts.content[0], dialect.stream_error(message)]
+    if not dialect.stream:
+        if error:
+            return dialect.error(500, message, header)
+        body = dialect.body(FAULT_TEXT)
+        return web.Response(body=body, content_type="application/json", headers=header)
+    if error:
+        events = [*parts.head, parts.content[0], dialect.stream_error(message)]
+    else:
+        events = parts.all()
     return await _stream(fake, request, dialect, events, extra_headers=header)
 
 

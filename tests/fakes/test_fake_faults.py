@@ -125,7 +125,19 @@ def test_echo_key_echoes_the_received_credential_and_a_planted_client_key(fakes,
             assert response.status_code == 200
             assert len(_data(response.text)) >= 2  # a valid first event, then the error
         else:
-            assert response.status_code == 400
+            assert response.status_code == 500
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_echo_header_is_a_valid_answer_with_the_credential_in_a_header(fakes, kind):
+    fake = fakes[kind]
+    for stream in (False, True):
+        response = httpx.Client(timeout=10).send(
+            _request(fake, kind, "orca-fault:echo_header", stream)
+        )
+        assert response.status_code == 200
+        assert response.headers[faults.ECHO_HEADER] == fake.api_key
+        assert fake.api_key not in response.text
 
 
 @pytest.mark.parametrize("kind", KINDS)
