@@ -10,14 +10,32 @@ import itertools
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from orca.redis_pipe import encode_arguments
 
-from .balances import BALANCE_KEY
+from .holds import (  # noqa: F401 (release_lost_holds, parse_hold: used from here by tests)
+    PROGRESS,
+    PROGRESS_KEY,
+    SEED,
+    SETTLE,
+    hold_member,
+    parse_hold,
+    release_lost_holds,
+)
+from .windows import HOLDS_KEY, SPEND_TTL, call_keys  # noqa: F401 (HOLDS_KEY: re-exported)
+
+if TYPE_CHECKING:
+    from .selectors import SeedState
+
+# Loads what Redis lost about a workspace, given the request ids of this process's
+# finished calls there (to learn which of them the ledger shows already).
+StateLoader = Callable[[list[str]], Awaitable["SeedState"]]
 
 # Outcome codes shared by both backends (and the Lua script).
 OK, NEED_BALANCE = 0, -1
@@ -32,10 +50,10 @@ REFUSALS = {
     8: (402, "key_spend_limit_exceeded", "this API key reached its monthly spend limit"),
     9: (402, "insufficient_quota", "the workspace balance does not cover this request"),
 }
-_DAY = 86_400
-# Every reservation made in Redis is also listed here until it settles: member
-# "<hold id>|<key id>|<admitted at>|<reserved pico>", score = when it may be presumed lost.
-HOLDS_KEY = "orca:holds:{}"
+# A finished call stays known for this long: if Redis loses its data meanwhile, its cost
+# is put back into the rebuilt state unless the ledger shows it already.
+RECENT_SECONDS = 60.0
+PROGRESS_SECONDS = 1.0  # a call's progress reaches Redis at most this often
 log = logging.getLogger(__name__)
 
 
@@ -87,6 +105,11 @@ class Ticket:
     keys: tuple[str, ...]  # the counters it touched (the same ones are adjusted at settlement)
     hold: str = ""  # its entry in the workspace's holds (Redis), removed when it settles
     settled: bool = False
+    hold_id: str = ""
+    expires_at: int = 0  # when its hold may be presumed lost
+    final_pico: int | None = None  # its real cost, once settled
+    next_progress: float = 0.0  # monotonic time before which progress() does nothing
+    progressed: bool = False  # it keeps a progress hash in Redis
 
 
 _window_cache: dict[tuple[int, int], tuple[int, tuple[str, ...]]] = {}
@@ -106,23 +129,7 @@ def _windows(workspace_id: int, key_id: int, now: float) -> tuple[str, ...]:
     return keys
 
 
-def _window_names(workspace_id: int, key_id: int, now: float, minute: int) -> tuple[str, ...]:
-    day = int(now // _DAY)
-    week = int((now // _DAY + 3) // 7)  # weeks start on Monday (1970-01-01 was a Thursday)
-    gm = time.gmtime(now)
-    month = gm.tm_year * 12 + gm.tm_mon
-    return (
-        BALANCE_KEY.format(workspace_id),
-        f"orca:rl:w:{workspace_id}:req:{minute}",
-        f"orca:rl:w:{workspace_id}:tok:{minute}",
-        f"orca:rl:k:{key_id}:req:{minute}",
-        f"orca:rl:k:{key_id}:tok:{minute}",
-        f"orca:spend:k:{key_id}:total",
-        f"orca:spend:k:{key_id}:d:{day}",
-        f"orca:spend:k:{key_id}:w:{week}",
-        f"orca:spend:k:{key_id}:m:{month}",
-        HOLDS_KEY.format(workspace_id),
-    )
+_window_names = call_keys
 
 
 def _retry_after(now: float) -> int:
@@ -163,25 +170,6 @@ end
 return 0
 """
 
-# Same KEYS; ARGV: cost delta (actual - reserved), token delta, hold member. A hold that is
-# no longer listed was settled already (or released as lost): nothing is applied twice.
-# Counters that have expired meanwhile are left alone rather than re-created without a TTL.
-_SETTLE = """
-if redis.call('ZREM', KEYS[10], ARGV[3]) == 0 then return 0 end
-local delta = tonumber(ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], delta) end
-if tonumber(ARGV[2]) ~= 0 then
-  for _, i in ipairs({3, 5}) do
-    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[2]) end
-  end
-end
-redis.call('INCRBY', KEYS[6], delta)
-for i = 7, 9 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], delta) end
-end
-return 1
-"""
-
 
 def _caps(limits: Limits) -> list[int]:
     return [
@@ -201,11 +189,18 @@ class RedisLimiter:
 
         self._client = PipelinedRedis(url, timeout=2)
         self._admit = Script(self._client, _ADMIT)
-        self._settle = Script(self._client, _SETTLE)
+        self._settle = Script(self._client, SETTLE)
+        self._seed = Script(self._client, SEED)
+        self._progress = Script(self._client, PROGRESS)
         self._unsettled: set[asyncio.Future] = set()  # sent, reply not yet in
         self._hold_seconds = settings.ORCA_RESERVATION_HOLD_SECONDS
         self._hold_ids = itertools.count()
         self._hold_prefix = secrets.token_hex(6)
+        # This process's calls by hold member: running ones, and finished ones for
+        # RECENT_SECONDS (in `_finished`, oldest first), for rebuilding after a loss.
+        self._tickets: dict[str, Ticket] = {}
+        self._finished: deque[tuple[float, str]] = deque()
+        self._rebuilding: dict[int, asyncio.Future] = {}
 
     async def admit(
         self,
@@ -216,31 +211,101 @@ class RedisLimiter:
         limits: Limits,
         load_balance: Callable[[], Awaitable[int]],
         hold_id: str = "",
+        *,
+        load_state: StateLoader | None = None,
+        model: str = "",
+        endpoint: str = "",
     ) -> Ticket:
+        """Check the limits and reserve `estimate`, or raise Refused. When Redis has lost
+        the workspace's state, it is rebuilt first from the ledger and usage records
+        (`load_state`, see selectors.seed_state; without it, the balance comes from
+        `load_balance` and the key spends from a default loader). `model` and `endpoint`
+        are kept with the hold, so a call whose gateway dies can still be recorded."""
         now = time.time()
         keys = _windows(workspace_id, key_id, now)
         hold_id = hold_id or f"{self._hold_prefix}{next(self._hold_ids)}"
-        hold = f"{hold_id}|{key_id}|{int(now)}|{estimate}"
+        expires_at = int(now) + self._hold_seconds
+        hold = hold_member(hold_id, key_id, int(now), estimate, endpoint, model)
         # ARGV: estimate, tokens, the limits (8, pre-encoded), hold expiry, hold member.
         args = (
             encode_arguments((estimate, tokens))
             + limits.encoded
-            + encode_arguments((int(now) + self._hold_seconds, hold))
+            + encode_arguments((expires_at, hold))
         )
 
         def give_back(outcome) -> None:
             # The caller went away while the script ran: return what it reserved.
             if outcome == OK:
-                self._queue(keys, [-estimate, -tokens, hold])
+                self._queue(keys, [-estimate, -tokens, hold, "", ""])
 
         outcome = await self._admit.call_encoded(keys, 12, args, orphan=give_back)
         if outcome == NEED_BALANCE:
-            # First call since Redis last knew this workspace: start from the ledger.
-            await self._client.call("SET", keys[0], await load_balance(), "NX")
+            # Redis does not know this workspace (first call, or it lost its data).
+            await self._rebuild(workspace_id, keys, load_balance, load_state)
             outcome = await self._admit.call_encoded(keys, 12, args, orphan=give_back)
         if outcome != OK:
+            if outcome not in REFUSALS:
+                raise RuntimeError(f"unexpected admission outcome {outcome!r}")
             raise Refused(int(outcome), limits, _retry_after(now))
-        return Ticket(workspace_id, key_id, estimate, tokens, keys, hold)
+        ticket = Ticket(workspace_id, key_id, estimate, tokens, keys, hold, hold_id=hold_id)
+        ticket.expires_at = expires_at
+        ticket.next_progress = time.monotonic() + PROGRESS_SECONDS  # short calls report none
+        self._tickets[hold] = ticket
+        return ticket
+
+    async def _rebuild(
+        self,
+        workspace_id: int,
+        keys: tuple[str, ...],
+        load_balance: Callable[[], Awaitable[int]],
+        load_state: StateLoader | None,
+    ) -> None:
+        """Seed the workspace's balance and key spends from PostgreSQL, and put back what
+        this process's own calls there hold (running) or cost (finished, not in the ledger
+        yet). Concurrent admissions wait for the one rebuild."""
+        running = self._rebuilding.get(workspace_id)
+        if running is not None:
+            await asyncio.shield(running)
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._rebuilding[workspace_id] = done
+        try:
+            await self._seed_workspace(workspace_id, keys, load_balance, load_state)
+            done.set_result(None)
+        except BaseException as exc:
+            done.set_exception(exc)
+            done.exception()  # retrieved: the waiters re-raise it, or nobody waits
+            raise
+        finally:
+            del self._rebuilding[workspace_id]
+
+    async def _seed_workspace(self, workspace_id, keys, load_balance, load_state) -> None:
+        mine = [t for t in self._tickets.values() if t.workspace_id == workspace_id]
+        finished = [t.hold_id for t in mine if t.final_pico is not None]
+        if load_state is None:
+            state = await _default_state(workspace_id, finished, load_balance)
+        else:
+            state = await load_state(finished)
+        args: list = [state.balance_pico, len(state.spends) * 4]
+        for key_id, sums in state.spends.items():
+            for name, value, ttl in zip(
+                _spend_names(key_id, state.windows), sums, (0, SPEND_TTL, SPEND_TTL, SPEND_TTL),
+                strict=True,
+            ):  # fmt: skip
+                args += [name, value, ttl]
+        for ticket in mine:
+            if ticket.final_pico is None:
+                args += [ticket.hold, ticket.expires_at, ticket.reserved_pico, 1]
+            elif ticket.hold_id in state.recorded:
+                continue
+            else:
+                args += [ticket.hold, 0, ticket.final_pico, 0]
+            args += ticket.keys[5:9]
+        await self._seed(keys[:1] + keys[-1:], args)
+        for ticket in mine:  # finished ones are accounted for now
+            if ticket.final_pico is not None:
+                self._tickets.pop(ticket.hold, None)
+        log.warning("workspace %d: Redis state rebuilt from the ledger", workspace_id)
 
     def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
         """Queue the settlement: it rides along with the next admission written to Redis
@@ -250,44 +315,102 @@ class RedisLimiter:
         if ticket.settled:
             return
         ticket.settled = True
-        self._queue(
-            ticket.keys,
-            [
-                actual_pico - ticket.reserved_pico,
-                actual_tokens - ticket.reserved_tokens,
-                ticket.hold,
-            ],
-        )
+        ticket.final_pico = actual_pico
+        now = time.monotonic()
+        self._finished.append((now, ticket.hold))
+        while self._finished and self._finished[0][0] < now - RECENT_SECONDS:
+            self._tickets.pop(self._finished.popleft()[1], None)
+        # Within its hold's lifetime nothing else can have settled or released it: if Redis
+        # no longer lists it, Redis lost it, and the call's whole cost is charged.
+        whole = actual_pico if time.time() < ticket.expires_at else ""
+        deltas = [
+            actual_pico - ticket.reserved_pico,
+            actual_tokens - ticket.reserved_tokens,
+            ticket.hold,
+            ticket.hold_id if ticket.progressed else "",
+            whole,
+        ]
+        self._queue(ticket.keys, deltas, ticket)
 
-    def _queue(self, keys: tuple[str, ...], deltas: list) -> None:
+    def progress(
+        self, ticket: Ticket, delivered_pico: int, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        """Note what a running call has delivered so far (cost, tokens), so that if this
+        gateway dies the call is billed for it (holds.release_lost_holds). Fire and
+        forget, and at most once per PROGRESS_SECONDS per call: a call in between costs one
+        clock reading."""
+        now = time.monotonic()
+        if now < ticket.next_progress or ticket.settled:
+            return
+        ticket.next_progress = now + PROGRESS_SECONDS
+        ticket.progressed = True
+        args = [
+            PROGRESS_KEY.format(ticket.hold_id),
+            delivered_pico,
+            prompt_tokens,
+            completion_tokens,
+            int(time.time()),
+            2 * self._hold_seconds + 3600,  # outlives the hold and its unrecorded grace
+        ]
+        from orca.redis_pipe import RedisUnavailable
+
+        try:
+            future = self._progress.call_lazily((), args)
+        except RedisUnavailable:  # best effort: the next report a second later may land
+            return
+        future.add_done_callback(lambda f: self._progressed(f, args))
+
+    def _progressed(self, future: asyncio.Future, args: list) -> None:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and str(error).startswith("NOSCRIPT"):
+            self._track(asyncio.get_running_loop().create_task(self._progress_in_full(args)))
+
+    async def _progress_in_full(self, args: list) -> None:
+        try:
+            await self._progress((), args)
+        except Exception as exc:
+            log.warning("reporting a call's progress failed (%s)", exc)
+
+    def _queue(self, keys: tuple[str, ...], deltas: list, ticket: Ticket | None = None) -> None:
         from orca.redis_pipe import RedisUnavailable
 
         try:
             future = self._settle.call_lazily(keys, deltas)
         except RedisUnavailable:  # not connected right now: a task connects and sends it
-            self._track(asyncio.get_running_loop().create_task(self._send(keys, deltas)))
+            task = asyncio.get_running_loop().create_task(self._send(keys, deltas, ticket))
+            self._track(task)
             return
-        future.add_done_callback(lambda f: self._settled(f, keys, deltas))
+        future.add_done_callback(lambda f: self._settled(f, keys, deltas, ticket))
         self._track(future)
 
     def _track(self, pending: asyncio.Future) -> None:
         self._unsettled.add(pending)
         pending.add_done_callback(self._unsettled.discard)
 
-    def _settled(self, future: asyncio.Future, keys: tuple[str, ...], deltas: list) -> None:
-        error = None if future.cancelled() else future.exception()
-        if error is None or future.cancelled():
+    def _settled(self, future, keys: tuple[str, ...], deltas: list, ticket) -> None:
+        if future.cancelled():
             return
-        if str(error).startswith("NOSCRIPT"):  # Redis restarted: send the script in full
-            self._track(asyncio.get_running_loop().create_task(self._send(keys, deltas)))
+        error = future.exception()
+        if error is None:
+            self._landed(ticket, future.result())
+        elif str(error).startswith("NOSCRIPT"):  # Redis restarted: send the script in full
+            task = asyncio.get_running_loop().create_task(self._send(keys, deltas, ticket))
+            self._track(task)
         else:
             log.error("settling a reservation failed (%s); it stays held", error)
 
-    async def _send(self, keys: tuple[str, ...], deltas: list) -> None:
+    async def _send(self, keys: tuple[str, ...], deltas: list, ticket) -> None:
         try:
-            await self._settle(keys, deltas)
+            self._landed(ticket, await self._settle(keys, deltas))
         except Exception as exc:
             log.error("settling a reservation failed (%s); it stays held", exc)
+
+    def _landed(self, ticket: Ticket | None, outcome) -> None:
+        """A settlement's reply. Unless Redis lost the state and has not rebuilt it yet (-1,
+        when the next rebuild of the workspace here charges the call), it is accounted
+        for; after a late charge (2) it must not be charged again by a rebuild."""
+        if ticket is not None and outcome == 2:
+            self._tickets.pop(ticket.hold, None)
 
     def forget_balances(self) -> None:
         """Balances live in Redis; grants reach them directly (billing.balances)."""
@@ -297,6 +420,33 @@ class RedisLimiter:
         if self._unsettled:
             await asyncio.wait(list(self._unsettled), timeout=5)
         await self._client.close()
+
+
+def _spend_names(key_id: int, windows: tuple[int, int, int]) -> tuple[str, ...]:
+    day, week, month = windows
+    prefix = f"orca:spend:k:{key_id}"
+    return (f"{prefix}:total", f"{prefix}:d:{day}", f"{prefix}:w:{week}", f"{prefix}:m:{month}")
+
+
+async def _default_state(
+    workspace_id: int, finished: list[str], load_balance: Callable[[], Awaitable[int]]
+) -> "SeedState":
+    """The rebuild's state when the caller gave no loader: key spends and recorded calls
+    read in a worker thread, the balance from the caller's `load_balance`."""
+    from dataclasses import replace
+
+    from django.db import connection
+
+    from .selectors import seed_state
+
+    def read() -> "SeedState":
+        try:
+            return seed_state(workspace_id, finished)
+        finally:
+            connection.close()  # a rare call: no connection left idle in a pool thread
+
+    state = await asyncio.to_thread(read)
+    return replace(state, balance_pico=await load_balance())
 
 
 class LocalLimiter:
@@ -320,8 +470,21 @@ class LocalLimiter:
             self._expiry[key] = now + ttl
 
     async def admit(
-        self, workspace_id, key_id, estimate, tokens, limits, load_balance, hold_id=""
+        self,
+        workspace_id: int,
+        key_id: int,
+        estimate: int,
+        tokens: int,
+        limits: Limits,
+        load_balance: Callable[[], Awaitable[int]],
+        hold_id: str = "",
+        *,
+        load_state: StateLoader | None = None,
+        model: str = "",
+        endpoint: str = "",
     ) -> Ticket:
+        """As RedisLimiter.admit; the state lives in this process, so there is nothing to
+        rebuild (`load_state`) and no hold to describe (`model`, `endpoint`)."""
         now = time.time()
         keys = _windows(workspace_id, key_id, now)
         async with self._lock:
@@ -377,6 +540,12 @@ class LocalLimiter:
         for key in ticket.keys[5:9]:
             self._add(key, delta, now)
 
+    def progress(
+        self, ticket: Ticket, delivered_pico: int, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        """Nothing to do: the counters and the usage buffer live in this one process, so a
+        crash that would lose the call's record loses the reservation with it."""
+
     def forget_balances(self) -> None:
         """A grant happened (config version bumped): reload balances from the ledger."""
         for key in [k for k in self._counters if k.startswith("orca:bal:")]:
@@ -386,60 +555,7 @@ class LocalLimiter:
         pass
 
 
-@dataclass(frozen=True, slots=True)
-class _Hold:
-    hold_id: str
-    key_id: int
-    admitted_at: int
-    reserved_pico: int
-
-
-def _parse_hold(member: bytes) -> _Hold:
-    hold_id, key_id, admitted_at, reserved = member.decode().split("|")
-    return _Hold(hold_id, int(key_id), int(admitted_at), int(reserved))
-
-
-def release_lost_holds(
-    client,
-    costs_of: Callable[[list[str]], dict[str, int]],
-    now: float | None = None,
-    unrecorded_grace: float = 0.0,
-) -> int:
-    """Settle reservations whose settlement never reached Redis (a lost connection, a
-    gateway that died mid-call) once they are past any call's lifetime: each is settled at
-    the cost its usage record shows (`costs_of`: hold ids -> cost in pico). One without a
-    record waits `unrecorded_grace` seconds longer (its record may still be on its way, say
-    while the database was down) and is then settled at nothing. The same script as a
-    normal settlement, so a late one is never applied twice. Runs off the request path with
-    a redis-py client; returns how many were released."""
-    now = time.time() if now is None else now
-    settle = client.register_script(_SETTLE)
-    released = 0
-    for name in client.scan_iter(match=HOLDS_KEY.format("*"), count=500):
-        workspace_id = int(name.rsplit(b":", 1)[1])
-        offset = 0  # holds left in place (no record yet) are stepped over
-        while page := client.zrangebyscore(
-            name, "-inf", now, start=offset, num=500, withscores=True
-        ):
-            holds = {}
-            for member, expiry in page:
-                try:
-                    holds[member] = (_parse_hold(member), expiry)
-                except ValueError:
-                    log.error("dropping malformed reservation hold %r", member)
-                    client.zrem(name, member)
-            costs = costs_of([hold.hold_id for hold, _ in holds.values()])
-            for member, (hold, expiry) in holds.items():
-                cost = costs.get(hold.hold_id)
-                if cost is None and now < expiry + unrecorded_grace:
-                    offset += 1
-                    continue
-                at = hold.admitted_at
-                keys = _window_names(workspace_id, hold.key_id, at, at // 60)
-                released += int(
-                    settle(keys=keys, args=[(cost or 0) - hold.reserved_pico, 0, member])
-                )
-    return released
+_parse_hold = parse_hold  # the name older callers use
 
 
 def make_limiter():

@@ -1,8 +1,11 @@
 """Reads across billing."""
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from .models import LedgerEntry
 
@@ -59,3 +62,44 @@ def generation_view(record: dict) -> dict:
         "fallback_level": record["fallback_level"],
         "attempts": attempts,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class SeedState:
+    """What Redis needs to take a workspace over again after losing its data."""
+
+    balance_pico: int
+    # Per API key with usage: spend (lifetime, this day, week, month), in pico.
+    spends: dict[int, tuple[int, int, int, int]]
+    windows: tuple[int, int, int]  # the day, week and month numbers the sums are for
+    recorded: frozenset[str]  # of the request ids asked about, those the ledger shows
+
+
+def seed_state(workspace_id: int, request_ids: Sequence[str] = ()) -> SeedState:
+    """The ledger balance, every key's spend per window (UTC, by the calls' created_at, as
+    billing.windows names them) and which of `request_ids` are recorded: one query each."""
+    from .models import UsageRecord
+    from .windows import window_numbers, window_starts
+
+    now = time.time()
+    day, week, month = window_starts(now)
+    cost = "cost_pico"
+    rows = (
+        UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__isnull=False)
+        .values("api_key_id")
+        .annotate(
+            total=Sum(cost),
+            day=Sum(cost, filter=Q(created_at__gte=day)),
+            week=Sum(cost, filter=Q(created_at__gte=week)),
+            month=Sum(cost, filter=Q(created_at__gte=month)),
+        )
+    )
+    spends = {
+        row["api_key_id"]: tuple(int(row[f] or 0) for f in ("total", "day", "week", "month"))
+        for row in rows
+    }
+    recorded = frozenset(
+        UsageRecord.objects.filter(workspace_id=workspace_id, request_id__in=request_ids)
+        .values_list("request_id", flat=True)
+    ) if request_ids else frozenset()  # fmt: skip
+    return SeedState(balance_pico(workspace_id), spends, window_numbers(now), recorded)

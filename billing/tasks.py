@@ -9,8 +9,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import rollups
-from .limits import release_lost_holds as _release_lost_holds
+from .holds import LostCall
+from .holds import release_lost_holds as _release_lost_holds
 from .models import StoredExchange, UsageRecord
+from .services import UsageEvent, write_usage_batch
 
 RECENT_HOURS = 3  # hourly buckets recomputed besides the current one
 RECENT_DAYS = 2  # daily buckets recomputed: yesterday and today
@@ -71,10 +73,45 @@ def _costs_of(request_ids: list[str]) -> dict[str, int]:
     return dict(rows.values_list("request_id", "cost_pico"))
 
 
+WORKER_LOST = "worker_lost"
+
+
+def record_lost_call(call: LostCall) -> None:
+    """The usage record and ledger spend of a call whose gateway died mid-stream, at what
+    its last progress report said it had delivered. Idempotent: the request id is the
+    hold id, and a record already there (the real one, say) is left as it is."""
+    admitted = datetime.fromtimestamp(call.admitted_at, UTC)
+    event = UsageEvent(
+        request_id=call.request_id,
+        workspace_id=call.workspace_id,
+        api_key_id=call.key_id or None,
+        endpoint=call.endpoint or "unknown",
+        model=call.model or "unknown",
+        upstream_model="",
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=call.completion_tokens,
+        cached_tokens=0,
+        reasoning_tokens=0,
+        usage_reported=False,
+        status_code=200,
+        error_code=WORKER_LOST,
+        streamed=True,
+        latency_ms=max(0, int((call.last_progress_at - call.admitted_at) * 1000)),
+        ttft_ms=None,
+        created_at=admitted,
+        cost_pico=call.cost_pico,
+    )
+    write_usage_batch([event])
+    if not UsageRecord.objects.filter(request_id=call.request_id).exists():
+        raise RuntimeError(f"the record of lost call {call.request_id} was not written")
+
+
 @shared_task(acks_late=True)
-def release_lost_holds() -> int:
+def release_lost_holds(now: float | None = None) -> int:
     """Settle Redis balance reservations that outlived any call (their settlement was lost)
-    at the cost their usage record shows; returns how many. Nothing to do without Redis."""
+    at the cost their usage record shows, or, for a call that reported progress and has no
+    record after the grace, at its delivered cost, recording it; returns how many. Nothing
+    to do without Redis."""
     if not settings.REDIS_URL:
         return 0
     import redis
@@ -82,6 +119,8 @@ def release_lost_holds() -> int:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
     try:
         grace = settings.ORCA_RESERVATION_HOLD_SECONDS
-        return _release_lost_holds(client, _costs_of, unrecorded_grace=grace)
+        return _release_lost_holds(
+            client, _costs_of, now=now, unrecorded_grace=grace, record_lost=record_lost_call
+        )
     finally:
         client.close()
