@@ -1,0 +1,448 @@
+"""Cross-workspace isolation of every dashboard and management API URL, generated from the
+URLconf.
+
+Every route that takes a URL argument is found by walking `orca.urls`. A member of "acme"
+(workspace A) then asks for it with "globex"'s (workspace B's) slug and ids, and with A's
+slug and B's ids, by GET and by every writing method: the answer must be exactly the one a
+missing workspace or object gives, and B's rows must not change. FILL says how to fill each
+URL argument with B's value; a route with an argument FILL does not know fails, so a new URL
+is covered the day it is added (or the test says what to add), never silently skipped.
+
+The relay's workspace-scoped lookups (/v1/generation, previous_response_id) get the same
+check against the live server with A's API key."""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.urls.resolvers import RegexPattern, RoutePattern
+
+from billing.models import LedgerEntry, UsageRecord
+from routing.models import Router, StoredResponse
+from workspaces import services
+from workspaces.models import ApiKey, Membership, Role, Workspace
+
+# --- the routes -------------------------------------------------------------------------------
+
+# URL prefixes that take arguments but own no workspace data, and why.
+EXEMPT = {
+    "admin/": "the Django admin is for staff and spans every workspace by design",
+    "accounts/": "login and password reset act on the user's own account",
+}
+WORKSPACE_KWARGS = frozenset({"slug", "workspace"})
+API_PREFIX = "api/"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str | None  # namespaced, for reverse()
+    pattern: str
+    kwargs: tuple[str, ...]
+    callback: object
+
+    @property
+    def is_api(self) -> bool:
+        return self.pattern.startswith(API_PREFIX)
+
+
+def _kwargs_of(pattern) -> tuple[str, ...]:
+    if isinstance(pattern, RoutePattern):
+        return tuple(pattern.converters)
+    if isinstance(pattern, RegexPattern):
+        return tuple(pattern.regex.groupindex)
+    raise TypeError(f"unknown URL pattern type {type(pattern).__name__}")
+
+
+def walk(patterns, prefix: str = "", namespaces: tuple[str, ...] = (), kwargs=()) -> Iterator:
+    """Every URL pattern under `patterns`, nested includes followed, with the arguments it
+    collects on the way down."""
+    for entry in patterns:
+        text = prefix + str(entry.pattern)
+        found = (*kwargs, *_kwargs_of(entry.pattern))
+        if isinstance(entry, URLResolver):
+            inner = (*namespaces, entry.namespace) if entry.namespace else namespaces
+            yield from walk(entry.url_patterns, text, inner, found)
+        elif isinstance(entry, URLPattern):
+            name = ":".join((*namespaces, entry.name)) if entry.name else None
+            yield Route(name, text, found, entry.callback)
+
+
+def tenant_routes() -> list[Route]:
+    return [
+        route
+        for route in walk(get_resolver("orca.urls").url_patterns)
+        if route.kwargs and not route.pattern.startswith(tuple(EXEMPT))
+    ]
+
+
+ROUTES = tenant_routes()
+
+# --- how to fill them -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One workspace's ids, as URLs and forms carry them."""
+
+    slug: str
+    router: str
+    key_id: int
+    api_key: str  # the raw key, for forms that take one
+    request_id: str
+    member_id: int
+    entry_id: int
+
+
+# URL argument or form placeholder -> the Tenant field that fills it. A new URL argument
+# naming a workspace-owned row needs a line here (and, if it is a new kind of row, a field
+# in Tenant filled in `world` below).
+FILL = {
+    "slug": "slug",
+    "workspace": "slug",
+    "name": "router",  # router name: dashboard router_edit, API router-detail
+    "key_id": "key_id",
+    "api_key": "api_key",
+    "request_id": "request_id",
+    "member_id": "member_id",
+    "membership": "member_id",
+    "entry_id": "entry_id",
+}
+
+MISSING = Tenant(
+    slug="tenancy-no-such-workspace",
+    router="tenancy-no-such-router",
+    key_id=2**31 - 7,
+    api_key="sk-orca-" + "N" * 43,
+    request_id="req_tenancy_no_such_call",
+    member_id=2**31 - 5,
+    entry_id=2**31 - 3,
+)
+
+# Form bodies for the writing methods, by URL name: each is sent as it would do its work on
+# the workspace's own row ({placeholders} are FILL names). Routes not listed get an empty
+# form (dashboard) or a router-shaped JSON body (API).
+BODIES: dict[str, list[dict]] = {
+    "dashboard:members": [
+        {"action": "remove", "membership": "{membership}"},
+        {"action": "role", "membership": "{membership}", "role": "viewer"},
+        {"action": "invite", "user": "tenancy-acme-owner", "role": "viewer"},
+    ],
+    "dashboard:settings": [{"name": "Stolen", "markup_percent": "0"}],
+    "dashboard:keys": [{"name": "stolen"}],
+    "dashboard:key_revoke": [{}],
+    "dashboard:routers": [{"name": "stolen", "strategy": "cheapest"}],
+    "dashboard:router_edit": [
+        {"delete": "1"},
+        {"name": "{name}", "candidates": "stolen/*", "strategy": "cheapest"},
+    ],
+    "dashboard:playground": [{"target": "fake/chat", "prompt": "hi", "api_key": "{api_key}"}],
+}
+API_BODY = {"name": "stolen", "candidates": ["stolen/*"], "strategy": "cheapest"}
+# Query strings for GETs that filter by an id.
+QUERIES: dict[str, dict] = {
+    "dashboard:usage": {"key": "{key_id}"},
+    "usage-list": {"key": "{key_id}"},
+    "usage-export": {"key": "{key_id}"},
+}
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def unfillable(route: Route) -> list[str]:
+    names = set(route.kwargs)
+    for template in [*BODIES.get(route.name or "", []), QUERIES.get(route.name or "", {})]:
+        for value in template.values():
+            names.update(PLACEHOLDER.findall(str(value)))
+    return sorted(name for name in names if name not in FILL)
+
+
+def value(tenant: Tenant, name: str):
+    return getattr(tenant, FILL[name])
+
+
+def fill(template: dict, tenant: Tenant) -> dict:
+    return {
+        field: PLACEHOLDER.sub(lambda m: str(value(tenant, m.group(1))), str(raw))
+        for field, raw in template.items()
+    }
+
+
+def has_placeholders(template: dict) -> bool:
+    return any(PLACEHOLDER.search(str(raw)) for raw in template.values())
+
+
+def url(route: Route, workspace: Tenant, objects: Tenant) -> str:
+    kwargs = {
+        name: value(workspace if name in WORKSPACE_KWARGS else objects, name)
+        for name in route.kwargs
+    }
+    return reverse(route.name, kwargs=kwargs)
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+_RAW_KEYS: dict[int, str] = {}  # key id -> raw key, for the keys this module created
+
+
+def _tenant(workspace: Workspace, tag: str) -> Tenant:
+    router, _ = Router.objects.get_or_create(
+        workspace=workspace, name=f"tenancy-{tag}-router", defaults={"candidates": [f"{tag}/*"]}
+    )
+    key = ApiKey.objects.filter(workspace=workspace, name=f"tenancy-{tag}-key").first()
+    if key is None or key.id not in _RAW_KEYS:
+        if key is not None:
+            key.delete()  # left by an earlier session: its raw key is gone
+        key, raw = services.create_api_key(workspace, name=f"tenancy-{tag}-key")
+        _RAW_KEYS[key.id] = raw
+    record, _ = UsageRecord.objects.get_or_create(
+        request_id=f"req_tenancy_{tag}",
+        defaults={
+            "workspace": workspace,
+            "api_key": key,
+            "endpoint": "chat.completions",
+            "model": f"{tag}/model",
+            "status_code": 200,
+            "created_at": datetime.now(UTC),
+        },
+    )
+    member, _ = get_user_model().objects.get_or_create(username=f"tenancy-{tag}-member")
+    membership = services.add_member(workspace, member, Role.DEVELOPER)
+    entry = LedgerEntry.objects.filter(workspace=workspace).order_by("pk").first()
+    assert entry is not None, "the live fixture grants credits, which writes a ledger entry"
+    return Tenant(
+        slug=workspace.slug,
+        router=router.name,
+        key_id=key.id,
+        api_key=_RAW_KEYS[key.id],
+        request_id=record.request_id,
+        member_id=membership.id,
+        entry_id=entry.id,
+    )
+
+
+@dataclass
+class World:
+    client: Client  # logged in as an owner of A
+    a: Tenant
+    b: Tenant
+    b_workspace: Workspace
+    markers: tuple[str, ...]  # strings only B's rows contain
+
+
+@pytest.fixture
+def world(live, db_access) -> World:
+    """Rows of "acme" (A) and "globex" (B), committed, and an owner of A logged in."""
+    a = _tenant(live.workspace, "acme")
+    b = _tenant(live.other_workspace, "globex")
+    owner, _ = get_user_model().objects.get_or_create(username="tenancy-acme-owner")
+    services.add_member(live.workspace, owner, Role.OWNER)
+    client = Client()
+    client.force_login(owner)
+    key_prefix = ApiKey.objects.get(pk=b.key_id).prefix
+    markers = ("globex/*", "globex/model", "tenancy-globex-member", key_prefix)
+    return World(client, a, b, live.other_workspace, markers)
+
+
+def b_rows(workspace: Workspace) -> dict:
+    """Everything of B's that a leaking write could change."""
+
+    def rows(queryset) -> list:
+        return list(queryset.filter(workspace=workspace).order_by("pk").values())
+
+    return {
+        "workspace": list(Workspace.objects.filter(pk=workspace.pk).values()),
+        "routers": rows(Router.objects),
+        "keys": rows(ApiKey.objects),
+        "members": rows(Membership.objects),
+        "usage": rows(UsageRecord.objects),
+        "ledger": rows(LedgerEntry.objects),
+    }
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    method: str
+    workspace: Tenant  # fills slug/workspace
+    objects: Tenant  # fills every other argument and placeholder
+    body: dict | None = None
+    query: dict | None = None
+
+    def send(self, client: Client, route: Route):
+        path = url(route, self.workspace, self.objects)
+        data = fill(self.query, self.objects) if self.query else None
+        if self.method == "GET":
+            return client.get(path, data)
+        body = fill(self.body or {}, self.objects)
+        send = getattr(client, self.method.lower())
+        if route.is_api:
+            return send(path, json.dumps(body), content_type="application/json")
+        if self.method == "POST":
+            return client.post(path, body)
+        return send(path, body)
+
+
+def calls(route: Route, a: Tenant, b: Tenant) -> Iterator[tuple[str, Call, Call]]:
+    """(label, the cross-tenant call, the same call for a missing workspace or object)."""
+    has_objects = any(name not in WORKSPACE_KWARGS for name in route.kwargs)
+    query = QUERIES.get(route.name)
+    writes = ("POST", "PUT", "PATCH", "DELETE") if route.is_api else ("POST",)
+    bodies = [API_BODY] if route.is_api else BODIES.get(route.name, [{}])
+    requests = [("GET", None, None)]
+    if query:
+        requests.append(("GET", None, query))
+    requests += [(method, body, None) for method in writes for body in bodies]
+    for method, body, q in requests:
+        label = f"{method} {body or ''}{q or ''}"
+        yield f"B's workspace: {label}", Call(method, b, b, body, q), Call(method, MISSING, MISSING)
+        if has_objects or has_placeholders(body or {}) or q:
+            yield (
+                f"A's workspace, B's ids: {label}",
+                Call(method, a, b, body, q),
+                Call(method, a, MISSING, body, q),
+            )
+
+
+def normalised(response, *values) -> tuple:
+    """Status and content, with the ids that differ between two calls taken out."""
+    text = b"".join(response.streaming_content) if response.streaming else response.content
+    text = text.decode("utf-8", errors="replace")
+    for item in sorted({str(v) for v in values}, key=len, reverse=True):
+        text = text.replace(item, "<id>")
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "<csrf>", text)
+    return response.status_code, response.get("Location"), text
+
+
+def ids_of(tenant: Tenant) -> list:
+    return [getattr(tenant, field) for field in set(FILL.values())]
+
+
+def test_the_urlconf_walk_finds_the_workspace_routes():
+    names = {route.name for route in ROUTES}
+    expected = {
+        "dashboard:router_edit",
+        "dashboard:key_revoke",
+        "dashboard:usage_detail",
+        "dashboard:members",
+        "router-detail",
+        "usage-list",
+        "ledger",
+    }
+    assert expected <= names, f"missing from the walk: {expected - names}"
+    assert all(not route.pattern.startswith("admin/") for route in ROUTES)
+
+
+def require_fillable(route: Route) -> None:
+    missing = unfillable(route)
+    if missing:
+        pytest.fail(
+            f"URL {route.pattern!r} ({route.name}) takes {missing}, which the tenancy matrix "
+            "cannot fill: add to FILL in tests/reliability/test_tenancy.py which of workspace "
+            "B's ids goes there (a new kind of row also needs a Tenant field), or list the "
+            "URL's prefix in EXEMPT with the reason it owns no workspace data"
+        )
+    if route.name is None:
+        pytest.fail(f"URL {route.pattern!r} has no name; name it so the matrix can reverse it")
+
+
+def test_a_route_the_matrix_cannot_fill_fails_and_says_what_to_add():
+    route = Route("dashboard:gadget", "w/<slug:slug>/gadgets/<int:gadget_id>/", ("slug",), None)
+    require_fillable(route)  # a slug alone is known
+    unknown = Route(route.name, route.pattern, ("slug", "gadget_id"), None)
+    with pytest.raises(pytest.fail.Exception, match=r"takes \['gadget_id'\].*add to FILL"):
+        require_fillable(unknown)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name or route.pattern)
+def test_another_workspaces_ids_answer_like_missing_ones(world, route):
+    require_fillable(route)
+    assert resolve(url(route, world.a, world.a)).func is route.callback
+
+    # Control: with A's own ids the route finds its rows, so the 404s below mean something.
+    own = world.client.get(url(route, world.a, world.a))
+    assert own.status_code != 404 and own.status_code < 500, (route.pattern, own.status_code)
+
+    before = b_rows(world.b_workspace)
+    for label, cross, baseline in calls(route, world.a, world.b):
+        got = cross.send(world.client, route)
+        expected = baseline.send(world.client, route)
+        where = f"{route.pattern} {label}"
+        assert got.status_code < 500, f"{where}: {got.status_code}"
+        if cross.workspace is world.b:
+            assert got.status_code == 404, f"{where}: {got.status_code}, not 404"
+        secret_ids = [*ids_of(world.b), *ids_of(MISSING)]
+        got_n, expected_n = normalised(got, *secret_ids), normalised(expected, *secret_ids)
+        if cross.query and got.status_code == expected.status_code == 200:
+            # Filtering A's rows by B's id finds nothing, as a missing id does; the pages
+            # may still differ in clock-dependent parts, so only B's rows are looked for.
+            pass
+        else:
+            assert got_n == expected_n, f"{where}: answers unlike a missing one"
+        for marker in world.markers:
+            assert marker not in got_n[2], f"{where}: shows B's {marker!r}"
+        assert b_rows(world.b_workspace) == before, f"{where}: changed B's rows"
+
+
+# --- the relay ------------------------------------------------------------------------------
+
+
+def _relay(live, method: str, path: str, key: str, **kwargs) -> tuple[int, str]:
+    response = httpx.request(
+        method,
+        live.server.base_url + path,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=20,
+        **kwargs,
+    )
+    return response.status_code, response.text
+
+
+def test_generation_of_another_workspace_answers_like_a_missing_one(live, world):
+    def generation(request_id: str) -> tuple[int, str]:
+        return _relay(live, "GET", "/v1/generation", live.key, params={"id": request_id})
+
+    own = generation(world.a.request_id)
+    assert own[0] == 200 and world.a.request_id in own[1]
+    status, text = generation(world.b.request_id)
+    missing = generation(MISSING.request_id)
+    assert status == missing[0] == 404
+    assert text.replace(world.b.request_id, "<id>") == missing[1].replace(
+        MISSING.request_id, "<id>"
+    )
+
+
+def test_previous_response_of_another_workspace_answers_like_a_missing_one(live, world):
+    """previous_response_id is looked up in the caller's workspace only."""
+    history, _ = services.get_or_create_workspace("tenancy-history")
+    history.keep_response_history = True
+    history.save()  # a save bumps the config version, so the server re-reads its keys
+    ApiKey.objects.filter(workspace=history).delete()
+    _, key = services.create_api_key(history, name="tenancy")
+    theirs, _ = StoredResponse.objects.get_or_create(
+        response_id="resp_tenancy_globex",
+        defaults={
+            "workspace": live.other_workspace,
+            "model": "fake/chat",
+            "messages": [{"role": "user", "content": "globex-secret-turn"}],
+        },
+    )
+    missing_id = "resp_tenancy_missing"
+
+    def ask(previous: str) -> tuple[int, str]:
+        body = {"model": "fake/chat", "input": "and then?", "previous_response_id": previous}
+        return _relay(live, "POST", "/v1/responses", key, json=body)
+
+    status, text = ask(theirs.response_id)
+    missing = ask(missing_id)
+    assert status == missing[0] == 400, (status, text)
+    assert text.replace(theirs.response_id, "<id>") == missing[1].replace(missing_id, "<id>")
+    assert "globex-secret-turn" not in text
