@@ -4,10 +4,12 @@ Starts the mock upstream and Orca exactly as `make bench` does, drives non-strea
 concurrency 64 with wrk (or the Python generator), records the worker with py-spy, and
 writes the flame graph (SVG) plus a text summary of the busiest functions (inclusive and
 self time, as a share of busy samples) to results/. Env: PROFILE_SECONDS (20),
-PROFILE_CONCURRENCY (64), PROFILE_STREAM=1 for streamed calls, plus bench's DATABASE_URL,
-REDIS_URL and BENCH_CHUNK_DELAY_MS.
+PROFILE_CONCURRENCY (64), PROFILE_STREAM=1 for streamed calls, PROFILE_HELD=1 for the
+stream load of bench/streamload.py (BENCH_STREAMS held streams and quick calls beside them,
+recorded for PROFILE_SECONDS), plus bench's DATABASE_URL, REDIS_URL and BENCH_CHUNK_DELAY_MS.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -18,16 +20,18 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from bench import loadgen
+from bench import loadgen, streamload
 from bench.run import (
     MODEL_ID,
     PY,
     ROOT,
     body_for,
+    cpu_seconds,
     free_port,
     orca_env,
     post,
     process_cpu,
+    rss_mb,
     setup_orca,
     start,
     start_mock,
@@ -123,7 +127,9 @@ def main() -> int:
     seconds = float(os.environ.get("PROFILE_SECONDS", "20"))
     concurrency = int(os.environ.get("PROFILE_CONCURRENCY", "64"))
     stream = os.environ.get("PROFILE_STREAM") == "1"
+    held = os.environ.get("PROFILE_HELD") == "1"
     spy = py_spy()
+    streamload.raise_fd_limit()
     tmp = Path(tempfile.mkdtemp(prefix="orca-profile-"))
     out_dir = ROOT / "results"
     logs = out_dir / "bench-logs"
@@ -133,6 +139,8 @@ def main() -> int:
     try:
         mock, mock_port = start_mock(logs)
         env, cleanup = orca_env(tmp)
+        limit = str(max(1000, streamload.settings()["streams"] + 100))
+        env.setdefault("ORCA_UPSTREAM_MAX_CONNECTIONS", limit)
         key = setup_orca(env, mock_port)
         port = free_port()
         proc = start(uvicorn(port, "orca.asgi:application", "--lifespan", "on"), env,
@@ -143,27 +151,49 @@ def main() -> int:
         if status != 200:
             raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
         body = body_for(MODEL_ID, stream)
-        loadgen.run(url, key, body, concurrency, 2, 0, stream)  # warm up before recording
+        if not held:  # warm up before recording
+            loadgen.run(url, key, body, concurrency, 2, 0, stream)
         collapsed = out_dir / f"profile-{stamp}.txt"
         flame = out_dir / f"profile-{stamp}.svg"
         record = [spy, "record", "--pid", str(proc.pid), "--rate", "250", "--threads"]
         record.append("--nonblocking")  # never pause the worker (--native would, heavily)
-        spies = [
-            subprocess.Popen([*record, "--format", "raw", "-o", str(collapsed)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-            subprocess.Popen([*record, "--format", "flamegraph", "-o", str(flame)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        ]  # fmt: skip
-        time.sleep(1)
-        before, started = cpu_times(), time.monotonic()
-        result = loadgen.run(url, key, body, concurrency, seconds, 0, stream)
-        shares = cpu_shares(before, cpu_times(), time.monotonic() - started, proc.pid, mock.pid)
-        for spy_proc in spies:
-            spy_proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
-            spy_proc.wait(60)
-        mode = "stream" if stream else "non-stream"
-        head = f"Orca {mode} c={concurrency}: {result['rps']:.0f} req/s"
-        head += f", p50 {result['p50_ms']:.2f} ms"
+        taken: dict = {}
+
+        @contextlib.contextmanager
+        def recording():
+            spies = [
+                subprocess.Popen([*record, "--format", "raw", "-o", str(collapsed)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                subprocess.Popen([*record, "--format", "flamegraph", "-o", str(flame)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            ]  # fmt: skip
+            time.sleep(1)
+            before, started = cpu_times(), time.monotonic()
+            yield
+            taken["shares"] = cpu_shares(
+                before, cpu_times(), time.monotonic() - started, proc.pid, mock.pid
+            )
+            for spy_proc in spies:
+                spy_proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
+                spy_proc.wait(60)
+
+        if held:
+            opts = streamload.settings() | {"seconds": seconds}
+            target = streamload.Target("orca", url, key, MODEL_ID, proc.pid)
+            rss_of = lambda pid: (rss_mb(pid), None)  # noqa: E731
+            row = streamload.measure(target, body_for(MODEL_ID, False), mock.pid, opts,
+                                     cpu_seconds, rss_of, recording)  # fmt: skip
+            head = f"Orca, {row['flowing']} held streams: quick p50 "
+            head += f"{streamload.fmt(row['quick_p50_ms'])} ms, p99 "
+            head += f"{streamload.fmt(row['quick_p99_ms'])} ms; {row['chunks_per_s']:.0f} "
+            head += f"chunks/s, {streamload.fmt(row['cpu_us_per_chunk'], 1)} µs CPU per chunk"
+        else:
+            with recording():
+                result = loadgen.run(url, key, body, concurrency, seconds, 0, stream)
+            mode = "stream" if stream else "non-stream"
+            head = f"Orca {mode} c={concurrency}: {result['rps']:.0f} req/s"
+            head += f", p50 {result['p50_ms']:.2f} ms"
+        shares = taken["shares"]
         summary = head + "\n\n" + shares + "\n" + summarise(collapsed)
         report = out_dir / f"profile-{stamp}.md"
         report.write_text(summary)

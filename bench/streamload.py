@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 from array import array
+from contextlib import nullcontext
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -47,6 +49,14 @@ def settings() -> dict:
         "quick_interval_ms": float(os.environ.get("BENCH_QUICK_INTERVAL_MS", "20")),
         "readers": max(1, int(os.environ.get("BENCH_STREAM_READERS", "2"))),
     }
+
+
+class Target(NamedTuple):
+    name: str
+    url: str
+    key: str
+    model: str
+    pid: int
 
 
 # --- the reader process ---------------------------------------------------------------
@@ -209,9 +219,12 @@ def _pct(values, pct: float) -> float | None:
 
 
 # --- one target ---------------------------------------------------------------------------
-def measure(target, quick_body: bytes, mock_pid: int, opts: dict, cpu_of, rss_of) -> dict:
+def measure(
+    target, quick_body: bytes, mock_pid: int, opts: dict, cpu_of, rss_of, during=nullcontext
+) -> dict:
     """One target under the stream load. `target` has url, key, model, pid; cpu_of(pid)
-    and rss_of(pid) read the process tree's CPU seconds and (current, peak) RSS in MB."""
+    and rss_of(pid) read the process tree's CPU seconds and (current, peak) RSS in MB;
+    `during()` is a context entered for the timed part (make profile records in it)."""
     per_reader = [opts["streams"] // opts["readers"]] * opts["readers"]
     per_reader[0] += opts["streams"] - sum(per_reader)
     command = [sys.executable, "-m", "bench.streamload", target.url, target.key, target.model]
@@ -236,16 +249,14 @@ def measure(target, quick_body: bytes, mock_pid: int, opts: dict, cpu_of, rss_of
         for proc in readers:
             proc.stdin.write("GO\n")
             proc.stdin.flush()
-        cpu0, mock0 = cpu_of(target.pid), cpu_of(mock_pid)
-        started = time.monotonic()
-        quick = asyncio.run(
-            _quick_calls(
-                target.url, target.key, quick_body, opts["seconds"],
-                opts["quick_interval_ms"] / 1000,
-            )
-        )  # fmt: skip
-        elapsed = time.monotonic() - started
-        cpu, mock_cpu = cpu_of(target.pid) - cpu0, cpu_of(mock_pid) - mock0
+        interval = opts["quick_interval_ms"] / 1000
+        with during():
+            cpu0, mock0 = cpu_of(target.pid), cpu_of(mock_pid)
+            started = time.monotonic()
+            calls = _quick_calls(target.url, target.key, quick_body, opts["seconds"], interval)
+            quick = asyncio.run(calls)
+            elapsed = time.monotonic() - started
+            cpu, mock_cpu = cpu_of(target.pid) - cpu0, cpu_of(mock_pid) - mock0
         rss, peak = rss_of(target.pid)
         results = []
         for proc in readers:
@@ -276,6 +287,8 @@ def measure(target, quick_body: bytes, mock_pid: int, opts: dict, cpu_of, rss_of
         "chunk_p50_ms": _pct(delays, 50),
         "chunk_p99_ms": _pct(delays, 99),
         "cpu_cores": cpu / elapsed,
+        # CPU per relayed chunk: steadier than latency when neighbours take the cores
+        "cpu_us_per_chunk": cpu * 1e6 / len(delays) if delays else None,
         "rss_mb": rss,
         "peak_rss_mb": peak,
         "mock_cpu_cores": mock_cpu / elapsed,
@@ -301,15 +314,15 @@ def run_all(targets, quick_body_for, mock_pid: int, cpu_of, rss_of) -> list[dict
             continue
         rows.append(row)
         print(
-            f"  {row['target']:<8} quick p50 {_f(row['quick_p50_ms'])} p99 "
-            f"{_f(row['quick_p99_ms'])} max {_f(row['quick_max_ms'])} ms; chunk p50 "
-            f"{_f(row['chunk_p50_ms'])} p99 {_f(row['chunk_p99_ms'])} ms; "
-            f"{row['flowing']}/{row['streams']} streams, CPU {_f(row['cpu_cores'])} cores"
+            f"  {row['target']:<8} quick p50 {fmt(row['quick_p50_ms'])} p99 "
+            f"{fmt(row['quick_p99_ms'])} max {fmt(row['quick_max_ms'])} ms; chunk p50 "
+            f"{fmt(row['chunk_p50_ms'])} p99 {fmt(row['chunk_p99_ms'])} ms; "
+            f"{row['flowing']}/{row['streams']} streams, CPU {fmt(row['cpu_cores'])} cores"
         )
     return rows
 
 
-def _f(value, digits: int = 2) -> str:
+def fmt(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
@@ -325,17 +338,18 @@ def markdown(rows: list[dict]) -> list[str]:
         "direct = the mock alone):",
         "",
         "| target | streams flowing | quick calls | quick p50 ms | quick p99 ms | quick max ms "
-        "| chunk p50 ms | chunk p99 ms | chunks/s | CPU cores | RSS MB | mock CPU cores "
-        "| reader CPU cores | errors |",
-        "|" + "---|" * 14,
+        "| chunk p50 ms | chunk p99 ms | chunks/s | CPU cores | CPU µs/chunk | RSS MB "
+        "| mock CPU cores | reader CPU cores | errors |",
+        "|" + "---|" * 15,
     ]
     for r in rows:
         errors = r["quick_errors"] + r["failed"] + r["dropped"]
         cells = [r["target"], f"{r['flowing']}/{r['streams']}", str(r["quick_calls"])]
-        cells += [_f(r[k]) for k in ("quick_p50_ms", "quick_p99_ms", "quick_max_ms")]
-        cells += [_f(r["chunk_p50_ms"]), _f(r["chunk_p99_ms"]), _f(r["chunks_per_s"], 0)]
-        cells += [_f(r["cpu_cores"]), _f(r["rss_mb"], 1), _f(r["mock_cpu_cores"])]
-        cells += [_f(r["reader_cpu_cores"]), str(errors)]
+        cells += [fmt(r[k]) for k in ("quick_p50_ms", "quick_p99_ms", "quick_max_ms")]
+        cells += [fmt(r["chunk_p50_ms"]), fmt(r["chunk_p99_ms"]), fmt(r["chunks_per_s"], 0)]
+        cells += [fmt(r["cpu_cores"]), fmt(r["cpu_us_per_chunk"], 1), fmt(r["rss_mb"], 1)]
+        cells.append(fmt(r["mock_cpu_cores"]))
+        cells += [fmt(r["reader_cpu_cores"]), str(errors)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
