@@ -52,7 +52,7 @@ REFUSALS = {
 }
 # A finished call stays known for this long: if Redis loses its data meanwhile, its cost
 # is put back into the rebuilt state unless the ledger shows it already.
-RECENT_SECONDS = 60.0
+RECENT_SECONDS = 15.0
 PROGRESS_SECONDS = 1.0  # a call's progress reaches Redis at most this often
 log = logging.getLogger(__name__)
 
