@@ -4,12 +4,14 @@ Viewers read every page; developers and above create, change and delete routers 
 playground prompts. Another workspace's router name answers 404 like a missing one."""
 
 import logging
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,7 +19,7 @@ from django.views.decorators.http import require_safe
 
 from workspaces.access import member_view
 from workspaces.keys import hash_key
-from workspaces.models import ApiKey, Role
+from workspaces.models import ApiKey, Role, Workspace
 
 from .forms import PlaygroundForm, RouterForm
 from .models import Capability, Model, Router
@@ -113,11 +115,13 @@ def router_edit(request, slug, name):
 class _Playground:
     form: PlaygroundForm
     status: int = 200
-    send: dict | None = None  # what to send when the form is valid and the key is ours
+    # What to send once the form is valid and the key is ours; holds the raw key, so it is
+    # kept out of repr() (and with it out of any log line or error report that prints one).
+    send: dict | None = dataclasses.field(default=None, repr=False)
     result: dict | None = None
 
 
-def _playground_form(request, workspace) -> _Playground:
+def _playground_form(request: HttpRequest, workspace: Workspace) -> _Playground:
     router_names = list(
         Router.objects.filter(workspace=workspace, enabled=True)
         .order_by("name")
@@ -143,7 +147,7 @@ def _playground_form(request, workspace) -> _Playground:
     return _Playground(form, send=send)
 
 
-def _playground_page(request, page: _Playground):
+def _playground_page(request: HttpRequest, page: _Playground) -> HttpResponse:
     if not request.membership.has_role(Role.DEVELOPER):
         _readonly(page.form)
     context = {
@@ -159,7 +163,7 @@ def _playground_page(request, page: _Playground):
 
 @member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
 @sensitive_post_parameters("api_key")  # kept out of error reports
-async def playground(request, slug):
+async def playground(request: HttpRequest, slug: str) -> HttpResponse:
     """Asynchronous, so a minute-long call waits in the event loop instead of holding a
     worker thread; the ORM and template work runs in a thread around it. The relay is
     called in process (routing/playground.py), never through a URL built from the request."""

@@ -444,5 +444,6 @@ def test_previous_response_of_another_workspace_answers_like_a_missing_one(live,
     status, text = ask(theirs.response_id)
     missing = ask(missing_id)
     assert status == missing[0] == 400, (status, text)
+    assert "previous_response_not_found" in text  # looked up (history on), not found
     assert text.replace(theirs.response_id, "<id>") == missing[1].replace(missing_id, "<id>")
     assert "globex-secret-turn" not in text
