@@ -3,8 +3,8 @@
 Viewers read every page; developers and above create, change and delete routers and send
 playground prompts. Another workspace's router name answers 404 like a missing one."""
 
-import logging
 import dataclasses
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
