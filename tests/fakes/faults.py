@@ -31,6 +31,7 @@ served records ``("fault:<name>", model)``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from abc import ABC, abstractmethod
@@ -82,6 +83,7 @@ def words_of(text: str) -> list[str]:
     return [first, *(" " + word for word in rest)]
 
 
+@functools.cache  # built once: 24 concurrent huge answers must not stall the fake's loop
 def huge_text() -> str:
     """About HUGE_BYTES of words: "w0 w1 w2 ..." (ASCII, so bytes == characters)."""
     pieces: list[str] = []
