@@ -5,6 +5,13 @@ uvicorn) splits the bytes into status, headers and body. Body chunks are buffere
 response until the caller takes them, so the connection goes back to its pool the moment
 the last byte arrives, whether or not the caller has read it yet. Past HIGH_WATER
 buffered bytes the socket stops reading until the caller catches up.
+
+A stream waits for its next chunk thousands of times a second across a worker's streams,
+so a wait arms no timer of its own: each response keeps one timer, moved only when a wait
+needs it sooner and otherwise checked when it fires. And a stream's reader is woken for
+new bytes through the loop's `_Waker`, a few per loop turn: a worker relaying a thousand
+streams then answers a quick call between turns instead of behind every stream's chunk,
+and a stream woken later finds more bytes to relay in one go (docs/performance.md).
 """
 
 import asyncio
@@ -29,15 +36,55 @@ _ENCODING = b"content-encoding"
 _DECODABLE = {b"gzip", b"x-gzip", b"deflate"}
 
 
-def _expire(waiter: asyncio.Future, blame: str) -> None:
-    if not waiter.done():
-        waiter.set_exception(UpstreamTimeout(blame))
+EARLY = 0.001  # a timer that fires this close to its deadline counts it as passed
+WAKE_BATCH = 8  # stream readers woken per loop turn
+
+
+class _Waker:
+    """Wakes waiting stream readers in arrival order, WAKE_BATCH per loop turn. Between
+    two turns the loop polls its sockets and runs what they made ready, so other calls'
+    steps wait behind at most a batch of stream relays, not behind all of them."""
+
+    __slots__ = ("loop", "pending", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: deque[UpstreamHttpResponse] = deque()
+        self.scheduled = False
+
+    def add(self, response: "UpstreamHttpResponse") -> None:
+        self.pending.append(response)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.run)
+
+    def run(self) -> None:
+        pending = self.pending
+        for _ in range(min(WAKE_BATCH, len(pending))):
+            response = pending.popleft()
+            response._queued = False
+            response._wake()
+        if pending:
+            self.loop.call_soon(self.run)
+        else:
+            self.scheduled = False
+
+
+_waker: _Waker | None = None
+
+
+def _waker_for(loop: asyncio.AbstractEventLoop) -> _Waker:
+    global _waker
+    if _waker is None or _waker.loop is not loop:
+        _waker = _Waker(loop)
+    return _waker
 
 
 class UpstreamHttpResponse:
     """Status and headers, then the body as it arrives (`chunks`) or whole (`read`)."""
 
     __slots__ = (
+        "_blame",
         "_buffered",
         "_chunks",
         "_complete",
@@ -53,7 +100,12 @@ class UpstreamHttpResponse:
         "_headers",
         "_interim",
         "_paused",
+        "_queued",
+        "_streaming",
         "_timeouts",
+        "_timer",
+        "_timer_at",
+        "_until",
         "_waiter",
         "raw_headers",
         "status",
@@ -69,9 +121,15 @@ class UpstreamHttpResponse:
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
+        self._streaming = False  # the caller relays chunks as they come (chunks())
+        self._queued = False  # in the waker's queue
         self._complete = False
         self._error: UpstreamFailure | None = None
         self._waiter: asyncio.Future | None = None
+        self._timer: asyncio.TimerHandle | None = None  # fires at _timer_at <= _until
+        self._timer_at = 0.0
+        self._until = 0.0  # when the current wait runs out
+        self._blame = ""
         self._compressed = False  # gzip or deflate: decoded as it arrives
         self._decoder = None  # made on the first body byte (an empty body has no stream)
         self._header_bytes = 0
@@ -95,11 +153,21 @@ class UpstreamHttpResponse:
 
     # --- the caller's side -------------------------------------------------------------
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives: whatever is buffered comes out as one piece, so a relay
+        that fell behind catches up in one send instead of one per network read."""
+        self._streaming = True
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
         queue = self._chunks
         while True:
             if queue:
-                chunk = queue.popleft()
+                if len(queue) == 1:
+                    chunk = queue.popleft()
+                else:
+                    chunk = b"".join(queue)
+                    queue.clear()
                 self._buffered -= len(chunk)
                 if self._paused and self._buffered < LOW_WATER:
                     self._paused = False
@@ -115,7 +183,7 @@ class UpstreamHttpResponse:
 
     async def read(self) -> bytes:
         if not self._complete:
-            return b"".join([chunk async for chunk in self.chunks()])
+            return b"".join([chunk async for chunk in self._pieces()])
         queue = self._chunks
         body = queue.popleft() if len(queue) == 1 else b"".join(queue)
         queue.clear()
@@ -125,6 +193,7 @@ class UpstreamHttpResponse:
     def close(self) -> None:
         """Drop the connection if it is still busy with this response; once the response
         has arrived whole, the connection is back in its pool serving someone else."""
+        self._stop_timer()
         if self._conn.response is self and not self._draining:
             self._conn.abort()
 
@@ -137,6 +206,7 @@ class UpstreamHttpResponse:
         if conn.response is not self or self._error is not None or conn.closed:
             return
         self._draining = True
+        self._stop_timer()
         self._chunks.clear()
         self._buffered = 0
         if self._paused:
@@ -145,17 +215,43 @@ class UpstreamHttpResponse:
         self._drain_timer = conn.loop.call_later(DRAIN_SECONDS, conn.abort_if_serving, self)
 
     async def wait(self, seconds: float, blame: str) -> None:
-        """Until the connection has news for us: headers, a chunk, the end or a failure."""
+        """Until the connection has news for us: headers, a chunk, the end or a failure,
+        at most `seconds`. The response's one timer is re-armed only if it would fire
+        after this wait's deadline; a timer that fires early finds the wait still in
+        time and moves itself on (_check_deadline)."""
         if self._error is not None:
             raise self._error
         loop = self._conn.loop
+        until = self._until = loop.time() + seconds
+        self._blame = blame
+        timer = self._timer
+        if timer is None or self._timer_at > until:
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = until
+            self._timer = loop.call_at(until, self._check_deadline)
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(seconds, _expire, waiter, blame)
         try:
             await waiter
         finally:
-            timer.cancel()
             self._waiter = None
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits now; the next wait arms the timer again
+        loop = self._conn.loop
+        if loop.time() + EARLY >= self._until:
+            waiter.set_exception(UpstreamTimeout(self._blame))
+        else:
+            self._timer_at = self._until
+            self._timer = loop.call_at(self._until, self._check_deadline)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # --- the connection's side ----------------------------------------------------------
 
@@ -168,6 +264,7 @@ class UpstreamHttpResponse:
         if self._complete or self._error is not None:
             return
         self._error = error
+        self._stop_timer()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
@@ -194,7 +291,11 @@ class UpstreamHttpResponse:
         if self._buffered > HIGH_WATER and not self._paused:
             self._paused = True
             self._conn.pause_reading()
-        self._wake()
+        if not self._streaming:
+            self._wake()
+        elif not self._queued and self._waiter is not None:
+            self._queued = True
+            self._conn.waker.add(self)
 
     def _finish(self) -> None:
         if self._drain_timer is not None:
@@ -212,6 +313,7 @@ class UpstreamHttpResponse:
                 self._fail(UpstreamFailure("upstream sent a truncated or corrupt compressed body"))
                 return
         self._complete = True
+        self._stop_timer()
         self._wake()
 
 
@@ -232,6 +334,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.counted = True  # still counts toward the pool's connection limit
         self.idle_since = 0.0
+        self.waker = _waker_for(self.loop)
         self._release = release
         self._forget = forget
         self._keep_alive = False

@@ -4,6 +4,7 @@ Validation catches what would otherwise cost an upstream round trip to learn (an
 upstream would reject anyway); everything it does not understand is left for the upstream.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,7 +236,13 @@ class StreamMeter:
     def observe(self, event: bytes) -> bool:
         """Record what the event says. Returns True if it is the usage-only chunk."""
         usage_only = False
-        for payload in data_lines(event):
+        # Runs for every event of every stream a worker relays: the usual event, one
+        # `data: ` line, skips the line splitting.
+        if event.startswith(b"data: ") and event.find(b"\n") == len(event) - 2:
+            payloads: Iterable[bytes] = (event[6:-2],)
+        else:
+            payloads = data_lines(event)
+        for payload in payloads:
             if payload == b"[DONE]":
                 self.done = True
                 continue
@@ -249,7 +256,8 @@ class StreamMeter:
             if chunk.get("error"):
                 self.failed = _error_of(chunk["error"])
                 return False
-            usage = usage_from_object(chunk.get("usage"))
+            usage = chunk.get("usage")
+            usage = None if usage is None else usage_from_object(usage)
             if usage is not None:
                 self.usage = usage
                 usage_only = not chunk.get("choices")

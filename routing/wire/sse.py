@@ -15,16 +15,16 @@ class EventSplitter:
         data = self._buffer + chunk if self._buffer else chunk
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
-        events = []
-        start = 0
-        while True:
-            end = data.find(b"\n\n", start)
-            if end < 0:
-                break
-            events.append(data[start : end + 2])
-            start = end + 2
-        self._buffer = data[start:]
-        return events
+        first = data.find(b"\n\n")
+        if first < 0:
+            self._buffer = data
+            return []
+        if first == len(data) - 2:
+            self._buffer = b""
+            return [data]  # the usual chunk: one whole event, passed on uncopied
+        # split() cuts at the same leftmost blank lines as a find() loop would
+        *events, self._buffer = data.split(b"\n\n")
+        return [event + b"\n\n" for event in events]
 
     def remainder(self) -> bytes:
         return self._buffer
