@@ -8,15 +8,16 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import orjson
 from django.conf import settings
 
-from billing.limits import Limits, Refused
+from billing.limits import Limits, Refused, Ticket
 from billing.pricing import Metered, cost_pico, estimate_pico, format_usd
-from billing.selectors import balance_pico
+from billing.selectors import balance_pico, seed_state
 from billing.services import UsageEvent
 from workspaces.keys import hash_key, looks_like_key
 from workspaces.selectors import KeyContext
@@ -140,6 +141,19 @@ class CallRecord:
     cost_pico: int = 0
     charged: bool = False  # cost_pico is final (a non-stream answer was priced)
     exchange: tuple[str, str, int] | None = None
+    ticket: Ticket | None = None  # the admission's reservation, for progress reports
+
+    def _cost(self, usage: Usage) -> int:
+        if not usage.reported and not usage.prompt_tokens:
+            usage.prompt_tokens = self.prompt_estimate  # recorded as the estimate it is
+        used = Metered(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+        return cost_pico(self.route.prices, used, self.key.markup_percent)
 
     def charge(self) -> int:
         """What the call costs the workspace: nothing unless it was served, or is a stream
@@ -152,16 +166,19 @@ class CallRecord:
             return 0
         if self.status not in (200, CLIENT_CLOSED) and not (self.streamed and self.delivered):
             return 0
-        if not usage.reported and not usage.prompt_tokens:
-            usage.prompt_tokens = self.prompt_estimate  # recorded as the estimate it is
-        used = Metered(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-        )
-        return cost_pico(self.route.prices, used, self.key.markup_percent)
+        return self._cost(usage)
+
+    def progress(self, usage_so_far: Callable[[], Usage]) -> None:
+        """Tell the reservation what a running stream has delivered, so that the call is
+        billed even if this process dies before it settles. The limiter takes one report a
+        second; in between this costs a clock reading."""
+        ticket = self.ticket
+        if ticket is None or time.monotonic() < ticket.next_progress:
+            return
+        usage = usage_so_far()
+        if usage.completion_tokens:
+            cost = self._cost(usage)
+            state.limiter.progress(ticket, cost, usage.prompt_tokens, usage.completion_tokens)
 
     def mark_first_byte(self) -> None:
         if self.first_byte_at is None:
@@ -501,7 +518,9 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     plan = await _plan(call.model, chain, key, canonical_request, prefs)
     prompt_estimate = selection.estimate_tokens(canonical_request)
-    ticket = await _admit(key, plan, canonical_request, prompt_estimate, consumer.request_id)
+    ticket = await _admit(
+        key, plan, canonical_request, prompt_estimate, consumer.request_id, endpoint
+    )
 
     record = CallRecord(
         key=key,
@@ -510,6 +529,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         streamed=call.stream,
         router=plan.router,
         prompt_estimate=prompt_estimate,
+        ticket=ticket,
     )
     attempt = _Attempt(consumer, surface, call, record, raw_key, canonical_request, payload, key)
     try:
@@ -554,7 +574,9 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         state.usage.add(event)
 
 
-async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: int, request_id: str):
+async def _admit(
+    key: KeyContext, plan: Plan, request: dict, prompt_estimate: int, request_id: str, endpoint: str
+) -> Ticket:
     """Reserve the most the call can cost (at the dearest planned model) and count it against
     the rate limits, or refuse it before any upstream is called."""
     asked = request.get("max_completion_tokens") or request.get("max_tokens")
@@ -586,6 +608,9 @@ async def _admit(key: KeyContext, plan: Plan, request: dict, prompt_estimate: in
             limits,
             lambda: run_db(balance_pico, key.workspace_id),
             hold_id=request_id,
+            load_state=lambda finished: run_db(seed_state, key.workspace_id, finished),
+            model=plan.targets[0].public_id,
+            endpoint=endpoint,
         )
     except Refused as refused:
         headers = (

@@ -171,6 +171,7 @@ async def relay_native_stream(
                 record.mark_first_byte()
                 body = out[0] if len(out) == 1 else b"".join(out)
                 await consumer.send_body(scrub_bytes(body, secrets), more_body=True)
+                record.progress(meter.final_usage)
             if meter.done or meter.failed is not None:
                 break  # nothing may follow the end marker; don't wait on a lingering body
         meter.close()
@@ -231,6 +232,12 @@ async def relay_translated_stream(
                 out.append(piece)
         return b"".join(out)
 
+    def delivered() -> Usage:
+        usage = collected.usage
+        if usage:
+            return openai_chat.usage_from_object(usage) or Usage(reported=False)
+        return Usage(completion_tokens=len(collected.content), reported=False)
+
     try:
         async for data in chunks:
             pieces = []
@@ -245,6 +252,7 @@ async def relay_translated_stream(
             if out:
                 record.mark_first_byte()
                 await consumer.send_body(scrub_bytes(out, secrets), more_body=True)
+                record.progress(delivered)
             if failed is not None:
                 raise failed
             if decoder.done:
@@ -269,12 +277,7 @@ async def relay_translated_stream(
         record.status, record.error_code = 502, "stream_relay_error"
         await consumer.send_body(surface.stream_error(_RELAY_ERROR, encoder), more_body=True)
     finally:
-        usage = collected.usage
-        record.usage = (
-            openai_chat.usage_from_object(usage)
-            if usage
-            else Usage(completion_tokens=len(collected.content), reported=False)
-        )
+        record.usage = delivered()
         if record.key.retention == "keep":
             text = "".join(collected.content)
             record.exchange = kept_exchange(record, call.extra.get("body") or {}, text)
