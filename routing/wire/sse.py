@@ -6,15 +6,23 @@ from collections.abc import Iterator
 class EventSplitter:
     """Feed arbitrary chunks; get back complete raw events (each ending in a blank line)."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_after_cr", "_buffer")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._after_cr = False  # the last chunk ended in CR: a LF opening the next is its pair
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if self._after_cr:
+            self._after_cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            # CRLF and a lone CR both end a line (the SSE spec allows all three). Only new
+            # bytes are rewritten, so the result cannot depend on where chunks were cut.
+            self._after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         data = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
         first = data.find(b"\n\n")
         if first < 0:
             self._buffer = data

@@ -5,7 +5,6 @@ SSE spec says it is."""
 import re
 from itertools import pairwise
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,13 +102,7 @@ def test_multi_byte_characters_split_anywhere_come_out_whole(stream, at):
 
 # --- a bare CR ending a line (the spec allows it; no upstream Orca speaks to sends it) -------
 
-CR_BUG = (
-    "EventSplitter only rewrites CRLF: a bare CR does not end a line, and a CR before a CRLF is "
-    "rewritten again on the next feed when it stays buffered, so the output depends on chunking"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=CR_BUG)
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(data=st.data(), stream=sse_streams(("\n", "\r\n", "\r")))
 def test_any_chunking_is_the_same_with_bare_cr_endings(data, stream):
@@ -118,7 +111,6 @@ def test_any_chunking_is_the_same_with_bare_cr_endings(data, stream):
     assert payloads(whole[0]) == spec_payloads(stream)
 
 
-@pytest.mark.xfail(strict=True, reason=CR_BUG)
 def test_cr_then_crlf_reads_the_same_whole_and_split():
     # The property's minimal example, split after byte 8. Whole, "\r\r\n" becomes "\r\n" in
     # one rewrite and stays, so the first data line is "\r"; split, the buffered "\r\n" is
@@ -127,6 +119,5 @@ def test_cr_then_crlf_reads_the_same_whole_and_split():
     assert split([stream[:8], stream[8:]]) == split([stream])
 
 
-@pytest.mark.xfail(strict=True, reason=CR_BUG)
 def test_bare_cr_line_endings_end_events():
     assert payloads(split([b"data: a\r\rdata: b\r\r"])[0]) == [b"a", b"b"]
