@@ -70,7 +70,8 @@ format: install
 serve: migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/uvicorn orca.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WORKERS) --no-access-log --no-proxy-headers --lifespan on
+		--workers $(WORKERS) --no-access-log --no-proxy-headers --lifespan on \
+		--http orca.server:HttpProtocol
 
 worker: install
 	$(BIN)/celery -A orca worker --loglevel INFO

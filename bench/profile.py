@@ -143,8 +143,8 @@ def main() -> int:
         env.setdefault("ORCA_UPSTREAM_MAX_CONNECTIONS", limit)
         key = setup_orca(env, mock_port)
         port = free_port()
-        proc = start(uvicorn(port, "orca.asgi:application", "--lifespan", "on"), env,
-                     logs / "orca.log")  # fmt: skip
+        proc = start(uvicorn(port, "orca.asgi:application", "--lifespan", "on", "--http",
+                             "orca.server:HttpProtocol"), env, logs / "orca.log")  # fmt: skip
         wait_port(port, proc, 60)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         status, answer = post(url, body_for(MODEL_ID, stream), key)

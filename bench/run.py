@@ -517,7 +517,8 @@ def main() -> int:
                 key = setup_orca(env, mock_port)
                 port = free_port()
                 app = "orca.asgi:application"
-                proc = start(uvicorn(port, app, "--lifespan", "on"), env, logs / "orca.log")
+                http = ("--http", "orca.server:HttpProtocol")  # as `make serve`
+                proc = start(uvicorn(port, app, "--lifespan", "on", *http), env, logs / "orca.log")
                 wait_port(port, proc, 60)
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 status, answer = post(url, body_for(MODEL_ID, False), key)

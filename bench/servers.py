@@ -43,7 +43,7 @@ def command(server: str, port: int, workers: int) -> list[str] | None:
     if server == "uvicorn":
         return [str(BIN / "uvicorn"), "--host", *host, "--port", str(port), "--workers",
                 str(workers), "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
-                "--lifespan", "on",
+                "--lifespan", "on", "--http", "orca.server:HttpProtocol",
                 "orca.asgi:application"]  # fmt: skip
     if server == "granian":
         return [str(BIN / "granian"), "--interface", "asgi", "--host", *host, "--port",

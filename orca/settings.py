@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "orca.middleware.reject_unservable_urls",  # 400 for NUL, control bytes, bad UTF-8 in a URL
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -186,6 +187,17 @@ ORCA_KEY_HASH_SECRET = env.str("ORCA_KEY_HASH_SECRET", default="") or SECRET_KEY
 # Fernet key (urlsafe base64, 32 bytes) for provider credentials stored in the database.
 ORCA_ENCRYPTION_KEY = env.str("ORCA_ENCRYPTION_KEY", default="")
 ORCA_MAX_BODY_BYTES = env.int("ORCA_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# What a client may send before the app runs (orca/server.py, the uvicorn protocol): the
+# request line plus headers, in bytes and in header fields; seconds from the connection's
+# start (or a kept-alive request's first byte) to the end of the headers, and from there to
+# the end of the body (a total: a silence timer is kept open by one byte every few seconds).
+ORCA_MAX_HEADER_BYTES = env.int("ORCA_MAX_HEADER_BYTES", default=64 * 1024)
+ORCA_MAX_HEADER_COUNT = env.int("ORCA_MAX_HEADER_COUNT", default=100)
+ORCA_CLIENT_HEADER_TIMEOUT = env.float("ORCA_CLIENT_HEADER_TIMEOUT", default=10.0)
+ORCA_CLIENT_BODY_TIMEOUT = env.float("ORCA_CLIENT_BODY_TIMEOUT", default=60.0)
+# A relay request with a larger body has its API key checked, from the headers, before the
+# body is read: a bad key is answered without reading it.
+ORCA_PREAUTH_BODY_BYTES = env.int("ORCA_PREAUTH_BODY_BYTES", default=64 * 1024)
 ORCA_UPSTREAM_CONNECT_TIMEOUT = env.float("ORCA_UPSTREAM_CONNECT_TIMEOUT", default=10.0)
 ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float("ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT", default=120.0)
 ORCA_UPSTREAM_IDLE_TIMEOUT = env.float("ORCA_UPSTREAM_IDLE_TIMEOUT", default=120.0)

@@ -15,7 +15,10 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-UVICORN_ARGS = ("--host", "127.0.0.1", "--lifespan", "on", "--no-access-log")
+UVICORN_ARGS = (
+    *("--host", "127.0.0.1", "--lifespan", "on", "--no-access-log"),
+    *("--http", "orca.server:HttpProtocol"),  # as `make serve`: the client limits
+)
 
 
 def free_port() -> int:

@@ -4,6 +4,12 @@ AsyncHttpConsumer's stock dispatch joins a channel layer and hops to a thread to
 database connections on every message; the relay needs neither (it never touches the ORM
 on the hot path), so this class reads the body itself, watches for the client leaving
 while the handler runs, and renders errors in the endpoint's dialect.
+
+Before reading a body it refuses what it need not read: a path or query string no endpoint
+can serve (NUL, control characters, bytes that are not UTF-8: 400), a declared size over
+ORCA_MAX_BODY_BYTES (413), and, for a body over ORCA_PREAUTH_BODY_BYTES (declared, or once
+that much has arrived), a bad API key (`preauthenticate`, from the headers alone: 401).
+An answer that leaves part of a body unread closes the connection.
 """
 
 import asyncio
@@ -16,6 +22,8 @@ from typing import Any
 
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
+
+from orca.middleware import scope_problem
 
 from .errors import ClientGone, GatewayError
 
@@ -46,26 +54,37 @@ new_request_id = _RequestIds()
 
 
 @functools.cache
-def _max_body_bytes() -> int:
-    return settings.ORCA_MAX_BODY_BYTES  # read once: settings lookups showed in profiles
+def _body_limits() -> tuple[int, int]:
+    # read once: settings lookups showed in profiles
+    return settings.ORCA_MAX_BODY_BYTES, settings.ORCA_PREAUTH_BODY_BYTES
 
 
 class RelayConsumer(AsyncHttpConsumer):
     allowed_methods: tuple[str, ...] = ("POST",)
+    key = None  # the KeyContext, once `preauthenticate` checked the API key
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_id = new_request_id()
         self.response_started = False
         self.response_complete = False
+        self.body_unread = True  # until the last body message arrived
         self._client_gone = False
         self._watcher: asyncio.Task | None = None
         self.extra_headers: list[tuple[bytes, bytes]] = []  # X-Orca-* routing headers
+
+    async def preauthenticate(self) -> None:
+        """Refuse, from the headers alone, a request whose large body is not worth reading.
+        Endpoints that take an API key check it here and keep the KeyContext in `self.key`;
+        this one checks nothing."""
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
         self.base_send = send
         try:
+            problem = scope_problem(scope)
+            if problem:
+                raise GatewayError(400, problem, code="invalid_request")
             if scope["method"] not in self.allowed_methods:
                 raise GatewayError(
                     405,
@@ -87,12 +106,16 @@ class RelayConsumer(AsyncHttpConsumer):
                 )
 
     async def _read_body(self, receive) -> bytes:
-        limit = _max_body_bytes()
+        limit, unchecked = _body_limits()
         declared = self.header(b"content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise GatewayError(
-                413, f"request body exceeds the {limit}-byte limit", code="request_too_large"
-            )
+        if declared and declared.isdigit():
+            if int(declared) > limit:
+                raise GatewayError(
+                    413, f"request body exceeds the {limit}-byte limit", code="request_too_large"
+                )
+            if int(declared) > unchecked:
+                await self.preauthenticate()
+                unchecked = limit
         parts: list[bytes] = []
         size = 0
         while True:
@@ -101,12 +124,18 @@ class RelayConsumer(AsyncHttpConsumer):
                 raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > limit:
-                raise GatewayError(
-                    413, f"request body exceeds the {limit}-byte limit", code="request_too_large"
-                )
+            if size > unchecked:  # a body without a declared size grew large
+                if size > limit:
+                    raise GatewayError(
+                        413,
+                        f"request body exceeds the {limit}-byte limit",
+                        code="request_too_large",
+                    )
+                await self.preauthenticate()
+                unchecked = limit
             parts.append(chunk)
             if not message.get("more_body"):
+                self.body_unread = False
                 return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _run_watching_disconnect(self, work, receive) -> None:
@@ -185,11 +214,21 @@ class RelayConsumer(AsyncHttpConsumer):
         return CHAT.render_error(error)
 
     async def send_error(self, error: GatewayError) -> None:
-        await self.send_json(error.status, self.render_error(error), error.headers)
+        headers = error.headers
+        if self.body_unread and self._has_body():  # what is left of it is not read
+            headers = [*headers, (b"connection", b"close")]
+        await self.send_json(error.status, self.render_error(error), headers)
+
+    def _has_body(self) -> bool:
+        declared = self.header(b"content-length")
+        return declared not in (None, "0") or self.header(b"transfer-encoding") is not None
 
 
 class NotFoundConsumer(RelayConsumer):
     allowed_methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+    async def preauthenticate(self) -> None:
+        await self.handle(b"")  # nothing here reads a body
 
     async def handle(self, body: bytes) -> None:
         raise GatewayError(

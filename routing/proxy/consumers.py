@@ -13,17 +13,31 @@ from ..catalog.snapshot import ModelRoute
 from ..wire import anthropic
 from ..wire.canonical import InvalidRequest
 from ..wire.openai_models import model_item, model_list
-from .consumer import RelayConsumer
+from .consumer import NotFoundConsumer, RelayConsumer
 from .errors import GatewayError
 from .pipeline import authenticate, parse_json_body, relay, resolve_model, upstream_error
 from .state import run_db, state
 from .surfaces import CHAT, GENERATE, MESSAGES, RESPONSES, Surface
 
 
-class SurfaceConsumer(RelayConsumer):
-    """A relay endpoint speaking one client dialect."""
+class KeyedConsumer(RelayConsumer):
+    """An endpoint that takes an API key, sent the way `surface` reads it."""
 
     surface: Surface = CHAT
+
+    async def preauthenticate(self) -> None:
+        self.key = await authenticate(self, self.surface.api_key(self) or "")
+
+    async def authenticated(self):
+        """The KeyContext: the one `preauthenticate` found, else checked now."""
+        if self.key is None:
+            await self.preauthenticate()
+        return self.key
+
+
+class SurfaceConsumer(KeyedConsumer):
+    """A relay endpoint speaking one client dialect."""
+
     endpoint = ""
 
     async def handle(self, body: bytes) -> None:
@@ -55,7 +69,7 @@ class CountTokensConsumer(SurfaceConsumer):
     surface = MESSAGES
 
     async def handle(self, body: bytes) -> None:
-        key = await authenticate(self, self.surface.api_key(self) or "")
+        key = await self.authenticated()
         payload = parse_json_body(body)
         if isinstance(payload, dict):
             payload = {**payload, "max_tokens": payload.get("max_tokens") or 1}
@@ -120,13 +134,13 @@ def _item(route: ModelRoute) -> dict:
     )
 
 
-class ModelsConsumer(RelayConsumer):
+class ModelsConsumer(KeyedConsumer):
     """GET /v1/models and GET /v1/models/{id}; ids contain slashes."""
 
     allowed_methods = ("GET",)
 
     async def handle(self, body: bytes) -> None:
-        key = await authenticate(self, CHAT.api_key(self) or "")
+        key = await self.authenticated()
         model_id = self.scope["url_route"]["kwargs"].get("model_id")
         if model_id is None:
             catalog = await state.catalog()
@@ -144,26 +158,19 @@ class ModelsConsumer(RelayConsumer):
         await self.send_json(200, orjson.dumps(_item(route)))
 
 
-class GeminiNotFoundConsumer(RelayConsumer):
-    allowed_methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-    async def handle(self, body: bytes) -> None:
-        raise GatewayError(
-            404, f"Invalid URL ({self.scope['method']} {self.scope['path']})", code="not_found"
-        )
-
+class GeminiNotFoundConsumer(NotFoundConsumer):
     def render_error(self, error: GatewayError) -> bytes:
         return GENERATE.render_error(error)
 
 
-class GenerationConsumer(RelayConsumer):
+class GenerationConsumer(KeyedConsumer):
     """GET /v1/generation?id=<request id>: tokens, cost, latency, router and fallbacks of one
     call of the key's workspace."""
 
     allowed_methods = ("GET",)
 
     async def handle(self, body: bytes) -> None:
-        key = await authenticate(self, CHAT.api_key(self) or "")
+        key = await self.authenticated()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         request_id = (query.get("id") or [""])[0]
         if not request_id:

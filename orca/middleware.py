@@ -1,0 +1,79 @@
+"""Requests whose path or query string no view can serve are answered 400 before any view.
+
+The rule: once percent-decoded, the path and the query string are UTF-8 with no control
+character (NUL above all: PostgreSQL refuses it in text, so a NUL that reached a query
+was a 500). The relay consumers apply the same rule (`scope_problem`) in their dispatch.
+"""
+
+import re
+from inspect import iscoroutinefunction
+from urllib.parse import unquote_to_bytes
+
+from django.http import HttpResponseBadRequest
+from django.utils.decorators import sync_and_async_middleware
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def _problem(name: str, decoded: bytes) -> str | None:
+    if _CONTROL.search(decoded):
+        return f"the {name} contains a NUL or another control character"
+    if not decoded.isascii():
+        try:
+            decoded.decode()
+        except UnicodeDecodeError:
+            return f"the {name} is not valid UTF-8"
+    return None
+
+
+def url_problem(path: bytes, query: bytes) -> str | None:
+    """What is wrong with a request's percent-decoded path and raw query string, or None."""
+    if query:
+        query = unquote_to_bytes(query.replace(b"+", b" ")) if b"%" in query else query
+    return _problem("path", path) or (_problem("query string", query) if query else None)
+
+
+def scope_problem(scope) -> str | None:
+    """url_problem for an ASGI request: the path as the client sent it, when the server
+    passes it on (`raw_path`), since the decoded `path` has invalid UTF-8 replaced."""
+    raw = scope.get("raw_path")
+    if raw:
+        path = unquote_to_bytes(raw) if b"%" in raw else raw
+    else:
+        path = scope["path"].encode("utf-8", "surrogateescape")
+    return url_problem(path, scope.get("query_string") or b"")
+
+
+def request_problem(request) -> str | None:
+    scope = getattr(request, "scope", None)
+    if scope is not None:
+        return scope_problem(scope)
+    # WSGI (the test client): PATH_INFO holds the decoded path's bytes as latin-1.
+    environ = request.META
+    path = environ.get("PATH_INFO", "").encode("latin-1", "replace")
+    return url_problem(path, environ.get("QUERY_STRING", "").encode("latin-1", "replace"))
+
+
+def _bad_request(problem: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(f"Bad Request: {problem}\n", content_type="text/plain")
+
+
+@sync_and_async_middleware
+def reject_unservable_urls(get_response):
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            problem = request_problem(request)
+            if problem:
+                return _bad_request(problem)
+            return await get_response(request)
+
+    else:
+
+        def middleware(request):
+            problem = request_problem(request)
+            if problem:
+                return _bad_request(problem)
+            return get_response(request)
+
+    return middleware
