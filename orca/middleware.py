@@ -41,16 +41,21 @@ def scope_problem(scope) -> str | None:
         path = unquote_to_bytes(raw) if b"%" in raw else raw
     else:
         path = scope["path"].encode("utf-8", "surrogateescape")
-    return url_problem(path, scope.get("query_string") or b"")
+    query = scope.get("query_string") or b""
+    if isinstance(query, str):  # Django's AsyncClient passes text
+        query = query.encode("latin-1", "replace")
+    return url_problem(path, query)
 
 
 def request_problem(request) -> str | None:
     scope = getattr(request, "scope", None)
     if scope is not None:
         return scope_problem(scope)
-    # WSGI (the test client): PATH_INFO holds the decoded path's bytes as latin-1.
+    # WSGI (the test client): PATH_INFO holds the path's bytes as latin-1, decoded, except
+    # for bytes that are not UTF-8, which Django's test client leaves percent-encoded.
     environ = request.META
     path = environ.get("PATH_INFO", "").encode("latin-1", "replace")
+    path = unquote_to_bytes(path) if b"%" in path else path
     return url_problem(path, environ.get("QUERY_STRING", "").encode("latin-1", "replace"))
 
 

@@ -496,3 +496,17 @@ def test_django_pages_answer_400_before_any_view(caller, query):
 def test_ordinary_text_in_a_query_is_untouched(caller):
     url = f"{caller.base_url}/api/workspaces/{caller.workspace}/usage/?model=caf%C3%A9+au+lait"
     assert httpx.get(url, headers=caller.headers, timeout=10).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/w/any/usage/%00/", "/w/any/usage/?model=%FF", "/%C0%80/"])
+def test_the_url_rule_holds_under_the_test_clients_too(url):
+    """WSGI (Client) and Django's own ASGI client (AsyncClient) hand the URL on differently.
+    AsyncClient gives no raw_path and a path of latin-1 text, so bytes that are not UTF-8
+    in a path are invisible to it (servers hand on raw_path: the live tests above)."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    assert Client().get(url).status_code == 400
+    if url != "/%C0%80/":
+        assert async_to_sync(AsyncClient().get)(url).status_code == 400
