@@ -6,16 +6,26 @@ Every reservation is listed in its workspace's sorted set `orca:holds:{id}`, mem
 "<hold id>|<key id>|<admitted at>|<reserved pico>[|<endpoint>|<model>]", scored by when it
 may be presumed lost. The hold id is the call's request id. A call that streams for longer
 than a second also keeps `orca:hold:{hold id}`, a hash of what it has delivered so far
-(cost, tokens), so that a gateway dying mid-stream leaves enough behind to bill it."""
+(cost, tokens), so that a gateway dying mid-stream leaves enough behind to bill it.
+
+A settled call's usage record waits in its gateway's memory for up to one usage flush. So
+that a gateway dying in that window cannot leave Redis charged and PostgreSQL unaware, the
+settlement moves the hold into the hash `orca:settled:{id}`: field the hold id, value
+"<settled at>|<cost>|<prompt tokens>|<completion tokens>|<status>|<flags>|<hold member>".
+The usage writer deletes the fields of each batch it committed; the beat task records what
+is left past the grace (release_settled_calls)."""
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 from .windows import HOLDS_KEY, call_keys
 
 PROGRESS_KEY = "orca:hold:{}"
+SETTLED_KEY = "orca:settled:{}"
+USAGE_REPORTED = 1  # a settled call's flag: the upstream reported its usage
 log = logging.getLogger(__name__)
 
 
@@ -61,13 +71,16 @@ class LostCall:
 
 # KEYS as limits._window_names; ARGV: cost delta (actual - reserved), token delta, hold
 # member, hold id whose progress hash to drop ("" if it kept none), and the call's whole
-# cost when the caller knows the hold cannot have been settled or released yet ("" if not).
+# cost when the caller knows the hold cannot have been settled or released yet ("" if not),
+# and the call's facts up to the hold member in the settled hash's format ("" for a hold
+# that no usage record will follow, e.g. an admission given back).
 # A hold that is no longer listed was settled already or released as lost, so nothing is
 # applied twice; unless ARGV[5] says neither can be, which leaves one explanation: Redis
 # lost its data while the call ran, and the state rebuilt since holds nothing of the call,
 # so its whole cost is charged (2). If the state is not rebuilt yet, the caller is told (-1)
 # and includes the call when it rebuilds. Counters that have expired meanwhile are left
-# alone rather than re-created without a TTL.
+# alone rather than re-created without a TTL. The settled hash's name is the holds key's
+# with "settled" for "holds" (KEYS stays as the admission's, so its encoding is shared).
 SETTLE = """
 if ARGV[4] ~= '' then redis.call('DEL', 'orca:hold:' .. ARGV[4]) end
 local delta = tonumber(ARGV[1])
@@ -86,6 +99,11 @@ end
 redis.call('INCRBY', KEYS[6], delta)
 for i = 7, 9 do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], delta) end
+end
+local facts = ARGV[6] or ''
+if facts ~= '' then
+  redis.call('HSET', 'orca:settled:' .. string.sub(KEYS[10], 12),
+    string.match(ARGV[3], '^[^|]*'), facts .. '|' .. ARGV[3])
 end
 return outcome
 """
@@ -192,7 +210,7 @@ def release_lost_holds(
                         continue
                 at = hold.admitted_at
                 keys = call_keys(workspace_id, hold.key_id, at, at // 60)
-                args = [cost - hold.reserved_pico, 0, member, hold.hold_id, ""]
+                args = [cost - hold.reserved_pico, 0, member, hold.hold_id, "", ""]
                 released += int(settle(keys=keys, args=args) == 1)
     return released
 
@@ -224,4 +242,107 @@ def _bill_progress(client, workspace_id: int, hold: Hold, record_lost) -> int | 
     return call.cost_pico
 
 
-__all__ = ["HOLDS_KEY", "Hold", "LostCall", "parse_hold", "release_lost_holds"]
+class Usage(Protocol):
+    """What a settlement keeps of a call's usage (routing's Usage has it)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    reported: bool
+
+
+def settled_facts(settled_at: int, cost: int, status: int, usage: Usage | None) -> str:
+    """A settled call's value in the settled hash, up to its hold member (the script
+    appends that). Per call: one string built, a few hundred ns."""
+    if usage is None:
+        return f"{settled_at}|{cost}|0|0|{status}|0"
+    flags = USAGE_REPORTED if usage.reported else 0
+    return f"{settled_at}|{cost}|{usage.prompt_tokens}|{usage.completion_tokens}|{status}|{flags}"
+
+
+@dataclass(frozen=True, slots=True)
+class SettledCall:
+    """A call settled in Redis (its cost charged there) whose usage record may not have
+    reached PostgreSQL: what the settlement left in the workspace's settled hash."""
+
+    workspace_id: int
+    hold: Hold
+    settled_at: int
+    cost_pico: int
+    prompt_tokens: int
+    completion_tokens: int
+    status: int
+    usage_reported: bool
+
+
+def parse_settled(workspace_id: int, value: bytes) -> SettledCall:
+    parts = value.split(b"|", 6)  # the hold member comes last (its model may hold anything)
+    if len(parts) != 7:
+        raise ValueError(f"not a settled call: {value!r}")
+    at, cost, prompt, completion, status, flags = (int(p) for p in parts[:6])
+    return SettledCall(
+        workspace_id, parse_hold(parts[6]), at, cost, prompt, completion, status,
+        usage_reported=bool(flags & USAGE_REPORTED),
+    )  # fmt: skip
+
+
+def release_settled_calls(
+    client,
+    recorded_of: Callable[[list[str]], Collection[str]],
+    record_settled: Callable[[SettledCall], None],
+    now: float | None = None,
+    grace: float = 0.0,
+) -> int:
+    """Record the settled calls whose usage record never came (their gateway died before
+    its usage flush, or dropped the record): each one settled more than `grace` seconds ago
+    without a record (`recorded_of`: request ids -> those with one) is written by
+    `record_settled` at its settled cost (idempotent on the request id), then forgotten;
+    ones with a record are only forgotten. Redis is not charged again: the settlement did
+    that. Returns how many calls were recorded; a call that concurrent runs handle at once
+    counts in at most one of them (the one whose removal of it took effect)."""
+    now = time.time() if now is None else now
+    recorded = 0
+    for name in client.scan_iter(match=SETTLED_KEY.format("*"), count=500):
+        workspace_id = int(name.rsplit(b":", 1)[1])
+        due: dict[bytes, SettledCall] = {}
+        done: list[bytes] = []
+        written = client.pipeline(transaction=False)
+        for field, value in client.hscan_iter(name, count=500):
+            try:
+                call = parse_settled(workspace_id, value)
+            except ValueError:
+                log.error("dropping malformed settled call %r", value)
+                done.append(field)
+                continue
+            if call.settled_at <= now - grace:  # younger ones: the writer may be on it
+                due[field] = call
+        items = list(due.items())
+        for start in range(0, len(items), 500):
+            page = items[start : start + 500]
+            known = recorded_of([call.hold.hold_id for _, call in page])
+            for field, call in page:
+                if call.hold.hold_id not in known:
+                    try:
+                        record_settled(call)
+                    except Exception:
+                        log.exception("recording settled call %s failed", call.hold.hold_id)
+                        continue  # kept: the next run tries again
+                    log.warning("call %s settled, its record lost: recorded", call.hold.hold_id)
+                    written.hdel(name, field)
+                else:
+                    done.append(field)
+        recorded += sum(written.execute())
+        if done:
+            client.hdel(name, *done)
+    return recorded
+
+
+__all__ = [
+    "HOLDS_KEY",
+    "Hold",
+    "LostCall",
+    "SettledCall",
+    "parse_hold",
+    "parse_settled",
+    "release_lost_holds",
+    "release_settled_calls",
+]

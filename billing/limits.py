@@ -24,9 +24,11 @@ from .holds import (  # noqa: F401 (release_lost_holds, parse_hold: used from he
     PROGRESS_KEY,
     SEED,
     SETTLE,
+    Usage,
     hold_member,
     parse_hold,
     release_lost_holds,
+    settled_facts,
 )
 from .windows import HOLDS_KEY, SPEND_TTL, call_keys  # noqa: F401 (HOLDS_KEY: re-exported)
 
@@ -236,7 +238,7 @@ class RedisLimiter:
         def give_back(outcome) -> None:
             # The caller went away while the script ran: return what it reserved.
             if outcome == OK:
-                self._queue(keys, [-estimate, -tokens, hold, "", ""])
+                self._queue(keys, [-estimate, -tokens, hold, "", "", ""])
 
         outcome = await self._admit.call_encoded(keys, 12, args, orphan=give_back)
         if outcome == NEED_BALANCE:
@@ -307,11 +309,21 @@ class RedisLimiter:
                 self._tickets.pop(ticket.hold, None)
         log.warning("workspace %d: Redis state rebuilt from the ledger", workspace_id)
 
-    def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+    def settle(
+        self,
+        ticket: Ticket,
+        actual_pico: int,
+        actual_tokens: int,
+        status: int = 200,
+        usage: Usage | None = None,
+    ) -> None:
         """Queue the settlement: it rides along with the next admission written to Redis
         (or goes out on its own shortly), so the request path pays no round trip for it.
         Until it lands, the reservation (never less than the real cost) stays held, which
-        only ever errs on the safe side."""
+        only ever errs on the safe side. The settlement leaves the call's facts (`status`,
+        `usage`'s tokens) in the workspace's settled hash until its usage record is
+        written, so that a process dying before its usage flush still gets it recorded
+        (holds.release_settled_calls)."""
         if ticket.settled:
             return
         ticket.settled = True
@@ -322,13 +334,15 @@ class RedisLimiter:
             self._tickets.pop(self._finished.popleft()[1], None)
         # Within its hold's lifetime nothing else can have settled or released it: if Redis
         # no longer lists it, Redis lost it, and the call's whole cost is charged.
-        whole = actual_pico if time.time() < ticket.expires_at else ""
+        wall = int(time.time())
+        whole = actual_pico if wall < ticket.expires_at else ""
         deltas = [
             actual_pico - ticket.reserved_pico,
             actual_tokens - ticket.reserved_tokens,
             ticket.hold,
             ticket.hold_id if ticket.progressed else "",
             whole,
+            settled_facts(wall, actual_pico, status, usage),
         ]
         self._queue(ticket.keys, deltas, ticket)
 
@@ -416,9 +430,11 @@ class RedisLimiter:
         """Balances live in Redis; grants reach them directly (billing.balances)."""
 
     async def close(self) -> None:
-        self._client.flush()
-        if self._unsettled:
-            await asyncio.wait(list(self._unsettled), timeout=5)
+        # Again while some remain: a settlement refused NOSCRIPT is resent by a new task.
+        deadline = time.monotonic() + 5
+        while self._unsettled and (left := deadline - time.monotonic()) > 0:
+            self._client.flush()
+            await asyncio.wait(list(self._unsettled), timeout=left)
         await self._client.close()
 
 
@@ -514,7 +530,18 @@ class LocalLimiter:
             self._outstanding[workspace_id] = self._outstanding.get(workspace_id, 0) + estimate
         return Ticket(workspace_id, key_id, estimate, tokens, keys)
 
-    def settle(self, ticket: Ticket, actual_pico: int, actual_tokens: int) -> None:
+    def settle(
+        self,
+        ticket: Ticket,
+        actual_pico: int,
+        actual_tokens: int,
+        status: int = 200,
+        usage: Usage | None = None,
+    ) -> None:
+        """As RedisLimiter.settle, minus the settled call's facts (`status`, `usage`): the
+        counters and the usage buffer live in this one process, so a crash that loses the
+        call's record loses its charge with it, and the ledger-seeded balance of the next
+        start agrees with the records it has."""
         if ticket.settled:
             return
         ticket.settled = True

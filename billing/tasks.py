@@ -8,8 +8,10 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from workspaces.models import Workspace
+
 from . import rollups
-from .holds import LostCall
+from .holds import LostCall, SettledCall, release_settled_calls
 from .holds import release_lost_holds as _release_lost_holds
 from .models import StoredExchange, UsageRecord
 from .services import UsageEvent, write_usage_batch
@@ -106,21 +108,69 @@ def record_lost_call(call: LostCall) -> None:
         raise RuntimeError(f"the record of lost call {call.request_id} was not written")
 
 
+# A call settled in Redis whose record was lost before its gateway's usage flush: recorded
+# from what the settlement kept, at the cost Redis charged (the status is the real one).
+WORKER_LOST_AFTER_SETTLE = "worker_lost_after_settle"
+
+
+def record_settled_call(call: SettledCall) -> None:
+    """The usage record and ledger spend of a call settled in Redis whose own record never
+    reached the database (its gateway died before flushing it, or dropped it). Idempotent
+    on the request id like record_lost_call; a workspace deleted since has nothing to
+    record. Latency is known only to the second (admission and settlement times)."""
+    hold = call.hold
+    event = UsageEvent(
+        request_id=hold.hold_id,
+        workspace_id=call.workspace_id,
+        api_key_id=hold.key_id or None,
+        endpoint=hold.endpoint or "unknown",
+        model=hold.model or "unknown",
+        upstream_model="",
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=call.completion_tokens,
+        cached_tokens=0,
+        reasoning_tokens=0,
+        usage_reported=call.usage_reported,
+        status_code=call.status,
+        error_code=WORKER_LOST_AFTER_SETTLE,
+        streamed=False,  # not kept: the hold does not say
+        latency_ms=max(0, (call.settled_at - hold.admitted_at) * 1000),
+        ttft_ms=None,
+        created_at=datetime.fromtimestamp(call.settled_at, UTC),
+        cost_pico=call.cost_pico,
+    )
+    write_usage_batch([event])
+    if UsageRecord.objects.filter(request_id=hold.hold_id).exists():
+        return
+    if Workspace.objects.filter(id=call.workspace_id).exists():
+        raise RuntimeError(f"the record of settled call {hold.hold_id} was not written")
+
+
+def _recorded(request_ids: list[str]) -> set[str]:
+    rows = UsageRecord.objects.filter(request_id__in=request_ids)
+    return set(rows.values_list("request_id", flat=True))
+
+
 @shared_task(acks_late=True)
 def release_lost_holds(now: float | None = None) -> int:
     """Settle Redis balance reservations that outlived any call (their settlement was lost)
     at the cost their usage record shows, or, for a call that reported progress and has no
-    record after the grace, at its delivered cost, recording it; returns how many. Nothing
-    to do without Redis."""
+    record after the grace, at its delivered cost, recording it; and record the calls
+    settled in Redis whose record still is not in the database after the grace, at their
+    settled cost. Returns how many holds and calls. Nothing to do without Redis."""
     if not settings.REDIS_URL:
         return 0
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
     try:
+        # The grace covers a database outage: gateways keep unwritten records meanwhile.
         grace = settings.ORCA_RESERVATION_HOLD_SECONDS
-        return _release_lost_holds(
+        released = _release_lost_holds(
             client, _costs_of, now=now, unrecorded_grace=grace, record_lost=record_lost_call
+        )
+        return released + release_settled_calls(
+            client, _recorded, record_settled_call, now=now, grace=grace
         )
     finally:
         client.close()

@@ -1,17 +1,24 @@
 """Usage events collected in memory and written in batches, off the request path.
 
 The gateway only appends; a background task flushes every ORCA_USAGE_FLUSH_SECONDS (or
-sooner when a batch fills), and shutdown flushes whatever is left.
+sooner when a batch fills), and shutdown flushes whatever is left. Once a batch is written,
+its calls are struck from Redis' settled hashes (billing.holds): until then, a call settled
+in Redis stays there, so a process that dies holding its record still has it recorded.
+Records this buffer drops (the memory cap, a batch failing MAX_ATTEMPTS times) are left
+there too, and recorded by the beat task later.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from .holds import SETTLED_KEY
 from .services import UNREACHABLE, UsageEvent, write_usage_batch
 
 log = logging.getLogger(__name__)
@@ -132,3 +139,41 @@ def _write(batch: list[UsageEvent]) -> None:
     except Exception:
         connection.close()  # possibly broken: the next flush reconnects
         raise
+    _forget_settled(batch)
+
+
+class _Settled:
+    """The writer's Redis client for the settled hashes (redis-py, synchronous: it runs in
+    the writer thread). After a failure it rests a while, so a Redis outage does not cost
+    every flush a timeout; what it fails to strike, the beat task finds recorded."""
+
+    REST_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._client = None
+        self._url = ""
+        self._resting_until = 0.0
+
+    def forget(self, batch: list[UsageEvent]) -> None:
+        url = settings.REDIS_URL
+        if not url or time.monotonic() < self._resting_until:
+            return
+        by_workspace: defaultdict[int, list[str]] = defaultdict(list)
+        for event in batch:
+            by_workspace[event.workspace_id].append(event.request_id)
+        try:
+            if self._client is None or self._url != url:
+                import redis
+
+                self._client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+                self._url = url
+            pipe = self._client.pipeline(transaction=False)  # one round trip per flush
+            for workspace_id, request_ids in by_workspace.items():
+                pipe.hdel(SETTLED_KEY.format(workspace_id), *request_ids)
+            pipe.execute()
+        except Exception as exc:
+            self._resting_until = time.monotonic() + self.REST_SECONDS
+            log.warning("could not strike %d written calls from Redis (%s)", len(batch), exc)
+
+
+_forget_settled = _Settled().forget

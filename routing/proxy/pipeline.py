@@ -563,7 +563,8 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         usage = record.usage
         used_tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
         try:
-            state.limiter.settle(ticket, record.cost_pico, used_tokens)  # queued, not awaited
+            # Queued, not awaited; the status and usage stay in Redis until the record is in.
+            state.limiter.settle(ticket, record.cost_pico, used_tokens, record.status, usage)
         except Exception:  # the reservation stays held: the balance errs on the safe side
             log.exception("request %s: settling the reservation failed", consumer.request_id)
         event = record.to_event(consumer.request_id)
