@@ -92,6 +92,12 @@ class LiveServer:
             time.sleep(0.1)
         raise RuntimeError("server did not start within 30 s")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown flush, no settlement."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
     def stop(self, timeout: float = 15) -> int:
         assert self._process is not None
         if self._process.poll() is None:
