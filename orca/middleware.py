@@ -13,6 +13,7 @@ from django.http import HttpResponseBadRequest
 from django.utils.decorators import sync_and_async_middleware
 
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_CLOSER_LOOK = re.compile(rb"[\x00-\x1f\x7f-\xff%]")  # a control, a non-ASCII byte or an escape
 
 
 def _problem(name: str, decoded: bytes) -> str | None:
@@ -37,13 +38,15 @@ def scope_problem(scope) -> str | None:
     """url_problem for an ASGI request: the path as the client sent it, when the server
     passes it on (`raw_path`), since the decoded `path` has invalid UTF-8 replaced."""
     raw = scope.get("raw_path")
+    query = scope.get("query_string") or b""
+    if isinstance(query, str):  # Django's AsyncClient passes text
+        query = query.encode("latin-1", "replace")
+    if raw and not _CLOSER_LOOK.search(raw) and not (query and _CLOSER_LOOK.search(query)):
+        return None  # the usual call: plain ASCII, nothing to decode
     if raw:
         path = unquote_to_bytes(raw) if b"%" in raw else raw
     else:
         path = scope["path"].encode("utf-8", "surrogateescape")
-    query = scope.get("query_string") or b""
-    if isinstance(query, str):  # Django's AsyncClient passes text
-        query = query.encode("latin-1", "replace")
     return url_problem(path, query)
 
 
