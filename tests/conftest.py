@@ -282,3 +282,11 @@ def redis_db(redis_url):
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Tests on the live server last: the session's committed data (the `live` fixture) is
+    made when the first of them runs, and a transactional test run after that would empty
+    every table under the server's feet."""
+    items.sort(key=lambda item: "live" in getattr(item, "fixturenames", ()))
