@@ -256,6 +256,12 @@ def held_model(live, db_access) -> Iterator[Listener]:
     listener.close()
     Model.objects.filter(provider=provider).delete()  # each delete bumps the catalog version
     provider.delete()
+    # The next test's model has the same name: wait until the server has dropped this one, or
+    # that test's wait for "held/chat" passes on the stale entry pointing at a closed port.
+    deadline = time.monotonic() + 10
+    while "held/chat" in httpx.get(f"{live.base_url}/models", headers=auth(live)).text:
+        assert time.monotonic() < deadline, "the server never dropped the held model"
+        time.sleep(0.1)
 
 
 def test_a_pending_playground_call_does_not_hold_up_the_dashboard(live, dashboard, held_model):
