@@ -5,12 +5,15 @@ Env: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CHUNK_DELAY_MS (0), DATABASE_UR
 REDIS_URL (then database `orca_bench` on that server and Redis db 7), BENCH_SKIP_LITELLM=1,
 BENCH_ONLY (a comma-separated subset of direct,bare,orca,litellm, for quick comparisons),
 BENCH_SOAK_SECONDS (300; Orca under alternating load while its RSS is sampled; 0 skips it),
-BENCH_ROUNDS (5: each measurement is split into this many rounds, the targets taking turns).
+BENCH_ROUNDS (5: each measurement is split into this many rounds, the targets taking turns),
+BENCH_BASELINE (a git revision: Orca at that commit joins the rounds as target orca@<rev>, for
+before/after ratios from one run; it runs on this checkout's virtualenv).
 Also measured: each streamed chunk's trip from the mock to the client (mock_upstream's
 stamped stream), for every target, and the stream load (bench/streamload.py: BENCH_STREAMS
 held streams with quick calls beside them; BENCH_STREAM_LOAD_ONLY=1 runs only that).
 """
 
+import atexit
 import json
 import os
 import secrets
@@ -45,10 +48,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+def start(cmd: list[str], env: dict, log: Path, cwd: Path = ROOT) -> subprocess.Popen:
     fh = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
     )
     fh.close()
     PROCS.append(proc)
@@ -176,7 +179,7 @@ def with_path(url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-def orca_env(tmp: Path) -> tuple[dict, callable]:
+def orca_env(tmp: Path, db: str = "orca_bench", redis_db: int = 7) -> tuple[dict, callable]:
     """Env for a throwaway Orca; returns it and a clean-up function."""
     env = os.environ.copy()
     env.update(
@@ -193,22 +196,22 @@ def orca_env(tmp: Path) -> tuple[dict, callable]:
 
         admin = with_path(db_url, "/postgres")
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-            conn.execute("DROP DATABASE IF EXISTS orca_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE orca_bench")
-        env["DATABASE_URL"] = with_path(db_url, "/orca_bench")
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {db}")
+        env["DATABASE_URL"] = with_path(db_url, f"/{db}")
 
         def cleanup() -> None:
             try:
                 with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-                    conn.execute("DROP DATABASE IF EXISTS orca_bench WITH (FORCE)")
+                    conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
             except Exception as exc:
-                print(f"could not drop orca_bench: {exc}")
+                print(f"could not drop {db}: {exc}")
     else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'orca-bench.sqlite3'}"
+        env["DATABASE_URL"] = f"sqlite:///{tmp / f'{db}.sqlite3'}"
     if os.environ.get("REDIS_URL"):
         import redis
 
-        env["REDIS_URL"] = with_path(os.environ["REDIS_URL"], "/7")
+        env["REDIS_URL"] = with_path(os.environ["REDIS_URL"], f"/{redis_db}")
         env.pop("CELERY_BROKER_URL", None)
         redis.Redis.from_url(env["REDIS_URL"], socket_timeout=5).flushdb()
     else:
@@ -234,14 +237,14 @@ print("BENCHKEY=" + raw)
 """
 
 
-def setup_orca(env: dict, mock_port: int) -> str:
+def setup_orca(env: dict, mock_port: int, cwd: Path = ROOT) -> str:
     manage = [PY, "manage.py"]
     subprocess.run(
-        [*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
+        [*manage, "migrate", "--noinput", "-v0"], cwd=cwd, env=env, check=True, timeout=300
     )
     code = SETUP % (f"http://127.0.0.1:{mock_port}/v1", MODEL_ID)
     out = subprocess.run(
-        [*manage, "shell", "-c", code], cwd=ROOT, env=env, check=True, timeout=120,
+        [*manage, "shell", "-c", code], cwd=cwd, env=env, check=True, timeout=120,
         capture_output=True, text=True,
     ).stdout  # fmt: skip
     return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("BENCHKEY="))
@@ -470,6 +473,39 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
     print(f"written: results/bench-{stamp}.json and .md")
 
 
+def start_orca(name: str, tree: Path, env: dict, mock_port: int, logs: Path) -> Target:
+    """One Orca worker from the checkout at ``tree``, served as `make serve` serves it."""
+    # The held streams each keep an upstream connection; quick calls need more.
+    limit = str(max(1000, streamload.settings()["streams"] + 100))
+    env.setdefault("ORCA_UPSTREAM_MAX_CONNECTIONS", limit)
+    key = setup_orca(env, mock_port, tree)
+    port = free_port()
+    app = "orca.asgi:application"
+    http = ("--http", "orca.server:HttpProtocol")  # as `make serve`
+    if not (tree / "orca" / "server.py").exists():  # commits before the protocol existed
+        http = ("--http", "httptools")
+    log = logs / f"{name.replace('@', '-')}.log"
+    proc = start(uvicorn(port, app, "--lifespan", "on", *http), env, log, tree)
+    wait_port(port, proc, 60)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    status, answer = post(url, body_for(MODEL_ID, False), key)
+    if status != 200:
+        raise RuntimeError(f"{name} answered {status}: {answer[:300]!r}")
+    print(f"{name} on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
+    return Target(name, url, key, MODEL_ID, proc.pid)
+
+
+def baseline_tree(rev: str, tmp: Path) -> Path:
+    """A detached worktree of ``rev`` (BENCH_BASELINE), run on this checkout's virtualenv."""
+    tree = tmp / "baseline"
+    git = ["git", "-C", str(ROOT)]
+    subprocess.run([*git, "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+    atexit.register(
+        lambda: subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+    )
+    return tree
+
+
 def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
     soak_seconds = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
@@ -490,7 +526,7 @@ def main() -> int:
         "orca_database": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
         "orca_redis": bool(os.environ.get("REDIS_URL")),
     }
-    cleanup = lambda: None  # noqa: E731
+    cleanups: list = []
     streamload.raise_fd_limit()  # the stream load holds thousands of sockets
     try:
         mock, mock_port = start_mock(logs)
@@ -510,25 +546,22 @@ def main() -> int:
         orca = None
         if wanted("orca"):  # Orca, production-like
             try:
-                env, cleanup = orca_env(tmp)
-                # The held streams each keep an upstream connection; quick calls need more.
-                limit = str(max(1000, streamload.settings()["streams"] + 100))
-                env.setdefault("ORCA_UPSTREAM_MAX_CONNECTIONS", limit)
-                key = setup_orca(env, mock_port)
-                port = free_port()
-                app = "orca.asgi:application"
-                http = ("--http", "orca.server:HttpProtocol")  # as `make serve`
-                proc = start(uvicorn(port, app, "--lifespan", "on", *http), env, logs / "orca.log")
-                wait_port(port, proc, 60)
-                url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                status, answer = post(url, body_for(MODEL_ID, False), key)
-                if status != 200:
-                    raise RuntimeError(f"Orca answered {status}: {answer[:300]!r}")
-                print(f"orca on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
-                orca = Target("orca", url, key, MODEL_ID, proc.pid)
+                env, done = orca_env(tmp)
+                cleanups.append(done)
+                orca = start_orca("orca", ROOT, env, mock_port, logs)
                 targets.append(orca)
             except Exception as exc:
                 print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
+        baseline = os.environ.get("BENCH_BASELINE")
+        if baseline and wanted("orca"):  # the same load on an earlier commit, interleaved
+            try:
+                tree = baseline_tree(baseline, tmp)
+                env, done = orca_env(tmp, db="orca_bench_base", redis_db=6)
+                cleanups.append(done)
+                name = f"orca@{baseline[:12]}"
+                targets.append(start_orca(name, tree, env, mock_port, logs))
+            except Exception as exc:
+                print(f"baseline {baseline} failed: {exc} (see results/bench-logs/)")
 
         if os.environ.get("BENCH_SKIP_LITELLM") or not wanted("litellm"):  # the peer
             print("LiteLLM skipped (BENCH_SKIP_LITELLM or BENCH_ONLY)")
@@ -557,7 +590,8 @@ def main() -> int:
         return 130
     finally:
         stop_all()
-        cleanup()
+        for cleanup in cleanups:
+            cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
