@@ -52,9 +52,13 @@ REFUSALS = {
     8: (402, "key_spend_limit_exceeded", "this API key reached its monthly spend limit"),
     9: (402, "insufficient_quota", "the workspace balance does not cover this request"),
 }
-# A finished call stays known for this long: if Redis loses its data meanwhile, its cost
-# is put back into the rebuilt state unless the ledger shows it already.
+# A finished call stays known until its usage record is written (note_recorded), at most
+# this long: if Redis loses its data meanwhile, its cost is put back into the rebuilt state
+# unless the ledger shows it already.
 RECENT_SECONDS = 15.0
+# Request ids whose usage records the writer thread committed, batch by batch; the event
+# loop drains it at the next settlement (deque appends and pops are thread-safe).
+_recorded: deque[list[str]] = deque(maxlen=10_000)  # past that, RECENT_SECONDS ends them
 PROGRESS_SECONDS = 1.0  # a call's progress reaches Redis at most this often
 log = logging.getLogger(__name__)
 
@@ -185,6 +189,12 @@ def _caps(limits: Limits) -> list[int]:
     ]
 
 
+def note_recorded(request_ids: list[str]) -> None:
+    """The usage records of these calls are committed (called from the writer thread):
+    a rebuild finds them in the ledger, so the limiter need not remember them."""
+    _recorded.append(request_ids)
+
+
 class RedisLimiter:
     def __init__(self, url: str) -> None:
         from orca.redis_pipe import PipelinedRedis, Script
@@ -198,8 +208,10 @@ class RedisLimiter:
         self._hold_seconds = settings.ORCA_RESERVATION_HOLD_SECONDS
         self._hold_ids = itertools.count()
         self._hold_prefix = secrets.token_hex(6)
-        # This process's calls by hold member: running ones, and finished ones for
-        # RECENT_SECONDS (in `_finished`, oldest first), for rebuilding after a loss.
+        # This process's calls by hold id: running ones, and finished ones until their
+        # usage record is written (RECENT_SECONDS at most, `_finished` holds them oldest
+        # first), for rebuilding after a loss. Short-lived on purpose: tens of thousands of
+        # kept tickets cost every request several per cent in garbage collection.
         self._tickets: dict[str, Ticket] = {}
         self._finished: deque[tuple[float, str]] = deque()
         self._rebuilding: dict[int, asyncio.Future] = {}
@@ -252,7 +264,7 @@ class RedisLimiter:
         ticket = Ticket(workspace_id, key_id, estimate, tokens, keys, hold, hold_id=hold_id)
         ticket.expires_at = expires_at
         ticket.next_progress = time.monotonic() + PROGRESS_SECONDS  # short calls report none
-        self._tickets[hold] = ticket
+        self._tickets[hold_id] = ticket
         return ticket
 
     async def _rebuild(
@@ -306,7 +318,7 @@ class RedisLimiter:
         await self._seed(keys[:1] + keys[-1:], args)
         for ticket in mine:  # finished ones are accounted for now
             if ticket.final_pico is not None:
-                self._tickets.pop(ticket.hold, None)
+                self._tickets.pop(ticket.hold_id, None)
         log.warning("workspace %d: Redis state rebuilt from the ledger", workspace_id)
 
     def settle(
@@ -329,9 +341,13 @@ class RedisLimiter:
         ticket.settled = True
         ticket.final_pico = actual_pico
         now = time.monotonic()
-        self._finished.append((now, ticket.hold))
+        tickets = self._tickets
+        while _recorded:
+            for hold_id in _recorded.popleft():
+                tickets.pop(hold_id, None)
+        self._finished.append((now, ticket.hold_id))
         while self._finished and self._finished[0][0] < now - RECENT_SECONDS:
-            self._tickets.pop(self._finished.popleft()[1], None)
+            tickets.pop(self._finished.popleft()[1], None)
         # Within its hold's lifetime nothing else can have settled or released it: if Redis
         # no longer lists it, Redis lost it, and the call's whole cost is charged.
         wall = int(time.time())
@@ -424,7 +440,7 @@ class RedisLimiter:
         when the next rebuild of the workspace here charges the call), it is accounted
         for; after a late charge (2) it must not be charged again by a rebuild."""
         if ticket is not None and outcome == 2:
-            self._tickets.pop(ticket.hold, None)
+            self._tickets.pop(ticket.hold_id, None)
 
     def forget_balances(self) -> None:
         """Balances live in Redis; grants reach them directly (billing.balances)."""

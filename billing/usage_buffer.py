@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from .holds import SETTLED_KEY
+from .limits import note_recorded
 from .services import UNREACHABLE, UsageEvent, write_usage_batch
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ def _write(batch: list[UsageEvent]) -> None:
     except Exception:
         connection.close()  # possibly broken: the next flush reconnects
         raise
+    note_recorded([event.request_id for event in batch])
     _forget_settled(batch)
 
 

@@ -252,3 +252,43 @@ def test_without_a_state_loader_the_default_one_rebuilds_the_spends(private_redi
 
     assert asyncio.run(go()) == 4
     assert spent_in_db(key_id) == CAP
+
+
+def test_a_finished_call_is_forgotten_once_its_record_is_written(private_redis, tenant):
+    """The limiter remembers a finished call only until the usage writer commits its record
+    (then a rebuild finds it in the ledger): tens of thousands of remembered calls would
+    cost every request in garbage collection. One not yet written is still remembered."""
+    from billing import limits
+    from billing.usage_buffer import _write
+
+    ws, key_id, _ = tenant
+
+    async def go():
+        gateway = Gateway(private_redis.url, ws)
+        try:
+            written = await gateway.admit(key_id, COST, Limits(), "req_written")
+            pending = await gateway.admit(key_id, COST, Limits(), "req_pending")
+            gateway.limiter.settle(written, COST, 20)
+            gateway.limiter.settle(pending, COST, 20)
+            await gateway.landed()
+            remembered = set(gateway.limiter._tickets)
+            event = UsageEvent(
+                request_id="req_written", workspace_id=ws, api_key_id=key_id, endpoint="chat",
+                model="fake/chat", upstream_model="fake-chat", prompt_tokens=10,
+                completion_tokens=10, cached_tokens=0, reasoning_tokens=0, usage_reported=True,
+                status_code=200, error_code="", streamed=False, latency_ms=3, ttft_ms=1,
+                created_at=datetime.now(UTC), cost_pico=COST,
+            )  # fmt: skip
+            await in_thread(_write, [event])  # the writer's flush: commit, then note it
+            later = await gateway.admit(key_id, COST, Limits(), "req_later")
+            gateway.limiter.settle(later, COST, 20)  # settlements drain what was written
+            await gateway.landed()
+            return remembered, set(gateway.limiter._tickets)
+        finally:
+            await gateway.limiter.close()
+            limits._recorded.clear()
+
+    before, after = asyncio.run(go())
+    assert before == {"req_written", "req_pending"}
+    assert after == {"req_pending", "req_later"}
+    assert UsageRecord.objects.filter(request_id="req_written").exists()
