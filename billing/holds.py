@@ -12,8 +12,9 @@ A settled call's usage record waits in its gateway's memory for up to one usage 
 that a gateway dying in that window cannot leave Redis charged and PostgreSQL unaware, the
 settlement moves the hold into the hash `orca:settled:{id}`: field the hold id, value
 "<settled at>|<cost>|<prompt tokens>|<completion tokens>|<status>|<flags>|<hold member>".
-The usage writer deletes the fields of each batch it committed; the beat task records what
-is left past the grace (release_settled_calls)."""
+The gateway's limiter deletes the fields of each batch its usage writer committed
+(limits.note_recorded); the beat task records what is left past the grace
+(release_settled_calls)."""
 
 import logging
 import time

@@ -6,6 +6,7 @@ gateway process. Embedded (no Redis) the same rules run on in-process counters.
 Amounts are pico-dollars (billing.pricing)."""
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
@@ -24,6 +25,7 @@ from .holds import (  # noqa: F401 (release_lost_holds, parse_hold: used from he
     PROGRESS_KEY,
     SEED,
     SETTLE,
+    SETTLED_KEY,
     Usage,
     hold_member,
     parse_hold,
@@ -56,9 +58,10 @@ REFUSALS = {
 # this long: if Redis loses its data meanwhile, its cost is put back into the rebuilt state
 # unless the ledger shows it already.
 RECENT_SECONDS = 15.0
-# Request ids whose usage records the writer thread committed, batch by batch; the event
-# loop drains it at the next settlement (deque appends and pops are thread-safe).
-_recorded: deque[list[str]] = deque(maxlen=10_000)  # past that, RECENT_SECONDS ends them
+# (workspace id, request id) of the calls whose usage records the writer thread committed,
+# batch by batch, for the event loop's limiter (deque appends and pops are thread-safe).
+_recorded: deque[list[tuple[int, str]]] = deque(maxlen=10_000)  # past that: RECENT_SECONDS
+_drainer: list = []  # (loop, callback) of the running RedisLimiter, woken after each batch
 PROGRESS_SECONDS = 1.0  # a call's progress reaches Redis at most this often
 log = logging.getLogger(__name__)
 
@@ -189,10 +192,22 @@ def _caps(limits: Limits) -> list[int]:
     ]
 
 
-def note_recorded(request_ids: list[str]) -> None:
-    """The usage records of these calls are committed (called from the writer thread):
-    a rebuild finds them in the ledger, so the limiter need not remember them."""
-    _recorded.append(request_ids)
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # a lost connection: the beat task strikes what this did not
+
+
+def note_recorded(calls: list[tuple[int, str]]) -> None:
+    """The usage records of these calls (workspace id, request id) are committed; called
+    from the writer thread. A rebuild finds them in the ledger now, so the limiter forgets
+    them and strikes them from the settled hashes (holds.release_settled_calls finds any
+    it misses recorded)."""
+    if not _drainer:  # no Redis limiter in this process: nothing remembers them
+        return
+    _recorded.append(calls)
+    loop, drain = _drainer[0]
+    with contextlib.suppress(RuntimeError):  # a closed loop: the process is stopping
+        loop.call_soon_threadsafe(drain)
 
 
 class RedisLimiter:
@@ -215,6 +230,7 @@ class RedisLimiter:
         self._tickets: dict[str, Ticket] = {}
         self._finished: deque[tuple[float, str]] = deque()
         self._rebuilding: dict[int, asyncio.Future] = {}
+        self._drain_loop: asyncio.AbstractEventLoop | None = None
 
     async def admit(
         self,
@@ -265,6 +281,9 @@ class RedisLimiter:
         ticket.expires_at = expires_at
         ticket.next_progress = time.monotonic() + PROGRESS_SECONDS  # short calls report none
         self._tickets[hold_id] = ticket
+        if self._drain_loop is None:  # the usage writer tells this loop what it wrote
+            self._drain_loop = asyncio.get_running_loop()
+            _drainer[:] = [(self._drain_loop, self._drain_recorded)]
         return ticket
 
     async def _rebuild(
@@ -342,9 +361,6 @@ class RedisLimiter:
         ticket.final_pico = actual_pico
         now = time.monotonic()
         tickets = self._tickets
-        while _recorded:
-            for hold_id in _recorded.popleft():
-                tickets.pop(hold_id, None)
         self._finished.append((now, ticket.hold_id))
         while self._finished and self._finished[0][0] < now - RECENT_SECONDS:
             tickets.pop(self._finished.popleft()[1], None)
@@ -442,6 +458,25 @@ class RedisLimiter:
         if ticket is not None and outcome == 2:
             self._tickets.pop(ticket.hold_id, None)
 
+    def _drain_recorded(self) -> None:
+        """Calls whose usage records are written: forget them, and strike them from their
+        workspaces' settled hashes in one lazy command per workspace."""
+        by_workspace: dict[int, list[str]] = {}
+        while _recorded:
+            for workspace_id, request_id in _recorded.popleft():
+                self._tickets.pop(request_id, None)
+                by_workspace.setdefault(workspace_id, []).append(request_id)
+        from orca.redis_pipe import RedisUnavailable
+
+        for workspace_id, request_ids in by_workspace.items():
+            try:
+                future = self._client.call_lazily(
+                    "HDEL", SETTLED_KEY.format(workspace_id), *request_ids
+                )
+            except RedisUnavailable:  # the beat task finds them recorded
+                return
+            future.add_done_callback(_retrieved)
+
     def forget_balances(self) -> None:
         """Balances live in Redis; grants reach them directly (billing.balances)."""
 
@@ -451,6 +486,10 @@ class RedisLimiter:
         while self._unsettled and (left := deadline - time.monotonic()) > 0:
             self._client.flush()
             await asyncio.wait(list(self._unsettled), timeout=left)
+        if _drainer and _drainer[0][1] == self._drain_recorded:
+            _drainer.clear()
+        self._drain_recorded()  # what the writer committed last, struck before closing
+        self._client.flush()
         await self._client.close()
 
 

@@ -11,14 +11,11 @@ there too, and recorded by the beat task later.
 import asyncio
 import contextlib
 import logging
-import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from .holds import SETTLED_KEY
 from .limits import note_recorded
 from .services import UNREACHABLE, UsageEvent, write_usage_batch
 
@@ -140,42 +137,4 @@ def _write(batch: list[UsageEvent]) -> None:
     except Exception:
         connection.close()  # possibly broken: the next flush reconnects
         raise
-    note_recorded([event.request_id for event in batch])
-    _forget_settled(batch)
-
-
-class _Settled:
-    """The writer's Redis client for the settled hashes (redis-py, synchronous: it runs in
-    the writer thread). After a failure it rests a while, so a Redis outage does not cost
-    every flush a timeout; what it fails to strike, the beat task finds recorded."""
-
-    REST_SECONDS = 5.0
-
-    def __init__(self) -> None:
-        self._client = None
-        self._url = ""
-        self._resting_until = 0.0
-
-    def forget(self, batch: list[UsageEvent]) -> None:
-        url = settings.REDIS_URL
-        if not url or time.monotonic() < self._resting_until:
-            return
-        by_workspace: defaultdict[int, list[str]] = defaultdict(list)
-        for event in batch:
-            by_workspace[event.workspace_id].append(event.request_id)
-        try:
-            if self._client is None or self._url != url:
-                import redis
-
-                self._client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-                self._url = url
-            pipe = self._client.pipeline(transaction=False)  # one round trip per flush
-            for workspace_id, request_ids in by_workspace.items():
-                pipe.hdel(SETTLED_KEY.format(workspace_id), *request_ids)
-            pipe.execute()
-        except Exception as exc:
-            self._resting_until = time.monotonic() + self.REST_SECONDS
-            log.warning("could not strike %d written calls from Redis (%s)", len(batch), exc)
-
-
-_forget_settled = _Settled().forget
+    note_recorded([(event.workspace_id, event.request_id) for event in batch])

@@ -1,8 +1,8 @@
 """A call settled in Redis whose usage record never reached PostgreSQL (its gateway died
 before the usage flush, or the buffer dropped the record) is still recorded, once, at the
 cost Redis charged: the settlement keeps the call in the workspace's settled hash, the
-usage writer strikes it once its record is written, and the beat task records what is left
-past the grace."""
+gateway's limiter strikes it once its usage writer has written the record, and the beat
+task records what is left past the grace."""
 
 import asyncio
 import threading
@@ -64,6 +64,10 @@ def _serve(url: str, ws: int, key_id: int, request_id: str = "req_settled") -> U
             await limiter.close()  # waits for the settlement to land
 
     asyncio.run(go())
+    return _event(ws, key_id, request_id)
+
+
+def _event(ws: int, key_id: int, request_id: str = "req_settled") -> UsageEvent:
     return UsageEvent(
         request_id=request_id, workspace_id=ws, api_key_id=key_id, endpoint="chat",
         model="fake/chat|v2", upstream_model="fake-chat", prompt_tokens=40,
@@ -113,11 +117,30 @@ def test_a_call_settled_but_never_flushed_is_recorded_once_at_its_cost(
 def test_the_writer_strikes_a_written_call_and_the_beat_task_leaves_it(
     redis_url, redis_db, tenant, settings, buffer
 ):
+    """Once the writer has committed a batch, the gateway's limiter strikes its calls from
+    the settled hashes (one lazy HDEL per workspace on its own connection)."""
     ws, key_id = tenant
-    buffer._pending.append(_serve(redis_url, ws, key_id))
-    assert redis_db.hlen(f"orca:settled:{ws}") == 1
-    asyncio.run(buffer.flush())
-    assert not redis_db.exists(f"orca:settled:{ws}")
+
+    async def go() -> tuple[int, bool]:
+        limiter = RedisLimiter(redis_url)
+        try:
+            ticket = await limiter.admit(
+                ws, key_id, RESERVED, 300, Limits(), _not_needed, hold_id="req_settled"
+            )
+            limiter.settle(ticket, COST, 52, 200, Usage(40, 12, reported=True))
+            await asyncio.wait(list(limiter._unsettled), timeout=5)
+            kept = redis_db.hlen(f"orca:settled:{ws}")
+            buffer._pending.append(_event(ws, key_id))
+            await buffer.flush()  # commits, then wakes this loop's limiter
+            deadline = time.monotonic() + 5
+            while redis_db.exists(f"orca:settled:{ws}") and time.monotonic() < deadline:
+                limiter._client.flush()
+                await asyncio.sleep(0.01)
+            return kept, bool(redis_db.exists(f"orca:settled:{ws}"))
+        finally:
+            await limiter.close()
+
+    assert asyncio.run(go()) == (1, False)
     assert task(now=_later(settings)) == 0
     assert UsageRecord.objects.get(request_id="req_settled").error_code == ""  # the real one
     _assert_billed_once(redis_db, ws)
