@@ -13,9 +13,10 @@ from ..catalog.snapshot import ModelRoute
 from ..wire import anthropic
 from ..wire.canonical import InvalidRequest
 from ..wire.openai_models import model_item, model_list
+from .bodies import read_json_body
 from .consumer import NotFoundConsumer, RelayConsumer
 from .errors import GatewayError
-from .pipeline import authenticate, parse_json_body, relay, resolve_model, upstream_error
+from .pipeline import authenticate, relay, resolve_model, upstream_error
 from .state import run_db, state
 from .surfaces import CHAT, GENERATE, MESSAGES, RESPONSES, Surface
 
@@ -70,7 +71,7 @@ class CountTokensConsumer(SurfaceConsumer):
 
     async def handle(self, body: bytes) -> None:
         key = await self.authenticated()
-        payload = parse_json_body(body)
+        payload = await read_json_body(body)
         if isinstance(payload, dict):
             payload = {**payload, "max_tokens": payload.get("max_tokens") or 1}
         try:

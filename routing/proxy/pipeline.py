@@ -31,6 +31,7 @@ from ..wire import openai_chat, responses
 from ..wire.canonical import InvalidRequest
 from ..wire.openai_errors import parse_upstream_error
 from ..wire.usage import Usage
+from .bodies import read_json_body
 from .consumer import RelayConsumer
 from .errors import GatewayError, scrub, scrub_bytes
 from .state import run_db, state
@@ -105,17 +106,6 @@ def resolve_in(catalog, name: str, key: KeyContext) -> ModelRoute:
             param="model",
         )
     return route
-
-
-def parse_json_body(body: bytes) -> object:
-    if not body:
-        raise GatewayError(400, "request body is empty; send a JSON object", code="invalid_json")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(
-            400, f"request body is not valid JSON: {exc}", code="invalid_json"
-        ) from None
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -499,7 +489,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     client)."""
     raw_key = surface.api_key(consumer) or ""
     key = await authenticate(consumer, raw_key)
-    payload = parse_json_body(body)
+    payload = await read_json_body(body)
     try:
         call = surface.validate(payload, consumer)
     except InvalidRequest as exc:

@@ -48,9 +48,7 @@ def _stream(base_url: str, key: str, seen: dict, ready: threading.Barrier) -> No
         pass  # the gateway died under us, as planned
 
 
-def test_a_killed_gateway_still_bills_what_its_streams_delivered(
-    live, django_db_blocker, tmp_path
-):
+def test_a_killed_gateway_still_bills_what_its_streams_delivered(live, django_db_blocker, tmp_path):
     with django_db_blocker.unblock():
         workspace, _ = services.get_or_create_workspace("crash-test")
         grant_credits(workspace.id, Decimal(50), note="crash test")
@@ -83,6 +81,7 @@ def test_a_killed_gateway_still_bills_what_its_streams_delivered(
 
     # Two settlement workers at once, well after the holds and their grace ran out.
     later = time.time() + settings.ORCA_RESERVATION_HOLD_SECONDS + 60
+
     def settle_worker(_: int) -> int:
         try:
             return release_lost_holds(now=later)
