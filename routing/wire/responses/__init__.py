@@ -1,0 +1,39 @@
+"""OpenAI Responses (`POST /v1/responses`), served by translation to canonical chat.
+
+There is no Responses-kind upstream: every request is validated here, turned into a canonical
+chat request (see canonical.py), and the canonical answer is rendered back as a Response
+object or as the Responses event stream.
+
+Choices made where the Responses API and Chat differ:
+  * Reasoning input items are dropped (nothing in them can be replayed faithfully: we never
+    hand out encrypted reasoning state). Built-in tools, `item_reference`, `conversation`,
+    file ids and file URLs cannot be served and are rejected with a 400.
+  * Function call outputs are moved to sit straight after the assistant message that made the
+    call; an output with no call, or a call with no output, is a 400 (as OpenAI does).
+  * `call_id`s handed to the client are unique within a response and at most 64 characters;
+    longer or repeated upstream ids are rewritten deterministically, and history_after()
+    applies the same rewrite so stored conversations join with the client's outputs.
+  * Item ids are derived from the response id and the output index, so a stream and its
+    final Response agree.
+
+Where things live (this module only re-exports):
+  * request.py  - validate_responses_request(), responses_to_chat(): request -> chat.
+  * response.py - chat_to_responses_response(), responses_usage(), history_after(), and the
+    item-id / call_id / Response-skeleton helpers the stream shares.
+  * stream.py   - ResponsesStreamEncoder: chat chunks -> Responses events.
+"""
+
+from ..openai_chat import InvalidRequest
+from .request import responses_to_chat, validate_responses_request
+from .response import chat_to_responses_response, history_after, responses_usage
+from .stream import ResponsesStreamEncoder
+
+__all__ = [
+    "InvalidRequest",
+    "ResponsesStreamEncoder",
+    "chat_to_responses_response",
+    "history_after",
+    "responses_to_chat",
+    "responses_usage",
+    "validate_responses_request",
+]

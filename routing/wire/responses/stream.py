@@ -1,0 +1,373 @@
+"""Orca -> client, streamed: canonical chat chunks as the Responses event stream.
+
+ResponsesStreamEncoder is the event state machine (one open output item at a time, sequence
+numbers, terminal completed / incomplete / failed events). It assembles its Response objects
+from the same helpers as the non-streaming answer in response.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .response import (
+    _CallIds,
+    _fallback_call_id,
+    _item_id,
+    _response_object,
+    _status,
+    responses_usage,
+)
+
+# Response.error.code is an enum in the spec; the `error` event's code is free-form.
+RESPONSE_ERROR_CODES = frozenset(
+    {
+        "server_error",
+        "rate_limit_exceeded",
+        "invalid_prompt",
+        "invalid_image",
+        "invalid_image_format",
+        "invalid_base64_image",
+        "invalid_image_url",
+        "image_too_large",
+        "image_too_small",
+        "image_parse_error",
+        "image_content_policy_violation",
+        "unsupported_image_media_type",
+        "failed_to_download_image",
+    }
+)
+
+
+def _failure_code(code: str | None) -> str:
+    if code in RESPONSE_ERROR_CODES:
+        return code
+    if code and "rate_limit" in code:
+        return "rate_limit_exceeded"
+    return "server_error"
+
+
+# --- stream: canonical chunks -> Responses events --------------------------------------------
+
+
+class ResponsesStreamEncoder:
+    """Canonical chat chunks -> the Responses event stream.
+
+    At most one output item is open at a time: a reasoning item (one summary part), a message
+    item (output_text / refusal parts), or a function_call item. A delta of another kind
+    closes the open item and opens a new one at the next output index. Each event is written
+    as `event: <type>` + `data: <json>` and carries a sequence_number counting from 0."""
+
+    def __init__(self, *, response_id: str, model: str, request: dict, created_at: int) -> None:
+        self._response_id = response_id
+        self._model = model
+        self._request = request
+        self._created_at = created_at
+        self._seq = 0
+        self._started = False
+        self._ended = False
+        self._output: list[dict] = []
+        self._open: dict | None = None  # the open output item
+        self._open_index = -1
+        self._part: dict | None = None  # the open content part of a message item
+        self._buffer: list[str] = []  # text of the open part / summary / arguments
+        self._tools: dict[int, dict] = {}  # chat tool-call index -> function_call item
+        self._call_ids = _CallIds()
+        self._chat_id = ""
+        self._finish_reason: str | None = None
+        self._usage: dict | None = None
+        self._final: dict | None = None
+
+    # -- public ----------------------------------------------------------------------------
+
+    def start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        response = self._response("in_progress")
+        return self._event("response.created", response=response) + self._event(
+            "response.in_progress", response=response
+        )
+
+    def feed(self, chunk: dict) -> bytes:
+        if self._ended:
+            return b""
+        out = [self.start()]
+        self._chat_id = self._chat_id or chunk.get("id") or ""
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue  # Responses has no n; only the first choice is rendered
+            delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                out.append(self._reasoning(delta["reasoning_content"]))
+            if delta.get("content"):
+                out.append(self._text("output_text", delta["content"]))
+            if delta.get("refusal"):
+                out.append(self._text("refusal", delta["refusal"]))
+            for call in delta.get("tool_calls") or []:
+                out.append(self._tool_call(call))
+            if choice.get("finish_reason"):
+                self._finish_reason = choice["finish_reason"]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self._ended:
+            return b""
+        out = [self.start()]
+        status, incomplete = _status(self._finish_reason)
+        out.append(self._close(final_status="incomplete" if incomplete else "completed"))
+        response = self._response(status)
+        response["incomplete_details"] = incomplete
+        response["output"] = self._output
+        response["usage"] = responses_usage(self._usage)
+        kind = "response.incomplete" if incomplete else "response.completed"
+        out.append(self._event(kind, response=response))
+        self._ended = True
+        self._final = response
+        return b"".join(out)
+
+    def error(self, message: str, code: str | None = None) -> bytes:
+        """An `error` event then `response.failed`; the stream is over after this."""
+        if self._ended:
+            return b""
+        out = [self.start()]
+        out.append(self._event("error", code=code, message=message, param=None))
+        self._settle_open("incomplete")
+        response = self._response("failed")
+        response["error"] = {"code": _failure_code(code), "message": message}
+        response["output"] = self._output
+        response["usage"] = responses_usage(self._usage) if self._usage else None
+        out.append(self._event("response.failed", response=response))
+        self._ended = True
+        return b"".join(out)
+
+    @property
+    def final_response(self) -> dict | None:
+        """The Response object sent in the terminal event, once finish() ran."""
+        return self._final
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _event(self, type_: str, **fields: Any) -> bytes:
+        payload = {"type": type_, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return b"event: " + type_.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+    def _response(self, status: str) -> dict:
+        return _response_object(
+            response_id=self._response_id,
+            model=self._model,
+            request=self._request,
+            created_at=self._created_at,
+            status=status,
+        )
+
+    def _open_item(self, item: dict) -> bytes:
+        self._open_index = len(self._output)
+        self._output.append(item)
+        self._open = item
+        self._buffer = []
+        return self._event("response.output_item.added", output_index=self._open_index, item=item)
+
+    def _where(self) -> dict[str, Any]:
+        assert self._open is not None
+        return {"item_id": self._open["id"], "output_index": self._open_index}
+
+    def _reasoning(self, delta: str) -> bytes:
+        out = []
+        if self._open is None or self._open["type"] != "reasoning":
+            out.append(self._close())
+            index = len(self._output)
+            item = {
+                "id": _item_id("rs", self._response_id, index),
+                "type": "reasoning",
+                "summary": [],
+            }
+            out.append(self._open_item(item))
+            out.append(
+                self._event(
+                    "response.reasoning_summary_part.added",
+                    **self._where(),
+                    summary_index=0,
+                    part={"type": "summary_text", "text": ""},
+                )
+            )
+        self._buffer.append(delta)
+        out.append(
+            self._event(
+                "response.reasoning_summary_text.delta",
+                **self._where(),
+                summary_index=0,
+                delta=delta,
+            )
+        )
+        return b"".join(out)
+
+    def _text(self, kind: str, delta: str) -> bytes:
+        """kind: output_text or refusal, both parts of a message item."""
+        out = []
+        if self._open is None or self._open["type"] != "message":
+            out.append(self._close())
+            index = len(self._output)
+            item = {
+                "id": _item_id("msg", self._response_id, index),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+            out.append(self._open_item(item))
+        assert self._open is not None
+        if self._part is None or self._part["type"] != kind:
+            out.append(self._close_part())
+            self._part = (
+                {"type": "output_text", "text": "", "annotations": []}
+                if kind == "output_text"
+                else {"type": "refusal", "refusal": ""}
+            )
+            out.append(
+                self._event(
+                    "response.content_part.added",
+                    **self._where(),
+                    content_index=len(self._open["content"]),
+                    part=self._part,
+                )
+            )
+        self._buffer.append(delta)
+        where = {**self._where(), "content_index": len(self._open["content"])}
+        if kind == "output_text":
+            out.append(self._event("response.output_text.delta", **where, delta=delta, logprobs=[]))
+        else:
+            out.append(self._event("response.refusal.delta", **where, delta=delta))
+        return b"".join(out)
+
+    def _tool_call(self, call: dict) -> bytes:
+        index = call.get("index", 0)
+        function = call.get("function") or {}
+        arguments = function.get("arguments") or ""
+        item = self._tools.get(index)
+        out = []
+        if item is None:
+            out.append(self._close())
+            position = len(self._output)
+            item = {
+                "id": _item_id("fc", self._response_id, position),
+                "type": "function_call",
+                "status": "in_progress",
+                "arguments": "",
+                "call_id": self._call_ids.visible(
+                    call.get("id"), _fallback_call_id(self._chat_id, len(self._tools))
+                ),
+                "name": function.get("name") or "",
+            }
+            self._tools[index] = item
+            out.append(self._open_item(item))
+        if arguments:
+            if item is self._open:
+                self._buffer.append(arguments)
+                out.append(
+                    self._event(
+                        "response.function_call_arguments.delta", **self._where(), delta=arguments
+                    )
+                )
+            else:
+                # a late fragment for a call already closed: it still reaches the final output
+                item["arguments"] += arguments
+        return b"".join(out)
+
+    def _close_part(self) -> bytes:
+        """Close the open content part of the open message item."""
+        part = self._part
+        if part is None or self._open is None:
+            return b""
+        text = "".join(self._buffer)
+        self._buffer = []
+        self._part = None
+        where = {**self._where(), "content_index": len(self._open["content"])}
+        if part["type"] == "output_text":
+            part = {**part, "text": text}
+            done = self._event("response.output_text.done", **where, text=text, logprobs=[])
+        else:
+            part = {**part, "refusal": text}
+            done = self._event("response.refusal.done", **where, refusal=text)
+        self._open["content"].append(part)
+        return done + self._event("response.content_part.done", **where, part=part)
+
+    def _close(self, final_status: str = "completed") -> bytes:
+        """Close the open item with its *.done events and output_item.done."""
+        item = self._open
+        if item is None:
+            return b""
+        out = []
+        if item["type"] == "message":
+            out.append(self._close_part())
+            item["status"] = final_status
+        elif item["type"] == "reasoning":
+            text = "".join(self._buffer)
+            part = {"type": "summary_text", "text": text}
+            out.append(
+                self._event(
+                    "response.reasoning_summary_text.done",
+                    **self._where(),
+                    summary_index=0,
+                    text=text,
+                )
+            )
+            out.append(
+                self._event(
+                    "response.reasoning_summary_part.done",
+                    **self._where(),
+                    summary_index=0,
+                    part=part,
+                )
+            )
+            item["summary"] = [part]
+        else:
+            arguments = "".join(self._buffer)
+            if not arguments:
+                arguments = "{}"  # a call without parameters still has an (empty) object
+                out.append(
+                    self._event(
+                        "response.function_call_arguments.delta", **self._where(), delta=arguments
+                    )
+                )
+            item["arguments"] = arguments
+            out.append(
+                self._event(
+                    "response.function_call_arguments.done",
+                    **self._where(),
+                    name=item["name"],
+                    arguments=arguments,
+                )
+            )
+            item["status"] = final_status
+        out.append(
+            self._event("response.output_item.done", output_index=self._open_index, item=item)
+        )
+        self._open = None
+        self._buffer = []
+        return b"".join(out)
+
+    def _settle_open(self, status: str) -> None:
+        """Fold the open item's buffered text into it without sending events (on failure)."""
+        item = self._open
+        if item is None:
+            return
+        text = "".join(self._buffer)
+        if item["type"] == "message":
+            if self._part is not None:
+                key = "text" if self._part["type"] == "output_text" else "refusal"
+                item["content"].append({**self._part, key: text})
+            item["status"] = status
+        elif item["type"] == "reasoning":
+            item["summary"] = [{"type": "summary_text", "text": text}]
+        else:
+            item["arguments"] = text
+            item["status"] = status
+        self._open = None
+        self._part = None
+        self._buffer = []
