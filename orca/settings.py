@@ -190,6 +190,8 @@ ORCA_MAX_BODY_BYTES = env.int("ORCA_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 # A relay body over this many bytes is parsed in a worker thread that yields the GIL
 # (routing/proxy/bodies.py), so one huge request does not stall every other call.
 ORCA_JSON_INLINE_BYTES = env.int("ORCA_JSON_INLINE_BYTES", default=1024 * 1024)
+# ...and may hold at most this many array items in all (what the loop then walks).
+ORCA_MAX_JSON_ITEMS = env.int("ORCA_MAX_JSON_ITEMS", default=100_000)
 # What a client may send before the app runs (orca/server.py, the uvicorn protocol): the
 # request line plus headers, in bytes and in header fields; seconds from the connection's
 # start (or a kept-alive request's first byte) to the end of the headers, and from there to

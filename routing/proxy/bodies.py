@@ -6,7 +6,12 @@ up to ORCA_JSON_INLINE_BYTES (the usual call) are parsed inline by orjson. Large
 worker thread and the standard library's pure-Python decoder, which gives the GIL back every
 switch interval (5 ms): the loop keeps serving other calls while it works. It is several
 times slower on object-heavy bodies, and as fast on what large bodies mostly are, long
-strings (base64 images, documents), whose scanning is one regular-expression match."""
+strings (base64 images, documents), whose scanning is one regular-expression match.
+
+What the loop does with the parsed body afterwards (validation, translation, the token
+estimate) is linear in its items, so a large body may hold at most ORCA_MAX_JSON_ITEMS array
+items in all (100,000 by default, the number of messages Anthropic allows in one request):
+counted in the same thread, refused with 413 before the loop sees it."""
 
 import asyncio
 import json
@@ -37,6 +42,21 @@ async def read_json_body(body: bytes) -> object:
     return await asyncio.to_thread(_parse_yielding, body)
 
 
+def _too_many_items(value: object, limit: int) -> bool:
+    """Whether `value` holds more than `limit` array items, at any depth."""
+    stack, count = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            count += len(item)
+            if count > limit:
+                return True
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return False
+
+
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -60,8 +80,15 @@ def _parse_yielding(body: bytes) -> object:
             code="invalid_json",
         ) from None  # fmt: skip
     try:
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise GatewayError(
             400, f"request body is not valid JSON: {exc}", code="invalid_json"
         ) from None
+    limit = settings.ORCA_MAX_JSON_ITEMS
+    if _too_many_items(value, limit):
+        raise GatewayError(
+            413, f"request body holds more than {limit} array items (messages, parts, tools)",
+            code="request_too_large",
+        )  # fmt: skip
+    return value
