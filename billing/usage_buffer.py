@@ -28,6 +28,7 @@ MAX_ATTEMPTS = 3  # for a flush failing for another reason than an unreachable d
 class UsageBuffer:
     def __init__(self) -> None:
         self._pending: list[UsageEvent] = []
+        self._writing: list[UsageEvent] = []  # the batch out to the writer, still findable
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -64,6 +65,7 @@ class UsageBuffer:
             if not self._pending:
                 return
             batch, self._pending = self._pending, []
+            self._writing = batch  # until it commits: /v1/generation must not miss it
             try:
                 loop = asyncio.get_running_loop()
                 await asyncio.shield(loop.run_in_executor(_writer, _write, batch))
@@ -80,6 +82,8 @@ class UsageBuffer:
                 self._failed(batch)
             else:
                 self._failures = 0
+            finally:
+                self._writing = []
 
     def _failed(self, batch: list[UsageEvent]) -> None:
         """A failure that is neither a refused row nor a lost database (a bug, a missing
@@ -115,9 +119,11 @@ class UsageBuffer:
             _write(batch)
 
     def find(self, workspace_id: int, request_id: str) -> UsageEvent | None:
-        for event in reversed(self._pending):
-            if event.request_id == request_id and event.workspace_id == workspace_id:
-                return event
+        """A call whose record is not in the database yet: waiting, or being written."""
+        for events in (self._pending, self._writing):
+            for event in reversed(events):
+                if event.request_id == request_id and event.workspace_id == workspace_id:
+                    return event
         return None
 
     @property

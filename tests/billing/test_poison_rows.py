@@ -239,3 +239,33 @@ def test_a_flush_failing_for_another_reason_gives_up(keyed, buffer, monkeypatch)
         attempts += 1
     assert buffer.pending == 0
     assert attempts == usage_buffer.MAX_ATTEMPTS
+
+
+def test_a_call_stays_findable_while_its_batch_is_being_written(keyed, buffer, monkeypatch):
+    """/v1/generation looks in the buffer, then the database: a batch out to the writer
+    thread but not committed yet must still be found (it used to be in neither)."""
+    import threading
+
+    workspace, key = keyed
+    entered, release = threading.Event(), threading.Event()
+    real = usage_buffer._write
+
+    def slow(batch):
+        entered.set()
+        release.wait(10)
+        real(batch)
+
+    monkeypatch.setattr(usage_buffer, "_write", slow)
+    buffer._pending.append(event("req_w1", workspace.id, key.id, 10))
+
+    async def go():
+        flushing = asyncio.ensure_future(buffer.flush())
+        await asyncio.to_thread(entered.wait, 10)
+        during = buffer.find(workspace.id, "req_w1")
+        release.set()
+        await flushing
+        return during, buffer.find(workspace.id, "req_w1")
+
+    during, after = asyncio.run(go())
+    assert during is not None and during.request_id == "req_w1"
+    assert after is None and UsageRecord.objects.filter(request_id="req_w1").exists()
