@@ -26,8 +26,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from routing.api import WorkspaceMember
 from workspaces.models import ApiKey
+from workspaces.permissions import WorkspaceMember
 
 from .models import LedgerEntry, UsageRecord
 from .pricing import format_usd

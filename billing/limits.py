@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from orca.redis_pipe import encode_arguments
-
 from .holds import (  # noqa: F401 (release_lost_holds, parse_hold: used from here by tests)
     PROGRESS,
     PROGRESS_KEY,
@@ -32,6 +30,7 @@ from .holds import (  # noqa: F401 (release_lost_holds, parse_hold: used from he
     release_lost_holds,
     settled_facts,
 )
+from .redis_pipe import encode_arguments
 from .windows import HOLDS_KEY, SPEND_TTL, call_keys  # noqa: F401 (HOLDS_KEY: re-exported)
 
 if TYPE_CHECKING:
@@ -212,7 +211,7 @@ def note_recorded(calls: list[tuple[int, str]]) -> None:
 
 class RedisLimiter:
     def __init__(self, url: str) -> None:
-        from orca.redis_pipe import PipelinedRedis, Script
+        from .redis_pipe import PipelinedRedis, Script
 
         self._client = PipelinedRedis(url, timeout=2)
         self._admit = Script(self._client, _ADMIT)
@@ -398,7 +397,7 @@ class RedisLimiter:
             int(time.time()),
             2 * self._hold_seconds + 3600,  # outlives the hold and its unrecorded grace
         ]
-        from orca.redis_pipe import RedisUnavailable
+        from .redis_pipe import RedisUnavailable
 
         try:
             future = self._progress.call_lazily((), args)
@@ -418,7 +417,7 @@ class RedisLimiter:
             log.warning("reporting a call's progress failed (%s)", exc)
 
     def _queue(self, keys: tuple[str, ...], deltas: list, ticket: Ticket | None = None) -> None:
-        from orca.redis_pipe import RedisUnavailable
+        from .redis_pipe import RedisUnavailable
 
         try:
             future = self._settle.call_lazily(keys, deltas)
@@ -466,7 +465,7 @@ class RedisLimiter:
             for workspace_id, request_id in _recorded.popleft():
                 self._tickets.pop(request_id, None)
                 by_workspace.setdefault(workspace_id, []).append(request_id)
-        from orca.redis_pipe import RedisUnavailable
+        from .redis_pipe import RedisUnavailable
 
         for workspace_id, request_ids in by_workspace.items():
             try:

@@ -8,29 +8,15 @@
 import re
 
 from django.conf import settings
-from rest_framework import exceptions, permissions, serializers, viewsets
+from rest_framework import permissions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workspaces.models import Role
-from workspaces.selectors import membership_in
+from workspaces.permissions import WorkspaceMember
 
 from .models import RESERVED_ROUTER_NAMES, ROUTER_NAME_PATTERN, Model, Router, RouterStrategy
 
 _NAME = re.compile(ROUTER_NAME_PATTERN)
-
-
-class WorkspaceMember(permissions.BasePermission):
-    """Viewers may read; developers and above may change."""
-
-    def has_permission(self, request, view) -> bool:
-        membership = membership_in(request.user, view.kwargs["workspace"])
-        if membership is None:
-            raise exceptions.NotFound("no such workspace")
-        view.workspace = membership.workspace
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return membership.has_role(Role.DEVELOPER)
 
 
 class RouterSerializer(serializers.ModelSerializer):

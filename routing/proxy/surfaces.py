@@ -16,8 +16,6 @@ from ..wire.openai_errors import GATEWAY_ERROR_TYPE, error_body, error_bytes
 from ..wire.sse import DONE, encode_data
 from .errors import GatewayError
 
-SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
-
 
 def usd_fragment(cost_pico: int) -> orjson.Fragment:
     """The cost as an exact JSON number (no float rounding on the way)."""

@@ -69,3 +69,18 @@ def text_of(content: Any, kinds: Container[str], *, strings_only: bool = False) 
             and (not strings_only or isinstance(part.get("text"), str))
         )
     return ""
+
+
+def effort_for_budget(budget: int) -> str:
+    """The chat `reasoning_effort` nearest a thinking budget in tokens, one scale for every
+    dialect: Gemini's dynamic budget (-1) is medium, no thinking (0) is minimal, and the
+    bounds follow the budgets the translators ask for per effort (low 1024, medium 8192)."""
+    if budget < 0:
+        return "medium"
+    if budget == 0:
+        return "minimal"
+    if budget <= 1024:
+        return "low"
+    if budget <= 8192:
+        return "medium"
+    return "high"

@@ -349,7 +349,7 @@ def test_thinking_with_signatures_round_trip():
 
 
 @pytest.mark.parametrize(
-    ("budget", "effort"), [(1024, "low"), (2048, "low"), (8192, "medium"), (8193, "high")]
+    ("budget", "effort"), [(1024, "low"), (2048, "medium"), (8192, "medium"), (8193, "high")]
 )
 def test_thinking_budget_maps_to_an_effort(budget, effort):
     chat = wire.messages_to_chat(

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from ..canonical import InvalidRequest
-from ..common import data_url, is_int, is_number
+from ..common import data_url, effort_for_budget, is_int, is_number
 from .shared import (
     _UNSAFE_ID_CHARS,
     MIN_THINKING_BUDGET,
@@ -151,14 +151,6 @@ def _system_to_chat(system: Any) -> str:
     return ""
 
 
-def _effort_for_budget(budget: int) -> str:
-    if budget <= 2048:
-        return "low"
-    if budget <= 8192:
-        return "medium"
-    return "high"
-
-
 def messages_to_chat(body: dict) -> dict:
     """A (validated) Messages request as a canonical chat request."""
     out: dict[str, Any] = {"model": body["model"]}
@@ -211,7 +203,7 @@ def messages_to_chat(body: dict) -> dict:
     output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
     if thinking.get("type") == "enabled" and is_int(thinking.get("budget_tokens")):
         out["reasoning_budget_tokens"] = thinking["budget_tokens"]
-        out["reasoning_effort"] = _effort_for_budget(thinking["budget_tokens"])
+        out["reasoning_effort"] = effort_for_budget(thinking["budget_tokens"])
     elif (
         thinking.get("type") != "disabled" and output_config.get("effort") in _EFFORT_FROM_ANTHROPIC
     ):

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from ..canonical import InvalidRequest
-from ..common import data_url, dumps, is_int, parse_object
+from ..common import data_url, dumps, effort_for_budget, is_int, parse_object
 from .shared import (
     _args_object,
     _as_int,
@@ -277,18 +277,6 @@ def _tool_choice(tool_config: Any, tools: list[dict]) -> tuple[Any, list[dict]]:
     return None, tools
 
 
-def _effort_for_budget(budget: int) -> str:
-    if budget < 0:
-        return "medium"
-    if budget == 0:
-        return "minimal"
-    if budget <= 1024:
-        return "low"
-    if budget <= 8192:
-        return "medium"
-    return "high"
-
-
 def _apply_generation_config(config: Any, chat: dict) -> None:
     if not isinstance(config, dict):
         return
@@ -338,7 +326,7 @@ def _apply_generation_config(config: Any, chat: dict) -> None:
         if budget is not None:
             if budget >= 0:
                 chat["reasoning_budget_tokens"] = budget
-            chat["reasoning_effort"] = _effort_for_budget(budget)
+            chat["reasoning_effort"] = effort_for_budget(budget)
         elif isinstance(level, str) and level.lower() in ("minimal", "low", "medium", "high"):
             chat["reasoning_effort"] = level.lower()
 

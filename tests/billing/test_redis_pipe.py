@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from orca.redis_pipe import (
+from billing.redis_pipe import (
     PipelinedRedis,
     RedisError,
     RedisUnavailable,
