@@ -297,7 +297,7 @@ def test_two_workspaces_routers_of_the_same_name_are_independent(
         globex.chat.completions.create(model="orcarouter/mine", messages=HELLO)
 
 
-def test_every_new_workspace_gets_orcarouter_auto(db_access):
+def test_every_new_workspace_gets_orcarouter_auto(db):
     workspace, _ = services.get_or_create_workspace("fresh-team")
     router = Router.objects.get(workspace=workspace, name="auto")
     assert (router.strategy, router.candidates, router.enabled) == ("cheapest", [], True)
