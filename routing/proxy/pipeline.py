@@ -488,7 +488,8 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     planned models in order until one answers (never switching once bytes reached the
     client)."""
     raw_key = surface.api_key(consumer) or ""
-    key = await authenticate(consumer, raw_key)
+    # A large body's key was checked before the body was read (consumer.preauthenticate).
+    key = consumer.key or await authenticate(consumer, raw_key)
     payload = await read_json_body(body)
     try:
         call = surface.validate(payload, consumer)
