@@ -73,7 +73,8 @@ class Provider(models.Model):
 
 
 def _default_endpoints() -> list[str]:
-    return [EndpointType.CHAT.value]
+    # TextChoices members are enum members at runtime; without Django stubs mypy sees str.
+    return [EndpointType.CHAT.value]  # type: ignore[attr-defined]
 
 
 class Model(models.Model):

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -151,6 +151,7 @@ def describe(reply: Reply) -> dict:
     except ValueError:
         payload = None
     result: dict = {"ok": False, "status": reply.status, "headers": headers}
+    assert reply.status is not None  # call_relay raises IncompleteReply without one
     if reply.status >= 400 or not isinstance(payload, dict):
         pretty = json.dumps(payload, indent=2, ensure_ascii=False) if payload is not None else ""
         result["error"] = pretty or text[:2000]
@@ -158,8 +159,9 @@ def describe(reply: Reply) -> dict:
 
     choices = payload.get("choices") or [{}]
     first = choices[0] if isinstance(choices, list) and isinstance(choices[0], dict) else {}
-    message = first.get("message") if isinstance(first.get("message"), dict) else {}
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    # The casts repeat what isinstance has just checked on the same lookup.
+    message = cast(dict, first.get("message")) if isinstance(first.get("message"), dict) else {}
+    usage = cast(dict, payload.get("usage")) if isinstance(payload.get("usage"), dict) else {}
     header_map = dict(headers)
     cost = usage.get("cost")
     if cost is None:

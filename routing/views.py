@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
@@ -26,6 +27,9 @@ from .models import Capability, Model, Router
 from .playground import client_ip, send_prompt
 
 logger = logging.getLogger(__name__)
+
+# Role members are str at runtime (TextChoices); without Django stubs mypy takes them for
+# the (value, label) tuples they are declared with, hence the casts in the decorators.
 
 
 def _catalog_ids() -> list[str]:
@@ -53,7 +57,7 @@ def _save_router(form) -> Router | None:
 # --- Routers ---------------------------------------------------------------------------------
 
 
-@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
+@member_view(cast(str, Role.VIEWER), write_minimum=cast(str, Role.DEVELOPER))
 def routers(request, slug):
     workspace = request.workspace
     can_write = request.membership.has_role(Role.DEVELOPER)
@@ -78,7 +82,7 @@ def routers(request, slug):
     return render(request, "dashboard/routers.html", context, status=status)
 
 
-@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
+@member_view(cast(str, Role.VIEWER), write_minimum=cast(str, Role.DEVELOPER))
 def router_edit(request, slug, name):
     workspace = request.workspace
     router = get_object_or_404(Router, workspace=workspace, name=name)
@@ -161,7 +165,7 @@ def _playground_page(request: HttpRequest, page: _Playground) -> HttpResponse:
     return response
 
 
-@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
+@member_view(cast(str, Role.VIEWER), write_minimum=cast(str, Role.DEVELOPER))
 @sensitive_post_parameters("api_key")  # kept out of error reports
 async def playground(request: HttpRequest, slug: str) -> HttpResponse:
     """Asynchronous, so a minute-long call waits in the event loop instead of holding a

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.db import transaction
 
@@ -114,6 +114,12 @@ def _optional(table: dict[str, Any], key: str, where: str, kind: type, default: 
     return _require(table, key, where, kind) if key in table else default
 
 
+@overload
+def _price(
+    table: dict[str, Any], key: str, where: str, required: Literal[True] = ...
+) -> Decimal: ...
+@overload
+def _price(table: dict[str, Any], key: str, where: str, required: bool) -> Decimal | None: ...
 def _price(table: dict[str, Any], key: str, where: str, required: bool = True) -> Decimal | None:
     if key not in table and not required:
         return None
@@ -193,7 +199,9 @@ def parse(data: dict[str, Any]) -> tuple[list[ProviderSpec], list[ModelSpec]]:
                     "capabilities",
                 ),
                 endpoint_types=_subset(
-                    _optional(table, "endpoints", where, list, [EndpointType.CHAT.value]),
+                    # TextChoices members are enum members at runtime; without Django
+                    # stubs mypy sees str.
+                    _optional(table, "endpoints", where, list, [EndpointType.CHAT.value]),  # type: ignore[attr-defined]
                     set(EndpointType.values),
                     where,
                     "endpoints",
@@ -223,18 +231,18 @@ def apply(
     that the file no longer lists. Running it twice changes nothing the second time."""
     p_created = p_updated = m_created = m_updated = 0
     by_slug: dict[str, Provider] = {}
-    for spec in providers:
+    for provider_spec in providers:
         fields = {
-            "name": spec.name,
-            "kind": spec.kind,
-            "base_url": spec.base_url,
-            "credential_env": spec.credential_env,
-            "enabled": spec.enabled,
+            "name": provider_spec.name,
+            "kind": provider_spec.kind,
+            "base_url": provider_spec.base_url,
+            "credential_env": provider_spec.credential_env,
+            "enabled": provider_spec.enabled,
         }
-        provider, created = _upsert(Provider, {"slug": spec.slug}, fields)
+        provider, created = _upsert(Provider, {"slug": provider_spec.slug}, fields)
         p_created += created == "created"
         p_updated += created == "updated"
-        by_slug[spec.slug] = provider
+        by_slug[provider_spec.slug] = provider
     for spec in models:
         provider = by_slug.get(spec.provider) or Provider.objects.filter(slug=spec.provider).first()
         if provider is None:

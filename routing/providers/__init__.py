@@ -1,5 +1,7 @@
 """Outbound I/O, one module per upstream kind. Shapes come from routing.wire; no ORM here."""
 
+from typing import cast
+
 from .anthropic import AnthropicKind
 from .base import ProviderKind, Timeouts, UpstreamFailure, UpstreamResponse, UpstreamTimeout
 from .demo import DemoKind
@@ -10,7 +12,9 @@ _KINDS: dict[str, ProviderKind] = {
     "openai": OpenAIKind(),
     "anthropic": AnthropicKind(),
     "gemini": GeminiKind(),
-    "demo": DemoKind(),
+    # DemoResponse.headers is a dict attribute, the protocol's a Mapping one: a settable
+    # attribute must match exactly, though nothing assigns a response's headers.
+    "demo": cast(ProviderKind, DemoKind()),
 }
 
 

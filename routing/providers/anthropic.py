@@ -1,5 +1,7 @@
 """Anthropic's Messages API: x-api-key, anthropic-version, named SSE events."""
 
+from typing import cast
+
 import orjson
 
 from ..catalog.snapshot import ModelRoute
@@ -41,7 +43,10 @@ class AnthropicKind:
         if route.provider.credential:
             headers["x-api-key"] = route.provider.credential
         url = f"{route.provider.base_url}{path}"
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        response = await http.post(url, orjson.dumps(body), headers, timeouts)
+        # An UpstreamResponse but for `headers`: a read-only property where the protocol
+        # declares a plain attribute. Nothing assigns a response's headers.
+        return cast(UpstreamResponse, response)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return anthropic.anthropic_to_chat_response(orjson.loads(raw))

@@ -1,5 +1,7 @@
 """Google's Gemini API: generateContent / streamGenerateContent?alt=sse, x-goog-api-key."""
 
+from typing import cast
+
 import orjson
 
 from ..catalog.snapshot import ModelRoute
@@ -25,7 +27,10 @@ class GeminiKind:
             headers["x-goog-api-key"] = route.provider.credential
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        response = await http.post(url, orjson.dumps(body), headers, timeouts)
+        # An UpstreamResponse but for `headers`: a read-only property where the protocol
+        # declares a plain attribute. Nothing assigns a response's headers.
+        return cast(UpstreamResponse, response)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return gemini.gemini_to_chat_response(orjson.loads(raw), model=route.upstream_name)

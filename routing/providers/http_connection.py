@@ -131,7 +131,8 @@ class UpstreamHttpResponse:
         self._until = 0.0  # when the current wait runs out
         self._blame = ""
         self._compressed = False  # gzip or deflate: decoded as it arrives
-        self._decoder = None  # made on the first body byte (an empty body has no stream)
+        # made on the first body byte (an empty body has no stream)
+        self._decoder: zlib._Decompress | None = None
         self._header_bytes = 0
         self._draining = False
         self._drain_timer: asyncio.TimerHandle | None = None
@@ -340,8 +341,13 @@ class UpstreamConnection(asyncio.Protocol):
         self._keep_alive = False
         self._parser = httptools.HttpResponseParser(self)
 
+    # The transport is set by connection_made before the pool hands the connection out
+    # (http.py returns it only once create_connection has succeeded), so every method
+    # below that uses it runs with it set.
+
     def send(self, response: UpstreamHttpResponse, request: bytes) -> None:
         self.response = response
+        assert self.transport is not None
         self.transport.write(request)
 
     def abort_if_serving(self, response: UpstreamHttpResponse) -> None:
@@ -351,15 +357,18 @@ class UpstreamConnection(asyncio.Protocol):
     def abort(self) -> None:
         if not self.closed:
             self.closed = True
+            assert self.transport is not None
             self.transport.abort()
             self._forget(self)  # free its slot now, not when the loop reports the loss
 
     def pause_reading(self) -> None:
         if not self.closed:
+            assert self.transport is not None
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if not self.closed:
+            assert self.transport is not None
             self.transport.resume_reading()
 
     # --- asyncio.Protocol -----------------------------------------------------------------
@@ -395,8 +404,12 @@ class UpstreamConnection(asyncio.Protocol):
         if self.response is None:  # bytes nobody asked for: the connection can't be trusted
             raise UpstreamFailure("unsolicited response")
 
+    # From on_message_begin (which raises without one) to on_message_complete, a message
+    # being parsed has its response set.
+
     def on_header(self, name: bytes, value: bytes) -> None:
         response = self.response
+        assert response is not None
         if response.status:
             return  # a chunked body's trailer fields: not headers, and nothing we use
         size = len(name)
@@ -418,6 +431,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         response = self.response
+        assert response is not None
         status = self._parser.get_status_code()
         if status < 200:  # 100 Continue and friends: the real response follows
             response._interim = True
@@ -429,10 +443,13 @@ class UpstreamConnection(asyncio.Protocol):
         response._wake()
 
     def on_body(self, body: bytes) -> None:
-        self.response._feed(body)
+        response = self.response
+        assert response is not None
+        response._feed(body)
 
     def on_message_complete(self) -> None:
         response = self.response
+        assert response is not None
         if response._interim:
             response._interim = False
             return
@@ -440,9 +457,11 @@ class UpstreamConnection(asyncio.Protocol):
         response._finish()
         # An answer that came before the whole request went out (an early 401 or 413)
         # leaves unsent bytes that the server would read as the next request.
-        if self._keep_alive and not self.closed and not self.transport.get_write_buffer_size():
+        transport = self.transport
+        assert transport is not None  # it delivered the bytes being parsed
+        if self._keep_alive and not self.closed and not transport.get_write_buffer_size():
             self._release(self)
         else:
             self.closed = True
-            self.transport.close()
+            transport.close()
             self._forget(self)

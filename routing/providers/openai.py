@@ -1,5 +1,7 @@
 """OpenAI and every OpenAI-compatible server (vLLM, Ollama, DeepSeek, xAI, ...)."""
 
+from typing import cast
+
 import orjson
 
 from ..catalog.snapshot import ModelRoute
@@ -30,7 +32,10 @@ class OpenAIKind:
         if route.provider.credential:
             headers["Authorization"] = f"Bearer {route.provider.credential}"
         url = f"{route.provider.base_url}/chat/completions"
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        response = await http.post(url, orjson.dumps(body), headers, timeouts)
+        # An UpstreamResponse but for `headers`: a read-only property where the protocol
+        # declares a plain attribute. Nothing assigns a response's headers.
+        return cast(UpstreamResponse, response)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         data = orjson.loads(raw)
