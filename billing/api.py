@@ -184,6 +184,7 @@ class NewestFirstCursor(CursorPagination):
     def get_page_size(self, request) -> int:
         if _param(request.query_params, self.page_size_query_param) is not None:
             size = _positive_int(request.query_params, self.page_size_query_param)
+            assert size is not None  # the parameter is there: an int, or a 400 was raised
             return min(size, self.max_page_size)
         return self.page_size
 

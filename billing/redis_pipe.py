@@ -301,6 +301,7 @@ class PipelinedRedis:
     async def send(self, command: bytes, orphan: Orphan = None) -> Reply:
         """Send one command already encoded (see Script); its reply."""
         conn = self._ready() or await self._connection()
+        assert self._loop is not None  # both set it to the running loop
         future = self._loop.create_future()
         conn.send(command, future, orphan, False)
         try:
@@ -324,6 +325,7 @@ class PipelinedRedis:
         conn = self._ready()
         if conn is None:
             raise RedisUnavailable("not connected to Redis")
+        assert self._loop is not None  # a connection from _ready is on self._loop
         future = self._loop.create_future()
         conn.send(command, future, None, True)
         return future
@@ -340,6 +342,7 @@ class PipelinedRedis:
             self._watchdog = None
         if self._conn is not None and not self._conn.closed:
             if self._loop is asyncio.get_running_loop():
+                assert self._conn.transport is not None  # connection_made ran before _conn was set
                 self._conn.transport.close()
             self._conn.closed = True
         self._conn, self._connecting = None, None

@@ -4,6 +4,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from django.db.models import Q, Sum
 
@@ -102,4 +103,6 @@ def seed_state(workspace_id: int, request_ids: Sequence[str] = ()) -> SeedState:
         UsageRecord.objects.filter(workspace_id=workspace_id, request_id__in=request_ids)
         .values_list("request_id", flat=True)
     ) if request_ids else frozenset()  # fmt: skip
-    return SeedState(balance_pico(workspace_id), spends, window_numbers(now), recorded)
+    # tuple() of the four sums: the 4-tuples SeedState.spends holds
+    four_sums = cast(dict[int, tuple[int, int, int, int]], spends)
+    return SeedState(balance_pico(workspace_id), four_sums, window_numbers(now), recorded)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 from django.db import InterfaceError, OperationalError, connection, transaction
 
@@ -257,7 +258,8 @@ def _copy_batch(rows: list[tuple]) -> None:
             f"INSERT INTO {ledger} (workspace_id, kind, amount_pico, request_id, note, "
             f"created_at) SELECT workspace_id, %s, -cost_pico, request_id, left(model, 200), "
             f"created_at FROM {_STAGE} WHERE cost_pico > 0 ON CONFLICT (request_id) DO NOTHING",
-            [LedgerEntry.Kind.SPEND.value],
+            # a TextChoices member (without Django's types mypy takes it for a plain str)
+            [cast(Any, LedgerEntry.Kind.SPEND).value],
         )
 
 
@@ -277,7 +279,7 @@ def _write_spends(rows: list[tuple]) -> None:
         f"INSERT INTO {table} (workspace_id, kind, amount_pico, request_id, note, created_at) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (request_id) DO NOTHING"
     )
-    spend = LedgerEntry.Kind.SPEND.value
+    spend = cast(Any, LedgerEntry.Kind.SPEND).value  # a TextChoices member, as above
     values = [(r[_WORKSPACE], spend, -r[_COST], r[0], r[_MODEL], r[_CREATED]) for r in charged]
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
@@ -293,12 +295,13 @@ def _write_exchanges(events: Sequence[UsageEvent]) -> None:
             StoredExchange(
                 usage_id=ids[request_id],
                 workspace_id=event.workspace_id,
-                request_body=storable(event.exchange[0]),
-                response_text=storable(event.exchange[1]),
-                delete_after=event.created_at + timedelta(days=event.exchange[2]),
+                request_body=storable(exchange[0]),
+                response_text=storable(exchange[1]),
+                delete_after=event.created_at + timedelta(days=exchange[2]),
             )
             for request_id, event in kept.items()
-            if request_id in ids
+            # every kept event has an exchange: the check only tells the type checker so
+            if request_id in ids and (exchange := event.exchange) is not None
         ],
         ignore_conflicts=True,
     )

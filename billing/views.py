@@ -5,6 +5,7 @@ needs no JavaScript; the request log reads the latest usage records with the sam
 as the management API and its CSV export."""
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
@@ -114,7 +115,7 @@ def _charts(workspace, period: str, group_by: str) -> dict:
     while moment < until:
         buckets.append(moment)
         moment += step
-    metrics = {"cost_pico": {}, "requests": {}, "tokens": {}}
+    metrics: dict[str, dict[tuple[Any, Any], int]] = {"cost_pico": {}, "requests": {}, "tokens": {}}
     totals: dict[str, dict[str, int]] = {}
     for row in rows:
         group = label(row)

@@ -18,7 +18,7 @@ import itertools
 import logging
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
@@ -26,6 +26,9 @@ from django.conf import settings
 from orca.middleware import scope_problem
 
 from .errors import ClientGone, GatewayError
+
+if TYPE_CHECKING:
+    from workspaces.selectors import KeyContext
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def _body_limits() -> tuple[int, int]:
 
 class RelayConsumer(AsyncHttpConsumer):
     allowed_methods: tuple[str, ...] = ("POST",)
-    key = None  # the KeyContext, once `preauthenticate` checked the API key
+    key: "KeyContext | None" = None  # once `preauthenticate` checked the API key
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,6 +147,7 @@ class RelayConsumer(AsyncHttpConsumer):
         only once the call has run for WATCH_AFTER seconds: a call that ends sooner has no
         upstream time worth saving, and skips the cost of a task."""
         task = asyncio.current_task()
+        assert task is not None  # this runs in the consumer's task
         loop = asyncio.get_running_loop()
         timer = loop.call_later(WATCH_AFTER, self._start_watching, loop, receive, task)
         try:

@@ -2,6 +2,7 @@
 
 import math
 from dataclasses import asdict
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import orjson
@@ -71,7 +72,7 @@ class CountTokensConsumer(SurfaceConsumer):
 
     async def handle(self, body: bytes) -> None:
         key = await self.authenticated()
-        payload = await read_json_body(body)
+        payload: Any = await read_json_body(body)  # JSON: validation checks its shape
         if isinstance(payload, dict):
             payload = {**payload, "max_tokens": payload.get("max_tokens") or 1}
         try:
@@ -88,7 +89,8 @@ class CountTokensConsumer(SurfaceConsumer):
     async def _ask_upstream(self, route: ModelRoute, payload: dict) -> int:
         body = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream")}
         body["model"] = route.upstream_name
-        kind = providers.kind_of("anthropic")
+        # the "anthropic" kind is an AnthropicKind, whose send takes a `path`
+        kind = cast(providers.AnthropicKind, providers.kind_of("anthropic"))
         try:
             response = await kind.send(
                 route, body, stream=False, timeouts=state.timeouts, path="/messages/count_tokens"

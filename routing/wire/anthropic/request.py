@@ -50,7 +50,7 @@ _DATA_URL = re.compile(r"^data:([^;,]+)((?:;[^;,]*)*),(.*)$", re.DOTALL)
 
 
 def _image_part(block: dict, where: str) -> dict:
-    source = block.get("source") or {}
+    source: Any = block.get("source") or {}  # client JSON: its fields are not checked here
     if source.get("type") == "base64":
         url = data_url(source.get("media_type"), source.get("data"))
     elif source.get("type") == "url":
@@ -61,7 +61,7 @@ def _image_part(block: dict, where: str) -> dict:
 
 
 def _document_parts(block: dict, where: str) -> list[dict]:
-    source = block.get("source") or {}
+    source: Any = block.get("source") or {}  # client JSON: its fields are not checked here
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type") or "application/pdf"
@@ -199,8 +199,10 @@ def messages_to_chat(body: dict) -> dict:
     if body.get("mcp_servers"):
         raise _unsupported("`mcp_servers`", "mcp_servers")
 
-    thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
-    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    thinking = given_thinking if isinstance(given_thinking := body.get("thinking"), dict) else {}
+    output_config = (
+        given_config if isinstance(given_config := body.get("output_config"), dict) else {}
+    )
     if thinking.get("type") == "enabled" and is_int(thinking.get("budget_tokens")):
         out["reasoning_budget_tokens"] = thinking["budget_tokens"]
         out["reasoning_effort"] = effort_for_budget(thinking["budget_tokens"])
@@ -278,7 +280,7 @@ def _image_block(part: dict, where: str) -> dict:
 
 
 def _document_block(part: dict, where: str) -> dict:
-    file = part.get("file") if isinstance(part.get("file"), dict) else {}
+    file = given_file if isinstance(given_file := part.get("file"), dict) else {}
     data = file.get("file_data")
     parsed = _parse_data_url(data) if isinstance(data, str) else None
     if parsed is None or parsed[0] != "application/pdf":
@@ -380,7 +382,7 @@ def _append_tool_result(turns: list[dict], block: dict) -> None:
 
 
 def _thinking_budget(chat: dict) -> int | None:
-    budget = chat.get("reasoning_budget_tokens")
+    budget: Any = chat.get("reasoning_budget_tokens")
     effort = chat.get("reasoning_effort")
     if is_int(budget) and budget > 0:
         return budget
@@ -453,7 +455,7 @@ def _tool_choice_out(chat: dict, tools: list[dict]) -> tuple[dict | None, list[d
 
 def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_tokens: int) -> dict:
     """A canonical chat request as an Anthropic Messages body for `upstream_model`."""
-    n = chat.get("n")
+    n: Any = chat.get("n")
     if is_int(n) and n > 1:
         raise InvalidRequest(
             "`n` greater than 1 is not supported by this model",
@@ -556,7 +558,7 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     else:
         # Sampling knobs are only sent without thinking, which rejects them.
-        temperature = chat.get("temperature")
+        temperature: Any = chat.get("temperature")
         if is_number(temperature):
             body["temperature"] = min(max(temperature, 0), 1)
         if is_number(chat.get("top_p")):

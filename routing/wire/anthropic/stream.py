@@ -50,7 +50,7 @@ class MessagesStreamEncoder:
         if self._started:
             return b""
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -113,7 +113,7 @@ class MessagesStreamEncoder:
             if index in self._tools_seen:
                 # A fragment for a call whose block is already closed cannot be delivered.
                 return b""
-            block = {
+            block: dict[str, Any] = {
                 "type": "tool_use",
                 "id": call.get("id") or _new_id("toolu_"),
                 "name": function.get("name") or "",
@@ -207,7 +207,8 @@ class AnthropicStreamDecoder:
         self._finished = False
         self._usage: dict[str, int] = dict.fromkeys(_USAGE_FIELDS, 0)
         self._thinking_tokens = 0
-        self._blocks: dict[int, dict[str, Any]] = {}
+        # keyed by the upstream event's `index`, as sent (JSON, not checked to be an int)
+        self._blocks: dict[Any, dict[str, Any]] = {}
         self._tools = 0
 
     def _chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
@@ -292,7 +293,7 @@ class AnthropicStreamDecoder:
         elif kind == "message_stop":
             out.extend(self._end())
         elif kind == "error":
-            error = data.get("error") if isinstance(data.get("error"), dict) else {}
+            error = given_error if isinstance(given_error := data.get("error"), dict) else {}
             raise StreamError(
                 error.get("message") or "upstream stream error", error.get("type") or "api_error"
             )

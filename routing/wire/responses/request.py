@@ -447,15 +447,15 @@ def _input_messages(items: list, prior: list[dict]) -> list[dict]:
         while i < len(combined) and combined[i].get("role") == "tool":
             result.append(combined[i])
             i += 1
-        media: list[dict] = []
+        answered_media: list[dict] = []
         for call in calls:
             if owner[call.get("id")] != position:
                 continue
             for tool, call_media, _ in outputs.pop(call.get("id"), []):
                 result.append(tool)
-                media.extend(call_media)
-        if media:
-            result.append({"role": "user", "content": media})
+                answered_media.extend(call_media)
+        if answered_media:
+            result.append({"role": "user", "content": answered_media})
     for entries in outputs.values():
         _, _, where = entries[0]
         raise InvalidRequest(
@@ -489,7 +489,7 @@ def _check_every_call_answered(messages: list[dict]) -> None:
 
 def _chat_tools(body: dict) -> tuple[list[dict], Any]:
     """(chat tools, chat tool_choice or None)."""
-    tools = []
+    tools: list[dict] = []
     for i, tool in enumerate(body.get("tools") or []):
         if tool["type"] != "function":
             raise _unsupported(

@@ -106,8 +106,10 @@ def _response_object(
     *, response_id: str, model: str, request: dict, created_at: int, status: str
 ) -> dict[str, Any]:
     """A Response object with the request's settings echoed and no output yet."""
-    reasoning = request.get("reasoning") if isinstance(request.get("reasoning"), dict) else {}
-    text = request.get("text") if isinstance(request.get("text"), dict) else {}
+    reasoning = (
+        given_reasoning if isinstance(given_reasoning := request.get("reasoning"), dict) else {}
+    )
+    text = given_text if isinstance(given_text := request.get("text"), dict) else {}
     echoed_text: dict[str, Any] = {"format": text.get("format") or {"type": "text"}}
     if text.get("verbosity") is not None:
         echoed_text["verbosity"] = text["verbosity"]
