@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from billing.limits import Limits, LocalLimiter, RedisLimiter
+from billing.limits import Limits, RedisLimiter
+from billing.local_limits import LocalLimiter
 from billing.models import LedgerEntry, UsageRecord
 from billing.selectors import balance_pico
 from billing.tasks import WORKER_LOST

@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 
 from billing import usage_buffer
-from billing.limits import Limits, LocalLimiter, RedisLimiter
+from billing.limits import Limits, RedisLimiter
+from billing.local_limits import LocalLimiter
 from billing.models import LedgerEntry, UsageRecord
 from billing.selectors import balance_pico
 from billing.services import UsageEvent, write_usage_batch
