@@ -4,8 +4,9 @@ It speaks the real ``generateContent`` wire format: JSON responses, ``streamGene
 as SSE (``?alt=sse``) or as a streamed JSON array (no ``alt``), ``countTokens``, Google-style error
 envelopes. It records every request, checks requests about as strictly as the real API does for
 the things a translating gateway can get wrong, and fails on demand. Routes:
-``POST /{v1beta|v1}/models/{model}:{generateContent|streamGenerateContent|countTokens}``
-(google-genai >= 3 defaults to ``v1``). Behaviour is chosen by the model in the URL:
+``POST /{v1beta|v1}/models/{model}:{generateContent|streamGenerateContent|countTokens}`` and
+``...:{batchEmbedContents|embedContent}`` (google-genai >= 3 defaults to ``v1``, and its
+``embed_content`` always calls ``batchEmbedContents``). Behaviour is chosen by the model in the URL:
 
 * ``gemini-fake`` and any unknown name: success. A thought part first when
   ``thinkingConfig.includeThoughts`` is set; two parallel ``functionCall`` parts (with
@@ -22,6 +23,16 @@ Any model also plays the fault a valid request names with ``orca-fault:<name>`` 
 an array stream is refused with 400 ``FAILED_PRECONDITION``.
 
 ``countTokens`` answers ``{"totalTokens": N}`` (words of text in ``contents`` plus 3).
+
+Embeddings: ``batchEmbedContents`` answers ``{"embeddings": [{"values": [...]}]}`` in request
+order, ``embedContent`` ``{"embedding": {"values": [...]}}``, with no usage (as the real API).
+A vector is a deterministic function of the content's text (``embedding_values``) whose first
+``outputDimensionality`` values are returned (8 by default), so a shorter vector is a prefix of
+a longer one, as Gemini truncates. Refused with 400 ``INVALID_ARGUMENT``: no or empty
+``requests``, more than 100 of them, a batch entry without ``model`` or naming another model
+than the URL, no ``content``, empty ``parts``, a part without text, an unknown ``taskType``, an
+``outputDimensionality`` outside 1..3072, unknown fields. The error models (``-500``, ``-429``,
+``-400``) and the ``orca-fault:`` markers (non-stream forms) apply as for ``generateContent``.
 
 Authentication: ``x-goog-api-key`` header (or ``?key=``). A wrong key is 400 ``INVALID_ARGUMENT``
 with reason ``API_KEY_INVALID``; no key at all is 403 ``PERMISSION_DENIED`` (both as the real API).
@@ -43,6 +54,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import uuid
@@ -68,6 +80,22 @@ THOUGHTS_TOKENS = 2
 CACHED_TOKENS = 3
 SLOW_STREAM_CHUNKS = 200
 SLOW_STREAM_DELAY = 0.05
+EMBEDDING_DIMENSIONS = 8  # values returned when a request sets no outputDimensionality
+MAX_EMBEDDING_DIMENSIONS = 3072  # gemini-embedding-001's full size
+EMBED_BATCH_LIMIT = 100
+EMBED_TASK_TYPES = frozenset(
+    {
+        "TASK_TYPE_UNSPECIFIED",
+        "RETRIEVAL_QUERY",
+        "RETRIEVAL_DOCUMENT",
+        "SEMANTIC_SIMILARITY",
+        "CLASSIFICATION",
+        "CLUSTERING",
+        "CODE_RETRIEVAL_QUERY",
+        "QUESTION_ANSWERING",
+        "FACT_VERIFICATION",
+    }
+)
 
 # (code, status, message, extra headers, details)
 _ERRORS: dict[str, tuple[int, str, str, dict[str, str], list[JSONDict]]] = {
@@ -661,6 +689,115 @@ def validate_count_tokens(body: Any) -> None:
         _validate_contents(_get(body, "contents"))
 
 
+# ---------------------------------------------------------------------------------- embeddings
+
+_EMBED_ENTRY_FIELDS = _both(["model", "content", "taskType", "title", "outputDimensionality"])
+
+
+def embedding_values(text: str, size: int) -> list[float]:
+    """The fake's vector for a content's text (its parts joined by newlines), ``size`` long.
+    Every size is a prefix of the same stream of values, as Gemini truncates a full vector."""
+    values: list[float] = []
+    block = 0
+    while len(values) < size:
+        digest = hashlib.sha256(text.encode() + block.to_bytes(4, "big")).digest()
+        values += [round((byte - 127.5) / 127.5, 6) for byte in digest]
+        block += 1
+    return values[:size]
+
+
+def _embed_text(entry: JSONDict, where: str, rpc: str) -> str:
+    content = _get(entry, "content")
+    if content is None:
+        raise RequestInvalid(f"* {rpc}.{where}content: content is not specified")
+    if not isinstance(content, dict):
+        raise RequestInvalid(f"Invalid value at '{where}content': expected a Content object")
+    for key in content:
+        if key not in ("role", "parts"):
+            raise _unknown(key, f"{where}content")
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise RequestInvalid(f"* {rpc}.{where}content.parts: contents.parts must not be empty.")
+    texts = []
+    for j, part in enumerate(parts):
+        at = f"{where}content.parts[{j}]"
+        if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+            raise RequestInvalid(
+                f"* {rpc}.{at}.data: required oneof field 'data' must have one initialized field"
+            )
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def _embed_size(entry: JSONDict, where: str) -> int:
+    size = _get(entry, "outputDimensionality")
+    if size is None:
+        return EMBEDDING_DIMENSIONS
+    if not (_is_int(size) or (_is_number(size) and float(size).is_integer())):
+        raise RequestInvalid(
+            f"Invalid value at '{where}output_dimensionality' (TYPE_INT32), {json.dumps(size)}"
+        )
+    if not 1 <= size <= MAX_EMBEDDING_DIMENSIONS:
+        raise RequestInvalid(
+            f"* {where}output_dimensionality: Output dimensionality must be between 1 and "
+            f"{MAX_EMBEDDING_DIMENSIONS}, got {size}"
+        )
+    return int(size)
+
+
+def embed_entries(body: Any, model: str, method: str) -> list[tuple[str, int]]:
+    """(text, size) per content to embed; ``RequestInvalid`` for what the real API refuses."""
+    if not isinstance(body, dict):
+        raise RequestInvalid("Invalid JSON payload received. Expected an object.")
+    if method == "embedContent":
+        rpc, entries, prefixes = "EmbedContentRequest", [body], [""]
+    else:
+        rpc = "BatchEmbedContentsRequest"
+        for key in body:
+            if key != "requests":
+                raise _unknown(key)
+        entries = body.get("requests")
+        if not isinstance(entries, list) or not entries:
+            raise RequestInvalid(f"* {rpc}.requests: requests is not specified")
+        if len(entries) > EMBED_BATCH_LIMIT:
+            raise RequestInvalid(
+                f"* {rpc}.requests: at most {EMBED_BATCH_LIMIT} requests can be in one batch"
+            )
+        prefixes = [f"requests[{i}]." for i in range(len(entries))]
+    planned = []
+    for entry, where in zip(entries, prefixes, strict=True):
+        if not isinstance(entry, dict):
+            raise RequestInvalid(f"Invalid value at '{where.rstrip('.')}': expected an object")
+        for key in entry:
+            if key not in _EMBED_ENTRY_FIELDS:
+                raise _unknown(key, where.rstrip(".") or None)
+        named = entry.get("model")
+        # In a batch every entry names its model, and it must be the URL's.
+        if (method != "embedContent" or named is not None) and named != f"models/{model}":
+            raise RequestInvalid(
+                f"* {rpc}.{where}model: the model {named!r} does not match the model in the "
+                f"URL, models/{model}"
+            )
+        task = _get(entry, "taskType")
+        # Accepted in any case: google-genai forwards task_type as the caller spelled it.
+        if task is not None and (not isinstance(task, str) or task.upper() not in EMBED_TASK_TYPES):
+            raise RequestInvalid(
+                f"Invalid value at '{where}task_type' "
+                f"(type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType), "
+                f"{json.dumps(task)}"
+            )
+        title = _get(entry, "title")
+        if title is not None and not isinstance(title, str):
+            raise RequestInvalid(f"Invalid value at '{where}title' (TYPE_STRING)")
+        planned.append((_embed_text(entry, where, rpc), _embed_size(entry, where)))
+    return planned
+
+
+def _embed_answer(planned: list[tuple[str, int]], method: str) -> JSONDict:
+    vectors = [{"values": embedding_values(text, size)} for text, size in planned]
+    return {"embedding": vectors[0]} if method == "embedContent" else {"embeddings": vectors}
+
+
 # ---------------------------------------------------------------------------------- planning
 
 
@@ -806,6 +943,17 @@ class _FaultDialect(faults.Dialect):
 # ---------------------------------------------------------------------------------- the server
 
 
+class _EmbedFaultDialect(_FaultDialect):
+    """Faults on the embeddings methods: an embeddings body for the success forms."""
+
+    def __init__(self, model: str, method: str) -> None:
+        super().__init__(model, stream=False)
+        self.method = method
+
+    def body(self, text: str) -> bytes:
+        return json.dumps(_embed_answer([(text, EMBEDDING_DIMENSIONS)], self.method)).encode()
+
+
 class FakeGeminiUpstream(ValidatingFakeUpstream):
     default_api_key = "gemini-upstream-credential"
     label = "Gemini"
@@ -848,6 +996,8 @@ class FakeGeminiUpstream(ValidatingFakeUpstream):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["target"].rpartition(":")
+        if model and method in ("batchEmbedContents", "embedContent"):
+            return await self._embed(request, model, method)
         if not model or method not in ("generateContent", "streamGenerateContent", "countTokens"):
             return _error_response(
                 404, "NOT_FOUND", f"Method not found: {request.match_info['target']}"
@@ -905,6 +1055,23 @@ class FakeGeminiUpstream(ValidatingFakeUpstream):
         return await self._send_stream(
             request, model, chunks, sse=sse, delay=delay, final_event=final_event
         )
+
+    async def _embed(self, request: web.Request, model: str, method: str) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return self._invalid("Invalid JSON payload received.", model)
+        try:
+            planned = embed_entries(body, model, method)
+        except RequestInvalid as exc:
+            return self._invalid(str(exc), model)
+        if request[FAULT]:
+            dialect = _EmbedFaultDialect(model, method)
+            return await faults.serve(self, request, request[FAULT], dialect)
+        if model in _ERRORS:
+            code, status, message, headers, details = _ERRORS[model]
+            return _error_response(code, status, message, details=details, headers=headers)
+        return web.json_response(_embed_answer(planned, method))
 
     # ------------------------------------------------------------------ streaming
 

@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible upstream for the test-suite.
 
-It speaks the real Chat Completions wire format (non-stream and SSE), records every request it
-receives and fails on demand. Behaviour is chosen by the request's ``model``:
+It speaks the real Chat Completions wire format (non-stream and SSE) and ``POST /v1/embeddings``,
+records every request it receives and fails on demand. Behaviour is chosen by the request's
+``model``:
 
 * ``fake-chat`` and any unknown name: success (text, parallel tool calls when ``tools`` is set,
   ``{"answer": "fake"}`` for ``response_format.type == "json_schema"``, ``n`` choices).
@@ -16,6 +17,15 @@ receives and fails on demand. Behaviour is chosen by the request's ``model``:
 
 Any model also plays the fault a request names with ``orca-fault:<name>`` (see ``faults.py``).
 
+Embeddings: one deterministic unit vector per input (derived from a hash of the text or of the
+token array, see ``embedding_vector``) of ``dimensions`` floats (8 by default), as floats or,
+for ``encoding_format: "base64"``, little-endian float32 in base64; usage counts a token per word
+(token arrays count exactly). Requests OpenAI refuses get its 400 envelope: no model, no input,
+an empty string or array, more than 2048 items, a bad ``encoding_format``, a ``dimensions`` that
+is not a positive integer. The error models above (``-500``/``-503``/``-429``/``-400``,
+``fake-leaky-error``, ``fake-malformed``, ``fake-hang``) and the ``orca-fault:`` markers work
+on embeddings too (faults answer non-stream).
+
 Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)``
 (client went away) or ``("stream_dropped", model)`` (we cut it) in ``events``; a ``fake-hang``
 request whose client leaves early records ``("request_aborted", model)``.
@@ -24,8 +34,12 @@ request whose client leaves early records ``("request_aborted", model)``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import itertools
 import json
+import math
+import struct
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -44,6 +58,8 @@ JSON_SCHEMA_REPLY = '{"answer": "fake"}'
 TOOL_ARGUMENTS = ('{"city": "Paris"}', '{"city": "Tokyo"}')
 MODEL_SUFFIX = "-2024-01-01"
 SYSTEM_FINGERPRINT = "fp_fake_upstream"
+EMBEDDING_DIMENSIONS = 8  # the vector length when a request names no dimensions
+MAX_EMBEDDING_INPUTS = 2048
 LONG_WAIT = 30.0  # seconds, for fake-hang and fake-stall-midstream
 SLOW_STREAM_CHUNKS = 200
 SLOW_STREAM_DELAY = 0.05
@@ -191,6 +207,88 @@ def _sse(payload: JSONDict | str) -> bytes:
 _ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_error"}
 
 
+# ---------------------------------------------------------------------------------- embeddings
+
+
+def embedding_vector(item: str | list[int], size: int) -> list[float]:
+    """The fake's vector for one input: unit length, the same for the same input and size."""
+    seed = item.encode() if isinstance(item, str) else json.dumps(item).encode()
+    raw: list[float] = []
+    block = 0
+    while len(raw) < size:
+        digest = hashlib.sha256(seed + block.to_bytes(4, "big")).digest()
+        raw += [(byte - 127.5) / 127.5 for byte in digest]
+        block += 1
+    raw = raw[:size]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [v / norm for v in raw]
+
+
+def embedding_tokens(item: str | list[int]) -> int:
+    return len(item) if isinstance(item, list) else max(1, len(item.split()))
+
+
+_INVALID_INPUT = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
+
+
+def _is_token_array(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
+    )
+
+
+def embedding_inputs(body: JSONDict) -> tuple[list[str] | list[list[int]] | None, str | None]:
+    """(the inputs as a list, None) or (None, the message OpenAI refuses the body with)."""
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return None, "you must provide a model parameter"
+    value = body.get("input")
+    if value is None:
+        return None, "'input' is a required property"
+    if isinstance(value, str):
+        return ([value], None) if value else (None, _INVALID_INPUT)
+    if not isinstance(value, list) or not value or len(value) > MAX_EMBEDDING_INPUTS:
+        return None, _INVALID_INPUT
+    if all(isinstance(item, str) and item for item in value):
+        return list(value), None
+    if _is_token_array(value):
+        return [list(value)], None
+    if all(_is_token_array(item) for item in value):
+        return [list(item) for item in value], None
+    return None, _INVALID_INPUT
+
+
+def _embedding_options_error(body: JSONDict) -> tuple[str, str] | None:
+    """(param, message) for a bad encoding_format or dimensions, else None."""
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in ("float", "base64"):
+        shown = json.dumps(encoding)
+        return "encoding_format", f"{shown} is not one of ['float', 'base64'] - 'encoding_format'"
+    size = body.get("dimensions")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        return "dimensions", f"Invalid value for 'dimensions' = {size}. Must be greater than 0."
+    return None
+
+
+def embeddings_answer(
+    model: str, inputs: list[str] | list[list[int]], size: int, encoding: str
+) -> JSONDict:
+    data: list[JSONDict] = []
+    for i, item in enumerate(inputs):
+        vector: list[float] | str = embedding_vector(item, size)
+        if encoding == "base64":
+            vector = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+    tokens = sum(embedding_tokens(item) for item in inputs)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 class _FaultDialect(faults.Dialect):
     """The Chat Completions pieces the shared faults are made of."""
 
@@ -235,6 +333,18 @@ class _FaultDialect(faults.Dialect):
         return _sse({"error": error})
 
 
+class _EmbeddingsFaultDialect(_FaultDialect):
+    """Faults on /v1/embeddings: the same envelopes, an embeddings body for the success forms."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(model, stream=False, include_usage=False)
+
+    def body(self, text: str) -> bytes:
+        return json.dumps(
+            embeddings_answer(self.model, [text], EMBEDDING_DIMENSIONS, "float")
+        ).encode()
+
+
 class FakeOpenAIUpstream(FakeUpstream):
     default_api_key = "upstream-secret-credential"
     label = "OpenAI"
@@ -242,6 +352,7 @@ class FakeOpenAIUpstream(FakeUpstream):
 
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self._chat_completions)
+        router.add_post("/v1/embeddings", self._embeddings)
         router.add_get("/v1/models", self._models)
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
@@ -249,6 +360,24 @@ class FakeOpenAIUpstream(FakeUpstream):
             return _error_response(
                 401, "Incorrect API key provided", "invalid_request_error", code="invalid_api_key"
             )
+        return None
+
+    @staticmethod
+    def _canned_error(request: web.Request, model: str) -> web.Response | None:
+        """The answer of the error models (``fake-error-*``, leaky, malformed), else None."""
+        if model in _ERRORS:
+            status, message, type_, param, code, headers = _ERRORS[model]
+            return _error_response(status, message, type_, param=param, code=code, headers=headers)
+        if model == "fake-leaky-error":
+            received = request.headers.get("Authorization", "")
+            return _error_response(
+                401,
+                f"Incorrect API key provided: {received}",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        if model == "fake-malformed":
+            return web.Response(status=200, body=b"{not json", content_type="application/json")
         return None
 
     # ------------------------------------------------------------------ routes
@@ -277,19 +406,9 @@ class FakeOpenAIUpstream(FakeUpstream):
         if fault:
             dialect = _FaultDialect(model, stream, include_usage)
             return await faults.serve(self, request, fault, dialect)
-        if model in _ERRORS:
-            status, message, type_, param, code, headers = _ERRORS[model]
-            return _error_response(status, message, type_, param=param, code=code, headers=headers)
-        if model == "fake-leaky-error":
-            received = request.headers.get("Authorization", "")
-            return _error_response(
-                401,
-                f"Incorrect API key provided: {received}",
-                "invalid_request_error",
-                code="invalid_api_key",
-            )
-        if model == "fake-malformed":
-            return web.Response(status=200, body=b"{not json", content_type="application/json")
+        canned = self._canned_error(request, model)
+        if canned is not None:
+            return canned
         # fake-hang: wait before sending anything; after 30 s it answers like fake-chat.
         if model == "fake-hang" and await self._wait_unless_gone(request, LONG_WAIT):
             self._event("request_aborted", model)
@@ -310,6 +429,37 @@ class FakeOpenAIUpstream(FakeUpstream):
             events = self._stream_events(model, choices, include_usage)
             return await self._send_stream(request, model, events, delay=self.chunk_delay)
         return web.json_response(self._completion(model, choices))
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error_response(
+                400, "We could not parse the JSON body of your request.", "invalid_request_error"
+            )
+        inputs, message = embedding_inputs(body)
+        if inputs is None:
+            return _error_response(400, str(message), "invalid_request_error")
+        bad_option = _embedding_options_error(body)
+        if bad_option is not None:
+            param, message = bad_option
+            return _error_response(
+                400, message, "invalid_request_error", param=param, code="invalid_value"
+            )
+        model: str = body["model"]
+        if request[FAULT]:
+            return await faults.serve(self, request, request[FAULT], _EmbeddingsFaultDialect(model))
+        canned = self._canned_error(request, model)
+        if canned is not None:
+            return canned
+        if model == "fake-hang" and await self._wait_unless_gone(request, LONG_WAIT):
+            self._event("request_aborted", model)
+            return web.Response(status=499)
+        size = body.get("dimensions") or EMBEDDING_DIMENSIONS
+        encoding = body.get("encoding_format") or "float"
+        return web.json_response(embeddings_answer(model, inputs, size, encoding))
 
     # ------------------------------------------------------------------ payloads
 
