@@ -66,6 +66,7 @@ async def _measure(one, calls: int) -> float:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orca.settings")
+    os.environ["ORCA_UPSTREAM_ALLOW_PRIVATE"] = "true"  # the mock is on 127.0.0.1 (SSRF guard)
     django.setup()
     calls = int(os.environ.get("CLIENT_CALLS", "20000"))
     logs = Path(tempfile.mkdtemp(prefix="orca-bench-clients-"))

@@ -188,6 +188,7 @@ def orca_env(tmp: Path, db: str = "orca_bench", redis_db: int = 7) -> tuple[dict
         SECRET_KEY=secrets.token_urlsafe(50),
         ORCA_VAR_DIR=str(tmp / "var"),
         DJANGO_SETTINGS_MODULE="orca.settings",
+        ORCA_UPSTREAM_ALLOW_PRIVATE="true",  # the mock upstream is on 127.0.0.1 (SSRF guard)
     )
     cleanup = lambda: None  # noqa: E731
     db_url = os.environ.get("DATABASE_URL", "")

@@ -5,6 +5,7 @@ in-process limits and a filesystem Celery broker shared by local processes. Sett
 DATABASE_URL and REDIS_URL moves it onto PostgreSQL and Redis.
 """
 
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -208,6 +209,31 @@ ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float("ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT",
 ORCA_UPSTREAM_IDLE_TIMEOUT = env.float("ORCA_UPSTREAM_IDLE_TIMEOUT", default=120.0)
 ORCA_UPSTREAM_TOTAL_TIMEOUT = env.float("ORCA_UPSTREAM_TOTAL_TIMEOUT", default=900.0)
 ORCA_UPSTREAM_MAX_CONNECTIONS = env.int("ORCA_UPSTREAM_MAX_CONNECTIONS", default=1000)
+# SSRF guard (routing/providers/transport.py): an upstream host that resolves to a loopback,
+# private (RFC 1918, IPv6 ULA fc00::/7), link-local, shared (CGNAT 100.64.0.0/10),
+# unspecified, multicast or reserved address, or to a cloud metadata endpoint
+# (169.254.169.254, fd00:ec2::254, 100.100.100.200), is refused; IPv4-mapped IPv6 forms too.
+# ALLOW_PRIVATE=true allows all of these except the metadata endpoints (a local vLLM or
+# Ollama, the test suite's fakes); ALLOWED_NETWORKS (comma-separated CIDRs) allows just the
+# networks it lists, metadata endpoints included if listed.
+ORCA_UPSTREAM_ALLOW_PRIVATE = env.bool("ORCA_UPSTREAM_ALLOW_PRIVATE", default=False)
+
+
+def _networks(entries: list[str]) -> list[str]:
+    try:
+        return [str(ipaddress.ip_network(e.strip(), strict=False)) for e in entries if e.strip()]
+    except ValueError as exc:
+        raise environ.ImproperlyConfigured(f"ORCA_UPSTREAM_ALLOWED_NETWORKS: {exc}") from None
+
+
+ORCA_UPSTREAM_ALLOWED_NETWORKS = _networks(env.list("ORCA_UPSTREAM_ALLOWED_NETWORKS", default=[]))
+# A PEM file of CA certificates trusted for upstream TLS besides the system's store (both the
+# relay's pooled client and the httpx one); empty: the system's store alone.
+ORCA_UPSTREAM_CA_BUNDLE = env.str("ORCA_UPSTREAM_CA_BUNDLE", default="")
+if ORCA_UPSTREAM_CA_BUNDLE and not Path(ORCA_UPSTREAM_CA_BUNDLE).is_file():
+    raise environ.ImproperlyConfigured(
+        f"ORCA_UPSTREAM_CA_BUNDLE={ORCA_UPSTREAM_CA_BUNDLE} is not a file"
+    )
 # How often each gateway process checks whether keys or the catalog changed.
 ORCA_CONFIG_POLL_SECONDS = env.float("ORCA_CONFIG_POLL_SECONDS", default=0.25)
 ORCA_USAGE_FLUSH_SECONDS = env.float("ORCA_USAGE_FLUSH_SECONDS", default=0.5)

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 
 from billing.services import grant_credits
 from routing.models import Model, Provider
@@ -21,6 +22,12 @@ from tests.fakes.openai_upstream import FakeOpenAIUpstream
 from tests.live import LiveServer
 from workspaces import services
 from workspaces.models import ApiKey, Workspace
+
+# Every fake upstream (and test server) listens on 127.0.0.1, which the SSRF guard refuses by
+# default: allowed for the whole session, in this process (pytest-django has loaded the
+# settings by now) and in the servers it starts (tests/live.py). Tests of the guard itself
+# turn it back off with the `settings` fixture.
+settings.ORCA_UPSTREAM_ALLOW_PRIVATE = True
 
 UPSTREAM_CREDENTIAL = "upstream-credential-CANARY-7f3a9c"
 ANTHROPIC_CREDENTIAL = "anthropic-credential-CANARY-51d2"

@@ -45,6 +45,8 @@ def server_environment(**overrides: str) -> dict[str, str]:
             "SECRET_KEY": settings.SECRET_KEY,
             "ORCA_VAR_DIR": str(settings.VAR_DIR),
             "DEBUG": "0",
+            # the fake upstreams listen on 127.0.0.1, which the SSRF guard refuses by default
+            "ORCA_UPSTREAM_ALLOW_PRIVATE": "true",
             "ORCA_UPSTREAM_CONNECT_TIMEOUT": "2",
             "ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT": "1.5",
             "ORCA_UPSTREAM_IDLE_TIMEOUT": "1.0",

@@ -4,7 +4,11 @@ Orca's own small HTTP/1.1 client (connection and parsing in http_connection.py).
 relay only ever POSTs a JSON body and reads JSON or SSE back; doing just that costs about
 a fifth of the CPU of aiohttp's general client per call, which was the biggest single
 item in a worker's profile (docs/performance.md). TLS is the standard library's, with
-the system's CA store (certifi's when the system has none).
+the system's CA store (certifi's when the system has none) plus ORCA_UPSTREAM_CA_BUNDLE.
+
+Every address a host resolves to passes the SSRF guard (transport.py) before a connection
+is opened; the verdict is cached with the DNS entry, so pooled requests pay nothing for it.
+Calls other than this POST (GET, multipart, proxies, Celery) use transport.py's httpx.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohappyeyeballs
 from django.conf import settings
 
+from . import transport
 from .base import Deadline, Timeouts, UpstreamFailure, UpstreamTimeout
 from .http_connection import UpstreamConnection, UpstreamHttpResponse
 
@@ -63,14 +68,9 @@ def target(url: str) -> Target:
     return Target((scheme, host, port), head)
 
 
-@functools.cache
 def _tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not context.cert_store_stats()["x509_ca"]:
-        import certifi  # slim images without a CA store
-
-        context.load_verify_locations(certifi.where())
-    return context
+    """The TLS context for a new connection (one per CA bundle, cached in transport.py)."""
+    return transport.tls_context(settings.ORCA_UPSTREAM_CA_BUNDLE)
 
 
 class Pool:
@@ -85,7 +85,8 @@ class Pool:
         self.closed = False
         self.waiters: deque[asyncio.Future] = deque()
         self._sweep: asyncio.TimerHandle | None = None
-        self._addresses: dict[tuple[str, int], tuple[float, list]] = {}
+        # (host, port) -> (expiry, addresses, the guard policy they were checked under)
+        self._addresses: dict[tuple[str, int], tuple[float, list, transport.Policy]] = {}
 
     def take_idle(self, origin: Origin) -> UpstreamConnection | None:
         idle = self.idle.get(origin)
@@ -170,15 +171,19 @@ class Pool:
         return made[0]
 
     async def _resolve(self, host: str, port: int) -> list:
+        """The host's addresses, every one passed by the SSRF guard (raises UpstreamBlocked),
+        reused for DNS_SECONDS while the guard's settings stay the same."""
         key = (host, port)
         now = self.loop.time()
+        rules = transport.policy()
         cached = self._addresses.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and cached[2] is rules:
             return cached[1]
         addresses = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         if not addresses:
             raise OSError(f"no address for {host}")
-        self._addresses[key] = (now + DNS_SECONDS, addresses)
+        transport.check_resolved(host, addresses, rules)
+        self._addresses[key] = (now + DNS_SECONDS, addresses, rules)
         return addresses
 
     def close(self) -> None:
@@ -274,10 +279,12 @@ def pool() -> Pool:
 
 
 async def close() -> None:
+    """At shutdown: the pool's connections, and transport.py's shared httpx clients."""
     global _pool
     if _pool is not None:
         _pool.close()
     _pool = None
+    await transport.close()
 
 
 def _header_lines(headers: dict[str, str], size: int) -> bytes:
