@@ -19,8 +19,8 @@ django_application = get_asgi_application()
 static_application = ASGIStaticFilesHandler(django_application)
 STATIC_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
 
+from routing.proxy.pipeline.state import state  # noqa: E402
 from routing.proxy.routes import relay_application  # noqa: E402
-from routing.proxy.state import state  # noqa: E402
 
 RELAY_PREFIXES = ("/v1/", "/v1beta/")
 

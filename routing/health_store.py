@@ -18,7 +18,7 @@ def _redis():
 
 
 def shared_snapshot() -> dict[str, dict]:
-    from .proxy.state import state
+    from .proxy.pipeline.state import state
 
     snapshot = state.health.snapshot()
     if not settings.REDIS_URL:
@@ -42,7 +42,7 @@ def shared_snapshot() -> dict[str, dict]:
 
 def put_in_cooldown(keys: list[str], seconds: float, reason: str) -> None:
     """Staff action: keep routers and fallback chains off these models for a while."""
-    from .proxy.state import state
+    from .proxy.pipeline.state import state
 
     for key in keys:
         state.health.put_in_cooldown(key, seconds, reason)
@@ -54,7 +54,7 @@ def put_in_cooldown(keys: list[str], seconds: float, reason: str) -> None:
 def clear_cooldown(keys: list[str]) -> None:
     """Lift a cooldown here and in Redis. Other processes keep theirs until it runs out
     (cooldowns merge by their latest end), at most ORCA_HEALTH_MAX_COOLDOWN_SECONDS."""
-    from .proxy.state import state
+    from .proxy.pipeline.state import state
 
     for key in keys:
         state.health.clear_cooldown(key)

@@ -1,35 +1,57 @@
-"""Outbound I/O, one module per upstream kind. Shapes come from routing.wire; no ORM here."""
+"""Outbound I/O, one package per upstream kind and one module per endpoint family in it.
+Shapes come from routing.wire; no ORM here."""
 
-from typing import cast
+from .anthropic import AnthropicChat
+from .base import (
+    ChatAdapter,
+    FamilyAdapter,
+    Timeouts,
+    UpstreamFailure,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+from .demo import DemoChat, DemoEmbeddings
+from .gemini import GeminiChat, GeminiEmbeddings
+from .openai import OpenAIChat, OpenAIEmbeddings
 
-from .anthropic import AnthropicKind
-from .base import ProviderKind, Timeouts, UpstreamFailure, UpstreamResponse, UpstreamTimeout
-from .demo import DemoKind
-from .gemini import GeminiKind
-from .openai import OpenAIKind
-
-_KINDS: dict[str, ProviderKind] = {
-    "openai": OpenAIKind(),
-    "anthropic": AnthropicKind(),
-    "gemini": GeminiKind(),
-    # DemoResponse.headers is a dict attribute, the protocol's a Mapping one: a settable
-    # attribute must match exactly, though nothing assigns a response's headers.
-    "demo": cast(ProviderKind, DemoKind()),
+_CHAT: dict[str, ChatAdapter] = {
+    "openai": OpenAIChat(),
+    "anthropic": AnthropicChat(),
+    "gemini": GeminiChat(),
+    "demo": DemoChat(),
+}
+# Per endpoint family (an operation's name), the kinds that serve it. A kind missing from a
+# family cannot serve it: its models must not list that endpoint type.
+_FAMILIES: dict[str, dict[str, FamilyAdapter]] = {
+    "chat": dict(_CHAT),
+    "embeddings": {
+        "openai": OpenAIEmbeddings(),
+        "gemini": GeminiEmbeddings(),
+        "demo": DemoEmbeddings(),
+    },
 }
 
 
-def kind_of(name: str) -> ProviderKind:
+def family_adapters(family: str) -> dict[str, FamilyAdapter]:
+    return _FAMILIES.get(family, {})
+
+
+def kind_of(name: str) -> ChatAdapter:
+    """The chat adapter of a provider kind."""
     try:
-        return _KINDS[name]
+        return _CHAT[name]
     except KeyError:
         raise UpstreamFailure(f"provider kind {name!r} is not supported") from None
 
 
 __all__ = [
-    "ProviderKind",
+    "AnthropicChat",
+    "ChatAdapter",
+    "FamilyAdapter",
     "Timeouts",
     "UpstreamFailure",
     "UpstreamResponse",
     "UpstreamTimeout",
+    "family_adapters",
     "kind_of",
 ]

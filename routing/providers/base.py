@@ -25,8 +25,13 @@ class UpstreamTimeout(UpstreamFailure):
 
 
 class UpstreamResponse(Protocol):
-    status: int
-    headers: Mapping[str, str]
+    # Read-only: nothing assigns them, and a plain attribute here would make every class
+    # with a property (or a dict attribute) fail to match.
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     def chunks(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive; raises UpstreamTimeout / UpstreamFailure."""
@@ -71,9 +76,10 @@ class StreamDecoder(Protocol):
     def finish(self) -> list[dict]: ...
 
 
-class ProviderKind(Protocol):
-    """What the pipeline needs from an upstream kind. `native_surface` names the client
-    surface whose requests this kind accepts unchanged (byte pass-through)."""
+class FamilyAdapter(Protocol):
+    """How one provider kind serves one endpoint family (routing.proxy.operations): what
+    the pipeline needs to build the upstream call and read its answer. `native_surface`
+    names the client surface whose requests this kind takes unchanged (pass-through)."""
 
     native_surface: str
 
@@ -82,7 +88,7 @@ class ProviderKind(Protocol):
         ...
 
     def from_canonical(self, request: dict, route) -> dict:
-        """A canonical chat request in this kind's format (raises InvalidRequest)."""
+        """The family's canonical request in this kind's format (raises InvalidRequest)."""
         ...
 
     async def send(
@@ -90,7 +96,11 @@ class ProviderKind(Protocol):
     ) -> UpstreamResponse: ...
 
     def canonical_response(self, raw: bytes, route) -> dict:
-        """A non-stream response body as a canonical chat.completion."""
+        """A non-stream response body in the family's canonical form."""
         ...
+
+
+class ChatAdapter(FamilyAdapter, Protocol):
+    """The chat family streams: its adapters also decode the upstream's events."""
 
     def stream_decoder(self, route) -> StreamDecoder: ...

@@ -26,6 +26,7 @@ from django.conf import settings
 from orca.middleware import scope_problem
 
 from .errors import ClientGone, GatewayError
+from .request import Request
 
 if TYPE_CHECKING:
     from workspaces.selectors import KeyContext
@@ -83,6 +84,7 @@ class RelayConsumer(AsyncHttpConsumer):
 
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
+        self.request = Request(scope)
         self.base_send = send
         try:
             problem = scope_problem(scope)
@@ -181,16 +183,6 @@ class RelayConsumer(AsyncHttpConsumer):
             if key == name:
                 return value.decode("latin-1")
         return None
-
-    def client_ip(self) -> str | None:
-        if settings.ORCA_TRUST_X_FORWARDED_FOR:
-            forwarded = self.header(b"x-forwarded-for")
-            if forwarded:
-                # The right-most entry is the one our proxy appended; entries to its left
-                # come from the client and can be forged.
-                return forwarded.split(",")[-1].strip()
-        client = self.scope.get("client")
-        return client[0] if client else None
 
     # --- responses ---------------------------------------------------------------------
 

@@ -1,13 +1,9 @@
 """Relay endpoints (Channels consumers), routed in orca/asgi.py."""
 
 import math
-from dataclasses import asdict
-from typing import Any, cast
-from urllib.parse import parse_qs
+from typing import Any
 
 import orjson
-
-from billing.selectors import generation, generation_view
 
 from .. import providers
 from ..catalog.snapshot import ModelRoute
@@ -17,9 +13,16 @@ from ..wire.openai_models import model_item, model_list
 from .bodies import read_json_body
 from .consumer import NotFoundConsumer, RelayConsumer
 from .errors import GatewayError
-from .pipeline import authenticate, relay, resolve_model, upstream_error
-from .state import run_db, state
-from .surfaces import CHAT, GENERATE, MESSAGES, RESPONSES, Surface
+from .pipeline import authenticate, find_generation, relay, resolve_model, state, upstream_error
+from .surfaces import (
+    CHAT,
+    EMBED_CONTENT,
+    EMBEDDINGS_SURFACE,
+    GENERATE,
+    MESSAGES,
+    RESPONSES,
+    Surface,
+)
 
 
 class KeyedConsumer(RelayConsumer):
@@ -28,7 +31,7 @@ class KeyedConsumer(RelayConsumer):
     surface: Surface = CHAT
 
     async def preauthenticate(self) -> None:
-        self.key = await authenticate(self, self.surface.api_key(self) or "")
+        self.key = await authenticate(self.request, self.surface.api_key(self.request) or "")
 
     async def authenticated(self):
         """The KeyContext: the one `preauthenticate` found, else checked now."""
@@ -65,6 +68,14 @@ class ResponsesConsumer(SurfaceConsumer):
     surface, endpoint = RESPONSES, "responses"
 
 
+class EmbeddingsConsumer(SurfaceConsumer):
+    surface, endpoint = EMBEDDINGS_SURFACE, "embeddings"
+
+
+class EmbedContentConsumer(SurfaceConsumer):
+    surface, endpoint = EMBED_CONTENT, "embedContent"
+
+
 class CountTokensConsumer(SurfaceConsumer):
     """POST /v1/messages/count_tokens: Anthropic models ask upstream; others are estimated."""
 
@@ -89,8 +100,7 @@ class CountTokensConsumer(SurfaceConsumer):
     async def _ask_upstream(self, route: ModelRoute, payload: dict) -> int:
         body = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream")}
         body["model"] = route.upstream_name
-        # the "anthropic" kind is an AnthropicKind, whose send takes a `path`
-        kind = cast(providers.AnthropicKind, providers.kind_of("anthropic"))
+        kind = providers.AnthropicChat()  # its send takes a `path`
         try:
             response = await kind.send(
                 route, body, stream=False, timeouts=state.timeouts, path="/messages/count_tokens"
@@ -99,7 +109,7 @@ class CountTokensConsumer(SurfaceConsumer):
         except providers.UpstreamFailure as exc:
             raise GatewayError(502, str(exc), code="upstream_error") from None
         if response.status >= 400:
-            raise upstream_error(response, raw, route, self.surface.api_key(self) or "")
+            raise upstream_error(response, raw, route, self.surface.api_key(self.request) or "")
         try:
             return int(orjson.loads(raw)["input_tokens"])
         except (ValueError, KeyError, TypeError):
@@ -174,16 +184,12 @@ class GenerationConsumer(KeyedConsumer):
 
     async def handle(self, body: bytes) -> None:
         key = await self.authenticated()
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        request_id = (query.get("id") or [""])[0]
+        request_id = self.request.query("id") or ""
         if not request_id:
             raise GatewayError(
                 400, "`id` is required", code="missing_required_parameter", param="id"
             )
-        found = state.usage.find(key.workspace_id, request_id)  # not yet flushed?
-        view = generation_view(asdict(found)) if found else None
-        if view is None:
-            view = await run_db(generation, key.workspace_id, request_id)
+        view = await find_generation(key, request_id)
         if view is None:
             raise GatewayError(
                 404, f"generation {request_id!r} not found", code="not_found", param="id"

@@ -7,6 +7,8 @@ from .consumer import NotFoundConsumer
 from .consumers import (
     ChatCompletionsConsumer,
     CountTokensConsumer,
+    EmbedContentConsumer,
+    EmbeddingsConsumer,
     GeminiNotFoundConsumer,
     GenerateContentConsumer,
     GenerationConsumer,
@@ -18,12 +20,14 @@ from .consumers import (
 # google-genai keeps slashes of the model id literally in the path, and depending on its
 # version and options calls the v1beta or the v1 API; both are served.
 GENERATE = r"models/(?P<model>.+):(?P<action>generateContent|streamGenerateContent)$"
+EMBED = r"models/(?P<model>.+):(?P<action>embedContent|batchEmbedContents)$"
 
 # Fixed paths, looked up in a dict before any pattern is tried (the chat completions path
 # carries most of the traffic; matching it through URLRouter cost a few % of a worker).
 EXACT = {
     "v1/chat/completions": ChatCompletionsConsumer.as_asgi(),
     "v1/responses": ResponsesConsumer.as_asgi(),
+    "v1/embeddings": EmbeddingsConsumer.as_asgi(),
     "v1/messages": MessagesConsumer.as_asgi(),
     "v1/messages/count_tokens": CountTokensConsumer.as_asgi(),
     "v1/generation": GenerationConsumer.as_asgi(),
@@ -35,6 +39,8 @@ relay_urlpatterns = [
     *(path(route, app) for route, app in EXACT.items()),
     re_path(rf"^v1beta/{GENERATE}", GenerateContentConsumer.as_asgi()),
     re_path(rf"^v1/{GENERATE}", GenerateContentConsumer.as_asgi()),
+    re_path(rf"^v1beta/{EMBED}", EmbedContentConsumer.as_asgi()),
+    re_path(rf"^v1/{EMBED}", EmbedContentConsumer.as_asgi()),
     re_path(r"^v1/models/(?P<model_id>.+)$", ModelsConsumer.as_asgi()),
     re_path(r"^v1beta/", GeminiNotFoundConsumer.as_asgi()),
     re_path(r"", NotFoundConsumer.as_asgi()),

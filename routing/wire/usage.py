@@ -11,3 +11,4 @@ class Usage:
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
     reported: bool = False  # False: the upstream sent no usage, counts are estimates
+    units: dict[str, int] | None = None  # counted units priced apart, e.g. {"image": 2}

@@ -64,7 +64,7 @@ def test_key_pages_show_the_prefix_only_and_can_disable(staff):
 def test_staff_can_put_a_model_in_cooldown(staff):
     from routing.health_store import shared_snapshot
     from routing.models import Model
-    from routing.proxy.state import state
+    from routing.proxy.pipeline.state import state
 
     provider = Provider.objects.create(
         slug="cool", name="C", kind="openai", base_url="https://c.test"

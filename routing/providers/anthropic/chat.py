@@ -1,19 +1,17 @@
 """Anthropic's Messages API: x-api-key, anthropic-version, named SSE events."""
 
-from typing import cast
-
 import orjson
 
-from ..catalog.snapshot import ModelRoute
-from ..wire import anthropic
-from . import http
-from .base import Timeouts, UpstreamResponse
+from ...catalog.snapshot import ModelRoute
+from ...wire import anthropic
+from .. import http
+from ..base import Timeouts, UpstreamResponse
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when the model sets no limit
 
 
-class AnthropicKind:
+class AnthropicChat:
     native_surface = "messages"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -44,9 +42,7 @@ class AnthropicKind:
             headers["x-api-key"] = route.provider.credential
         url = f"{route.provider.base_url}{path}"
         response = await http.post(url, orjson.dumps(body), headers, timeouts)
-        # An UpstreamResponse but for `headers`: a read-only property where the protocol
-        # declares a plain attribute. Nothing assigns a response's headers.
-        return cast(UpstreamResponse, response)
+        return response
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return anthropic.anthropic_to_chat_response(orjson.loads(raw))

@@ -18,11 +18,11 @@ from billing.usage_buffer import UsageBuffer
 from workspaces.config_version import VersionReader
 from workspaces.selectors import KeyContext, key_context
 
-from ..catalog.snapshot import Catalog, ProviderRoute, RouterSpec
-from ..health import HealthBoard
-from ..providers import Timeouts
-from ..providers import http as upstream_http
-from ..selectors import load_catalog, workspace_routers
+from ...catalog.snapshot import Catalog, ProviderRoute, RouterSpec
+from ...health import HealthBoard
+from ...providers import Timeouts
+from ...providers import http as upstream_http
+from ...selectors import load_catalog, workspace_routers
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from ..catalog.snapshot import ModelRoute
-from ..wire import canonical
-from ..wire.openai_chat import OpenAIStreamDecoder, with_stream_usage
-from ..wire.sse import DONE, encode_data
-from .base import Timeouts
+from ...catalog.snapshot import ModelRoute
+from ...wire import canonical
+from ...wire.openai_chat import OpenAIStreamDecoder, with_stream_usage
+from ...wire.sse import DONE, encode_data
+from ..base import Timeouts
 
 _CHUNK_PAUSE = 0.01  # seconds between streamed words, so streaming is visible
 
@@ -195,7 +195,7 @@ class DemoResponse:
         pass
 
 
-class DemoKind:
+class DemoChat:
     """Speaks OpenAI's format locally; other surfaces reach it through canonical chat."""
 
     native_surface = "chat"

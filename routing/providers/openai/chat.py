@@ -1,16 +1,14 @@
-"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, DeepSeek, xAI, ...)."""
-
-from typing import cast
+"""OpenAI Chat Completions: POST {base}/chat/completions, Bearer auth, data-only SSE."""
 
 import orjson
 
-from ..catalog.snapshot import ModelRoute
-from ..wire import canonical, openai_chat
-from . import http
-from .base import Timeouts, UpstreamResponse
+from ...catalog.snapshot import ModelRoute
+from ...wire import canonical, openai_chat
+from .. import http
+from ..base import Timeouts, UpstreamResponse
 
 
-class OpenAIKind:
+class OpenAIChat:
     native_surface = "chat"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -33,9 +31,7 @@ class OpenAIKind:
             headers["Authorization"] = f"Bearer {route.provider.credential}"
         url = f"{route.provider.base_url}/chat/completions"
         response = await http.post(url, orjson.dumps(body), headers, timeouts)
-        # An UpstreamResponse but for `headers`: a read-only property where the protocol
-        # declares a plain attribute. Nothing assigns a response's headers.
-        return cast(UpstreamResponse, response)
+        return response
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         data = orjson.loads(raw)

@@ -1,16 +1,14 @@
-"""Google's Gemini API: generateContent / streamGenerateContent?alt=sse, x-goog-api-key."""
-
-from typing import cast
+"""Gemini generateContent / streamGenerateContent?alt=sse; the model travels in the URL."""
 
 import orjson
 
-from ..catalog.snapshot import ModelRoute
-from ..wire import gemini
-from . import http
-from .base import Timeouts, UpstreamResponse
+from ...catalog.snapshot import ModelRoute
+from ...wire import gemini
+from .. import http
+from ..base import Timeouts, UpstreamResponse
 
 
-class GeminiKind:
+class GeminiChat:
     native_surface = "generate"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -28,9 +26,7 @@ class GeminiKind:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
         response = await http.post(url, orjson.dumps(body), headers, timeouts)
-        # An UpstreamResponse but for `headers`: a read-only property where the protocol
-        # declares a plain attribute. Nothing assigns a response's headers.
-        return cast(UpstreamResponse, response)
+        return response
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return gemini.gemini_to_chat_response(orjson.loads(raw), model=route.upstream_name)

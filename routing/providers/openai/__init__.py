@@ -1,0 +1,6 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, DeepSeek, xAI, ...)."""
+
+from .chat import OpenAIChat
+from .embeddings import OpenAIEmbeddings
+
+__all__ = ["OpenAIChat", "OpenAIEmbeddings"]

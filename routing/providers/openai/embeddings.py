@@ -1,0 +1,30 @@
+"""Embeddings from OpenAI and every OpenAI-compatible server: POST {base}/embeddings."""
+
+import orjson
+
+from ...catalog.snapshot import ModelRoute
+from ...wire import embeddings
+from .. import http
+from ..base import Timeouts, UpstreamResponse
+
+
+class OpenAIEmbeddings:
+    native_surface = "embeddings"
+
+    def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
+        return {**body, "model": route.upstream_name}
+
+    def from_canonical(self, request: dict, route: ModelRoute) -> dict:
+        return embeddings.to_openai_upstream(request, route.upstream_name)
+
+    async def send(
+        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+    ) -> UpstreamResponse:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if route.provider.credential:
+            headers["Authorization"] = f"Bearer {route.provider.credential}"
+        url = f"{route.provider.base_url}/embeddings"
+        return await http.post(url, orjson.dumps(body), headers, timeouts)
+
+    def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
+        return embeddings.openai_upstream_response(orjson.loads(raw), route.upstream_name)

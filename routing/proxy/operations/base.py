@@ -1,0 +1,46 @@
+"""What every operation answers for the pipeline."""
+
+from ...catalog.snapshot import ModelRoute
+from ...providers import FamilyAdapter, family_adapters
+from ...selection import Needs
+from ...wire.usage import Usage
+
+
+class Operation:
+    name: str  # the family, as provider kinds register their adapters under it
+    endpoint_type: str  # what a catalog model must list in `endpoints` to serve it
+    # Whether a call that produced no output is still charged (chat: an empty completion is
+    # free; embeddings: the input is the product).
+    charges_without_output: bool = False
+    streams: bool = False
+
+    def __init__(self) -> None:
+        # Filled lazily: provider kinds import the wire modules, operations import kinds.
+        self._adapters: dict[str, FamilyAdapter] | None = None
+
+    def adapter(self, kind: str) -> FamilyAdapter | None:
+        """How provider kind `kind` serves this family, or None when it cannot."""
+        adapters = self._adapters
+        if adapters is None:
+            adapters = self._adapters = family_adapters(self.name)
+        return adapters.get(kind)
+
+    def estimate_prompt(self, request: dict) -> int:
+        """Input tokens of a canonical request, estimated before the upstream counts them."""
+        raise NotImplementedError
+
+    def max_output(self, request: dict, route: ModelRoute) -> int:
+        """The most output a call on `route` may be billed for: with the prompt estimate,
+        what the pipeline reserves (at the dearest planned model) before any upstream call."""
+        return 0
+
+    def needs(self, request: dict, prompt_estimate: int) -> Needs:
+        """What a router's candidate must offer to take this request."""
+        return Needs(prompt_tokens=prompt_estimate)
+
+    def verify(self, answer: dict, request: dict) -> None:
+        """Raise ValueError when a canonical answer does not answer the request."""
+
+    def usage(self, answer: dict) -> Usage:
+        """Usage of a canonical answer (not reported: the pipeline fills in its estimate)."""
+        raise NotImplementedError

@@ -1,0 +1,191 @@
+"""One try at one model: build the upstream call for the provider's kind, send it, and
+answer the client, or hand back the error when another model may be tried instead."""
+
+import time
+
+from billing.pricing import format_usd
+
+from ...catalog.snapshot import ModelRoute
+from ...providers import FamilyAdapter, UpstreamFailure, UpstreamResponse
+from ...wire.canonical import InvalidRequest
+from ...wire.openai_errors import parse_upstream_error
+from ..errors import GatewayError, scrub, scrub_bytes
+from .call import Call
+from .history import remember
+from .state import state
+from .stream import failure_error, kept_exchange, prepend, relay_stream
+
+
+def upstream_error(
+    response: UpstreamResponse, raw: bytes, route: ModelRoute, client_key: str
+) -> GatewayError:
+    """Keep the upstream's status and message, minus any credential it echoed back."""
+    status = response.status
+    message, type_, param, code = parse_upstream_error(raw)
+    message = scrub(message, route.provider.credential, client_key)
+    if status == 401 or (status == 400 and "API key not valid" in message):
+        # Our credential for the provider was refused (Gemini says so with a 400); the
+        # client's key is fine.
+        return GatewayError(
+            502,
+            f"upstream rejected the gateway's credentials: {message}",
+            code="upstream_auth_failed",
+        )
+    if status == 529:  # Anthropic's "overloaded"; other dialects know it as 503
+        status = 503
+    retry_after = response.headers.get("retry-after") if status in (429, 503) else None
+    return GatewayError(
+        status,
+        message,
+        code=code,
+        param=param,
+        type_=type_ or "upstream_error",
+        headers=[(b"retry-after", retry_after.encode())] if retry_after else None,
+    )
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _json_error() -> GatewayError:
+    return GatewayError(
+        502, "upstream returned a response that is not valid JSON", code="upstream_invalid_response"
+    )
+
+
+def _failed(route: ModelRoute, error: GatewayError, retry_after: str | None = None) -> None:
+    if _retryable(error.status) and error.code != "provider_busy":
+        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        state.health.record_failure(route.health_key, error.status, seconds)
+
+
+async def attempt(call: Call, route: ModelRoute, *, may_retry: bool) -> GatewayError | None:
+    """Returns the error when the next model may be tried instead (a 5xx, 429, timeout or
+    broken connection before anything reached the client); raises when the error is the
+    client's answer; returns None once the call was served."""
+    kind = call.operation.adapter(route.provider.kind)
+    if kind is None:
+        error = GatewayError(
+            400,
+            f"provider kind {route.provider.kind!r} cannot serve {call.operation.name} requests",
+            code="unsupported_endpoint",
+            param="model",
+        )
+        if may_retry:
+            return error
+        raise error
+    passthrough = kind.native_surface == call.surface.name and call.passthrough_allowed
+    try:
+        if passthrough:
+            body = kind.native_body(call.body, route, stream=call.client.stream)
+        else:
+            body = kind.from_canonical(call.canonical, route)
+    except InvalidRequest as exc:
+        error = GatewayError(400, exc.message, code=exc.code, param=exc.param)
+        if may_retry:
+            return error  # this model cannot take the request faithfully; another may
+        raise error from None
+    slot = state.slot(route.provider)
+    if slot is not None and slot.locked():
+        error = GatewayError(
+            429, "this model's provider is at its concurrency limit", code="provider_busy"
+        )
+        if may_retry:
+            return error
+        raise error
+    if slot is None:
+        return await _send(call, route, kind, body, passthrough, may_retry)
+    async with slot:
+        return await _send(call, route, kind, body, passthrough, may_retry)
+
+
+async def _send(
+    call: Call,
+    route: ModelRoute,
+    kind: FamilyAdapter,
+    body: dict,
+    passthrough: bool,
+    may_retry: bool,
+) -> GatewayError | None:
+    record, client = call.record, call.client
+    started = time.perf_counter()
+    response: UpstreamResponse | None = None
+    try:
+        try:
+            response = await kind.send(
+                route, body, stream=client.stream, timeouts=state.timeouts_for(route.provider)
+            )
+            if response.status >= 400:
+                error = upstream_error(response, await response.read(), route, call.raw_key)
+                _failed(route, error, response.headers.get("retry-after"))
+                if may_retry and _retryable(response.status):
+                    return error
+                raise error
+            if client.stream:
+                chunks = response.chunks().__aiter__()
+                try:  # the first bytes decide: until they arrive, another model may serve
+                    first = await anext(chunks)
+                except StopAsyncIteration:
+                    first = b""
+                state.health.record_success(route.health_key, time.perf_counter() - started)
+                await relay_stream(call, prepend(first, chunks), kind, route, passthrough)
+                # The end marker was relayed; the transfer's own end may still be on its
+                # way, and the connection is worth keeping for the next call.
+                response.release()
+                return None
+            raw = await response.read()
+        except UpstreamFailure as exc:
+            error = failure_error(exc)
+            _failed(route, error)
+            if may_retry:
+                return error
+            raise error from None
+        record.mark_first_byte()
+        state.health.record_success(route.health_key, time.perf_counter() - started)
+        await _answer(call, route, kind, raw, passthrough)
+        return None
+    finally:
+        if response is not None:
+            response.close()
+
+
+async def _answer(
+    call: Call, route: ModelRoute, kind: FamilyAdapter, raw: bytes, passthrough: bool
+) -> None:
+    """A non-stream answer: metered, priced, watched, rendered in the client's dialect."""
+    record, surface = call.record, call.surface
+    try:
+        completion = kind.canonical_response(raw, route)
+        call.operation.verify(completion, call.canonical)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise _json_error() from None
+    usage = call.operation.usage(completion)
+    if not usage.reported and not usage.prompt_tokens:
+        usage.prompt_tokens = record.prompt_estimate  # recorded as the estimate it is
+        if call.operation.charges_without_output:  # the input is what the client sees billed
+            completion["usage"] = {"prompt_tokens": usage.prompt_tokens}
+            completion["usage"]["total_tokens"] = usage.prompt_tokens
+    record.usage = usage
+    record.status = 200
+    cost = record.cost_pico = record.charge()
+    record.charged = True
+    cost_text = format_usd(cost).encode()
+    for watcher in call.watchers:
+        watcher.completion(call, completion)
+    if passthrough and kind.native_surface == "chat":
+        # The canonical form is OpenAI chat, so this is the upstream's own body, already
+        # parsed: no second parse to add the cost.
+        out = surface.completion_with_cost(completion, cost_text)
+    elif passthrough:
+        out = surface.with_cost(surface.native_answer(raw, call.client), cost_text)
+    else:
+        out = surface.with_cost(surface.render_completion(completion, call.client), cost_text)
+    out = scrub_bytes(out, route.provider.secrets)
+    if call.key.retention == "keep":
+        record.exchange = kept_exchange(record, call.body, out.decode("utf-8", "replace"))
+    # Stored before the answer goes out, so a follow-up can reference it at once.
+    await remember(call, completion, route)
+    for watcher in call.watchers:
+        watcher.finish(call)
+    await call.consumer.send_json(200, out, [(b"x-orca-cost", cost_text)])

@@ -1,0 +1,80 @@
+"""Who is calling: the API key, checked from memory on the usual call, and the models it
+may use."""
+
+import time
+
+from workspaces.keys import hash_key, looks_like_key
+from workspaces.selectors import KeyContext
+
+from ...catalog.snapshot import AmbiguousModel, Catalog, ModelRoute
+from ..errors import GatewayError
+from ..request import Request
+from .state import state
+
+
+async def authenticate(request: Request, raw_key: str | None) -> KeyContext:
+    if not state.started:
+        await state.ensure_started()
+    if not raw_key:
+        raise GatewayError(
+            401,
+            "missing API key: send 'Authorization: Bearer sk-orca-...'",
+            code="missing_api_key",
+        )
+    context = None
+    if looks_like_key(raw_key):
+        key_hash = hash_key(raw_key)
+        hit, context = state.cached_key(key_hash)  # the usual case: no await at all
+        if not hit:
+            context = await state.key(key_hash)
+    if context is None:
+        raise GatewayError(401, "invalid API key", code="invalid_api_key")
+    if not context.enabled:
+        raise GatewayError(401, "this API key has been revoked", code="invalid_api_key")
+    if context.is_expired(time.time()):
+        raise GatewayError(401, "this API key has expired", code="invalid_api_key")
+    if not context.allows_ip(request.client_ip()):
+        raise GatewayError(
+            403, "this API key may not be used from your IP address", code="ip_not_allowed"
+        )
+    return context
+
+
+async def resolve_model(name: str, key: KeyContext) -> ModelRoute:
+    return resolve_in(state.cached_catalog or await state.catalog(), name, key)
+
+
+def resolve_in(catalog: Catalog, name: str, key: KeyContext) -> ModelRoute:
+    try:
+        route = catalog.resolve(name)
+    except AmbiguousModel as exc:
+        raise GatewayError(
+            400,
+            f"model {name!r} is ambiguous; use one of {', '.join(exc.candidates)}",
+            code="ambiguous_model",
+            param="model",
+        ) from None
+    if route is None:
+        raise GatewayError(
+            404, f"model {name!r} does not exist", code="model_not_found", param="model"
+        )
+    if not key.allows_model(route.public_id):
+        raise GatewayError(
+            403,
+            f"this API key may not use model {route.public_id!r}",
+            code="model_not_allowed",
+            param="model",
+        )
+    return route
+
+
+def serving(route: ModelRoute, endpoint_type: str) -> ModelRoute:
+    """The route, if its model serves this endpoint family (its catalog `endpoints`)."""
+    if endpoint_type not in route.endpoint_types:
+        raise GatewayError(
+            400,
+            f"model {route.public_id!r} does not serve {endpoint_type} requests",
+            code="unsupported_endpoint",
+            param="model",
+        )
+    return route

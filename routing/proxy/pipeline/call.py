@@ -1,0 +1,58 @@
+"""The one object a relayed call carries through the pipeline's stages and hooks."""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from workspaces.selectors import KeyContext
+
+from ..operations import Operation
+from ..request import Request
+from ..surfaces import ClientCall, Surface
+from .record import CallRecord
+
+if TYPE_CHECKING:
+    from ..consumer import RelayConsumer
+    from .hooks import AnswerWatcher
+
+
+@dataclass(slots=True)
+class Call:
+    """One relayed call, from its parsed body to its recorded usage.
+
+    `client` is what the surface validated; `body` the client's body minus Orca's routing
+    fields (what a pass-through call sends); `canonical` the family's canonical request
+    (what every other call is translated from). A hook that changes either sets
+    `rewritten`, which turns pass-through off so the change is what goes upstream."""
+
+    consumer: "RelayConsumer"
+    request: Request
+    surface: Surface
+    operation: Operation
+    endpoint: str
+    key: KeyContext
+    raw_key: str
+    client: ClientCall
+    body: dict
+    canonical: dict
+    rewritten: bool = False
+    # Output policies watching this call's answer (non-stream and stream alike).
+    watchers: list["AnswerWatcher"] = field(default_factory=list)
+    record: CallRecord = field(init=False)  # from admission on, once the plan is known
+
+    @property
+    def request_id(self) -> str:
+        return self.consumer.request_id
+
+    def rewrite(self, canonical: dict | None = None, *, model: str | None = None) -> None:
+        """Change the request a hook decided on: the canonical form and/or the model."""
+        if canonical is not None:
+            self.canonical = canonical
+        if model is not None:
+            self.client.model = model
+        self.rewritten = True
+
+    @property
+    def passthrough_allowed(self) -> bool:
+        """Whether a same-format upstream may get the client's own bytes and answer it
+        unchanged: not once a hook rewrote the request or watches the answer."""
+        return not self.rewritten and not self.watchers

@@ -1,0 +1,57 @@
+"""Where other apps plug into every relayed call, without touching the pipeline.
+
+Three moments, each a list that apps fill from their AppConfig.ready():
+
+* `before_plan` — a prompt template may change the request and the model (`call.rewrite`).
+* `before_upstream` — an input policy may block the call (raise GatewayError, which the
+  client gets in its dialect, nothing charged) or rewrite the canonical request.
+* `answer_watchers` — an output policy returns a watcher for the calls it cares about;
+  the watcher sees the canonical answer (non-stream) or every canonical chunk (stream)
+  and may rewrite it, record it, or block it by raising GatewayError.
+
+A hook that rewrites, and any watcher, turns pass-through off for its call: the request
+is sent from the (changed) canonical form and the answer rendered from canonical, so no
+change is lost on a same-format call. With no hooks registered the pipeline pays one
+truth test per moment.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .call import Call
+
+
+class AnswerWatcher(Protocol):
+    def completion(self, call: "Call", answer: dict) -> None:
+        """A non-stream canonical answer, before it is rendered (may change it in place)."""
+        ...
+
+    def chunk(self, call: "Call", chunk: dict) -> dict | None:
+        """One canonical stream chunk: the chunk to send (maybe changed), or None to drop
+        it. Raise GatewayError to stop the stream with an error."""
+        ...
+
+    def finish(self, call: "Call") -> None:
+        """The stream ended (or the answer was sent): last chance to record."""
+        ...
+
+
+RequestHook = Callable[["Call"], Awaitable[None]]
+WatcherFactory = Callable[["Call"], AnswerWatcher | None]
+
+before_plan: list[RequestHook] = []
+before_upstream: list[RequestHook] = []
+answer_watchers: list[WatcherFactory] = []
+
+
+async def run(hooks: list[RequestHook], call: "Call") -> None:
+    for hook in hooks:
+        await hook(call)
+
+
+def watch(call: "Call") -> None:
+    for factory in answer_watchers:
+        watcher = factory(call)
+        if watcher is not None:
+            call.watchers.append(watcher)
