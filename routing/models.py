@@ -24,6 +24,7 @@ class Capability(models.TextChoices):
 
 class EndpointType(models.TextChoices):
     CHAT = "chat"  # served on every text surface: chat, responses, messages, generateContent
+    EMBEDDINGS = "embeddings"  # /v1/embeddings and Gemini embedContent / batchEmbedContents
 
 
 class Provider(models.Model):

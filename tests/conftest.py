@@ -50,6 +50,22 @@ FAKE_MODELS = {
 }
 
 
+# Embedding models (catalog endpoint type "embeddings"), by provider slug:
+# public id -> upstream model name. Priced per input token ($0.10/M), no output price.
+EMBEDDING_MODELS = {
+    "fake": {
+        "fake/embed": "text-embedding-fake",
+        "fake/embed-500": "fake-error-500",
+        "fake/embed-leaky": "fake-leaky-error",
+    },
+    "fake-gemini": {
+        "gemini-fake/embed": "gemini-embedding-fake",
+        "gemini-fake/embed-500": "gemini-error-500",
+    },
+    "demo": {"orca/demo-embed": "orca-demo-embed"},
+}
+
+
 # Native-kind fakes: public id -> upstream model name.
 ANTHROPIC_MODELS = {
     "anthropic-fake/claude": "claude-fake",
@@ -185,6 +201,21 @@ def _seed_catalog(upstream: FakeOpenAIUpstream) -> None:
     Model.objects.create(public_id="orca/demo", provider=demo, upstream_name="orca-demo")
 
 
+def _seed_embeddings() -> None:
+    for slug, models in EMBEDDING_MODELS.items():
+        provider = Provider.objects.get(slug=slug)
+        for public_id, upstream_name in models.items():
+            Model.objects.create(
+                public_id=public_id,
+                provider=provider,
+                upstream_name=upstream_name,
+                input_price="0.10",
+                output_price="0",
+                context_length=8192,
+                endpoint_types=["embeddings"],
+            )
+
+
 @pytest.fixture(scope="session")
 def live(
     django_db_setup, django_db_blocker, fake_upstream, fake_native_upstreams, tmp_path_factory
@@ -193,6 +224,7 @@ def live(
     with django_db_blocker.unblock():
         _seed_catalog(fake_upstream)
         _seed_native(*fake_native_upstreams)
+        _seed_embeddings()
         acme, _ = services.get_or_create_workspace("acme")
         globex, _ = services.get_or_create_workspace("globex")
         _, key = services.create_api_key(acme, name="live")

@@ -344,7 +344,6 @@ def to_gemini_batch(request: dict[str, Any], upstream_model: str) -> dict[str, A
             "Gemini embedding models accept text only; send `input` as strings, not token arrays",
             param="input",
         )
-    _check_gemini_batch_size(len(inputs), "input")
     name = _model_resource(upstream_model)
     options: dict[str, Any] = {}
     if request.get("task_type"):

@@ -353,14 +353,14 @@ def test_to_gemini_batch_without_options_and_with_a_prefixed_model():
     }
 
 
-def test_to_gemini_batch_refuses_token_arrays_and_oversized_batches():
+def test_to_gemini_batch_refuses_token_arrays_and_keeps_every_input():
     tokens = emb.validate_embeddings_request({"model": "m", "input": [1, 2]})
     error = invalid(emb.to_gemini_batch, tokens, "g")
     assert error.param == "input" and "accept text only" in error.message
-    many = emb.validate_embeddings_request({"model": "m", "input": ["x"] * 101})
-    error = invalid(emb.to_gemini_batch, many, "g")
-    assert error.param == "input" and "at most 100" in error.message
-    assert len(emb.to_gemini_batch({**many, "input": ["x"] * 100}, "g")["requests"]) == 100
+    # More than one upstream batch holds: the provider splits it (providers/gemini).
+    many = emb.validate_embeddings_request({"model": "m", "input": [f"x{i}" for i in range(250)]})
+    entries = emb.to_gemini_batch(many, "g")["requests"]
+    assert [e["content"]["parts"][0]["text"] for e in entries] == many["input"]
 
 
 def test_gemini_batch_response_in_order_with_the_estimate():

@@ -60,7 +60,9 @@ class DemoEmbeddingsResponse:
 
 
 class DemoEmbeddings:
-    native_surface = "embeddings"
+    # No native surface: the answer is always rendered by Orca, so base64 and float come
+    # out as each client asked.
+    native_surface = ""
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
         return embeddings.validate_embeddings_request(body)  # string inputs become lists

@@ -1,4 +1,11 @@
-"""Gemini embeddings: always the batch form, POST {base}/models/{model}:batchEmbedContents."""
+"""Gemini embeddings: always the batch form, POST {base}/models/{model}:batchEmbedContents.
+
+Gemini takes at most 100 entries per batch while an OpenAI client may send 2,048 inputs,
+so a larger translated request goes up as several batches at once and is answered as one.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 
 import orjson
 
@@ -6,6 +13,37 @@ from ...catalog.snapshot import ModelRoute
 from ...wire import embeddings
 from .. import http
 from ..base import Timeouts, UpstreamResponse
+
+
+class MergedBatch:
+    """The replies of several batches that all succeeded, read as one batch reply."""
+
+    status = 200
+
+    def __init__(self, parts: list[bytes], headers: Mapping[str, str]) -> None:
+        self._parts = parts
+        self.headers = headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield await self.read()
+
+    async def read(self) -> bytes:
+        vectors: list = []
+        for raw in self._parts:
+            try:
+                part = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return raw  # the caller reports the malformed reply as the upstream's
+            if not isinstance(part, dict) or not isinstance(part.get("embeddings"), list):
+                return raw
+            vectors.extend(part["embeddings"])
+        return orjson.dumps({"embeddings": vectors})
+
+    def close(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
 
 class GeminiEmbeddings:
@@ -26,7 +64,34 @@ class GeminiEmbeddings:
         if route.provider.credential:
             headers["x-goog-api-key"] = route.provider.credential
         url = f"{route.provider.base_url}/models/{route.upstream_name}:batchEmbedContents"
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        entries = body["requests"]
+        size = embeddings.GEMINI_BATCH_LIMIT
+        if len(entries) <= size:
+            return await http.post(url, orjson.dumps(body), headers, timeouts)
+        bodies = [
+            orjson.dumps({**body, "requests": entries[i : i + size]})
+            for i in range(0, len(entries), size)
+        ]
+        results = await asyncio.gather(
+            *(http.post(url, part, headers, timeouts) for part in bodies), return_exceptions=True
+        )
+        answers = [r for r in results if not isinstance(r, BaseException)]
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        refused = next((r for r in answers if r.status != 200), None)
+        if failure is not None or refused is not None:
+            # The first failure stands for the whole request; the other replies are dropped.
+            for answer in answers:
+                if answer is not refused:
+                    answer.close()
+            if refused is not None:
+                return refused
+            raise failure  # type: ignore[misc]
+        try:
+            parts = [await answer.read() for answer in answers]
+        finally:
+            for answer in answers:
+                answer.close()
+        return MergedBatch(parts, answers[0].headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         # Gemini reports no usage: the answer carries none here, and the pipeline puts in
