@@ -6,7 +6,7 @@ a fifth of the CPU of aiohttp's general client per call, which was the biggest s
 item in a worker's profile (docs/performance.md). TLS is the standard library's, with
 the system's CA store (certifi's when the system has none) plus ORCA_UPSTREAM_CA_BUNDLE.
 
-Every address a host resolves to passes the SSRF guard (transport.py) before a connection
+Every address a host resolves to passes the SSRF guard (ssrf.py) before a connection
 is opened; the verdict is cached with the DNS entry, so pooled requests pay nothing for it.
 Calls other than this POST (GET, multipart, proxies, Celery) use transport.py's httpx.
 """
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import aiohappyeyeballs
 from django.conf import settings
 
-from . import transport
+from . import ssrf, transport
 from .base import Deadline, Timeouts, UpstreamFailure, UpstreamTimeout
 from .http_connection import UpstreamConnection, UpstreamHttpResponse
 
@@ -86,7 +86,7 @@ class Pool:
         self.waiters: deque[asyncio.Future] = deque()
         self._sweep: asyncio.TimerHandle | None = None
         # (host, port) -> (expiry, addresses, the guard policy they were checked under)
-        self._addresses: dict[tuple[str, int], tuple[float, list, transport.Policy]] = {}
+        self._addresses: dict[tuple[str, int], tuple[float, list, ssrf.Policy]] = {}
 
     def take_idle(self, origin: Origin) -> UpstreamConnection | None:
         idle = self.idle.get(origin)
@@ -175,14 +175,14 @@ class Pool:
         reused for DNS_SECONDS while the guard's settings stay the same."""
         key = (host, port)
         now = self.loop.time()
-        rules = transport.policy()
+        rules = ssrf.policy()
         cached = self._addresses.get(key)
         if cached is not None and cached[0] > now and cached[2] is rules:
             return cached[1]
         addresses = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         if not addresses:
             raise OSError(f"no address for {host}")
-        transport.check_resolved(host, addresses, rules)
+        ssrf.check_resolved(host, addresses, rules)
         self._addresses[key] = (now + DNS_SECONDS, addresses, rules)
         return addresses
 

@@ -1,45 +1,24 @@
-"""Outbound HTTP off the hot path, and the SSRF guard every outbound connection passes.
+"""Outbound HTTP off the hot path: httpx with connections pinned to the addresses the SSRF
+guard (ssrf.py) passed, and the TLS context every outbound connection verifies with.
 
-The relay's chat POST goes through Orca's own pooled client (http.py), which applies the
-guard below when it resolves a host. Everything else an upstream kind or a Celery task needs
-(GET, DELETE, multipart uploads, calls through an HTTP proxy) goes through `request`,
-`stream` or `request_sync` here: httpx, one shared client per CA bundle (per event loop for
-the async one), `trust_env=True` so HTTP_PROXY / HTTPS_PROXY / NO_PROXY and SSL_CERT_FILE /
-SSL_CERT_DIR apply, errors mapped to UpstreamFailure / UpstreamTimeout without secrets.
-
-The guard refuses upstream addresses that are not public unicast: loopback, private
-(RFC 1918, IPv6 ULA fc00::/7), link-local, shared (CGNAT 100.64.0.0/10), unspecified,
-multicast, reserved and documentation ranges, the same inside IPv4-mapped, NAT64 and 6to4
-IPv6 forms, and the cloud metadata endpoints. ORCA_UPSTREAM_ALLOW_PRIVATE allows all of
-them but the metadata endpoints; ORCA_UPSTREAM_ALLOWED_NETWORKS allows the networks it
-lists (metadata endpoints too, if listed). Every address a name resolves to must pass: a
-name with one refused address is refused, since which one is used is up to the resolver.
-
-Where the check happens:
-- pooled client (http.py): when a host is resolved for a new connection; the result is
-  cached with the DNS entry, so a request on a pooled connection costs nothing more.
-- httpx, direct: the connection is pinned to the checked addresses. Orca's network backend
-  resolves the host, checks every address and connects to those addresses itself (TLS
-  still verifies and sends SNI for the host name), so a DNS answer that changes between
-  the check and the connect (DNS rebinding) cannot slip a private address in.
-- httpx, through a proxy: the proxy resolves the target, so the gateway resolves the target
-  name itself before the request and checks those addresses; the proxy's own address, which
-  the operator chose, is not checked. The proxy could get a different DNS answer than the
-  gateway did (rebinding is not closed on that path), and a target the gateway cannot
-  resolve is refused rather than sent unchecked.
+The relay's chat POST goes through Orca's own pooled client (http.py). Everything else an
+upstream kind or a Celery task needs (GET, DELETE, multipart uploads, calls through an HTTP
+proxy) goes through `request`, `stream` or `request_sync` here: httpx, one shared client per
+CA bundle (per event loop for the async one), `trust_env=True` so HTTP_PROXY / HTTPS_PROXY /
+NO_PROXY and SSL_CERT_FILE / SSL_CERT_DIR apply, errors mapped to UpstreamFailure /
+UpstreamTimeout without secrets. A direct connection is checked as it opens and connects
+only to the checked addresses; a proxied one is checked before the request (ssrf.py says
+what each path closes and what it leaves open).
 """
 
 import asyncio
 import contextlib
 import functools
-import ipaddress
-import logging
-import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import httpcore
 import httpx
@@ -47,206 +26,9 @@ import orjson
 from django.conf import settings
 
 from .base import Deadline, Timeouts, UpstreamFailure, UpstreamTimeout
+from .ssrf import AddrInfo, Policy, guard_host, guard_host_sync, policy
 
-log = logging.getLogger(__name__)
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-AddrInfo = tuple[Any, ...]  # one entry of getaddrinfo(): family, type, proto, name, sockaddr
-
-ALLOW_SETTING = "ORCA_UPSTREAM_ALLOW_PRIVATE"
-NETWORKS_SETTING = "ORCA_UPSTREAM_ALLOWED_NETWORKS"
-METADATA = "cloud metadata"
 CHECK_SECONDS = 300.0  # how long a target's passed check is reused (httpx pre-check)
-
-_v4 = ipaddress.IPv4Network
-_v6 = ipaddress.IPv6Network
-
-# Most specific first: the first network that holds an address names its category.
-_REFUSED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
-    (_v4("169.254.169.254/32"), METADATA),  # AWS, GCP, Azure, OCI, DigitalOcean, ...
-    (_v4("100.100.100.200/32"), METADATA),  # Alibaba Cloud
-    (_v4("0.0.0.0/8"), "unspecified"),  # "this network"; 0.0.0.0 reaches the host itself
-    (_v4("127.0.0.0/8"), "loopback"),
-    (_v4("10.0.0.0/8"), "private"),
-    (_v4("172.16.0.0/12"), "private"),
-    (_v4("192.168.0.0/16"), "private"),
-    (_v4("100.64.0.0/10"), "shared (CGNAT)"),
-    (_v4("169.254.0.0/16"), "link-local"),
-    (_v4("224.0.0.0/4"), "multicast"),
-    (_v4("192.0.0.0/24"), "reserved"),  # IETF protocol assignments
-    (_v4("192.0.2.0/24"), "reserved"),  # documentation
-    (_v4("192.88.99.0/24"), "reserved"),  # former 6to4 relays
-    (_v4("198.18.0.0/15"), "reserved"),  # benchmarking
-    (_v4("198.51.100.0/24"), "reserved"),  # documentation
-    (_v4("203.0.113.0/24"), "reserved"),  # documentation
-    (_v4("240.0.0.0/4"), "reserved"),  # future use, and the broadcast address
-)
-_METADATA_V6 = _v6("fd00:ec2::254/128")  # AWS's IPv6 instance metadata
-_NAT64 = _v6("64:ff9b::/96")  # the last 32 bits are the IPv4 address it reaches
-_SIXTOFOUR = _v6("2002::/16")  # bits 16-48 are an IPv4 address
-_GLOBAL_UNICAST = _v6("2000::/3")  # everything outside it is special or unassigned
-_REFUSED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
-    (_v6("fc00::/7"), "private"),  # unique local
-    (_v6("fe80::/10"), "link-local"),
-    (_v6("ff00::/8"), "multicast"),
-)
-_RESERVED_GLOBAL_V6 = (
-    _v6("2001::/23"),  # IETF protocol assignments: Teredo, benchmarking, ORCHID
-    _v6("2001:db8::/32"),  # documentation
-    _v6("3fff::/20"),  # documentation (RFC 9637)
-)
-
-
-def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, NAT64, 6to4), if any."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour
-
-
-def classify(ip: IPAddress | str) -> str | None:
-    """Why an address is not a public unicast one ("loopback", "private", "link-local",
-    "cloud metadata", "shared (CGNAT)", "unspecified", "multicast", "reserved"), or None."""
-    if isinstance(ip, str):
-        ip = ipaddress.ip_address(ip)
-    if isinstance(ip, ipaddress.IPv4Address):
-        for network, category in _REFUSED_V4:
-            if ip in network:
-                return category
-        return None
-    if ip in _METADATA_V6:
-        return METADATA
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    embedded = _embedded_v4(ip)
-    if embedded is not None:
-        return classify(embedded)
-    for network6, category in _REFUSED_V6:
-        if ip in network6:
-            return category
-    if ip not in _GLOBAL_UNICAST or any(ip in network6 for network6 in _RESERVED_GLOBAL_V6):
-        return "reserved"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The operator's exceptions to the guard (settings ORCA_UPSTREAM_ALLOW_PRIVATE and
-    ORCA_UPSTREAM_ALLOWED_NETWORKS)."""
-
-    allow_private: bool
-    networks: tuple[IPNetwork, ...]
-
-    def refusal(self, ip: IPAddress) -> str | None:
-        """The category that refuses `ip` under this policy, or None if it may be used."""
-        category = classify(ip)
-        if category is None or self._listed(ip):
-            return None
-        if self.allow_private and category != METADATA:
-            return None
-        return category
-
-    def _listed(self, ip: IPAddress) -> bool:
-        if not self.networks:
-            return False
-        candidates: list[IPAddress] = [ip]
-        if isinstance(ip, ipaddress.IPv6Address):
-            embedded = _embedded_v4(ip)
-            if embedded is not None:
-                candidates.append(embedded)
-        return any(candidate in network for candidate in candidates for network in self.networks)
-
-
-def policy() -> Policy:
-    """The current settings' policy; the same object while they do not change."""
-    networks = settings.ORCA_UPSTREAM_ALLOWED_NETWORKS
-    if isinstance(networks, str):
-        networks = networks.split(",")
-    return _policy(bool(settings.ORCA_UPSTREAM_ALLOW_PRIVATE), tuple(networks))
-
-
-@functools.lru_cache(maxsize=16)
-def _policy(allow_private: bool, networks: tuple[str, ...]) -> Policy:
-    parsed = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks if n.strip())
-    return Policy(allow_private, parsed)
-
-
-class UpstreamBlocked(UpstreamFailure):
-    """The upstream's address is one the SSRF guard refuses. The message names the host,
-    the kind of address and the setting that would allow it, not the address itself (it
-    reaches API clients; the log has it)."""
-
-    def __init__(self, host: str, category: str) -> None:
-        if category == METADATA:
-            allow = f"only listing its address in {NETWORKS_SETTING} allows it"
-        else:
-            allow = f"set {ALLOW_SETTING}=true or list its network in {NETWORKS_SETTING}"
-        article = "an" if category[0] in "aeiou" else "a"
-        super().__init__(
-            f"upstream host {host} resolves to {article} {category} address, which is not allowed "
-            f"for upstreams ({allow})"
-        )
-        self.host = host
-        self.category = category
-
-
-def check_address(
-    ip: IPAddress | str, *, host: str | None = None, rules: Policy | None = None
-) -> None:
-    """Raise UpstreamBlocked unless `ip` may be connected to (under `rules`, else the
-    settings' policy)."""
-    address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
-    category = (rules or policy()).refusal(address)
-    if category is not None:
-        log.warning("upstream %s refused: %s is a %s address", host or address, address, category)
-        raise UpstreamBlocked(host or str(address), category)
-
-
-def check_resolved(host: str, addresses: Iterable[AddrInfo], rules: Policy | None = None) -> None:
-    """Check every address a getaddrinfo() answer holds (raises UpstreamBlocked)."""
-    rules = rules or policy()
-    for info in addresses:
-        check_address(info[4][0], host=host, rules=rules)
-
-
-def _unresolvable(exc: Exception) -> UpstreamFailure:
-    if isinstance(exc, UnicodeError):
-        return UpstreamFailure("upstream host name cannot be encoded")
-    return UpstreamFailure(f"upstream unreachable: {type(exc).__name__}")  # gaierror
-
-
-async def guard_host(host: str, port: int, *, rules: Policy | None = None) -> list[AddrInfo]:
-    """Resolve `host` and check every address; the checked getaddrinfo() answer."""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise _unresolvable(exc) from None
-    if not infos:
-        raise UpstreamFailure("upstream unreachable: no address")
-    check_resolved(host, infos, rules)
-    return infos
-
-
-def guard_host_sync(host: str, port: int, *, rules: Policy | None = None) -> list[AddrInfo]:
-    """`guard_host` for synchronous callers (Celery tasks)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise _unresolvable(exc) from None
-    if not infos:
-        raise UpstreamFailure("upstream unreachable: no address")
-    check_resolved(host, infos, rules)
-    return infos
-
-
-def _distinct_hosts(infos: Iterable[AddrInfo]) -> list[str]:
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
 
 # --- TLS ---------------------------------------------------------------------------------
 
@@ -265,18 +47,24 @@ def tls_context(ca_bundle: str = "") -> ssl.SSLContext:
     return context
 
 
-def _bundle(ca_bundle: str | None) -> str:
-    return settings.ORCA_UPSTREAM_CA_BUNDLE if ca_bundle is None else ca_bundle
-
-
 # --- httpx with connections pinned to checked addresses ------------------------------------
 
 
-class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks every address, then connects to the checked addresses in order."""
+def _attempts(
+    infos: Iterable[AddrInfo], give_up: float | None, clock: Callable[[], float]
+) -> Iterator[tuple[str, float | None]]:
+    """Each distinct checked address in the resolver's order, with the seconds left to
+    connect to it (None: no bound); ConnectTimeout once none are left."""
+    for address in dict.fromkeys(str(info[4][0]) for info in infos):
+        left = None if give_up is None else give_up - clock()
+        if left is not None and left <= 0:
+            raise httpcore.ConnectTimeout("connecting to the upstream timed out")
+        yield address, left
 
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
+
+class _GuardedAsyncBackend(httpcore.AnyIOBackend):
+    """httpcore's backend, but it resolves, checks every address, then connects to the
+    checked addresses in order; and no unix sockets."""
 
     async def connect_tcp(
         self,
@@ -294,19 +82,14 @@ class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
         except TimeoutError:
             raise httpcore.ConnectTimeout("resolving the upstream host timed out") from None
         failure: Exception = httpcore.ConnectError("no address")
-        for address in _distinct_hosts(infos):
-            left = None if give_up is None else give_up - loop.time()
-            if left is not None and left <= 0:
-                raise httpcore.ConnectTimeout("connecting to the upstream timed out")
+        for address, left in _attempts(infos, give_up, loop.time):
             try:
                 async with asyncio.timeout(left):  # the inner backend's own bound, enforced
-                    return await self._inner.connect_tcp(
+                    return await super().connect_tcp(
                         address, port, left, local_address, socket_options
                     )
             except TimeoutError:
                 raise httpcore.ConnectTimeout("connecting to the upstream timed out") from None
-            except httpcore.ConnectTimeout:
-                raise
             except httpcore.ConnectError as exc:
                 failure = exc
         raise failure
@@ -316,13 +99,9 @@ class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are not upstreams")
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
-
-class _GuardedSyncBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
+class _GuardedSyncBackend(httpcore.SyncBackend):
+    """`_GuardedAsyncBackend` for the synchronous client."""
 
     def connect_tcp(
         self,
@@ -334,14 +113,9 @@ class _GuardedSyncBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         give_up = None if timeout is None else time.monotonic() + timeout
         failure: Exception = httpcore.ConnectError("no address")
-        for address in _distinct_hosts(guard_host_sync(host, port)):
-            left = None if give_up is None else give_up - time.monotonic()
-            if left is not None and left <= 0:
-                raise httpcore.ConnectTimeout("connecting to the upstream timed out")
+        for address, left in _attempts(guard_host_sync(host, port), give_up, time.monotonic):
             try:
-                return self._inner.connect_tcp(address, port, left, local_address, socket_options)
-            except httpcore.ConnectTimeout:
-                raise
+                return super().connect_tcp(address, port, left, local_address, socket_options)
             except httpcore.ConnectError as exc:
                 failure = exc
         raise failure
@@ -351,88 +125,79 @@ class _GuardedSyncBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("unix sockets are not upstreams")
 
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
 
-
-# httpx 0.28 takes no network backend, so the two classes below reach into it in two places
+# httpx 0.28 takes no network backend, so `_pinned_transport` reaches into it in two places
 # (pinned in requirements.lock; tests/routing/test_transport.py fails if either moves):
 # the client's `_init_transport` hook builds the transport for direct connections (the
 # proxy transports it builds from the environment stay httpx's own), and that transport's
 # `_pool` is replaced by a connection pool on the guarded backend.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+_CLIENT_HEADERS = {"User-Agent": "orca-gateway"}
+
+_Transport = TypeVar("_Transport", httpx.AsyncHTTPTransport, httpx.HTTPTransport)
+_Client = TypeVar("_Client", httpx.AsyncClient, httpx.Client)
 
 
-class _GuardedAsyncTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(verify=context, limits=_LIMITS)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_GuardedAsyncBackend(),
-        )
-
-
-class _GuardedSyncTransport(httpx.HTTPTransport):
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(verify=context, limits=_LIMITS)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_GuardedSyncBackend(),
-        )
+def _pinned_transport(kind: type[_Transport], verify: Any) -> _Transport:
+    """An httpx transport of `kind` for direct connections, its pool on the guarded backend."""
+    assert isinstance(verify, ssl.SSLContext)  # what `_shared` gave the client
+    transport = kind(verify=verify, limits=_LIMITS)
+    pool: Callable[..., Any]
+    backend: httpcore.AsyncNetworkBackend | httpcore.NetworkBackend
+    if isinstance(transport, httpx.AsyncHTTPTransport):
+        pool, backend = httpcore.AsyncConnectionPool, _GuardedAsyncBackend()
+    else:
+        pool, backend = httpcore.ConnectionPool, _GuardedSyncBackend()
+    transport._pool = pool(
+        ssl_context=verify,
+        max_connections=_LIMITS.max_connections,
+        max_keepalive_connections=_LIMITS.max_keepalive_connections,
+        keepalive_expiry=_LIMITS.keepalive_expiry,
+        network_backend=backend,
+    )
+    return transport
 
 
 class _AsyncClient(httpx.AsyncClient):
     def _init_transport(self, *args: Any, **kwargs: Any) -> httpx.AsyncBaseTransport:
-        verify = kwargs.get("verify")
-        assert isinstance(verify, ssl.SSLContext)
-        return _GuardedAsyncTransport(verify)
+        return _pinned_transport(httpx.AsyncHTTPTransport, kwargs.get("verify"))
 
 
 class _SyncClient(httpx.Client):
     def _init_transport(self, *args: Any, **kwargs: Any) -> httpx.BaseTransport:
-        verify = kwargs.get("verify")
-        assert isinstance(verify, ssl.SSLContext)
-        return _GuardedSyncTransport(verify)
+        return _pinned_transport(httpx.HTTPTransport, kwargs.get("verify"))
 
 
-_CLIENT_HEADERS = {"User-Agent": "orca-gateway"}
 _async_clients: dict[str, httpx.AsyncClient] = {}
 _async_loop: asyncio.AbstractEventLoop | None = None
 _sync_clients: dict[str, httpx.Client] = {}
 
 
+def _shared(clients: dict[str, _Client], kind: type[_Client], ca_bundle: str | None) -> _Client:
+    """The shared client in `clients` for `ca_bundle` (None: ORCA_UPSTREAM_CA_BUNDLE), made
+    anew when there is none or it was closed."""
+    bundle = settings.ORCA_UPSTREAM_CA_BUNDLE if ca_bundle is None else ca_bundle
+    client = clients.get(bundle)
+    if client is None or client.is_closed:
+        client = clients[bundle] = kind(
+            verify=tls_context(bundle), trust_env=True, timeout=None, headers=_CLIENT_HEADERS
+        )
+    return client
+
+
 def async_client(ca_bundle: str | None = None) -> httpx.AsyncClient:
     """The running loop's shared client for `ca_bundle` (None: ORCA_UPSTREAM_CA_BUNDLE)."""
     global _async_loop
-    bundle = _bundle(ca_bundle)
     loop = asyncio.get_running_loop()
     if _async_loop is not loop:
         _async_clients.clear()  # another loop's connections cannot be used (or closed) here
         _async_loop = loop
-    client = _async_clients.get(bundle)
-    if client is None or client.is_closed:
-        context = tls_context(bundle)
-        client = _async_clients[bundle] = _AsyncClient(
-            verify=context, trust_env=True, timeout=None, headers=_CLIENT_HEADERS
-        )
-    return client
+    return _shared(_async_clients, _AsyncClient, ca_bundle)
 
 
 def sync_client(ca_bundle: str | None = None) -> httpx.Client:
-    bundle = _bundle(ca_bundle)
-    client = _sync_clients.get(bundle)
-    if client is None or client.is_closed:
-        context = tls_context(bundle)
-        client = _sync_clients[bundle] = _SyncClient(
-            verify=context, trust_env=True, timeout=None, headers=_CLIENT_HEADERS
-        )
-    return client
+    """The process's shared synchronous client for `ca_bundle` (as `async_client`)."""
+    return _shared(_sync_clients, _SyncClient, ca_bundle)
 
 
 async def close() -> None:
@@ -599,38 +364,41 @@ def _precheck_sync(host: str, port: int) -> None:
         _remember_check(host, port, rules)
 
 
+class Message(TypedDict, total=False):
+    """What `stream`, `request` and `request_sync` send besides the method and URL, as
+    httpx takes it: `files` and `data` make a multipart (or form) body."""
+
+    headers: Headers | None
+    content: bytes | None
+    json: Any
+    data: Mapping[str, Any] | None
+    files: Any
+
+
+def _target(url: str, message: Message) -> tuple[httpx.URL, str, int]:
+    """The URL, host and port to send `message` to, once both are fit to send."""
+    _check_headers(message.get("headers"))
+    return _origin(url)
+
+
 @contextlib.asynccontextmanager
 async def stream(
     method: str,
     url: str,
     *,
-    headers: Headers | None = None,
-    content: bytes | None = None,
-    json: Any = None,
-    data: Mapping[str, Any] | None = None,
-    files: Any = None,
     timeouts: Timeouts,
     ca_bundle: str | None = None,
+    **message: Unpack[Message],
 ) -> AsyncIterator[TransportStream]:
     """`async with stream(...) as response:` the response once its headers are in (within
-    the first-byte timeout, bounded by the total), its body read as it arrives. `files` and
-    `data` make a multipart (or form) body as httpx does; `ca_bundle` is a PEM file trusted
-    besides the system's store (None: ORCA_UPSTREAM_CA_BUNDLE)."""
+    the first-byte timeout, bounded by the total), its body read as it arrives. `ca_bundle`
+    is a PEM file trusted besides the system's store (None: ORCA_UPSTREAM_CA_BUNDLE)."""
     deadline = Deadline(timeouts.total)
     wait, blame = deadline.budget(timeouts.first_byte)
-    _check_headers(headers)
-    parsed, host, port = _origin(url)
+    parsed, host, port = _target(url, message)
     client = async_client(ca_bundle)
-    outgoing = client.build_request(
-        method,
-        parsed,
-        headers=headers,
-        content=content,
-        json=json,
-        data=data,
-        files=files,
-        timeout=httpx.Timeout(None, connect=timeouts.connect, pool=timeouts.connect),
-    )
+    timeout = httpx.Timeout(None, connect=timeouts.connect, pool=timeouts.connect)
+    outgoing = client.build_request(method, parsed, timeout=timeout, **message)
     try:
         async with asyncio.timeout(wait):
             await _precheck(host, port, min(timeouts.connect, wait))
@@ -649,27 +417,13 @@ async def request(
     method: str,
     url: str,
     *,
-    headers: Headers | None = None,
-    content: bytes | None = None,
-    json: Any = None,
-    data: Mapping[str, Any] | None = None,
-    files: Any = None,
     timeouts: Timeouts,
     ca_bundle: str | None = None,
+    **message: Unpack[Message],
 ) -> TransportResponse:
     """One exchange, its whole body read (see `stream` for the arguments). Any status is
     returned; only a failure to get an answer raises UpstreamFailure / UpstreamTimeout."""
-    async with stream(
-        method,
-        url,
-        headers=headers,
-        content=content,
-        json=json,
-        data=data,
-        files=files,
-        timeouts=timeouts,
-        ca_bundle=ca_bundle,
-    ) as response:
+    async with stream(method, url, timeouts=timeouts, ca_bundle=ca_bundle, **message) as response:
         body = await response.read()
     return TransportResponse(response.status, response.headers, body)
 
@@ -678,36 +432,23 @@ def request_sync(
     method: str,
     url: str,
     *,
-    headers: Headers | None = None,
-    content: bytes | None = None,
-    json: Any = None,
-    data: Mapping[str, Any] | None = None,
-    files: Any = None,
     timeouts: Timeouts,
     ca_bundle: str | None = None,
+    **message: Unpack[Message],
 ) -> TransportResponse:
     """`request` for synchronous code (Celery tasks), on a shared httpx.Client. Reads wait
     at most the first-byte timeout for the headers and the idle timeout in the body; the
     total is checked between reads, so the last read may overrun it by up to those."""
     end = time.monotonic() + timeouts.total
-    _check_headers(headers)
-    parsed, host, port = _origin(url)
+    parsed, host, port = _target(url, message)
     client = sync_client(ca_bundle)
-    outgoing = client.build_request(
-        method,
-        parsed,
-        headers=headers,
-        content=content,
-        json=json,
-        data=data,
-        files=files,
-        timeout=httpx.Timeout(
-            connect=min(timeouts.connect, timeouts.total),
-            read=min(timeouts.first_byte, timeouts.total),
-            write=min(timeouts.first_byte, timeouts.total),
-            pool=timeouts.connect,
-        ),
+    timeout = httpx.Timeout(
+        connect=min(timeouts.connect, timeouts.total),
+        read=min(timeouts.first_byte, timeouts.total),
+        write=min(timeouts.first_byte, timeouts.total),
+        pool=timeouts.connect,
     )
+    outgoing = client.build_request(method, parsed, timeout=timeout, **message)
     try:
         _precheck_sync(host, port)
         response = client.send(outgoing, stream=True)

@@ -1,6 +1,7 @@
-"""The outbound transport seam (routing/providers/transport.py): the SSRF guard, in the relay's
+"""The outbound transport seam: the SSRF guard (routing/providers/ssrf.py), in the relay's
 pooled client and in the httpx client for everything else, and that httpx client itself
-(GET, multipart, proxies, timeouts, CA bundles, the synchronous twin).
+(routing/providers/transport.py: GET, multipart, proxies, timeouts, CA bundles, the
+synchronous twin).
 
 The session allows private upstreams (tests/conftest.py: the fakes are on 127.0.0.1); tests
 of the guard turn it back on with the `settings` fixture.
@@ -26,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.exceptions import ImproperlyConfigured
 
-from routing.providers import http, transport
+from routing.providers import http, ssrf, transport
 from routing.providers.base import Timeouts, UpstreamFailure, UpstreamTimeout
-from routing.providers.transport import Policy, UpstreamBlocked, check_address, classify
+from routing.providers.ssrf import Policy, UpstreamBlocked, check_address, classify
 from tests.live import server_environment
 
 FAST = Timeouts(connect=2, first_byte=2, idle=2, total=5)
@@ -155,7 +156,7 @@ def test_allow_private_allows_all_but_the_metadata_endpoints(address, category):
 
 def test_listed_networks_are_allowed_and_nothing_else(guarded):
     guarded.ORCA_UPSTREAM_ALLOWED_NETWORKS = ["10.0.0.0/24", "fd00:1::/64", "169.254.169.254"]
-    rules = transport.policy()
+    rules = ssrf.policy()
     assert rules.allow_private is False
     for address in ("10.0.0.5", "::ffff:10.0.0.5", "fd00:1::7", "169.254.169.254"):
         check_address(address, rules=rules)
@@ -169,11 +170,11 @@ def test_listed_networks_are_allowed_and_nothing_else(guarded):
 
 
 def test_the_policy_is_the_same_object_until_the_settings_change(guarded):
-    first = transport.policy()
-    assert transport.policy() is first
+    first = ssrf.policy()
+    assert ssrf.policy() is first
     guarded.ORCA_UPSTREAM_ALLOW_PRIVATE = True
-    assert transport.policy() is not first
-    assert transport.policy().allow_private
+    assert ssrf.policy() is not first
+    assert ssrf.policy().allow_private
 
 
 def test_the_refusal_names_the_host_and_the_settings():
@@ -219,13 +220,13 @@ def test_an_unspecified_address_reads_as_such():
 def test_a_name_that_resolves_to_loopback_is_refused(guarded):
     async def scenario():
         with pytest.raises(UpstreamBlocked, match="host localhost resolves to a loopback"):
-            await transport.guard_host("localhost", 80)
+            await ssrf.guard_host("localhost", 80)
 
     asyncio.run(scenario())
     with pytest.raises(UpstreamBlocked, match="loopback"):
-        transport.guard_host_sync("localhost", 80)
+        ssrf.guard_host_sync("localhost", 80)
     with pytest.raises(UpstreamFailure, match="unreachable: gaierror"):
-        transport.guard_host_sync("no-such-host.invalid", 80)
+        ssrf.guard_host_sync("no-such-host.invalid", 80)
 
 
 # --- the relay's pooled client --------------------------------------------------------------
@@ -299,7 +300,7 @@ def test_the_pooled_client_checks_once_per_dns_entry_and_again_when_the_rules_ch
     settings, monkeypatch
 ):
     checked = []
-    real = transport.check_resolved
+    real = ssrf.check_resolved
 
     def counting(host, addresses, rules=None):
         checked.append(host)
@@ -318,7 +319,7 @@ def test_the_pooled_client_checks_once_per_dns_entry_and_again_when_the_rules_ch
                 await http.post(s.url(), b"{}", {}, FAST)
             assert s.connections == 3
 
-    monkeypatch.setattr(transport, "check_resolved", counting)
+    monkeypatch.setattr(ssrf, "check_resolved", counting)
     asyncio.run(scenario())
 
 

@@ -11,7 +11,9 @@ What lives where (the modules import each other, never this package):
   * validation.py: validate_generate_request checks a client's body; wants_thoughts reads
     its includeThoughts switch.
   * request.py: generate_to_chat (client request in) and chat_to_gemini_request (upstream
-    request out), with THINKING_BUDGETS and SKIP_SIGNATURE.
+    request out): the conversation's turns and parts, with SKIP_SIGNATURE.
+  * options.py: the request's tools, toolConfig and generationConfig both ways, for
+    request.py, with THINKING_BUDGETS.
   * response.py: chat_to_generate_response (response out), gemini_to_chat_response (upstream
     response back in), the finish-reason and usage mappings, error_envelope.
   * stream.py: GenerateStreamEncoder (stream out) and GeminiStreamDecoder (upstream stream
@@ -51,7 +53,8 @@ Choices made where the canonical contract is silent:
   take `include_thoughts` to hide reasoning from a client that did not ask for it.
 """
 
-from .request import SKIP_SIGNATURE, THINKING_BUDGETS, chat_to_gemini_request, generate_to_chat
+from .options import THINKING_BUDGETS
+from .request import SKIP_SIGNATURE, chat_to_gemini_request, generate_to_chat
 from .response import chat_to_generate_response, error_envelope, gemini_to_chat_response
 from .stream import GeminiStreamDecoder, GenerateStreamEncoder
 from .validation import validate_generate_request, wants_thoughts
