@@ -209,7 +209,7 @@ ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT = env.float("ORCA_UPSTREAM_FIRST_BYTE_TIMEOUT",
 ORCA_UPSTREAM_IDLE_TIMEOUT = env.float("ORCA_UPSTREAM_IDLE_TIMEOUT", default=120.0)
 ORCA_UPSTREAM_TOTAL_TIMEOUT = env.float("ORCA_UPSTREAM_TOTAL_TIMEOUT", default=900.0)
 ORCA_UPSTREAM_MAX_CONNECTIONS = env.int("ORCA_UPSTREAM_MAX_CONNECTIONS", default=1000)
-# SSRF guard (routing/providers/transport.py): an upstream host that resolves to a loopback,
+# SSRF guard (routing/providers/ssrf.py): an upstream host that resolves to a loopback,
 # private (RFC 1918, IPv6 ULA fc00::/7), link-local, shared (CGNAT 100.64.0.0/10),
 # unspecified, multicast or reserved address, or to a cloud metadata endpoint
 # (169.254.169.254, fd00:ec2::254, 100.100.100.200), is refused; IPv4-mapped IPv6 forms too.

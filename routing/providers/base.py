@@ -49,6 +49,31 @@ class UpstreamResponse(Protocol):
         ...
 
 
+class LocalResponse:
+    """An answer already in this process (a local kind's, or upstream replies merged): read
+    like an upstream's, with no connection to close or release."""
+
+    status = 200
+    headers: Mapping[str, str] = {"content-type": "application/json"}
+
+    def __init__(self, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
+        self._body = body
+        if headers is not None:
+            self.headers = headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield await self.read()
+
+    async def read(self) -> bytes:
+        return self._body
+
+    def close(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 class Deadline:
     """The total deadline of one exchange, and the per-phase waits bounded by it."""
 

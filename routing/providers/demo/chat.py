@@ -13,7 +13,7 @@ from ...catalog.snapshot import ModelRoute
 from ...wire import canonical
 from ...wire.openai_chat import OpenAIStreamDecoder, with_stream_usage
 from ...wire.sse import DONE, encode_data
-from ..base import Timeouts
+from ..base import LocalResponse, Timeouts
 
 _CHUNK_PAUSE = 0.01  # seconds between streamed words, so streaming is visible
 
@@ -60,11 +60,9 @@ def _placeholder_arguments(tool: dict[str, Any]) -> str:
     return orjson.dumps(args).decode()
 
 
-class DemoResponse:
-    status = 200
-
+class DemoResponse(LocalResponse):
     def __init__(self, body: dict[str, Any], route: ModelRoute) -> None:
-        self._body = body
+        self._request = body
         self._stream = body.get("stream") is True
         self.headers = {"content-type": "text/event-stream" if self._stream else "application/json"}
         messages = body.get("messages") or []
@@ -130,7 +128,7 @@ class DemoResponse:
             "model": self._model,
             "choices": choices,
         }
-        options = self._body.get("stream_options") or {}
+        options = self._request.get("stream_options") or {}
         if options.get("include_usage"):
             chunk["usage"] = usage
         return encode_data(orjson.dumps(chunk))
@@ -181,18 +179,12 @@ class DemoResponse:
             finish = "stop"
         for i in range(self._n):
             yield self._chunk([{"index": i, "delta": {}, "finish_reason": finish}])
-        if (self._body.get("stream_options") or {}).get("include_usage"):
+        if (self._request.get("stream_options") or {}).get("include_usage"):
             yield self._chunk([], usage=self._usage)
         yield DONE
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])
-
-    def close(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
 
 
 class DemoChat:

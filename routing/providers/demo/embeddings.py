@@ -3,13 +3,12 @@ the same text always embeds the same way and a fresh install can try the endpoin
 
 import hashlib
 import math
-from collections.abc import AsyncIterator
 
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import embeddings
-from ..base import Timeouts
+from ..base import LocalResponse, Timeouts
 
 DEFAULT_DIMENSIONS = 256
 
@@ -27,36 +26,18 @@ def _vector(item: str | list[int], size: int) -> list[float]:
     return [round(v / norm, 6) for v in values]
 
 
-class DemoEmbeddingsResponse:
-    status = 200
-    headers = {"content-type": "application/json"}
-
-    def __init__(self, body: dict, route: ModelRoute) -> None:
-        size = body.get("dimensions") or DEFAULT_DIMENSIONS
-        self._answer = {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": _vector(item, size)}
-                for i, item in enumerate(body["input"])
-            ],
-            "model": route.upstream_name,
-            "usage": {
-                "prompt_tokens": (tokens := embeddings.estimate_input_tokens(body)),
-                "total_tokens": tokens,
-            },
-        }
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        yield await self.read()
-
-    async def read(self) -> bytes:
-        return orjson.dumps(self._answer)
-
-    def close(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
+def _answer(body: dict, route: ModelRoute) -> dict:
+    size = body.get("dimensions") or DEFAULT_DIMENSIONS
+    tokens = embeddings.estimate_input_tokens(body)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _vector(item, size)}
+            for i, item in enumerate(body["input"])
+        ],
+        "model": route.upstream_name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 class DemoEmbeddings:
@@ -72,8 +53,8 @@ class DemoEmbeddings:
 
     async def send(
         self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
-    ) -> DemoEmbeddingsResponse:
-        return DemoEmbeddingsResponse(body, route)
+    ) -> LocalResponse:
+        return LocalResponse(orjson.dumps(_answer(body, route)))
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return orjson.loads(raw)

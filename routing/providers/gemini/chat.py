@@ -8,6 +8,14 @@ from .. import http
 from ..base import Timeouts, UpstreamResponse
 
 
+def request_headers(route: ModelRoute) -> dict[str, str]:
+    """Every Gemini call's headers: JSON, and the provider's key the way Google takes it."""
+    headers = {"Content-Type": "application/json"}
+    if route.provider.credential:
+        headers["x-goog-api-key"] = route.provider.credential
+    return headers
+
+
 class GeminiChat:
     native_surface = "generate"
 
@@ -20,13 +28,10 @@ class GeminiChat:
     async def send(
         self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
     ) -> UpstreamResponse:
-        headers = {"Content-Type": "application/json"}
-        if route.provider.credential:
-            headers["x-goog-api-key"] = route.provider.credential
+        headers = request_headers(route)
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
-        response = await http.post(url, orjson.dumps(body), headers, timeouts)
-        return response
+        return await http.post(url, orjson.dumps(body), headers, timeouts)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return gemini.gemini_to_chat_response(orjson.loads(raw), model=route.upstream_name)

@@ -5,45 +5,29 @@ so a larger translated request goes up as several batches at once and is answere
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
 
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import embeddings
 from .. import http
-from ..base import Timeouts, UpstreamResponse
+from ..base import LocalResponse, Timeouts, UpstreamResponse
+from .chat import request_headers
 
 
-class MergedBatch:
-    """The replies of several batches that all succeeded, read as one batch reply."""
-
-    status = 200
-
-    def __init__(self, parts: list[bytes], headers: Mapping[str, str]) -> None:
-        self._parts = parts
-        self.headers = headers
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        yield await self.read()
-
-    async def read(self) -> bytes:
-        vectors: list = []
-        for raw in self._parts:
-            try:
-                part = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return raw  # the caller reports the malformed reply as the upstream's
-            if not isinstance(part, dict) or not isinstance(part.get("embeddings"), list):
-                return raw
-            vectors.extend(part["embeddings"])
-        return orjson.dumps({"embeddings": vectors})
-
-    def close(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
+def merge_batches(parts: list[bytes]) -> bytes:
+    """Several batch replies as one, in order; the first malformed part stands for all
+    (the caller reports it as the upstream's malformed reply)."""
+    vectors: list = []
+    for raw in parts:
+        try:
+            part = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw
+        if not isinstance(part, dict) or not isinstance(part.get("embeddings"), list):
+            return raw
+        vectors.extend(part["embeddings"])
+    return orjson.dumps({"embeddings": vectors})
 
 
 class GeminiEmbeddings:
@@ -60,9 +44,7 @@ class GeminiEmbeddings:
     async def send(
         self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
     ) -> UpstreamResponse:
-        headers = {"Content-Type": "application/json"}
-        if route.provider.credential:
-            headers["x-goog-api-key"] = route.provider.credential
+        headers = request_headers(route)
         url = f"{route.provider.base_url}/models/{route.upstream_name}:batchEmbedContents"
         entries = body["requests"]
         size = embeddings.GEMINI_BATCH_LIMIT
@@ -91,7 +73,7 @@ class GeminiEmbeddings:
         finally:
             for answer in answers:
                 answer.close()
-        return MergedBatch(parts, answers[0].headers)
+        return LocalResponse(merge_batches(parts), answers[0].headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         # Gemini reports no usage: the answer carries none here, and the pipeline puts in

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from ...wire import gemini
 from ...wire.openai_errors import GATEWAY_ERROR_TYPE, error_bytes
 from ..errors import GatewayError
 from ..operations import Operation
@@ -102,3 +103,20 @@ class Surface:
 
     def chunk_with_cost(self, chunk: dict, cost: bytes) -> dict:
         return chunk
+
+
+class GoogleSurface(Surface):
+    """What every Gemini-dialect surface shares: Google's ways of sending the key, Google's
+    error envelope, no Orca routing fields in the body, and the cost in X-Orca-Cost only
+    (google-genai's response types are strict)."""
+
+    routing_fields = False
+    carries_cost = False
+
+    def api_key(self, request: Request) -> str | None:
+        # The x-goog-api-key header, or `?key=` in the query; else a bearer token.
+        key = request.header(b"x-goog-api-key") or request.query("key")
+        return key or super().api_key(request)
+
+    def render_error(self, error: GatewayError) -> bytes:
+        return orjson.dumps(gemini.error_envelope(error.status, error.message))

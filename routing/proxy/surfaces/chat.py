@@ -13,7 +13,7 @@ from ...wire.sse import DONE, encode_data
 from ..errors import GatewayError
 from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
-from .base import ClientCall, Surface, cost_fragment
+from .base import ClientCall, GoogleSurface, Surface, cost_fragment
 
 # --- OpenAI Chat Completions -------------------------------------------------------------
 
@@ -102,19 +102,9 @@ class MessagesSurface(Surface):
 # --- Gemini generateContent ------------------------------------------------------------------
 
 
-def gemini_api_key(request: Request) -> str | None:
-    """Google's ways: the x-goog-api-key header, or `?key=` in the query."""
-    return request.header(b"x-goog-api-key") or request.query("key")
-
-
-class GenerateSurface(Surface):
+class GenerateSurface(GoogleSurface):
     name = "generate"
     operation = CHAT_OPERATION
-    routing_fields = False
-    carries_cost = False  # google-genai's types are strict; the cost is in X-Orca-Cost
-
-    def api_key(self, request: Request) -> str | None:
-        return gemini_api_key(request) or super().api_key(request)
 
     def validate(self, body: Any, request: Request) -> ClientCall:
         gemini.validate_generate_request(body)
@@ -145,9 +135,6 @@ class GenerateSurface(Surface):
         return gemini.GenerateStreamEncoder(
             model=call.model, include_thoughts=call.include_thoughts
         )
-
-    def render_error(self, error: GatewayError) -> bytes:
-        return orjson.dumps(gemini.error_envelope(error.status, error.message))
 
     def stream_error(self, error: GatewayError, encoder=None) -> bytes:
         encoder = encoder or gemini.GenerateStreamEncoder(model="")

@@ -5,12 +5,10 @@ from typing import Any
 
 import orjson
 
-from ...wire import embeddings, gemini
-from ..errors import GatewayError
+from ...wire import embeddings
 from ..operations import EMBEDDINGS
 from ..request import Request
-from .base import ClientCall, Surface
-from .chat import gemini_api_key
+from .base import ClientCall, GoogleSurface, Surface
 
 
 class EmbeddingsSurface(Surface):
@@ -28,14 +26,9 @@ class EmbeddingsSurface(Surface):
         return orjson.dumps(embeddings.render_openai_embeddings(completion, call.encoding_format))
 
 
-class EmbedContentSurface(Surface):
+class EmbedContentSurface(GoogleSurface):
     name = "embed_content"
     operation = EMBEDDINGS
-    routing_fields = False
-    carries_cost = False  # google-genai's types are strict; the cost is in X-Orca-Cost
-
-    def api_key(self, request: Request) -> str | None:
-        return gemini_api_key(request) or super().api_key(request)
 
     def validate(self, body: Any, request: Request) -> ClientCall:
         action, model = request.path_param("action"), request.path_param("model")
@@ -54,9 +47,6 @@ class EmbedContentSurface(Surface):
             return raw
         batch = orjson.loads(raw)
         return orjson.dumps({"embedding": batch["embeddings"][0]})
-
-    def render_error(self, error: GatewayError) -> bytes:
-        return orjson.dumps(gemini.error_envelope(error.status, error.message))
 
 
 EMBEDDINGS_SURFACE = EmbeddingsSurface()
