@@ -60,7 +60,10 @@ def server_environment(**overrides: str) -> dict[str, str]:
 
 
 class LiveServer:
-    def __init__(self, log_path: Path, **env_overrides: str) -> None:
+    def __init__(
+        self, log_path: Path, app: str = "orca.asgi:application", **env_overrides: str
+    ) -> None:
+        self.app = app  # the ASGI application uvicorn serves, as "module:attribute"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -74,7 +77,7 @@ class LiveServer:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "orca.asgi:application",
+                self.app,
                 *UVICORN_ARGS,
                 "--port",
                 str(self.port),

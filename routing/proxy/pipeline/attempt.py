@@ -167,12 +167,13 @@ async def _answer(
             completion["usage"] = {"prompt_tokens": usage.prompt_tokens}
             completion["usage"]["total_tokens"] = usage.prompt_tokens
     record.usage = usage
+    # Before the answer counts as served: one a watcher blocks is not charged.
+    for watcher in call.watchers:
+        watcher.completion(call, completion)
     record.status = 200
     cost = record.cost_pico = record.charge()
     record.charged = True
     cost_text = format_usd(cost).encode()
-    for watcher in call.watchers:
-        watcher.completion(call, completion)
     if passthrough and kind.native_surface == "chat":
         # The canonical form is OpenAI chat, so this is the upstream's own body, already
         # parsed: no second parse to add the cost.

@@ -33,7 +33,8 @@ class AnswerWatcher(Protocol):
         ...
 
     def finish(self, call: "Call") -> None:
-        """The stream ended (or the answer was sent): last chance to record."""
+        """The answer is about to go out, or the stream ended, however it ended (an error,
+        the client leaving): last chance to record."""
         ...
 
 
