@@ -115,6 +115,8 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         record.status, record.error_code = CLIENT_CLOSED, "client_closed"
         raise
     finally:
+        if call.watchers and not call.finished:
+            hooks.finish_quietly(call)  # once per call, however it ended
         _settle_and_record(call, ticket)
 
 

@@ -187,6 +187,7 @@ async def _answer(
         record.exchange = kept_exchange(record, call.body, out.decode("utf-8", "replace"))
     # Stored before the answer goes out, so a follow-up can reference it at once.
     await remember(call, completion, route)
+    call.finished = True
     for watcher in call.watchers:
         watcher.finish(call)
     await call.consumer.send_json(200, out, [(b"x-orca-cost", cost_text)])

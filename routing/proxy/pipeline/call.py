@@ -37,6 +37,7 @@ class Call:
     rewritten: bool = False
     # Output policies watching this call's answer (non-stream and stream alike).
     watchers: list["AnswerWatcher"] = field(default_factory=list)
+    finished: bool = False  # whether the watchers' finish() ran on a served answer
     record: CallRecord = field(init=False)  # from admission on, once the plan is known
 
     @property

@@ -15,6 +15,7 @@ change is lost on a same-format call. With no hooks registered the pipeline pays
 truth test per moment.
 """
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,10 +34,13 @@ class AnswerWatcher(Protocol):
         ...
 
     def finish(self, call: "Call") -> None:
-        """The answer is about to go out, or the stream ended, however it ended (an error,
-        the client leaving): last chance to record."""
+        """Once per call: just before a served answer goes out or a stream's end is sent
+        (raising GatewayError still turns it into an error), or, when the call ended without
+        one (an upstream error, a block, the client leaving), at its end."""
         ...
 
+
+log = logging.getLogger(__name__)
 
 RequestHook = Callable[["Call"], Awaitable[None]]
 WatcherFactory = Callable[["Call"], AnswerWatcher | None]
@@ -49,6 +53,16 @@ answer_watchers: list[WatcherFactory] = []
 async def run(hooks: list[RequestHook], call: "Call") -> None:
     for hook in hooks:
         await hook(call)
+
+
+def finish_quietly(call: "Call") -> None:
+    """The watchers' finish() for a call that ended without a served answer (an error, a
+    block, the client leaving): there is nothing left to block, so errors are only logged."""
+    for watcher in call.watchers:
+        try:
+            watcher.finish(call)
+        except Exception:
+            log.exception("request %s: an answer watcher's finish() failed", call.request_id)
 
 
 def watch(call: "Call") -> None:

@@ -261,15 +261,6 @@ class _Translated:
         return "".join(self.collected.content)
 
 
-def _finish_quietly(call: Call) -> None:
-    """The watchers' finish() once the stream ended in an error: nothing left to block."""
-    for watcher in call.watchers:
-        try:
-            watcher.finish(call)
-        except Exception:
-            log.exception("request %s: an answer watcher's finish() failed", call.request_id)
-
-
 async def relay_stream(
     call: Call,
     chunks: AsyncIterator[bytes],
@@ -291,7 +282,6 @@ async def relay_stream(
     first = path.start()
     if first:
         await consumer.send_body(first, more_body=True)
-    finished = False  # whether the watchers' finish() ran
     try:
         async for data in chunks:
             pieces = []
@@ -319,7 +309,7 @@ async def relay_stream(
         if isinstance(path, _Translated):
             await remember(call, path.collected.completion(), route)
             tail += path.end_marker()
-        finished = True
+        call.finished = True
         for watcher in call.watchers:
             watcher.finish(call)
         if tail:
@@ -343,6 +333,4 @@ async def relay_stream(
         record.usage = path.delivered()
         if call.key.retention == "keep":
             record.exchange = kept_exchange(record, call.body, path.kept_text())
-        if not finished:  # the stream ended otherwise (an error, the client leaving)
-            _finish_quietly(call)
     await consumer.send_body(b"")

@@ -307,7 +307,18 @@ def test_watcher_blocks_a_non_stream_answer(hooked, upstreams, django_db_blocker
         assert body["error"]["type"] == "permission_error"
     assert len(upstreams[KINDS[model]].requests) == 1
     # Nothing reached the client: nothing charged, as for any answer not served.
-    assert_not_charged(django_db_blocker, response.headers["x-orca-request-id"])
+    request_id = response.headers["x-orca-request-id"]
+    assert_not_charged(django_db_blocker, request_id)
+    assert hooked.finished(request_id)["status"] == 403  # finish() runs once per call
+
+
+def test_finish_runs_once_when_every_attempt_fails(hooked, upstreams):
+    response = post(hooked, "chat", "fake/error-500", "Say hello HOOK-WATCH", False)
+    assert response.status_code == 500
+    request_id = response.headers["x-orca-request-id"]
+    assert hooked.finished(request_id)["status"] == 500
+    lines = [line for line in hooked.finish_log.read_text().splitlines() if request_id in line]
+    assert len(lines) == 1
 
 
 def test_finish_runs_when_the_upstream_breaks_off(hooked, upstreams, django_db_blocker):

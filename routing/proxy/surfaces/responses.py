@@ -1,0 +1,58 @@
+"""OpenAI Responses, translated to and from the chat family's canonical form."""
+
+import secrets
+import time
+from typing import Any
+
+import orjson
+
+from ...wire import responses
+from ..errors import GatewayError
+from ..operations import CHAT as CHAT_OPERATION
+from ..request import Request
+from .base import ClientCall, Surface
+
+
+class ResponsesSurface(Surface):
+    name = "responses"
+    operation = CHAT_OPERATION
+
+    def validate(self, body: Any, request: Request) -> ClientCall:
+        responses.validate_responses_request(body)
+        return ClientCall(
+            body["model"].strip(),
+            body.get("stream") is True,
+            body=body,
+            response_id="resp_" + secrets.token_hex(24),
+            created_at=int(time.time()),
+            # history: filled by the pipeline for previous_response_id
+        )
+
+    def to_canonical(self, body: dict, call: ClientCall) -> dict:
+        return responses.responses_to_chat(body, history=call.history)
+
+    def render_completion(self, completion: dict, call: ClientCall) -> bytes:
+        return orjson.dumps(
+            responses.chat_to_responses_response(
+                completion,
+                response_id=call.response_id,
+                model=call.model,
+                request=call.body,
+                created_at=call.created_at,
+            )
+        )
+
+    def stream_encoder(self, call: ClientCall):
+        return responses.ResponsesStreamEncoder(
+            response_id=call.response_id,
+            model=call.model,
+            request=call.body,
+            created_at=call.created_at,
+        )
+
+    def stream_error(self, error: GatewayError, encoder=None) -> bytes:
+        assert encoder is not None  # responses are always translated, so an encoder exists
+        return encoder.error(error.message, error.code)
+
+
+RESPONSES = ResponsesSurface()
