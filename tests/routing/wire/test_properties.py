@@ -18,7 +18,7 @@ from routing.wire import anthropic, gemini, openai_chat, responses
 from routing.wire.canonical import EXTENSION_FIELDS, ChunkAccumulator, InvalidRequest
 from routing.wire.sse import EventSplitter
 from tests.fakes import anthropic_upstream, gemini_upstream
-from tests.routing import wire_strategies as ws
+from tests.routing.wire import strategies as ws
 
 FAST = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
