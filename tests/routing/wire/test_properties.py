@@ -94,7 +94,9 @@ def strings_in(value: Any) -> list[str]:
 
 def missing_texts(expected: list[str], body: dict) -> list[str]:
     found = strings_in(body)
-    return [text for text in expected if not any(text in s for s in found)]
+    # A tool result may travel as JSON text ({"result": ...}), where it is escaped.
+    forms = {text: (text, orjson.dumps(text).decode()[1:-1]) for text in expected}
+    return [t for t in expected if not any(f in s for s in found for f in forms[t])]
 
 
 def allowed_refusal(client: str, upstream: str, convo: ws.Conversation, exc: InvalidRequest):
