@@ -117,8 +117,17 @@ class FamilyAdapter(Protocol):
         ...
 
     async def send(
-        self, route, body: dict, *, stream: bool, timeouts: Timeouts
-    ) -> UpstreamResponse: ...
+        self,
+        route,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamResponse:
+        """POST the body; `extra_headers` are the client's own that a same-format upstream
+        gets (e.g. anthropic-beta), never replacing the kind's own headers."""
+        ...
 
     def canonical_response(self, raw: bytes, route) -> dict:
         """A non-stream response body in the family's canonical form."""

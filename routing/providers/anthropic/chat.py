@@ -1,5 +1,7 @@
 """Anthropic's Messages API: x-api-key, anthropic-version, named SSE events."""
 
+from collections.abc import Mapping
+
 import orjson
 
 from ...catalog.snapshot import ModelRoute
@@ -32,6 +34,7 @@ class AnthropicChat:
         stream: bool,
         timeouts: Timeouts,
         path: str = "/messages",
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         headers = {
             "Content-Type": "application/json",
@@ -40,9 +43,10 @@ class AnthropicChat:
         }
         if route.provider.credential:
             headers["x-api-key"] = route.provider.credential
+        if extra_headers:
+            headers = {**extra_headers, **headers}  # never over Orca's own
         url = f"{route.provider.base_url}{path}"
-        response = await http.post(url, orjson.dumps(body), headers, timeouts)
-        return response
+        return await http.post(url, orjson.dumps(body), headers, timeouts)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return anthropic.anthropic_to_chat_response(orjson.loads(raw))

@@ -4,7 +4,7 @@ install works with no provider account. It streams, and calls a tool when offere
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -200,7 +200,13 @@ class DemoChat:
         return with_stream_usage(body) if body.get("stream") else body
 
     async def send(
-        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+        self,
+        route: ModelRoute,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DemoResponse:
         return DemoResponse(body, route)
 

@@ -3,6 +3,7 @@ the same text always embeds the same way and a fresh install can try the endpoin
 
 import hashlib
 import math
+from collections.abc import Mapping
 
 import orjson
 
@@ -52,7 +53,13 @@ class DemoEmbeddings:
         return request
 
     async def send(
-        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+        self,
+        route: ModelRoute,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> LocalResponse:
         return LocalResponse(orjson.dumps(_answer(body, route)))
 

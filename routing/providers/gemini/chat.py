@@ -1,5 +1,7 @@
 """Gemini generateContent / streamGenerateContent?alt=sse; the model travels in the URL."""
 
+from collections.abc import Mapping
+
 import orjson
 
 from ...catalog.snapshot import ModelRoute
@@ -26,11 +28,19 @@ class GeminiChat:
         return gemini.chat_to_gemini_request(request)
 
     async def send(
-        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+        self,
+        route: ModelRoute,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         headers = request_headers(route)
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
+        if extra_headers:
+            headers = {**extra_headers, **headers}  # never over Orca's own
         return await http.post(url, orjson.dumps(body), headers, timeouts)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:

@@ -5,6 +5,7 @@ so a larger translated request goes up as several batches at once and is answere
 """
 
 import asyncio
+from collections.abc import Mapping
 
 import orjson
 
@@ -42,12 +43,20 @@ class GeminiEmbeddings:
         return embeddings.to_gemini_batch(request, route.upstream_name)
 
     async def send(
-        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+        self,
+        route: ModelRoute,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         headers = request_headers(route)
         url = f"{route.provider.base_url}/models/{route.upstream_name}:batchEmbedContents"
         entries = body["requests"]
         size = embeddings.GEMINI_BATCH_LIMIT
+        if extra_headers:
+            headers = {**extra_headers, **headers}  # never over Orca's own
         if len(entries) <= size:
             return await http.post(url, orjson.dumps(body), headers, timeouts)
         bodies = [

@@ -1,5 +1,7 @@
 """OpenAI Chat Completions: POST {base}/chat/completions, Bearer auth, data-only SSE."""
 
+from collections.abc import Mapping
+
 import orjson
 
 from ...catalog.snapshot import ModelRoute
@@ -21,7 +23,13 @@ class OpenAIChat:
         return openai_chat.with_stream_usage(body) if body.get("stream") else body
 
     async def send(
-        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+        self,
+        route: ModelRoute,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         headers = {
             "Content-Type": "application/json",
@@ -30,8 +38,9 @@ class OpenAIChat:
         if route.provider.credential:
             headers["Authorization"] = f"Bearer {route.provider.credential}"
         url = f"{route.provider.base_url}/chat/completions"
-        response = await http.post(url, orjson.dumps(body), headers, timeouts)
-        return response
+        if extra_headers:
+            headers = {**extra_headers, **headers}  # never over Orca's own
+        return await http.post(url, orjson.dumps(body), headers, timeouts)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         data = orjson.loads(raw)

@@ -1,5 +1,7 @@
 """Embeddings from OpenAI and every OpenAI-compatible server: POST {base}/embeddings."""
 
+from collections.abc import Mapping
+
 import orjson
 
 from ...catalog.snapshot import ModelRoute
@@ -18,12 +20,20 @@ class OpenAIEmbeddings:
         return embeddings.to_openai_upstream(request, route.upstream_name)
 
     async def send(
-        self, route: ModelRoute, body: dict, *, stream: bool, timeouts: Timeouts
+        self,
+        route: ModelRoute,
+        body: dict,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if route.provider.credential:
             headers["Authorization"] = f"Bearer {route.provider.credential}"
         url = f"{route.provider.base_url}/embeddings"
+        if extra_headers:
+            headers = {**extra_headers, **headers}  # never over Orca's own
         return await http.post(url, orjson.dumps(body), headers, timeouts)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:

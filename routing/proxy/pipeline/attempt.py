@@ -114,7 +114,11 @@ async def _send(
     try:
         try:
             response = await kind.send(
-                route, body, stream=client.stream, timeouts=state.timeouts_for(route.provider)
+                route,
+                body,
+                stream=client.stream,
+                timeouts=state.timeouts_for(route.provider),
+                extra_headers=client.forward_headers if passthrough else None,
             )
             if response.status >= 400:
                 error = upstream_error(response, await response.read(), route, call.raw_key)

@@ -38,6 +38,8 @@ class ClientCall:
     response_id: str = ""
     created_at: int = 0
     history: list[dict] | None = None
+    # Client headers a same-format upstream gets as sent (Anthropic's anthropic-beta).
+    forward_headers: dict[str, str] = field(default_factory=dict)
 
 
 class Surface:
