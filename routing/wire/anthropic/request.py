@@ -11,6 +11,7 @@ from typing import Any
 
 from ..canonical import InvalidRequest
 from ..common import data_url, effort_for_budget, is_int, is_number
+from ..tools import function_tools
 from .shared import (
     _UNSAFE_ID_CHARS,
     MIN_THINKING_BUDGET,
@@ -455,6 +456,7 @@ def _tool_choice_out(chat: dict, tools: list[dict]) -> tuple[dict | None, list[d
 
 def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_tokens: int) -> dict:
     """A canonical chat request as an Anthropic Messages body for `upstream_model`."""
+    chat = function_tools(chat)  # custom tools as functions, other types left out
     n: Any = chat.get("n")
     if is_int(n) and n > 1:
         raise InvalidRequest(

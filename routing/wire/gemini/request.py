@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from ..canonical import InvalidRequest
 from ..common import data_url, dumps, parse_object
+from ..tools import function_tools
 from .options import options_to_chat, options_to_gemini
 from .shared import (
     _args_object,
@@ -294,6 +295,7 @@ def _assistant_parts(message: dict, names: dict[str, str], where: str) -> list[d
 
 def chat_to_gemini_request(chat: dict) -> dict:
     """A canonical chat request -> a GenerateContentRequest body (the model goes in the URL)."""
+    chat = function_tools(chat)  # custom tools as functions, other types left out
     system: list[dict] = []
     contents: list[dict] = []
     names: dict[str, str] = {}  # tool_call id -> function name
