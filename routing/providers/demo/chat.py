@@ -1,8 +1,8 @@
 """The `demo` kind: answers locally, deterministically, in OpenAI's shape, so a fresh
-install works with no provider account. It streams, and calls a tool when offered one."""
+install works with no provider account, coding agents included. It streams; what it says (a
+tool call or text, JSON for structured output) is decided in answer.py."""
 
 import asyncio
-import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -14,50 +14,22 @@ from ...wire import canonical
 from ...wire.openai_chat import OpenAIStreamDecoder, with_stream_usage
 from ...wire.sse import DONE, encode_data
 from ..base import LocalResponse, Timeouts
+from .answer import call_id, conversation_digest, decide, text_of
 
 _CHUNK_PAUSE = 0.01  # seconds between streamed words, so streaming is visible
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(
-                    p.get("text", "")
-                    for p in content
-                    if isinstance(p, dict) and p.get("type") == "text"
-                )
-    return ""
 
 
 def _count_tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
-def _placeholder_arguments(tool: dict[str, Any]) -> str:
-    """Arguments that satisfy the tool's required properties with obvious sample values."""
-    schema = (tool.get("function") or {}).get("parameters")
-    schema = schema if isinstance(schema, dict) else {}
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    samples = {
-        "string": "demo",
-        "integer": 1,
-        "number": 1,
-        "boolean": True,
-        "array": [],
-        "object": {},
-    }
-    required = schema.get("required")
-    args = {}
-    for name in required if isinstance(required, list) else []:
-        spec = properties.get(name)
-        kind = spec.get("type") if isinstance(spec, dict) else None
-        args[str(name)] = samples.get(kind, "demo") if isinstance(kind, str) else "demo"
-    return orjson.dumps(args).decode()
+def _pieces(text: str) -> list[str]:
+    """The streamed pieces: a word each (with its leading space), long runs cut in 16s."""
+    out: list[str] = []
+    for position, word in enumerate(text.split(" ")):
+        piece = word if position == 0 else " " + word
+        out.extend(piece[i : i + 16] for i in range(0, len(piece), 16))
+    return out or [""]
 
 
 class DemoResponse(LocalResponse):
@@ -66,47 +38,40 @@ class DemoResponse(LocalResponse):
         self._stream = body.get("stream") is True
         self.headers = {"content-type": "text/event-stream" if self._stream else "application/json"}
         messages = body.get("messages") or []
-        prompt_text = " ".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
-        said = _last_user_text(messages).strip()
-        self._text = (
-            f"Hello from Orca's demo model. You said: {said[:200]}"
-            if said
-            else "Hello from Orca's demo model."
-        )
-        tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
-        wants_tool = tools and body.get("tool_choice") != "none"
-        self._tool = tools[0] if wants_tool else None
+        prompt_text = " ".join(text_of(m.get("content")) for m in messages if isinstance(m, dict))
+        self._answer = decide(body)
         self._n = body.get("n") or 1
         self._model = route.upstream_name
-        digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        self._id = f"chatcmpl-demo{digest[:24]}"
+        self._digest = conversation_digest(messages)
+        self._id = f"chatcmpl-demo{self._digest[:24]}"
         self._created = int(time.time())
-        completion = _count_tokens(self._text) if self._tool is None else 8
+        if self._answer.tool is not None:
+            completion = max(1, (len(self._answer.tool) + len(self._answer.arguments)) // 4)
+        else:
+            completion = _count_tokens(self._answer.text or "")
         self._usage = {
             "prompt_tokens": _count_tokens(prompt_text),
             "completion_tokens": completion * self._n,
             "total_tokens": _count_tokens(prompt_text) + completion * self._n,
         }
 
-    def _tool_call(self, index: int) -> dict[str, Any]:
-        assert self._tool is not None
+    def _tool_call(self, choice: int) -> dict[str, Any]:
+        name = self._answer.tool
+        assert name is not None
         return {
-            "id": f"call_demo_{index}",
+            "id": call_id(self._digest, choice, 0, name),
             "type": "function",
-            "function": {
-                "name": self._tool["function"]["name"],
-                "arguments": _placeholder_arguments(self._tool),
-            },
+            "function": {"name": name, "arguments": self._answer.arguments},
         }
 
     def _completion(self) -> dict[str, Any]:
         choices = []
         for i in range(self._n):
-            if self._tool is not None:
-                message = {"role": "assistant", "content": None, "tool_calls": [self._tool_call(0)]}
+            if self._answer.tool is not None:
+                message = {"role": "assistant", "content": None, "tool_calls": [self._tool_call(i)]}
                 finish = "tool_calls"
             else:
-                message = {"role": "assistant", "content": self._text}
+                message = {"role": "assistant", "content": self._answer.text}
                 finish = "stop"
             choices.append(
                 {"index": i, "message": message, "logprobs": None, "finish_reason": finish}
@@ -133,48 +98,29 @@ class DemoResponse(LocalResponse):
             chunk["usage"] = usage
         return encode_data(orjson.dumps(chunk))
 
+    def _delta(self, choice: int, delta: dict[str, Any]) -> bytes:
+        return self._chunk([{"index": choice, "delta": delta, "finish_reason": None}])
+
     async def chunks(self) -> AsyncIterator[bytes]:
         if not self._stream:
             yield orjson.dumps(self._completion())
             return
         for i in range(self._n):
-            yield self._chunk(
-                [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-            )
-        if self._tool is not None:
-            call = self._tool_call(0)
-            arguments = call["function"]["arguments"]
+            yield self._delta(i, {"role": "assistant", "content": ""})
+        if self._answer.tool is not None:
             for i in range(self._n):
-                first = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
-                yield self._chunk(
-                    [
-                        {
-                            "index": i,
-                            "delta": {"tool_calls": [{"index": 0, **first}]},
-                            "finish_reason": None,
-                        }
-                    ]
-                )
-                yield self._chunk(
-                    [
-                        {
-                            "index": i,
-                            "delta": {
-                                "tool_calls": [{"index": 0, "function": {"arguments": arguments}}]
-                            },
-                            "finish_reason": None,
-                        }
-                    ]
-                )
+                call = self._tool_call(i)
+                function = call["function"]
+                opening = {**call, "function": {"name": function["name"], "arguments": ""}}
+                yield self._delta(i, {"tool_calls": [{"index": 0, **opening}]})
+                for piece in _pieces(function["arguments"]):
+                    arguments = {"index": 0, "function": {"arguments": piece}}
+                    yield self._delta(i, {"tool_calls": [arguments]})
             finish = "tool_calls"
         else:
-            words = self._text.split(" ")
-            for position, word in enumerate(words):
-                piece = word if position == 0 else " " + word
+            for piece in _pieces(self._answer.text or ""):
                 for i in range(self._n):
-                    yield self._chunk(
-                        [{"index": i, "delta": {"content": piece}, "finish_reason": None}]
-                    )
+                    yield self._delta(i, {"content": piece})
                 await asyncio.sleep(_CHUNK_PAUSE)
             finish = "stop"
         for i in range(self._n):
