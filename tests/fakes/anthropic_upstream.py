@@ -31,6 +31,15 @@ next user turn, ``tools`` required when the history uses them, and, with thinkin
 assistant turn of an unfinished tool loop starting with its thinking block. ``temperature: 1``
 is accepted with thinking, as the real API does.
 
+Mid-conversation system turns are accepted where the real API takes them: a ``{"role":
+"system"}`` message with text content right after a user turn, followed by an assistant turn
+or ending the conversation, never first and never two in a row (the real API also limits them
+to some models, Claude Opus 4.8 and newer; the fake takes them on every model). So is the beta
+``mid_conv_system`` block, as the last block(s) of a turn. The fields Claude Code sends
+(``context_management``, ``thinking: {type: "adaptive", display}``, ``output_config.effort``,
+``cache_control`` at the top level and on blocks, ``metadata``, ``mcp_servers``,
+``container``) are accepted; ``anthropic-beta`` is recorded with the other headers.
+
 Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)``
 (client went away) or ``("stream_errored", model)`` (we sent ``event: error``) in ``events``;
 every request that fails validation records ``("invalid_request", model)`` and appends its message
@@ -152,6 +161,7 @@ _BLOCK_TYPES = frozenset(
         "mcp_tool_result",
         "container_upload",
         "compaction",
+        "mid_conv_system",
     }
 )
 _BLOCK_KEYS: dict[str, frozenset[str]] = {
@@ -161,6 +171,7 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
     "tool_result": frozenset({"type", "tool_use_id", "content", "is_error", "cache_control"}),
     "thinking": frozenset({"type", "thinking", "signature"}),
     "redacted_thinking": frozenset({"type", "data"}),
+    "mid_conv_system": frozenset({"type", "content", "cache_control"}),
 }
 _TOOL_KEYS = frozenset(
     {
@@ -464,31 +475,28 @@ def _validate_messages(body: JSONDict, tool_names: list[str]) -> None:
     if not messages:
         raise RequestInvalid("messages: at least one message is required")
 
+    _validate_system_turns(messages)
+    # System turns aside, the conversation alternates user and assistant turns.
+    positions = [i for i, m in enumerate(messages) if m.get("role") != "system"]
+    conversation = [messages[i] for i in positions]
     uses_tools = False
-    for i, message in enumerate(messages):
-        where = f"messages.{i}"
-        if not isinstance(message, dict):
-            raise RequestInvalid(f"{where}: Input should be a valid dictionary")
+    for i, message in enumerate(conversation):
+        where = f"messages.{positions[i]}"
         role = message.get("role")
-        if role == "system":
-            raise RequestInvalid(
-                f"{where}.role: 'system' is not a valid message role; "
-                "use the top-level `system` parameter"
-            )
         if role not in ("user", "assistant"):
-            raise RequestInvalid(f"{where}.role: Input should be 'user' or 'assistant'")
+            raise RequestInvalid(f"{where}.role: Input should be 'user', 'assistant' or 'system'")
         for key in message:
             if key not in ("role", "content"):
                 raise RequestInvalid(f"{where}.{key}: Extra inputs are not permitted")
         if i == 0 and role != "user":
             raise RequestInvalid('messages: first message must use the "user" role')
-        if i > 0 and messages[i - 1].get("role") == role:
+        if i > 0 and conversation[i - 1].get("role") == role:
             raise RequestInvalid(
                 f'{where}: roles must alternate between "user" and "assistant", '
                 f"but found multiple {role!r} roles in a row"
             )
         content = message.get("content")
-        is_final_assistant = role == "assistant" and i == len(messages) - 1
+        is_final_assistant = role == "assistant" and i == len(conversation) - 1
         if isinstance(content, str):
             if not content and not is_final_assistant:
                 raise RequestInvalid(
@@ -506,13 +514,72 @@ def _validate_messages(body: JSONDict, tool_names: list[str]) -> None:
         for j, block in enumerate(content):
             if _validate_block(block, f"{where}.content.{j}", role):
                 uses_tools = True
+        _validate_mid_conv_blocks(content, where)
 
     if uses_tools and not tool_names:
         raise RequestInvalid(
             "Requests which include `tool_use` or `tool_result` blocks must define tools."
         )
-    _validate_tool_protocol(messages)
-    _validate_thinking_in_tool_loop(body, messages)
+    _validate_tool_protocol(conversation)
+    _validate_thinking_in_tool_loop(body, conversation)
+
+
+def _validate_system_text(content: Any, where: str) -> None:
+    """A system turn's content: a non-empty string or a non-empty list of text blocks."""
+    if isinstance(content, str):
+        if not content:
+            raise RequestInvalid(f"{where}: system messages must have non-empty content")
+        return
+    if not isinstance(content, list) or not content:
+        raise RequestInvalid(f"{where}: Input should be a valid string or a list of text blocks")
+    for j, block in enumerate(content):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise RequestInvalid(f"{where}.{j}.type: Input should be 'text'")
+        _validate_text_block(block, f"{where}.{j}")
+
+
+def _validate_system_turns(messages: list[Any]) -> None:
+    """Where a ``{"role": "system"}`` message may stand: right after a user turn, before an
+    assistant turn or at the end; never first, never two in a row."""
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise RequestInvalid(f"messages.{i}: Input should be a valid dictionary")
+    for i, message in enumerate(messages):
+        if message.get("role") != "system":
+            continue
+        where = f"messages.{i}"
+        for key in message:
+            if key not in ("role", "content"):
+                raise RequestInvalid(f"{where}.{key}: Extra inputs are not permitted")
+        _validate_system_text(message.get("content"), f"{where}.content")
+        before = messages[i - 1].get("role") if i > 0 else None
+        after = messages[i + 1].get("role") if i + 1 < len(messages) else None
+        if after == "system":
+            raise RequestInvalid(
+                f"{where}: consecutive system messages are not allowed; merge them into one"
+            )
+        if before != "user":
+            raise RequestInvalid(
+                f"{where}: a system message must immediately follow a user message"
+            )
+        if after not in (None, "assistant"):
+            raise RequestInvalid(
+                f"{where}: a system message must be followed by an assistant message or end "
+                "the conversation"
+            )
+
+
+def _validate_mid_conv_blocks(content: list[Any], where: str) -> None:
+    """``mid_conv_system`` blocks stand at the end of a turn, holding text blocks."""
+    kinds = [block.get("type") for block in content]
+    for j, block in enumerate(content):
+        if kinds[j] != "mid_conv_system":
+            continue
+        if any(kind != "mid_conv_system" for kind in kinds[j:]):
+            raise RequestInvalid(
+                f"{where}.content.{j}: mid_conv_system blocks must be the last blocks of a turn"
+            )
+        _validate_system_text(block.get("content"), f"{where}.content.{j}.content")
 
 
 def _validate_block(block: Any, where: str, role: str) -> bool:

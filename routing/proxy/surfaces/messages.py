@@ -4,11 +4,24 @@ from typing import Any
 
 import orjson
 
-from ...wire import anthropic
+from ...wire import anthropic, untranslatable
 from ..errors import GatewayError
 from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, Surface
+
+BETA_HEADER = b"anthropic-beta"
+
+
+def beta_headers(request: Request) -> dict[str, str]:
+    """The client's `anthropic-beta` values (every one, as one comma-separated header), which a
+    same-format (Anthropic) upstream gets unchanged; a translated call has no use for them."""
+    values = [
+        value.decode("latin-1").strip()
+        for name, value in request.scope["headers"]
+        if name == BETA_HEADER and value.strip()
+    ]
+    return {"anthropic-beta": ",".join(values)} if values else {}
 
 
 class MessagesSurface(Surface):
@@ -20,9 +33,23 @@ class MessagesSurface(Surface):
 
     def validate(self, body: Any, request: Request) -> ClientCall:
         anthropic.validate_messages_request(body)
-        return ClientCall(body["model"].strip(), body.get("stream") is True)
+        return ClientCall(
+            body["model"].strip(),
+            body.get("stream") is True,
+            forward_headers=beta_headers(request),
+        )
 
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
+        canonical = anthropic.messages_to_chat(body)
+        # A part with no canonical form (a server tool, `mcp_servers`...) is refused here;
+        # the pipeline then plans with `planning_form` and lets only an Anthropic upstream,
+        # which takes the body as sent, serve the call.
+        untranslatable.refuse(canonical)
+        return canonical
+
+    def planning_form(self, body: dict, call: ClientCall) -> dict | None:
+        # The canonical form without the parts it cannot hold: close enough to plan, reserve
+        # and estimate with, and it keeps the record of what it left out.
         return anthropic.messages_to_chat(body)
 
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:

@@ -1,22 +1,25 @@
-"""Request translation both ways.
+"""Anthropic as the upstream kind: `chat_to_anthropic_request` turns a canonical chat request
+into the Messages body sent to an Anthropic upstream. (The client surface's direction,
+`messages_to_chat`, is client_request.py.)
 
-Client surface: `messages_to_chat` turns a (validated, see validation.py) Anthropic Messages
-request into a canonical chat request. Upstream kind: `chat_to_anthropic_request` turns a
-canonical chat request into the Messages body sent to an Anthropic upstream.
+A system or developer message anywhere in the conversation is folded into the top-level
+`system` blocks, in order. The API also takes `{"role": "system"}` turns in `messages`, but
+only on some models (Claude Opus 4.8) and only right after a user turn, before an assistant
+turn or at the end, so folding is the form every Anthropic model accepts.
 """
 
 import hashlib
 import re
 from typing import Any
 
+from .. import untranslatable
 from ..canonical import InvalidRequest
-from ..common import data_url, effort_for_budget, is_int, is_number
+from ..common import is_int, is_number
 from ..tools import function_tools
 from .shared import (
     _UNSAFE_ID_CHARS,
     MIN_THINKING_BUDGET,
     _arguments_object,
-    _blocks_to_chat,
     _text_of,
     _unsupported,
 )
@@ -27,204 +30,15 @@ IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/we
 
 # reasoning_effort -> thinking budget (orcarouter.md §5.2; xhigh/max follow LiteLLM's ladder).
 EFFORT_BUDGETS = {"low": 1280, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 16384}
-# Anthropic output_config.effort -> canonical reasoning_effort.
-_EFFORT_FROM_ANTHROPIC = {
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "high",
-    "max": "high",
-}
 
 JSON_OBJECT_INSTRUCTION = (
     "Respond with one valid JSON object and nothing else: no prose, no code fences."
 )
-STRUCTURED_OUTPUT_NAME = "structured_output"
 _HISTORY_TOOL_DESCRIPTION = "Declared only because earlier turns of this conversation used it."
 
 _TOOL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 _DATA_URL = re.compile(r"^data:([^;,]+)((?:;[^;,]*)*),(.*)$", re.DOTALL)
-
-
-# === Anthropic Messages as the client surface ================================================
-
-
-def _image_part(block: dict, where: str) -> dict:
-    source: Any = block.get("source") or {}  # client JSON: its fields are not checked here
-    if source.get("type") == "base64":
-        url = data_url(source.get("media_type"), source.get("data"))
-    elif source.get("type") == "url":
-        url = source.get("url")
-    else:
-        raise _unsupported(f"an image source of type {source.get('type')!r}", f"{where}.source")
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-def _document_parts(block: dict, where: str) -> list[dict]:
-    source: Any = block.get("source") or {}  # client JSON: its fields are not checked here
-    kind = source.get("type")
-    if kind == "base64":
-        media_type = source.get("media_type") or "application/pdf"
-        file: dict[str, Any] = {"file_data": data_url(media_type, source.get("data"))}
-        if isinstance(block.get("title"), str):
-            file["filename"] = block["title"]
-        return [{"type": "file", "file": file}]
-    if kind == "text":
-        return [{"type": "text", "text": source.get("data") or ""}]
-    if kind == "content":
-        inner = source.get("content")
-        if isinstance(inner, str):
-            return [{"type": "text", "text": inner}]
-        parts: list[dict] = []
-        for k, inner_block in enumerate(inner or []):
-            parts.extend(_user_part(inner_block, f"{where}.source.content[{k}]"))
-        return parts
-    raise _unsupported(f"a document source of type {kind!r}", f"{where}.source")
-
-
-def _user_part(block: dict, where: str) -> list[dict]:
-    kind = block.get("type")
-    if kind == "text":
-        return [{"type": "text", "text": block.get("text") or ""}]
-    if kind == "image":
-        return [_image_part(block, where)]
-    if kind == "document":
-        return _document_parts(block, where)
-    raise _unsupported(f"a {kind!r} content block", where)
-
-
-def _tool_message(block: dict, where: str) -> tuple[dict, list[dict]]:
-    """A tool_result block -> (a Chat tool message, parts that must move to the user turn)."""
-    content = block.get("content")
-    moved: list[dict] = []
-    if isinstance(content, list):
-        texts = []
-        for k, inner in enumerate(content):
-            at = f"{where}.content[{k}]"
-            if inner.get("type") == "text":
-                texts.append(inner.get("text") or "")
-            elif inner.get("type") in ("image", "document"):
-                moved.extend(_user_part(inner, at))  # tool messages cannot hold media
-            else:
-                raise _unsupported(f"a {inner.get('type')!r} block inside a tool result", at)
-        text = "\n\n".join(texts)
-    else:
-        text = content if isinstance(content, str) else ""
-    if block.get("is_error"):
-        text = f"Error: {text}" if text else "Error"
-    return {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text}, moved
-
-
-def _user_to_chat(content: Any, where: str) -> list[dict]:
-    if isinstance(content, str):
-        return [{"role": "user", "content": content}]
-    tools: list[dict] = []
-    moved: list[dict] = []
-    parts: list[dict] = []
-    for j, block in enumerate(content or []):
-        at = f"{where}.content[{j}]"
-        if block.get("type") == "tool_result":
-            message, media = _tool_message(block, at)
-            tools.append(message)
-            moved.extend(media)
-        else:
-            parts.extend(_user_part(block, at))
-    parts = moved + parts
-    if not parts:
-        return tools
-    if len(parts) == 1 and parts[0]["type"] == "text":
-        return [*tools, {"role": "user", "content": parts[0]["text"]}]
-    return [*tools, {"role": "user", "content": parts}]
-
-
-def _assistant_to_chat(content: Any, where: str) -> dict:
-    if isinstance(content, str):
-        return {"role": "assistant", "content": content}
-    return _blocks_to_chat(content, where)
-
-
-def _system_to_chat(system: Any) -> str:
-    if isinstance(system, str):
-        return system
-    if isinstance(system, list):
-        return "\n\n".join(b.get("text") or "" for b in system if isinstance(b, dict))
-    return ""
-
-
-def messages_to_chat(body: dict) -> dict:
-    """A (validated) Messages request as a canonical chat request."""
-    out: dict[str, Any] = {"model": body["model"]}
-    messages: list[dict] = []
-    system = _system_to_chat(body.get("system"))
-    if system:
-        messages.append({"role": "system", "content": system})
-    for i, message in enumerate(body.get("messages") or []):
-        where = f"messages[{i}]"
-        if message.get("role") == "assistant":
-            messages.append(_assistant_to_chat(message.get("content"), where))
-        else:
-            messages.extend(_user_to_chat(message.get("content"), where))
-    out["messages"] = messages
-    out["max_tokens"] = body["max_tokens"]
-    for name in ("temperature", "top_p", "top_k"):
-        if body.get(name) is not None:
-            out[name] = body[name]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
-
-    tools = []
-    for i, tool in enumerate(body.get("tools") or []):
-        if tool.get("type") not in (None, "custom"):
-            raise _unsupported(f"the server tool {tool.get('type')!r}", f"tools[{i}]")
-        function: dict[str, Any] = {"name": tool.get("name")}
-        if tool.get("description"):
-            function["description"] = tool["description"]
-        function["parameters"] = tool.get("input_schema") or {"type": "object", "properties": {}}
-        if isinstance(tool.get("strict"), bool):
-            function["strict"] = tool["strict"]
-        tools.append({"type": "function", "function": function})
-    if tools:
-        out["tools"] = tools
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict):
-            kind = choice.get("type")
-            if kind == "any":
-                out["tool_choice"] = "required"
-            elif kind == "tool":
-                out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
-            elif kind in ("auto", "none"):
-                out["tool_choice"] = kind
-            if choice.get("disable_parallel_tool_use") is True:
-                out["parallel_tool_calls"] = False
-    if body.get("mcp_servers"):
-        raise _unsupported("`mcp_servers`", "mcp_servers")
-
-    thinking = given_thinking if isinstance(given_thinking := body.get("thinking"), dict) else {}
-    output_config = (
-        given_config if isinstance(given_config := body.get("output_config"), dict) else {}
-    )
-    if thinking.get("type") == "enabled" and is_int(thinking.get("budget_tokens")):
-        out["reasoning_budget_tokens"] = thinking["budget_tokens"]
-        out["reasoning_effort"] = effort_for_budget(thinking["budget_tokens"])
-    elif (
-        thinking.get("type") != "disabled" and output_config.get("effort") in _EFFORT_FROM_ANTHROPIC
-    ):
-        out["reasoning_effort"] = _EFFORT_FROM_ANTHROPIC[output_config["effort"]]
-
-    fmt = output_config.get("format") or body.get("output_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        out["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": STRUCTURED_OUTPUT_NAME, "schema": fmt.get("schema") or {}},
-        }
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        out["user"] = metadata["user_id"]
-    if body.get("stream") is True:
-        out["stream"] = True
-        out["stream_options"] = {"include_usage": True}
-    return out
 
 
 # === Anthropic as the upstream kind ==========================================================
@@ -456,6 +270,7 @@ def _tool_choice_out(chat: dict, tools: list[dict]) -> tuple[dict | None, list[d
 
 def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_tokens: int) -> dict:
     """A canonical chat request as an Anthropic Messages body for `upstream_model`."""
+    untranslatable.refuse(chat)
     chat = function_tools(chat)  # custom tools as functions, other types left out
     n: Any = chat.get("n")
     if is_int(n) and n > 1:

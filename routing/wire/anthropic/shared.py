@@ -49,13 +49,16 @@ def _unsupported(what: str, param: str) -> InvalidRequest:
     )
 
 
-def _blocks_to_chat(content: Any, where: str | None) -> dict:
+def _blocks_to_chat(
+    content: Any, where: str | None, gaps: list[InvalidRequest] | None = None
+) -> dict:
     """Anthropic content blocks as one canonical assistant message.
 
-    With `where` (a client's request, already validated) blocks are taken as they are and one
-    with no Chat form is refused, naming `where`. Without it (an upstream's answer) non-objects,
-    server tool blocks and citations are left out, and a tool_use lacking an id or a name gets
-    a fresh id or "".
+    With `where` (a client's request, already validated) blocks are taken as they are, and one
+    with no Chat form is left out and noted in `gaps`, naming `where` (refused at once when no
+    list is given); `mid_conv_system` blocks are the caller's (client_request.py). Without it
+    (an upstream's answer) non-objects, server tool blocks and citations are left out, and a
+    tool_use lacking an id or a name gets a fresh id or "".
     """
     texts: list[str] = []
     calls: list[dict] = []
@@ -89,8 +92,11 @@ def _blocks_to_chat(content: Any, where: str | None) -> dict:
             )
         elif kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.get("data") or ""})
-        elif where is not None:
-            raise _unsupported(f"a {kind!r} content block", f"{where}.content[{j}]")
+        elif where is not None and kind != "mid_conv_system":
+            gap = _unsupported(f"a {kind!r} content block", f"{where}.content[{j}]")
+            if gaps is None:
+                raise gap
+            gaps.append(gap)
     message = assistant_message(texts, calls, reasoning)
     if blocks:
         message["thinking_blocks"] = blocks

@@ -1,7 +1,12 @@
 """Checks on a client's Anthropic Messages body (POST /v1/messages) before it is translated.
 
 `validate_messages_request` raises InvalidRequest naming the first bad field and changes
-nothing. Kept apart from request.py, which it precedes, so both stay a readable size.
+nothing. It checks only what Orca must understand to route, translate, meter or bill a call:
+the model, `max_tokens`, the shape of the conversation (roles `user`, `assistant` and
+`system`, the content blocks Orca reads) and the options it maps. Anything else (unknown
+top-level fields, block types, server tools, beta features) is the provider's to judge: a
+same-format call sends it as it came, and a translated one refuses it only where it has no
+equivalent (client_request.py, routing.wire.untranslatable).
 """
 
 from typing import Any
@@ -11,7 +16,7 @@ from ..common import is_int, is_number
 from .shared import MIN_THINKING_BUDGET
 
 TOOL_CHOICE_TYPES = frozenset({"auto", "any", "tool", "none"})
-THINKING_TYPES = frozenset({"enabled", "disabled", "adaptive"})
+ROLES = ("user", "assistant", "system")
 
 
 # === Anthropic Messages as the client surface ================================================
@@ -71,6 +76,18 @@ def _check_block(block: Any, where: str) -> None:
         _check_string(block, "signature", where)
     elif kind == "redacted_thinking":
         _check_string(block, "data", where)
+    elif kind == "mid_conv_system":
+        _check_content(block.get("content"), where)
+
+
+def _check_content(content: Any, where: str) -> None:
+    if content is None:
+        raise _missing(f"{where}.content")
+    if not isinstance(content, str | list):
+        raise _wrong_type(f"{where}.content", "a string or an array of content blocks")
+    if isinstance(content, list):
+        for j, block in enumerate(content):
+            _check_block(block, f"{where}.content[{j}]")
 
 
 def _check_messages(messages: Any) -> None:
@@ -85,19 +102,12 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(message, dict):
             raise _wrong_type(where, "an object")
         role = message.get("role")
-        if role not in ("user", "assistant"):
+        if role not in ROLES:
             raise InvalidRequest(
-                f"`{where}.role` must be 'user' or 'assistant', got {role!r}",
+                f"`{where}.role` must be 'user', 'assistant' or 'system', got {role!r}",
                 param=f"{where}.role",
             )
-        content = message.get("content")
-        if content is None:
-            raise _missing(f"{where}.content")
-        if not isinstance(content, str | list):
-            raise _wrong_type(f"{where}.content", "a string or an array of content blocks")
-        if isinstance(content, list):
-            for j, block in enumerate(content):
-                _check_block(block, f"{where}.content[{j}]")
+        _check_content(message.get("content"), where)
 
 
 def _check_system(system: Any) -> None:
@@ -162,15 +172,15 @@ def _check_tool_choice(choice: Any) -> None:
         raise _wrong_type("tool_choice.disable_parallel_tool_use", "a boolean")
 
 
-def _check_thinking(thinking: Any, max_tokens: int) -> None:
+def _check_thinking(thinking: Any, max_tokens: int | None) -> None:
+    """`enabled` carries the budget Orca translates; other types (`adaptive`, `disabled`, and
+    any newer one) are the provider's to judge."""
     if thinking is None:
         return
     if not isinstance(thinking, dict):
         raise _wrong_type("thinking", "an object")
-    if thinking.get("type") not in THINKING_TYPES:
-        raise InvalidRequest(
-            f"`thinking.type` must be one of {sorted(THINKING_TYPES)}", param="thinking.type"
-        )
+    if not isinstance(thinking.get("type"), str):
+        raise _wrong_type("thinking.type", "a string")
     if thinking["type"] != "enabled":
         return
     budget = thinking.get("budget_tokens")
@@ -183,15 +193,31 @@ def _check_thinking(thinking: Any, max_tokens: int) -> None:
             f"`thinking.budget_tokens` must be at least {MIN_THINKING_BUDGET}, got {budget}",
             param="thinking.budget_tokens",
         )
-    if budget >= max_tokens:
+    if max_tokens is not None and budget >= max_tokens:
         raise InvalidRequest(
             f"`thinking.budget_tokens` ({budget}) must be less than `max_tokens` ({max_tokens})",
             param="thinking.budget_tokens",
         )
 
 
-def validate_messages_request(body: Any) -> None:
-    """Check a parsed Messages body; raise InvalidRequest naming the first bad field."""
+def _check_max_tokens(body: dict, *, required: bool) -> int | None:
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        if required:
+            raise _missing("max_tokens")
+        return None
+    if not is_int(max_tokens):
+        raise _wrong_type("max_tokens", "an integer")
+    if max_tokens < 1:
+        raise InvalidRequest(
+            f"`max_tokens` must be at least 1, got {max_tokens}", param="max_tokens"
+        )
+    return max_tokens
+
+
+def validate_messages_request(body: Any, *, count_tokens: bool = False) -> None:
+    """Check a parsed Messages body; raise InvalidRequest naming the first bad field. A
+    `count_tokens` body has no `max_tokens` (nor anything checked against it)."""
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object", param=None, code="invalid_type")
     model = body.get("model")
@@ -199,15 +225,7 @@ def validate_messages_request(body: Any) -> None:
         raise _missing("model")
     if not isinstance(model, str) or not model.strip():
         raise _wrong_type("model", "a non-empty string")
-    max_tokens = body.get("max_tokens")
-    if max_tokens is None:
-        raise _missing("max_tokens")
-    if not is_int(max_tokens):
-        raise _wrong_type("max_tokens", "an integer")
-    if max_tokens < 1:
-        raise InvalidRequest(
-            f"`max_tokens` must be at least 1, got {max_tokens}", param="max_tokens"
-        )
+    max_tokens = _check_max_tokens(body, required=not count_tokens)
     _check_messages(body.get("messages"))
     _check_system(body.get("system"))
     _check_number(body, "temperature", 0, 1)

@@ -8,8 +8,9 @@ Upstream kind:
   (responses back in).
 
 What lives where (the modules import each other, never this package):
-  * validation.py: validate_generate_request checks a client's body; wants_thoughts reads
-    its includeThoughts switch.
+  * validation.py: validate_generate_request checks a client's body (and
+    validate_count_tokens_request a countTokens body); wants_thoughts reads its
+    includeThoughts switch.
   * request.py: generate_to_chat (client request in) and chat_to_gemini_request (upstream
     request out): the conversation's turns and parts, with SKIP_SIGNATURE.
   * options.py: the request's tools, toolConfig and generationConfig both ways, for
@@ -18,6 +19,7 @@ What lives where (the modules import each other, never this package):
     response back in), the finish-reason and usage mappings, error_envelope.
   * stream.py: GenerateStreamEncoder (stream out) and GeminiStreamDecoder (upstream stream
     back in, SSE or the JSON-array form sent without alt=sse).
+  * models.py: `models.list` / `models.get` answers (`models/<id>` objects, paged).
   * shared.py: small helpers more than one of those use.
 
 Input is read in camelCase or snake_case at every level: google-genai itself mixes them
@@ -53,11 +55,12 @@ Choices made where the canonical contract is silent:
   take `include_thoughts` to hide reasoning from a client that did not ask for it.
 """
 
+from .models import model_list, model_object
 from .options import THINKING_BUDGETS
 from .request import SKIP_SIGNATURE, chat_to_gemini_request, generate_to_chat
 from .response import chat_to_generate_response, error_envelope, gemini_to_chat_response
 from .stream import GeminiStreamDecoder, GenerateStreamEncoder
-from .validation import validate_generate_request, wants_thoughts
+from .validation import validate_count_tokens_request, validate_generate_request, wants_thoughts
 
 __all__ = [
     "SKIP_SIGNATURE",
@@ -69,6 +72,9 @@ __all__ = [
     "error_envelope",
     "gemini_to_chat_response",
     "generate_to_chat",
+    "model_list",
+    "model_object",
+    "validate_count_tokens_request",
     "validate_generate_request",
     "wants_thoughts",
 ]

@@ -12,6 +12,7 @@ import base64
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from .. import untranslatable
 from ..canonical import InvalidRequest
 from ..common import data_url, dumps, parse_object
 from ..tools import function_tools
@@ -294,7 +295,10 @@ def _assistant_parts(message: dict, names: dict[str, str], where: str) -> list[d
 
 
 def chat_to_gemini_request(chat: dict) -> dict:
-    """A canonical chat request -> a GenerateContentRequest body (the model goes in the URL)."""
+    """A canonical chat request -> a GenerateContentRequest body (the model goes in the URL).
+    Gemini has no system role in `contents`: every system or developer message, at the start
+    or in the middle of the conversation, becomes a `systemInstruction` part, in order."""
+    untranslatable.refuse(chat)
     chat = function_tools(chat)  # custom tools as functions, other types left out
     system: list[dict] = []
     contents: list[dict] = []

@@ -226,3 +226,27 @@ def wants_thoughts(body: dict) -> bool:
     """Whether a Gemini client asked to see thought summaries (thinkingConfig.includeThoughts)."""
     thinking = _get(_get(body, "generationConfig"), "thinkingConfig")
     return _get(thinking, "includeThoughts") is True
+
+
+def validate_count_tokens_request(body: Any) -> dict:
+    """Check a countTokens body (`contents`, or a whole `generateContentRequest`) and return
+    the generateContent request whose tokens it counts."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", param=None, code="invalid_type")
+    key = _key(body, "generateContentRequest")
+    inner = body.get(key)
+    if inner is None:
+        validate_generate_request({"contents": body.get("contents")})
+        return {"contents": body["contents"]}
+    if _get(body, "contents") is not None:
+        raise InvalidRequest(
+            f"`contents` and `{key}` cannot both be given", param=key, code="invalid_value"
+        )
+    if not isinstance(inner, dict):
+        raise _fail_type(f"`{key}` must be an object", key)
+    try:
+        validate_generate_request(inner)
+    except InvalidRequest as exc:
+        param = f"{key}.{exc.param}" if exc.param else key
+        raise InvalidRequest(f"in `{key}`: {exc.message}", param=param, code=exc.code) from None
+    return inner

@@ -87,7 +87,8 @@ def test_a_complete_request_is_valid():
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": "5"}, "max_tokens"),
         ({"messages": []}, "messages"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "system"}]}, "messages[0].content"),
         ({"messages": [{"role": "user"}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages[0].content[0]"),
@@ -108,7 +109,7 @@ def test_a_complete_request_is_valid():
         ({"tools": [{"type": "custom", "name": "f", "input_schema": []}]}, "tools[0].input_schema"),
         ({"tool_choice": {"type": "required"}}, "tool_choice.type"),
         ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),
-        ({"thinking": {"type": "on"}}, "thinking.type"),
+        ({"thinking": {"type": 5}}, "thinking.type"),
         ({"thinking": {"type": "enabled", "budget_tokens": 512}}, "thinking.budget_tokens"),
         ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking.budget_tokens"),
         ({"metadata": {"user_id": 7}}, "metadata.user_id"),
@@ -135,8 +136,10 @@ def test_validation_rejects_a_non_object_body():
 def test_server_tools_pass_validation_but_cannot_be_translated():
     body = base_body(tools=[{"type": "web_search_20250305", "name": "web_search"}])
     wire.validate_messages_request(body)
-    with pytest.raises(InvalidRequest) as info:
-        wire.messages_to_chat(body)
+    chat = wire.messages_to_chat(body)  # the canonical form leaves the tool out...
+    assert "tools" not in chat
+    with pytest.raises(InvalidRequest) as info:  # ...and a translation refuses it
+        wire.chat_to_anthropic_request(chat, upstream_model="claude-up", default_max_tokens=64)
     assert info.value.param == "tools[0]"
 
 
