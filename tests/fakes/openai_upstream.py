@@ -26,9 +26,18 @@ is not a positive integer. The error models above (``-500``/``-503``/``-429``/``
 ``fake-leaky-error``, ``fake-malformed``, ``fake-hang``) and the ``orca-fault:`` markers work
 on embeddings too (faults answer non-stream).
 
+Responses: ``POST /v1/responses`` (non-stream and SSE) and ``GET /v1/responses/{id}`` live in
+``openai_responses.py``, which validates requests as strictly as the real API, answers text,
+function calls, web searches with citations, reasoning summaries and JSON deterministically,
+keeps the responses it creates (``responses_store``, emptied by ``reset()``) for
+``previous_response_id``, and plays the error models and faults above in its own dialect. Its
+400s/404s are recorded: ``("invalid_request", model)`` in ``events`` and the message in
+``rejections``.
+
 Every streamed response records ``("stream_completed", model)``, ``("stream_aborted", model)``
-(client went away) or ``("stream_dropped", model)`` (we cut it) in ``events``; a ``fake-hang``
-request whose client leaves early records ``("request_aborted", model)``.
+(client went away) or ``("stream_dropped", model)`` (we cut it) in ``events`` (Responses streams
+that end in an ``error`` event or ``response.failed`` record ``("stream_errored", model)``); a
+``fake-hang`` request whose client leaves early records ``("request_aborted", model)``.
 """
 
 from __future__ import annotations
@@ -47,8 +56,8 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults
-from .base import FAULT, FakeUpstream, client_gone, fragments, words
+from . import faults, openai_responses
+from .base import FAULT, ValidatingFakeUpstream, client_gone, fragments, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
 
 JSONDict = dict[str, Any]
@@ -345,14 +354,26 @@ class _EmbeddingsFaultDialect(_FaultDialect):
         ).encode()
 
 
-class FakeOpenAIUpstream(FakeUpstream):
+class FakeOpenAIUpstream(ValidatingFakeUpstream):
     default_api_key = "upstream-secret-credential"
     label = "OpenAI"
     base_path = "/v1"
 
+    def __init__(self, api_key: str | None = None) -> None:
+        super().__init__(api_key)
+        # The responses created with ``store`` not false, for ``previous_response_id``.
+        self.responses_store = openai_responses.ResponsesStore()
+
+    def reset(self) -> None:
+        with self._cond:
+            super().reset()
+            self.responses_store.clear()
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self._chat_completions)
         router.add_post("/v1/embeddings", self._embeddings)
+        router.add_post("/v1/responses", self._responses)
+        router.add_get("/v1/responses/{response_id}", self._retrieve_response)
         router.add_get("/v1/models", self._models)
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
@@ -380,7 +401,26 @@ class FakeOpenAIUpstream(FakeUpstream):
             return web.Response(status=200, body=b"{not json", content_type="application/json")
         return None
 
+    def _reject_responses(
+        self, invalid: openai_responses.RequestInvalid, model: str
+    ) -> web.Response:
+        """A Responses request the real API refuses: recorded, then its error envelope."""
+        self._reject(invalid.message, model)
+        return _error_response(
+            invalid.status,
+            invalid.message,
+            "invalid_request_error",
+            param=invalid.param,
+            code=invalid.code,
+        )
+
     # ------------------------------------------------------------------ routes
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await openai_responses.serve(self, request)
+
+    async def _retrieve_response(self, request: web.Request) -> web.Response:
+        return await openai_responses.retrieve(self, request)
 
     async def _models(self, request: web.Request) -> web.Response:
         data = [
