@@ -14,8 +14,11 @@ UV_VERSION := 0.13.9
 PIP_AUDIT_VERSION := 2.10.1
 UV := $(TOOLS)/uv-$(UV_VERSION)/bin/uv
 PIP_AUDIT_VENV := $(TOOLS)/pip-audit-$(PIP_AUDIT_VERSION)
+# The real coding agents the suite drives (Claude Code, Codex CLI), pinned in their lock.
+AGENTS := tests/agents
+AGENTS_STAMP := $(AGENTS)/node_modules/.installed
 
-.PHONY: run test lint format serve worker migrate install lock audit clean bench bench-servers bench-clients profile
+.PHONY: run test lint format serve worker migrate install agents lock audit clean bench bench-servers bench-clients profile
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,6 +31,13 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## agents: the pinned coding agents for the suite, from the npm registry alone (npm ci)
+agents: $(AGENTS_STAMP)
+
+$(AGENTS_STAMP): $(AGENTS)/package.json $(AGENTS)/package-lock.json
+	npm ci --prefix $(AGENTS) --no-audit --no-fund --loglevel=error
+	touch $(AGENTS_STAMP)
 
 ## lock: re-pin requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade for newest releases)
 lock: $(UV)
@@ -55,8 +65,8 @@ run: migrate
 	@HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) bash scripts/run-dev.sh
 
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
-test: install
-	$(BIN)/python -m pytest
+test: install agents
+	ORCA_REQUIRE_AGENTS=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
