@@ -67,7 +67,8 @@ __all__ = [
     "strip_extensions",
 ]
 
-EXTENSION_FIELDS = ("reasoning_budget_tokens", "top_k")
+# x_orca_dropped_tools: the tools a translation left out (routing/wire/tools.py)
+EXTENSION_FIELDS = ("reasoning_budget_tokens", "top_k", "x_orca_dropped_tools")
 _MESSAGE_EXTENSIONS = ("reasoning_content", "thinking_blocks")
 
 

@@ -126,12 +126,15 @@ def _validate_tools(body: dict) -> bool:
             raise InvalidRequest(
                 f"`tools[{i}]` must be an object with a `type`", param=f"tools[{i}]"
             )
-        if tool["type"] == "function":
-            function = tool.get("function")
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        # function and custom tools are checked; another type is left for the upstream (a
+        # translation to another kind leaves it out: routing/wire/tools.py)
+        kind = tool["type"]
+        if kind in ("function", "custom"):
+            spec = tool.get(kind)
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
                 raise InvalidRequest(
-                    f"`tools[{i}].function.name` is required",
-                    param=f"tools[{i}].function.name",
+                    f"`tools[{i}].{kind}.name` is required",
+                    param=f"tools[{i}].{kind}.name",
                     code="missing_required_parameter",
                 )
     return bool(tools)

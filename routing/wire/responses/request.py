@@ -3,6 +3,8 @@
 validate_responses_request() names the first bad field as a 400; responses_to_chat() then maps
 input items, tools, tool_choice and text format onto Chat, joining the stored history of a
 previous_response_id in front of the new input. Nothing here looks at an upstream answer.
+Tools and the items of tool calls are translated in tools.py; a tool that cannot be translated
+is left out and listed (routing/wire/tools.py), never refused.
 """
 
 from __future__ import annotations
@@ -10,14 +12,33 @@ from __future__ import annotations
 from typing import Any
 
 from ..openai_chat import InvalidRequest
+from ..tools import DROPPED, FORCED
+from .tools import (
+    CALL_ITEMS,
+    HOSTED_ITEMS,
+    OUTPUT_ITEMS,
+    TOOL_LIST_ITEMS,
+    ToolMap,
+    chat_tools,
+    client_tools,
+    item_call,
+    tool_output,
+    validate_tool_item,
+    validate_tools,
+)
 
 MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
-TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 REASONING_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 REASONING_SUMMARIES = frozenset({"auto", "concise", "detailed"})
 TEXT_FORMATS = frozenset({"text", "json_object", "json_schema"})
 VERBOSITIES = frozenset({"low", "medium", "high"})
-ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "reasoning"})
+ITEM_TYPES = frozenset(
+    {"message", "function_call_output", "custom_tool_call_output", "reasoning"}
+    | CALL_ITEMS
+    | OUTPUT_ITEMS
+    | HOSTED_ITEMS
+    | TOOL_LIST_ITEMS
+)
 TEXT_PARTS = frozenset({"input_text", "output_text"})
 INPUT_PARTS = frozenset({"input_text", "input_image", "input_file", "input_audio"})
 ASSISTANT_PARTS = frozenset({"output_text", "input_text", "refusal"})
@@ -163,7 +184,8 @@ def _validate_item(item: Any, where: str) -> None:
         if not isinstance(item.get("arguments"), str):
             code = "missing_required_parameter" if item.get("arguments") is None else "invalid_type"
             raise _bad(f"`{where}.arguments` must be a JSON string", f"{where}.arguments", code)
-    elif kind == "function_call_output":
+        _typed(item, "namespace", str, "a string", f"{where}.namespace")
+    elif kind in ("function_call_output", "custom_tool_call_output"):
         _required_str(item, "call_id", f"{where}.call_id")
         output = item.get("output")
         if isinstance(output, list):
@@ -178,6 +200,10 @@ def _validate_item(item: Any, where: str) -> None:
             )
     elif kind == "reasoning":
         _typed(item, "summary", list, "an array", f"{where}.summary")
+    elif kind in CALL_ITEMS or kind in OUTPUT_ITEMS or kind in TOOL_LIST_ITEMS:
+        validate_tool_item(item, kind, where)
+    elif kind in HOSTED_ITEMS:
+        return  # dropped by the translation: a hosted tool's call replays nothing
     elif kind == "item_reference":
         raise _bad(
             "`item_reference` input items are not supported; send the items themselves "
@@ -191,37 +217,6 @@ def _validate_item(item: Any, where: str) -> None:
             f"{where}.type",
             "unsupported_value",
         )
-
-
-def _validate_tools(body: dict) -> None:
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise _bad("`tools` must be an array", "tools", "invalid_type")
-        for i, tool in enumerate(tools):
-            where = f"tools[{i}]"
-            if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
-                raise _bad(f"`{where}` must be an object with a `type`", where, "invalid_type")
-            if tool["type"] == "function":
-                _required_str(tool, "name", f"{where}.name")
-                _typed(tool, "description", str, "a string", f"{where}.description")
-                _typed(tool, "parameters", dict, "an object", f"{where}.parameters")
-                _typed(tool, "strict", bool, "a boolean", f"{where}.strict")
-    choice = body.get("tool_choice")
-    if choice is None:
-        return
-    if isinstance(choice, str):
-        if choice in TOOL_CHOICE_MODES:
-            return
-        raise _bad(
-            f"`tool_choice` must be one of {sorted(TOOL_CHOICE_MODES)} or an object, "
-            f"got {choice!r}",
-            "tool_choice",
-        )
-    if not isinstance(choice, dict) or not isinstance(choice.get("type"), str):
-        raise _bad("`tool_choice` must be a string or an object with a `type`", "tool_choice")
-    if choice["type"] == "function":
-        _required_str(choice, "name", "tool_choice.name")
 
 
 def _validate_text(body: dict) -> None:
@@ -315,7 +310,7 @@ def validate_responses_request(body: Any) -> None:
             raise _bad("`stream_options` must be an object", "stream_options", "invalid_type")
         if body.get("stream") is not True:
             raise _bad("`stream_options` is only allowed when `stream` is true", "stream_options")
-    _validate_tools(body)
+    validate_tools(body)
     _validate_reasoning(body)
     _validate_text(body)
 
@@ -394,7 +389,7 @@ def _tool_output(item: dict, where: str) -> tuple[str, list[dict]]:
     return "".join(texts), media
 
 
-def _input_messages(items: list, prior: list[dict]) -> list[dict]:
+def _input_messages(items: list, prior: list[dict], tools: ToolMap) -> list[dict]:
     """Input items -> messages, appended to `prior` (instructions and history), with every
     tool result placed straight after the assistant message that made the call."""
     others: list[dict] = []
@@ -407,23 +402,25 @@ def _input_messages(items: list, prior: list[dict]) -> list[dict]:
             message = _message(item, where)
             others.append(message)
             open_assistant = message if message["role"] == "assistant" else None
-        elif kind == "function_call":
-            call = {
-                "id": item["call_id"],
-                "type": "function",
-                "function": {"name": item["name"], "arguments": item["arguments"] or "{}"},
-            }
+        elif kind in CALL_ITEMS:
+            call = item_call(item, kind, tools)
             if open_assistant is None:
                 open_assistant = {"role": "assistant", "content": None}
                 others.append(open_assistant)
             open_assistant.setdefault("tool_calls", []).append(call)
-        elif kind == "function_call_output":
-            text, media = _tool_output(item, where)
-            tool = {"role": "tool", "tool_call_id": item["call_id"], "content": text}
-            outputs.setdefault(item["call_id"], []).append((tool, media, where))
+        elif kind in ("function_call_output", "custom_tool_call_output") or kind in OUTPUT_ITEMS:
+            if kind in OUTPUT_ITEMS:
+                call_id, text = tool_output(item, kind)
+                media: list[dict] = []
+            else:
+                call_id, (text, media) = item["call_id"], _tool_output(item, where)
+            tool = {"role": "tool", "tool_call_id": call_id, "content": text}
+            outputs.setdefault(call_id, []).append((tool, media, where))
             open_assistant = None
-        elif kind == "reasoning":
-            continue  # dropped: no reasoning state we can replay
+        elif kind == "reasoning" or kind in HOSTED_ITEMS or kind in TOOL_LIST_ITEMS:
+            # dropped: no reasoning state, nor hosted tool calls, can be replayed (the tools
+            # of a tool list item joined the request's: client_tools())
+            continue
         else:  # validation lets nothing else through
             raise _unsupported(f"input item type {kind!r} is not supported", f"{where}.type")
 
@@ -487,45 +484,6 @@ def _check_every_call_answered(messages: list[dict]) -> None:
                 )
 
 
-def _chat_tools(body: dict) -> tuple[list[dict], Any]:
-    """(chat tools, chat tool_choice or None)."""
-    tools: list[dict] = []
-    for i, tool in enumerate(body.get("tools") or []):
-        if tool["type"] != "function":
-            raise _unsupported(
-                f"tool type {tool['type']!r} is not supported; only function tools are",
-                f"tools[{i}].type",
-            )
-        function: dict[str, Any] = {"name": tool["name"]}
-        for name in ("description", "parameters", "strict"):
-            if tool.get(name) is not None:
-                function[name] = tool[name]
-        tools.append({"type": "function", "function": function})
-
-    choice = body.get("tool_choice")
-    if choice is None or isinstance(choice, str):
-        return tools, choice
-    kind = choice["type"]
-    if kind == "function":
-        return tools, {"type": "function", "function": {"name": choice["name"]}}
-    if kind == "allowed_tools":
-        # Chat has no portable equivalent: offer only the allowed functions instead.
-        mode = choice.get("mode", "auto")
-        allowed = choice.get("tools")
-        if mode not in ("auto", "required") or not isinstance(allowed, list):
-            raise _bad("`tool_choice` allowed_tools needs `mode` and `tools`", "tool_choice")
-        names = set()
-        for j, entry in enumerate(allowed):
-            if not isinstance(entry, dict) or entry.get("type") != "function":
-                raise _unsupported(
-                    "only function tools can be listed in allowed_tools",
-                    f"tool_choice.tools[{j}]",
-                )
-            names.add(entry.get("name"))
-        return [t for t in tools if t["function"]["name"] in names], mode
-    raise _unsupported(f"tool_choice type {kind!r} is not supported", "tool_choice.type")
-
-
 def _response_format(text: dict | None) -> dict | None:
     fmt = (text or {}).get("format")
     if not fmt or fmt["type"] == "text":
@@ -553,10 +511,11 @@ def responses_to_chat(body: dict, *, history: list[dict] | None = None) -> dict:
         prior.append({"role": "system", "content": body["instructions"]})
     prior.extend(history or [])
     input_ = body["input"]
+    tool_map = ToolMap(client_tools(body))
     if isinstance(input_, str):
-        messages = _input_messages([{"role": "user", "content": input_}], prior)
+        messages = _input_messages([{"role": "user", "content": input_}], prior, tool_map)
     else:
-        messages = _input_messages(input_, prior)
+        messages = _input_messages(input_, prior, tool_map)
 
     chat: dict[str, Any] = {"model": body["model"], "messages": messages}
     if body.get("stream") is True:
@@ -570,13 +529,17 @@ def responses_to_chat(body: dict, *, history: list[dict] | None = None) -> dict:
     effort = (body.get("reasoning") or {}).get("effort")
     if effort is not None:
         chat["reasoning_effort"] = effort
-    tools, choice = _chat_tools(body)
+    tools, choice, forced = chat_tools(body, tool_map)
     if tools:  # Chat rejects tool_choice / parallel_tool_calls without tools
         chat["tools"] = tools
         if choice is not None:
             chat["tool_choice"] = choice
     else:
         chat.pop("parallel_tool_calls", None)
+    if tool_map.dropped:
+        chat[DROPPED] = tool_map.dropped
+    if forced is not None:
+        chat[FORCED] = forced
     response_format = _response_format(body.get("text"))
     if response_format is not None:
         chat["response_format"] = response_format

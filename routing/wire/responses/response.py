@@ -2,9 +2,11 @@
 
 Also the pieces the event stream (stream.py) builds the same Response from, so that a stream
 and its final object agree: item ids, client-facing call_ids, status, the settings echo and
-usage. history_after() lives here too because it must apply the very call_id rewrite that
-chat_to_responses_response() showed the client, so stored conversations join with the
-client's function_call_output items.
+usage. A tool call comes back as the item of the tool the client declared (function_call with
+its namespace, custom_tool_call, local_shell_call, shell_call, apply_patch_call: tools.py),
+found from the client's `tools` in `request`. history_after() lives here too because it must
+apply the very call_id rewrite that chat_to_responses_response() showed the client, so stored
+conversations join with the client's function_call_output items.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 from typing import Any
 
 from ..common import text_of
+from .tools import ITEM_PREFIXES, ToolMap, call_item, client_tools
 
 MAX_CALL_ID = 64
 
@@ -177,20 +180,23 @@ def chat_to_responses_response(
             }
         )
     ids = _CallIds()
+    tools = ToolMap(client_tools(request))
     for n, call in enumerate(message.get("tool_calls") or []):
         function = call.get("function") or {}
+        tool = tools.client(function.get("name") or "")
         output.append(
-            {
-                "id": _item_id("fc", response_id, len(output)),
-                "type": "function_call",
-                "status": "completed",
-                "call_id": ids.visible(call.get("id"), _fallback_call_id(chat.get("id"), n)),
-                "name": function.get("name") or "",
-                "arguments": function.get("arguments") or "{}",
-            }
+            call_item(
+                tool,
+                item_id=_item_id(ITEM_PREFIXES[tool.kind], response_id, len(output)),
+                call_id=ids.visible(call.get("id"), _fallback_call_id(chat.get("id"), n)),
+                arguments=function.get("arguments"),
+                status="completed",
+            )
         )
     if status == "incomplete" and output and output[-1]["type"] != "reasoning":
-        output[-1]["status"] = "incomplete"  # the cut-off item is the last one
+        # the cut-off item is the last one (an apply_patch_call has no incomplete status)
+        cut = output[-1]
+        cut["status"] = "in_progress" if cut["type"] == "apply_patch_call" else "incomplete"
 
     response = _response_object(
         response_id=response_id,

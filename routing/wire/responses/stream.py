@@ -3,6 +3,13 @@
 ResponsesStreamEncoder is the event state machine (one open output item at a time, sequence
 numbers, terminal completed / incomplete / failed events). It assembles its Response objects
 from the same helpers as the non-streaming answer in response.py.
+
+A tool call streams as the item of the tool the client declared (tools.py): a function_call
+with function_call_arguments.* events, a custom_tool_call with custom_tool_call_input.*
+events (its text decoded from the canonical `{"input": ...}` arguments as they arrive). The
+calls whose item holds structured fields only (local_shell_call, shell_call and its
+shell_call_command.* events, apply_patch_call) are sent whole when their arguments are
+complete: output_item.added, then output_item.done.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ..tools import InputDecoder
 from .response import (
     _CallIds,
     _fallback_call_id,
@@ -19,6 +27,9 @@ from .response import (
     _status,
     responses_usage,
 )
+from .tools import ITEM_PREFIXES, ClientTool, ToolMap, call_item, client_tools
+
+_SENT_WHOLE = frozenset({"local_shell", "shell", "apply_patch"})  # no argument deltas
 
 # Response.error.code is an enum in the spec; the `error` event's code is free-form.
 RESPONSE_ERROR_CODES = frozenset(
@@ -55,7 +66,7 @@ class ResponsesStreamEncoder:
     """Canonical chat chunks -> the Responses event stream.
 
     At most one output item is open at a time: a reasoning item (one summary part), a message
-    item (output_text / refusal parts), or a function_call item. A delta of another kind
+    item (output_text / refusal parts), or a tool call item. A delta of another kind
     closes the open item and opens a new one at the next output index. Each event is written
     as `event: <type>` + `data: <json>` and carries a sequence_number counting from 0."""
 
@@ -72,7 +83,11 @@ class ResponsesStreamEncoder:
         self._open_index = -1
         self._part: dict | None = None  # the open content part of a message item
         self._buffer: list[str] = []  # text of the open part / summary / arguments
-        self._tools: dict[int, dict] = {}  # chat tool-call index -> function_call item
+        self._tools: dict[int, dict] = {}  # chat tool-call index -> its output item
+        self._tool_map = ToolMap(client_tools(request))
+        self._tool_of: dict[str, ClientTool] = {}  # item id -> the client tool it calls
+        self._args: dict[str, str] = {}  # item id -> the canonical arguments so far
+        self._decoder: InputDecoder | None = None  # the open custom_tool_call's input
         self._call_ids = _CallIds()
         self._chat_id = ""
         self._finish_reason: str | None = None
@@ -166,11 +181,13 @@ class ResponsesStreamEncoder:
             status=status,
         )
 
-    def _open_item(self, item: dict) -> bytes:
+    def _open_item(self, item: dict, *, announce: bool = True) -> bytes:
         self._open_index = len(self._output)
         self._output.append(item)
         self._open = item
         self._buffer = []
+        if not announce:
+            return b""
         return self._event("response.output_item.added", output_index=self._open_index, item=item)
 
     def _where(self) -> dict[str, Any]:
@@ -254,29 +271,114 @@ class ResponsesStreamEncoder:
         if item is None:
             out.append(self._close())
             position = len(self._output)
-            item = {
-                "id": _item_id("fc", self._response_id, position),
-                "type": "function_call",
-                "status": "in_progress",
-                "arguments": "",
-                "call_id": self._call_ids.visible(
+            tool = self._tool_map.client(function.get("name") or "")
+            item = call_item(
+                tool,
+                item_id=_item_id(ITEM_PREFIXES[tool.kind], self._response_id, position),
+                call_id=self._call_ids.visible(
                     call.get("id"), _fallback_call_id(self._chat_id, len(self._tools))
                 ),
-                "name": function.get("name") or "",
-            }
+                arguments="",
+                status="in_progress",
+            )
+            if tool.kind == "function":
+                item["arguments"] = ""
             self._tools[index] = item
-            out.append(self._open_item(item))
-        if arguments:
-            if item is self._open:
-                self._buffer.append(arguments)
+            self._tool_of[item["id"]] = tool
+            self._args[item["id"]] = ""
+            self._decoder = InputDecoder() if tool.kind == "custom" else None
+            out.append(self._open_item(item, announce=tool.kind not in _SENT_WHOLE))
+        if not arguments:
+            return b"".join(out)
+        self._args[item["id"]] += arguments
+        tool = self._tool_of[item["id"]]
+        if item is not self._open:
+            # a late fragment for a call already closed: it still reaches the final output
+            self._complete(item, item["status"])
+        elif tool.kind == "function":
+            out.append(
+                self._event(
+                    "response.function_call_arguments.delta", **self._where(), delta=arguments
+                )
+            )
+        elif tool.kind == "custom" and self._decoder is not None:
+            text = self._decoder.feed(arguments)
+            if text:
+                out.append(
+                    self._event(
+                        "response.custom_tool_call_input.delta", **self._where(), delta=text
+                    )
+                )
+        return b"".join(out)
+
+    def _input_delta(self, text: str) -> bytes:
+        return self._event("response.custom_tool_call_input.delta", **self._where(), delta=text)
+
+    def _complete(self, item: dict, status: str) -> None:
+        """Fill a tool call item from its whole arguments."""
+        tool = self._tool_of[item["id"]]
+        complete = call_item(
+            tool,
+            item_id=item["id"],
+            call_id=item["call_id"],
+            arguments=self._args[item["id"]],
+            status=status,
+        )
+        item.clear()
+        item.update(complete)
+
+    def _close_call(self, item: dict, final_status: str) -> bytes:
+        """The *.done events of the open tool call item (and, for one sent whole, its
+        output_item.added)."""
+        tool = self._tool_of[item["id"]]
+        arguments = self._args[item["id"]]
+        out = []
+        if tool.kind == "function":
+            if not arguments:
+                arguments = self._args[item["id"]] = "{}"  # still an (empty) object
                 out.append(
                     self._event(
                         "response.function_call_arguments.delta", **self._where(), delta=arguments
                     )
                 )
-            else:
-                # a late fragment for a call already closed: it still reaches the final output
-                item["arguments"] += arguments
+            self._complete(item, final_status)
+            out.append(
+                self._event(
+                    "response.function_call_arguments.done",
+                    **self._where(),
+                    name=item["name"],
+                    arguments=arguments,
+                )
+            )
+        elif tool.kind == "custom":
+            rest, whole = (self._decoder or InputDecoder()).finish(arguments)
+            if rest:
+                out.append(
+                    self._event(
+                        "response.custom_tool_call_input.delta", **self._where(), delta=rest
+                    )
+                )
+            self._complete(item, final_status)
+            out.append(
+                self._event("response.custom_tool_call_input.done", **self._where(), input=whole)
+            )
+        else:
+            self._complete(item, "in_progress")
+            commands = item["action"]["commands"] if tool.kind == "shell" else []
+            if commands:
+                item["action"] = {**item["action"], "commands": []}
+            out.append(
+                self._event("response.output_item.added", output_index=self._open_index, item=item)
+            )
+            for n, command in enumerate(commands):
+                where = {"output_index": self._open_index, "command_index": n}
+                out.append(self._event("response.shell_call_command.added", **where, command=""))
+                out.append(self._event("response.shell_call_command.delta", **where, delta=command))
+                out.append(
+                    self._event("response.shell_call_command.done", **where, command=command)
+                )
+            self._complete(item, final_status)
+        self._decoder = None
         return b"".join(out)
 
     def _close_part(self) -> bytes:
@@ -327,24 +429,7 @@ class ResponsesStreamEncoder:
             )
             item["summary"] = [part]
         else:
-            arguments = "".join(self._buffer)
-            if not arguments:
-                arguments = "{}"  # a call without parameters still has an (empty) object
-                out.append(
-                    self._event(
-                        "response.function_call_arguments.delta", **self._where(), delta=arguments
-                    )
-                )
-            item["arguments"] = arguments
-            out.append(
-                self._event(
-                    "response.function_call_arguments.done",
-                    **self._where(),
-                    name=item["name"],
-                    arguments=arguments,
-                )
-            )
-            item["status"] = final_status
+            out.append(self._close_call(item, final_status))
         out.append(
             self._event("response.output_item.done", output_index=self._open_index, item=item)
         )
@@ -366,8 +451,8 @@ class ResponsesStreamEncoder:
         elif item["type"] == "reasoning":
             item["summary"] = [{"type": "summary_text", "text": text}]
         else:
-            item["arguments"] = text
-            item["status"] = status
+            self._complete(item, status)
+        self._decoder = None
         self._open = None
         self._part = None
         self._buffer = []

@@ -2,6 +2,7 @@
 stream, proven against the official openai SDK (its Responses stream accumulator is strict)."""
 
 import json
+import re
 import typing
 
 import httpx2
@@ -10,6 +11,7 @@ import orjson
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
+from routing.wire.canonical import strip_extensions
 from routing.wire.openai_chat import InvalidRequest
 from routing.wire.responses import (
     ResponsesStreamEncoder,
@@ -19,6 +21,7 @@ from routing.wire.responses import (
     validate_responses_request,
 )
 from routing.wire.sse import EventSplitter, data_lines
+from routing.wire.tools import DROPPED, FORCED, dropped_tools
 
 RESPONSE_ID = "resp_abc"
 CREATED = 1_700_000_000
@@ -725,7 +728,6 @@ def test_allowed_tools_narrows_the_tool_list():
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
         (
             {
                 "model": "m",
@@ -799,7 +801,7 @@ def test_requests_that_cannot_be_served_are_rejected(body, param):
             "input[0].output",
         ),
         ({"model": "m", "input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
-        ({"model": "m", "input": [{"type": "web_search_call"}]}, "input[0].type"),
+        ({"model": "m", "input": [{"type": "bogus_call"}]}, "input[0].type"),
         ({"model": "m", "input": "x", "instructions": 3}, "instructions"),
         ({"model": "m", "input": "x", "temperature": 2.5}, "temperature"),
         ({"model": "m", "input": "x", "top_p": -0.1}, "top_p"),
@@ -907,3 +909,711 @@ def test_history_after_drops_system_and_reasoning_and_keeps_the_answer():
     ]
     plain = history_after(request, completion({"role": "assistant", "content": "hi"}))
     assert plain[-1] == {"role": "assistant", "content": "hi"}
+
+
+# --- tools beyond functions: namespace, custom, local_shell, shell, apply_patch, hosted ------
+
+# What Codex CLI sends (codex-rs/tools: ResponsesApiNamespace, FreeformTool, local_shell, and
+# its hosted web_search / image_generation / tool_search), plus an MCP server and a shell.
+GRAMMAR = 'start: "*** Begin Patch" /(.|\\n)*/ "*** End Patch"'
+CODEX_TOOLS = [
+    {
+        "type": "function",
+        "name": "exec_command",
+        "description": "Run a command",
+        "strict": False,
+        "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}},
+    },
+    {
+        "type": "custom",
+        "name": "apply_patch",
+        "description": "Edit files",
+        "format": {"type": "grammar", "syntax": "lark", "definition": GRAMMAR},
+    },
+    {"type": "web_search", "external_web_access": True},
+    {
+        "type": "namespace",
+        "name": "mcp__calendar__",
+        "description": "Tools in the mcp__calendar__ namespace.",
+        "tools": [
+            {
+                "type": "function",
+                "name": "create_event",
+                "description": "Create an event",
+                "strict": False,
+                "parameters": {"type": "object", "properties": {"title": {"type": "string"}}},
+            },
+            {"type": "custom", "name": "__raw_query"},
+        ],
+    },
+    {"type": "image_generation", "output_format": "png"},
+    {"type": "local_shell"},
+    {"type": "shell"},
+    {"type": "apply_patch"},
+    {"type": "mcp", "server_label": "deepwiki", "server_url": "https://mcp.deepwiki.com/mcp"},
+]
+FLAT_NAMES = [
+    "exec_command",
+    "apply_patch",
+    "mcp__calendar__create_event",
+    "mcp__calendar__raw_query",
+    "local_shell",
+    "shell",
+    "apply_patch_2",  # the built-in apply_patch: the client's own custom tool has the name
+]
+
+
+def codex_body(**extra):
+    return {"model": "m", "input": "Fix the bug", "tools": CODEX_TOOLS, **extra}
+
+
+def canonical(body):
+    validate_responses_request(body)
+    return responses_to_chat(body)
+
+
+def test_tools_flatten_to_functions_and_hosted_ones_are_listed_as_dropped():
+    chat = canonical(codex_body(tool_choice="auto", parallel_tool_calls=False))
+    functions = {t["function"]["name"]: t["function"] for t in chat["tools"]}
+    assert [t["type"] for t in chat["tools"]] == ["function"] * 7
+    assert list(functions) == FLAT_NAMES
+    assert chat[DROPPED] == ["web_search", "image_generation", "mcp:deepwiki"]
+    assert dropped_tools(chat) == (["web_search", "image_generation", "mcp:deepwiki"], None)
+    assert chat["tool_choice"] == "auto" and chat["parallel_tool_calls"] is False
+    # a custom tool: one string argument, its grammar in the argument's description
+    patch = functions["apply_patch"]
+    assert patch["parameters"]["required"] == ["input"]
+    assert patch["parameters"]["properties"]["input"]["type"] == "string"
+    assert GRAMMAR in patch["parameters"]["properties"]["input"]["description"]
+    assert patch["description"] == "Edit files"
+    # namespaced: the member's own description, the namespace's when it has none
+    assert functions["mcp__calendar__create_event"]["description"] == "Create an event"
+    assert functions["mcp__calendar__raw_query"]["description"].startswith("Tools in the")
+    assert functions["local_shell"]["parameters"]["properties"]["command"] == {
+        "type": "array",
+        "items": {"type": "string"},
+    }
+    assert functions["shell"]["parameters"]["required"] == ["commands"]
+    assert functions["apply_patch_2"]["parameters"]["required"] == ["operation", "path"]
+    # the extension never reaches an OpenAI-kind upstream
+    assert DROPPED not in strip_extensions(chat)
+
+
+def test_only_hosted_tools_leave_no_tools_and_no_tool_choice():
+    chat = canonical(
+        {
+            "model": "m",
+            "input": "x",
+            "tools": [{"type": "web_search_preview"}, {"type": "file_search"}],
+            "tool_choice": "auto",
+            "parallel_tool_calls": True,
+        }
+    )
+    assert "tools" not in chat and "tool_choice" not in chat
+    assert "parallel_tool_calls" not in chat
+    assert dropped_tools(chat) == (["web_search_preview", "file_search"], None)
+    assert dropped_tools(canonical({"model": "m", "input": "x"})) == ([], None)
+
+
+def test_made_up_names_are_safe_unique_and_short():
+    long_tool = {"type": "function", "name": "x" * 70}
+    body = {
+        "model": "m",
+        "input": "x",
+        "tools": [
+            {"type": "function", "name": "collab__send"},
+            {"type": "namespace", "name": "extension/", "description": "", "tools": [long_tool]},
+            {
+                "type": "namespace",
+                "name": "collab",
+                "description": "",
+                "tools": [{"type": "function", "name": "send"}],
+            },
+        ],
+    }
+    names = [t["function"]["name"] for t in canonical(body)["tools"]]
+    assert names[0] == "collab__send"  # the client's own name is never renamed
+    assert len(names[1]) == 64 and names[1].startswith("extension___xxx")
+    assert names[2] == "collab__send_2"
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) for name in names)
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "expected", "forced"),
+    [
+        ({"type": "custom", "name": "apply_patch"}, "apply_patch", None),
+        ({"type": "function", "name": "create_event"}, "mcp__calendar__create_event", None),
+        ({"type": "function", "name": "exec_command"}, "exec_command", None),
+        ({"type": "shell"}, "shell", None),
+        ({"type": "apply_patch"}, "apply_patch_2", None),
+        ({"type": "web_search"}, None, "web_search"),
+        ({"type": "image_generation"}, None, "image_generation"),
+        ({"type": "mcp", "server_label": "deepwiki", "name": "ask"}, None, "mcp:deepwiki"),
+        ({"type": "file_search"}, None, "file_search"),  # not even declared
+    ],
+)
+def test_tool_choice_names_the_canonical_function_or_forces_a_dropped_tool(
+    tool_choice, expected, forced
+):
+    chat = canonical(codex_body(tool_choice=tool_choice))
+    if expected is None:
+        assert "tool_choice" not in chat
+    else:
+        assert chat["tool_choice"] == {"type": "function", "function": {"name": expected}}
+    assert chat.get(FORCED) == forced
+    assert dropped_tools(chat)[1] == forced
+    assert len(chat["tools"]) == 7  # the tools are offered all the same
+
+
+def test_allowed_tools_with_namespaces_custom_and_left_out_tools():
+    choice = {
+        "type": "allowed_tools",
+        "mode": "required",
+        "tools": [
+            {"type": "namespace", "name": "mcp__calendar__"},
+            {"type": "custom", "name": "apply_patch"},
+            {"type": "web_search"},
+        ],
+    }
+    chat = canonical(codex_body(tool_choice=choice))
+    assert [t["function"]["name"] for t in chat["tools"]] == [
+        "apply_patch",
+        "mcp__calendar__create_event",
+        "mcp__calendar__raw_query",
+    ]
+    assert chat["tool_choice"] == "required" and FORCED not in chat
+    # only left-out tools allowed: required forces one, auto just offers no tools
+    only_hosted = {**choice, "tools": [{"type": "mcp", "server_label": "deepwiki"}]}
+    chat = canonical(codex_body(tool_choice=only_hosted))
+    assert "tools" not in chat and "tool_choice" not in chat
+    assert chat[FORCED] == "mcp:deepwiki"
+    chat = canonical(codex_body(tool_choice={**only_hosted, "mode": "auto"}))
+    assert "tools" not in chat and FORCED not in chat
+    # "required" with nothing but hosted tools forces the first of them
+    chat = canonical(
+        {"model": "m", "input": "x", "tools": [{"type": "web_search"}], "tool_choice": "required"}
+    )
+    assert dropped_tools(chat) == (["web_search"], "web_search")
+
+
+def test_a_shell_in_a_hosted_container_is_left_out():
+    container = {"type": "shell", "environment": {"type": "container_auto"}}
+    chat = canonical(
+        {"model": "m", "input": "x", "tools": [container], "tool_choice": {"type": "shell"}}
+    )
+    assert "tools" not in chat and chat[DROPPED] == ["shell"] and chat[FORCED] == "shell"
+    local = {"type": "shell", "environment": {"type": "local"}}
+    chat = canonical({"model": "m", "input": "x", "tools": [local]})
+    assert [t["function"]["name"] for t in chat["tools"]] == ["shell"]
+
+
+def test_tool_call_items_and_their_outputs_become_calls_and_results():
+    body = codex_body(
+        input=[
+            {"role": "user", "content": "go"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "e"},
+            {
+                "type": "function_call",
+                "call_id": "c_ns",
+                "name": "create_event",
+                "namespace": "mcp__calendar__",
+                "arguments": '{"title":"x"}',
+            },
+            {
+                "type": "custom_tool_call",
+                "call_id": "c_patch",
+                "name": "apply_patch",
+                "input": '*** Begin Patch\n"q"\n*** End Patch',
+            },
+            {
+                "type": "local_shell_call",
+                "call_id": "c_ls",
+                "status": "completed",
+                "action": {
+                    "type": "exec",
+                    "command": ["ls", "-la"],
+                    "working_directory": "/repo",
+                    "timeout_ms": 1000,
+                    "env": {},
+                },
+            },
+            {
+                "type": "shell_call",
+                "call_id": "c_sh",
+                "action": {"commands": ["pwd"], "timeout_ms": None},
+            },
+            {
+                "type": "apply_patch_call",
+                "call_id": "c_ap",
+                "status": "completed",
+                "operation": {"type": "delete_file", "path": "old.txt"},
+            },
+            {
+                "type": "web_search_call",
+                "id": "ws_1",
+                "status": "completed",
+                "action": {"type": "search", "query": "bug"},
+            },
+            {"type": "function_call_output", "call_id": "c_ns", "output": "created"},
+            {
+                "type": "custom_tool_call_output",
+                "call_id": "c_patch",
+                "output": [{"type": "input_text", "text": "Done!"}],
+            },
+            {"type": "local_shell_call_output", "id": "c_ls", "output": '{"output":"a b"}'},
+            {
+                "type": "shell_call_output",
+                "call_id": "c_sh",
+                "output": [
+                    {"stdout": "/repo\n", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}
+                ],
+            },
+            {
+                "type": "apply_patch_call_output",
+                "call_id": "c_ap",
+                "status": "failed",
+                "output": "no such file",
+            },
+        ]
+    )
+    chat = canonical(body)
+    user, assistant, *results = chat["messages"]
+    assert user == {"role": "user", "content": "go"}
+    calls = [
+        (c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+        for c in assistant["tool_calls"]
+    ]
+    assert calls == [
+        ("c_ns", "mcp__calendar__create_event", {"title": "x"}),
+        ("c_patch", "apply_patch", {"input": '*** Begin Patch\n"q"\n*** End Patch'}),
+        ("c_ls", "local_shell", {"command": ["ls", "-la"], "workdir": "/repo", "timeout_ms": 1000}),
+        ("c_sh", "shell", {"commands": ["pwd"]}),
+        ("c_ap", "apply_patch_2", {"operation": "delete_file", "path": "old.txt"}),
+    ]
+    assert [(m["role"], m["tool_call_id"]) for m in results] == [
+        ("tool", "c_ns"),
+        ("tool", "c_patch"),
+        ("tool", "c_ls"),
+        ("tool", "c_sh"),
+        ("tool", "c_ap"),
+    ]
+    assert [m["content"] for m in results[:3]] == ["created", "Done!", '{"output":"a b"}']
+    assert json.loads(results[3]["content"])[0]["stdout"] == "/repo\n"
+    assert results[4]["content"] == "failed: no such file"
+
+
+@pytest.mark.parametrize(
+    ("item", "param"),
+    [
+        ({"type": "custom_tool_call", "call_id": "c", "name": "f"}, "input[0].input"),
+        ({"type": "custom_tool_call", "name": "f", "input": "x"}, "input[0].call_id"),
+        ({"type": "custom_tool_call_output", "call_id": "c"}, "input[0].output"),
+        (
+            {"type": "local_shell_call", "call_id": "c", "action": {"command": "ls"}},
+            "input[0].action.command",
+        ),
+        ({"type": "local_shell_call_output", "output": "x"}, "input[0].id"),
+        ({"type": "shell_call", "call_id": "c", "action": {}}, "input[0].action.commands"),
+        ({"type": "shell_call_output", "call_id": "c", "output": "x"}, "input[0].output"),
+        (
+            {"type": "apply_patch_call", "call_id": "c", "operation": {"type": "move_file"}},
+            "input[0].operation.type",
+        ),
+        ({"type": "apply_patch_call_output", "call_id": "c", "status": "ok"}, "input[0].status"),
+        (
+            {
+                "type": "function_call",
+                "call_id": "c",
+                "name": "f",
+                "arguments": "{}",
+                "namespace": 3,
+            },
+            "input[0].namespace",
+        ),
+    ],
+)
+def test_tool_call_items_are_validated(item, param):
+    with pytest.raises(InvalidRequest) as caught:
+        validate_responses_request({"model": "m", "input": [item]})
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("tools", "param"),
+    [
+        ([{"type": "custom"}], "tools[0].name"),
+        ([{"type": "custom", "name": "c", "format": {"type": "xml"}}], "tools[0]"),
+        (
+            [{"type": "custom", "name": "c", "format": {"type": "grammar", "syntax": "lark"}}],
+            "tools[0].format.definition",
+        ),
+        ([{"type": "namespace", "name": "n", "description": "d"}], "tools[0].tools"),
+        ([{"type": "namespace", "name": "n", "description": "d", "tools": []}], "tools[0].tools"),
+        (
+            [
+                {
+                    "type": "namespace",
+                    "name": "n",
+                    "description": "d",
+                    "tools": [{"type": "web_search"}],
+                }
+            ],
+            "tools[0].tools[0].type",
+        ),
+        (
+            [
+                {
+                    "type": "namespace",
+                    "name": "n",
+                    "description": "d",
+                    "tools": [{"type": "function"}],
+                }
+            ],
+            "tools[0].tools[0].name",
+        ),
+    ],
+)
+def test_tool_definitions_are_validated(tools, param):
+    with pytest.raises(InvalidRequest) as caught:
+        validate_responses_request({"model": "m", "input": "x", "tools": tools})
+    assert caught.value.param == param
+
+
+def test_every_tool_type_the_api_knows_passes_validation():
+    hosted = [
+        {"type": t}
+        for t in (
+            "file_search",
+            "computer",
+            "computer_use_preview",
+            "web_search",
+            "web_search_preview",
+            "code_interpreter",
+            "image_generation",
+            "tool_search",
+            "some_future_tool",
+        )
+    ]
+    body = codex_body(tools=[*CODEX_TOOLS, *hosted], tool_choice={"type": "computer"})
+    chat = canonical(body)
+    assert chat[FORCED] == "computer" and len(chat[DROPPED]) == 3 + len(hosted)
+    for choice, param in (
+        ({"type": "custom"}, "tool_choice.name"),
+        ({"type": "mcp"}, "tool_choice.server_label"),
+        ({"type": "allowed_tools", "mode": "any", "tools": []}, "tool_choice.mode"),
+        ({"type": "allowed_tools", "mode": "auto"}, "tool_choice.tools"),
+    ):
+        with pytest.raises(InvalidRequest) as caught:
+            validate_responses_request(codex_body(tool_choice=choice))
+        assert caught.value.param == param
+
+
+def call(call_id, name, arguments):
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+CODEX_CALLS = [
+    call("call_ns", "mcp__calendar__create_event", '{"title":"Standup"}'),
+    call("call_patch", "apply_patch", json.dumps({"input": "*** Begin Patch\n+é\n*** End Patch"})),
+    call("call_ls", "local_shell", '{"command":["ls","-la"],"workdir":"/repo","timeout_ms":5}'),
+    call("call_sh", "shell", '{"commands":["pwd","ls"],"max_output_length":100}'),
+    call("call_ap", "apply_patch_2", '{"operation":"create_file","path":"a.txt","diff":"+hi"}'),
+    call("call_fn", "exec_command", '{"cmd":"make"}'),
+]
+
+
+def expected_items(status="completed"):
+    return [
+        {
+            "type": "function_call",
+            "call_id": "call_ns",
+            "name": "create_event",
+            "namespace": "mcp__calendar__",
+            "arguments": '{"title":"Standup"}',
+            "status": status,
+        },
+        {
+            "type": "custom_tool_call",
+            "call_id": "call_patch",
+            "name": "apply_patch",
+            "input": "*** Begin Patch\n+é\n*** End Patch",
+            "status": status,
+        },
+        {
+            "type": "local_shell_call",
+            "call_id": "call_ls",
+            "status": status,
+            "action": {
+                "type": "exec",
+                "command": ["ls", "-la"],
+                "env": {},
+                "timeout_ms": 5,
+                "working_directory": "/repo",
+                "user": None,
+            },
+        },
+        {
+            "type": "shell_call",
+            "call_id": "call_sh",
+            "status": status,
+            "environment": None,
+            "action": {"commands": ["pwd", "ls"], "timeout_ms": None, "max_output_length": 100},
+        },
+        {
+            "type": "apply_patch_call",
+            "call_id": "call_ap",
+            "status": status,
+            "operation": {"type": "create_file", "path": "a.txt", "diff": "+hi"},
+        },
+        {
+            "type": "function_call",
+            "call_id": "call_fn",
+            "name": "exec_command",
+            "arguments": '{"cmd":"make"}',
+            "status": status,
+        },
+    ]
+
+
+def without_ids(items):
+    return [{k: v for k, v in item.items() if k != "id"} for item in items]
+
+
+def test_calls_render_as_the_items_of_the_tools_the_client_declared():
+    body = codex_body()
+    response = chat_to_responses_response(
+        completion({"role": "assistant", "content": None, "tool_calls": CODEX_CALLS}, "tool_calls"),
+        response_id=RESPONSE_ID,
+        model="m",
+        request=body,
+        created_at=CREATED,
+    )
+    assert without_ids(response["output"]) == expected_items()
+    assert [item["id"] for item in response["output"]] == [
+        "fc_abc_0",
+        "ctc_abc_1",
+        "lsh_abc_2",
+        "sh_abc_3",
+        "apc_abc_4",
+        "fc_abc_5",
+    ]
+    parsed = Response.model_validate(response)
+    kinds = [type(item).__name__ for item in parsed.output]
+    assert kinds == [
+        "ResponseFunctionToolCall",
+        "ResponseCustomToolCall",
+        "LocalShellCall",
+        "ResponseFunctionShellToolCall",
+        "ResponseApplyPatchToolCall",
+        "ResponseFunctionToolCall",
+    ]
+    assert [type(tool).__name__ for tool in parsed.tools][:4] == [
+        "FunctionTool",
+        "CustomTool",
+        "WebSearchTool",
+        "NamespaceTool",
+    ]
+    # the stored history keeps the canonical names, for the next turn's outputs to join
+    history = history_after(
+        responses_to_chat(body),
+        completion({"role": "assistant", "content": None, "tool_calls": CODEX_CALLS}, "tool_calls"),
+    )
+    assert [c["function"]["name"] for c in history[-1]["tool_calls"]] == [
+        c["function"]["name"] for c in CODEX_CALLS
+    ]
+
+
+def test_a_cut_off_call_keeps_a_status_its_item_allows():
+    body = codex_body()
+    for calls, status in (([CODEX_CALLS[4]], "in_progress"), ([CODEX_CALLS[1]], "incomplete")):
+        response = chat_to_responses_response(
+            completion({"role": "assistant", "content": None, "tool_calls": calls}, "length"),
+            response_id=RESPONSE_ID,
+            model="m",
+            request=body,
+            created_at=CREATED,
+        )
+        assert response["output"][0]["status"] == status
+        Response.model_validate(response)
+
+
+def test_sdk_parses_the_non_stream_items():
+    server = FakeServer(
+        completion=completion(
+            {"role": "assistant", "content": None, "tool_calls": CODEX_CALLS}, "tool_calls"
+        )
+    )
+    response = server.client().responses.create(model="m", input="x", tools=CODEX_TOOLS)
+    ns_call, custom, shell_call = response.output[0], response.output[1], response.output[2]
+    assert (ns_call.name, ns_call.namespace) == ("create_event", "mcp__calendar__")
+    assert (custom.type, custom.input) == ("custom_tool_call", "*** Begin Patch\n+é\n*** End Patch")
+    assert shell_call.action.command == ["ls", "-la"]
+    (chat,) = server.chat_requests
+    assert [t["function"]["name"] for t in chat["tools"]] == FLAT_NAMES
+
+
+def stream_calls(calls, pieces=3):
+    """Canonical chunks streaming each call's arguments in `pieces` fragments."""
+    chunks = [chunk({"role": "assistant", "content": None})]
+    for index, c in enumerate(calls):
+        chunks.append(tool_start(index, c["id"], c["function"]["name"]))
+        arguments = c["function"]["arguments"]
+        size = -(-len(arguments) // pieces)
+        chunks += [
+            tool_args(index, arguments[i : i + size]) for i in range(0, len(arguments), size)
+        ]
+    return [*chunks, chunk({}, finish="tool_calls"), chunk(usage=USAGE)]
+
+
+def test_stream_renders_each_kind_of_call_with_its_events():
+    encoder, raw = encode(stream_calls(CODEX_CALLS), request=codex_body())
+    events = events_of(raw)
+    for name, data in events:
+        EVENT_TYPES[name].model_validate(data)
+    final = encoder.final_response
+    Response.model_validate(final)
+    assert without_ids(final["output"]) == expected_items()
+    names = [name for name, _ in events]
+    assert names[:2] == ["response.created", "response.in_progress"]
+    per_item: dict[int, list[str]] = {}
+    for name, data in events[2:-1]:
+        per_item.setdefault(data["output_index"], []).append(name.removeprefix("response."))
+    assert per_item[0][0] == "output_item.added" and per_item[0][-2:] == [
+        "function_call_arguments.done",
+        "output_item.done",
+    ]
+    assert per_item[1][0] == "output_item.added" and per_item[1][-2:] == [
+        "custom_tool_call_input.done",
+        "output_item.done",
+    ]
+    assert set(per_item[1][1:-2]) == {"custom_tool_call_input.delta"}
+    assert per_item[2] == ["output_item.added", "output_item.done"]  # sent whole
+    assert per_item[3] == ["output_item.added"] + [
+        f"shell_call_command.{step}" for step in ("added", "delta", "done")
+    ] * 2 + ["output_item.done"]
+    assert per_item[4] == ["output_item.added", "output_item.done"]
+    # the custom tool's text streams decoded, and adds up to its input
+    deltas = [d["delta"] for n, d in events if n == "response.custom_tool_call_input.delta"]
+    done = next(d for n, d in events if n == "response.custom_tool_call_input.done")
+    assert "".join(deltas) == done["input"] == "*** Begin Patch\n+é\n*** End Patch"
+    assert len(deltas) > 1
+    added = {d["output_index"]: d["item"] for n, d in events if n.endswith("item.added")}
+    assert added[1]["input"] == "" and added[1]["status"] == "in_progress"
+    assert added[0]["arguments"] == "" and added[0]["namespace"] == "mcp__calendar__"
+    assert added[2]["action"]["command"] == ["ls", "-la"]
+    assert added[3]["action"]["commands"] == []
+    commands = [d["command"] for n, d in events if n == "response.shell_call_command.done"]
+    assert commands == ["pwd", "ls"]
+
+
+def test_sdk_stream_helper_accumulates_every_kind_of_call():
+    server = FakeServer(chunks=stream_calls(CODEX_CALLS, pieces=4))
+    with server.client().responses.stream(model="m", input="x", tools=CODEX_TOOLS) as stream:
+        final = stream.get_final_response()
+    assert [item.type for item in final.output] == [
+        "function_call",
+        "custom_tool_call",
+        "local_shell_call",
+        "shell_call",
+        "apply_patch_call",
+        "function_call",
+    ]
+    assert final.output[1].input == "*** Begin Patch\n+é\n*** End Patch"
+    assert final.output[0].namespace == "mcp__calendar__"
+    assert final.output[3].action.commands == ["pwd", "ls"]
+
+
+def test_stream_custom_input_in_another_shape_still_arrives_whole():
+    chunks = [
+        tool_start(0, "call_c", "apply_patch"),
+        tool_args(0, '{"text": "abc'),
+        tool_args(0, '"}'),
+        chunk({}, finish="tool_calls"),
+    ]
+    encoder, raw = encode(chunks, request=codex_body())
+    events = events_of(raw)
+    deltas = [d["delta"] for n, d in events if n == "response.custom_tool_call_input.delta"]
+    assert deltas == ["abc"]
+    assert encoder.final_response["output"][0]["input"] == "abc"
+
+
+def test_stream_failure_and_a_late_fragment_settle_the_tool_items():
+    chunks = [tool_start(0, "call_ls", "local_shell"), tool_args(0, '{"command":["ls"')]
+    encoder = ResponsesStreamEncoder(
+        response_id=RESPONSE_ID, model="m", request=codex_body(), created_at=CREATED
+    )
+    out = encoder.start() + b"".join(encoder.feed(c) for c in chunks) + encoder.error("boom")
+    failed = events_of(out)[-1][1]["response"]
+    assert failed["output"][0]["type"] == "local_shell_call"
+    assert failed["output"][0]["status"] == "incomplete"
+    for name, data in events_of(out):
+        EVENT_TYPES[name].model_validate(data)
+    # a fragment that arrives for a call already closed still reaches the final output
+    chunks = [
+        tool_start(0, "call_a", "apply_patch"),
+        tool_args(0, '{"input":"a'),
+        tool_start(1, "call_b", "local_shell"),
+        tool_args(1, '{"command":["ls"]}'),
+        tool_args(0, 'b"}'),
+        chunk({}, finish="tool_calls"),
+    ]
+    encoder, _ = encode(chunks, request=codex_body())
+    first, second = encoder.final_response["output"]
+    assert (first["input"], first["status"]) == ("ab", "completed")
+    assert second["action"]["command"] == ["ls"]
+
+
+def test_tools_added_by_input_items_join_the_request_tools_once():
+    """Codex's "code mode" sends no `tools` but an additional_tools item (CAPTURE.md)."""
+    exec_tool = {"type": "custom", "name": "exec", "description": "Run JS"}
+    body = {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "go"},
+            {
+                "type": "additional_tools",
+                "role": "developer",
+                "tools": [
+                    {
+                        "type": "namespace",
+                        "name": "functions",
+                        "description": "",
+                        "tools": [exec_tool],
+                    }
+                ],
+            },
+            {
+                "type": "tool_search_output",
+                "call_id": None,
+                "execution": "client",
+                "tools": [WEATHER_TOOL, WEATHER_TOOL],
+            },
+        ],
+        "tools": [WEATHER_TOOL],
+    }
+    chat = canonical(body)
+    assert [t["function"]["name"] for t in chat["tools"]] == ["get_weather", "functions__exec"]
+    assert chat["messages"] == [{"role": "user", "content": "go"}]
+    answer = completion(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call("c1", "functions__exec", '{"input":"1+1"}')],
+        },
+        "tool_calls",
+    )
+    response = chat_to_responses_response(
+        answer, response_id=RESPONSE_ID, model="m", request=body, created_at=CREATED
+    )
+    (item,) = response["output"]
+    assert (item["type"], item["namespace"], item["name"], item["input"]) == (
+        "custom_tool_call",
+        "functions",
+        "exec",
+        "1+1",
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        validate_responses_request(
+            {"model": "m", "input": [{"type": "additional_tools", "role": "developer"}]}
+        )
+    assert caught.value.param == "input[0].tools"
