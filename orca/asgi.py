@@ -1,7 +1,10 @@
 """ASGI entry point: relay paths go straight to Channels consumers, the rest to Django.
 
 The relay (/v1/*, /v1beta/*) skips Django's request handler entirely (DESIGN.md, hot path).
-Lifespan shutdown flushes buffered usage records and closes the upstream connection pool.
+`HEAD /` is a reachability probe (Anthropic clients send one to their base URL) and answers
+200 with no body here; every other method on `/` (a browser's GET: the dashboard) is
+Django's. Lifespan shutdown flushes buffered usage records and closes the upstream
+connection pool.
 """
 
 import gc
@@ -23,6 +26,13 @@ from routing.proxy.pipeline.state import state  # noqa: E402
 from routing.proxy.routes import relay_application  # noqa: E402
 
 RELAY_PREFIXES = ("/v1/", "/v1beta/")
+PROBE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"0")]
+
+
+async def probe(send) -> None:
+    """`HEAD /`: the gateway is up. No body, no authentication, nothing touched."""
+    await send({"type": "http.response.start", "status": 200, "headers": PROBE_HEADERS})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def lifespan(receive, send) -> None:
@@ -52,6 +62,8 @@ async def application(scope, receive, send) -> None:
         return await relay_application(scope, receive, send)
     if kind == "lifespan":
         return await lifespan(receive, send)
+    if kind == "http" and scope["method"] == "HEAD" and scope["path"] == "/":
+        return await probe(send)
     if kind == "http" and scope["path"].startswith(STATIC_PREFIX):
         return await static_application(scope, receive, send)
     return await django_application(scope, receive, send)

@@ -1,15 +1,18 @@
 """Relay endpoints (Channels consumers), routed in orca/asgi.py."""
 
 import math
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 
 from .. import providers
 from ..catalog.snapshot import ModelRoute
-from ..wire import anthropic
+from ..providers import UpstreamResponse
+from ..providers import http as upstream_http
+from ..providers.gemini.chat import request_headers as gemini_headers
+from ..wire import anthropic, gemini
 from ..wire.canonical import InvalidRequest
-from ..wire.openai_models import model_item, model_list
 from .bodies import read_json_body
 from .consumer import NotFoundConsumer, RelayConsumer
 from .errors import GatewayError
@@ -23,6 +26,20 @@ from .surfaces import (
     RESPONSES,
     Surface,
 )
+from .surfaces.messages import beta_headers
+
+__all__ = [
+    "ChatCompletionsConsumer",
+    "CountTokensConsumer",
+    "EmbedContentConsumer",
+    "EmbeddingsConsumer",
+    "GeminiCountTokensConsumer",
+    "GeminiNotFoundConsumer",
+    "GenerateContentConsumer",
+    "GenerationConsumer",
+    "MessagesConsumer",
+    "ResponsesConsumer",
+]
 
 
 class KeyedConsumer(RelayConsumer):
@@ -76,46 +93,108 @@ class EmbedContentConsumer(SurfaceConsumer):
     surface, endpoint = EMBED_CONTENT, "embedContent"
 
 
-class CountTokensConsumer(SurfaceConsumer):
-    """POST /v1/messages/count_tokens: Anthropic models ask upstream; others are estimated."""
+def invalid_request(exc: InvalidRequest) -> GatewayError:
+    return GatewayError(400, exc.message, code=exc.code, param=exc.param)
+
+
+class _CountingConsumer(KeyedConsumer):
+    """What both token counters share: the upstream's own count, read from its answer."""
+
+    def render_error(self, error: GatewayError) -> bytes:
+        return self.surface.render_error(error)
+
+    async def _upstream_count(
+        self, route: ModelRoute, sending: Awaitable[UpstreamResponse], field: str
+    ) -> int:
+        try:
+            response = await sending
+            try:
+                raw = await response.read()
+            finally:
+                response.close()
+        except providers.UpstreamFailure as exc:
+            raise GatewayError(502, str(exc), code="upstream_error") from None
+        if response.status >= 400:
+            raise upstream_error(response, raw, route, self.surface.api_key(self.request) or "")
+        try:
+            count = orjson.loads(raw)[field]
+        except (ValueError, KeyError, TypeError):
+            count = None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise GatewayError(
+                502, "upstream count is not valid", code="upstream_invalid_response"
+            ) from None
+        return count
+
+
+class CountTokensConsumer(_CountingConsumer):
+    """POST /v1/messages/count_tokens: Anthropic models ask upstream (the client's body and
+    `anthropic-beta` as sent); others are estimated."""
 
     surface = MESSAGES
 
     async def handle(self, body: bytes) -> None:
         key = await self.authenticated()
         payload: Any = await read_json_body(body)  # JSON: validation checks its shape
-        if isinstance(payload, dict):
-            payload = {**payload, "max_tokens": payload.get("max_tokens") or 1}
         try:
-            anthropic.validate_messages_request(payload)
+            anthropic.validate_messages_request(payload, count_tokens=True)
             route = await resolve_model(payload["model"], key)
             if route.provider.kind == "anthropic":
                 counted = await self._ask_upstream(route, payload)
             else:
                 counted = _estimate_tokens(anthropic.messages_to_chat(payload))
         except InvalidRequest as exc:
-            raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
+            raise invalid_request(exc) from None
         await self.send_json(200, orjson.dumps({"input_tokens": counted}))
 
     async def _ask_upstream(self, route: ModelRoute, payload: dict) -> int:
         body = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream")}
         body["model"] = route.upstream_name
         kind = providers.AnthropicChat()  # its send takes a `path`
+        sending = kind.send(
+            route,
+            body,
+            stream=False,
+            timeouts=state.timeouts_for(route.provider),
+            path="/messages/count_tokens",
+            extra_headers=beta_headers(self.request),
+        )
+        return await self._upstream_count(route, sending, "input_tokens")
+
+
+class GeminiCountTokensConsumer(_CountingConsumer):
+    """POST /v1beta/models/{model}:countTokens (and /v1/): Gemini models ask upstream (the
+    client's body, the model named in it swapped); others are estimated from the canonical
+    form, as the Anthropic counter does. Answers `{"totalTokens": N}`."""
+
+    surface = GENERATE
+
+    async def handle(self, body: bytes) -> None:
+        key = await self.authenticated()
+        payload: Any = await read_json_body(body)
+        model = self.request.path_param("model")
         try:
-            response = await kind.send(
-                route, body, stream=False, timeouts=state.timeouts, path="/messages/count_tokens"
-            )
-            raw = await response.read()
-        except providers.UpstreamFailure as exc:
-            raise GatewayError(502, str(exc), code="upstream_error") from None
-        if response.status >= 400:
-            raise upstream_error(response, raw, route, self.surface.api_key(self.request) or "")
-        try:
-            return int(orjson.loads(raw)["input_tokens"])
-        except (ValueError, KeyError, TypeError):
-            raise GatewayError(
-                502, "upstream count is not valid", code="upstream_invalid_response"
-            ) from None
+            request = gemini.validate_count_tokens_request(payload)
+            route = await resolve_model(model, key)
+            if route.provider.kind == "gemini":
+                counted = await self._ask_upstream(route, payload)
+            else:
+                chat = gemini.generate_to_chat(request, model=model, stream=False)
+                counted = _estimate_tokens(chat)
+        except InvalidRequest as exc:
+            raise invalid_request(exc) from None
+        await self.send_json(200, orjson.dumps({"totalTokens": counted}))
+
+    async def _ask_upstream(self, route: ModelRoute, payload: dict) -> int:
+        body = dict(payload)
+        for name in ("generateContentRequest", "generate_content_request"):
+            if isinstance(body.get(name), dict):  # its `model` is required upstream
+                body[name] = {**body[name], "model": f"models/{route.upstream_name}"}
+        url = f"{route.provider.base_url}/models/{route.upstream_name}:countTokens"
+        sending = upstream_http.post(
+            url, orjson.dumps(body), gemini_headers(route), state.timeouts_for(route.provider)
+        )
+        return await self._upstream_count(route, sending, "totalTokens")
 
 
 def _estimate_tokens(request: dict) -> int:
@@ -130,45 +209,6 @@ def _estimate_tokens(request: dict) -> int:
         if message.get("tool_calls"):
             characters += len(orjson.dumps(message["tool_calls"]))
     return max(1, math.ceil(characters / 4))
-
-
-def _item(route: ModelRoute) -> dict:
-    return model_item(
-        public_id=route.public_id,
-        created=route.created,
-        owned_by=route.vendor,
-        endpoint_types=route.endpoint_types,
-        context_length=route.context_length,
-        max_output_tokens=route.max_output_tokens,
-        capabilities=route.capabilities,
-        input_price=route.input_price,
-        output_price=route.output_price,
-        cached_input_price=route.cached_input_price,
-    )
-
-
-class ModelsConsumer(KeyedConsumer):
-    """GET /v1/models and GET /v1/models/{id}; ids contain slashes."""
-
-    allowed_methods = ("GET",)
-
-    async def handle(self, body: bytes) -> None:
-        key = await self.authenticated()
-        model_id = self.scope["url_route"]["kwargs"].get("model_id")
-        if model_id is None:
-            catalog = await state.catalog()
-            items = [_item(r) for r in catalog.models() if key.allows_model(r.public_id)]
-            await self.send_json(200, orjson.dumps(model_list(items)))
-            return
-        try:
-            route = await resolve_model(model_id, key)
-        except GatewayError as exc:
-            if exc.code == "model_not_allowed":  # a model the key cannot use is not listed
-                raise GatewayError(
-                    404, f"model {model_id!r} does not exist", code="model_not_found"
-                ) from None
-            raise
-        await self.send_json(200, orjson.dumps(_item(route)))
 
 
 class GeminiNotFoundConsumer(NotFoundConsumer):

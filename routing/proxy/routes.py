@@ -9,18 +9,22 @@ from .consumers import (
     CountTokensConsumer,
     EmbedContentConsumer,
     EmbeddingsConsumer,
+    GeminiCountTokensConsumer,
     GeminiNotFoundConsumer,
     GenerateContentConsumer,
     GenerationConsumer,
     MessagesConsumer,
-    ModelsConsumer,
     ResponsesConsumer,
 )
+from .model_lists import ModelsConsumer
 
 # google-genai keeps slashes of the model id literally in the path, and depending on its
 # version and options calls the v1beta or the v1 API; both are served.
 GENERATE = r"models/(?P<model>.+):(?P<action>generateContent|streamGenerateContent)$"
 EMBED = r"models/(?P<model>.+):(?P<action>embedContent|batchEmbedContents)$"
+COUNT = r"models/(?P<model>.+):countTokens$"
+# models.get: the id after `models/`, slashes and all (the actions above are tried first).
+MODEL = r"models/(?P<model_id>.+)$"
 
 # Fixed paths, looked up in a dict before any pattern is tried (the chat completions path
 # carries most of the traffic; matching it through URLRouter cost a few % of a worker).
@@ -31,7 +35,8 @@ EXACT = {
     "v1/messages": MessagesConsumer.as_asgi(),
     "v1/messages/count_tokens": CountTokensConsumer.as_asgi(),
     "v1/generation": GenerationConsumer.as_asgi(),
-    "v1/models": ModelsConsumer.as_asgi(),
+    "v1/models": ModelsConsumer.as_asgi(),  # OpenAI's, Anthropic's or Gemini's shape
+    "v1beta/models": ModelsConsumer.as_asgi(),  # Gemini's
 }
 NO_ARGUMENTS = MappingProxyType({"args": (), "kwargs": MappingProxyType({})})
 
@@ -41,7 +46,10 @@ relay_urlpatterns = [
     re_path(rf"^v1/{GENERATE}", GenerateContentConsumer.as_asgi()),
     re_path(rf"^v1beta/{EMBED}", EmbedContentConsumer.as_asgi()),
     re_path(rf"^v1/{EMBED}", EmbedContentConsumer.as_asgi()),
-    re_path(r"^v1/models/(?P<model_id>.+)$", ModelsConsumer.as_asgi()),
+    re_path(rf"^v1beta/{COUNT}", GeminiCountTokensConsumer.as_asgi()),
+    re_path(rf"^v1/{COUNT}", GeminiCountTokensConsumer.as_asgi()),
+    re_path(rf"^v1beta/{MODEL}", ModelsConsumer.as_asgi()),
+    re_path(rf"^v1/{MODEL}", ModelsConsumer.as_asgi()),
     re_path(r"^v1beta/", GeminiNotFoundConsumer.as_asgi()),
     re_path(r"", NotFoundConsumer.as_asgi()),
 ]
