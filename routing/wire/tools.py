@@ -89,7 +89,7 @@ def _grammar(fmt: Any) -> tuple[str, str] | None:
     ({type: grammar, syntax, definition}) or the Chat one ({type: grammar, grammar: {...}})."""
     if not isinstance(fmt, dict) or fmt.get("type") != "grammar":
         return None
-    grammar = fmt.get("grammar") if isinstance(fmt.get("grammar"), dict) else fmt
+    grammar = fmt["grammar"] if isinstance(fmt.get("grammar"), dict) else fmt
     definition, syntax = grammar.get("definition"), grammar.get("syntax")
     if not isinstance(definition, str) or not definition:
         return None
@@ -239,10 +239,14 @@ class InputDecoder:
 # --- a canonical request's tools as functions only (for the native translators) ------------
 
 
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _custom_call_as_function(call: Any) -> Any:
     if not isinstance(call, dict) or call.get("type") != "custom":
         return call
-    custom = call.get("custom") if isinstance(call.get("custom"), dict) else {}
+    custom = _object(call.get("custom"))
     converted = {k: v for k, v in call.items() if k != "custom"}
     converted["type"] = "function"
     text = custom.get("input")
@@ -256,7 +260,7 @@ def _custom_call_as_function(call: Any) -> Any:
 def _named(entry: Any) -> Any:
     """A tool_choice / allowed_tools entry naming a custom tool, as naming its function."""
     if isinstance(entry, dict) and entry.get("type") == "custom":
-        custom = entry.get("custom") if isinstance(entry.get("custom"), dict) else {}
+        custom = _object(entry.get("custom"))
         return {"type": "function", "function": {"name": custom.get("name") or entry.get("name")}}
     return entry
 
@@ -295,7 +299,7 @@ def function_tools(chat: dict) -> dict:
             if tool.get("type") == "function":
                 converted.append(tool)
             elif tool.get("type") == "custom":
-                spec = tool.get("custom") if isinstance(tool.get("custom"), dict) else {}
+                spec = _object(tool.get("custom"))
                 function = custom_function(
                     spec.get("name"), spec.get("description"), spec.get("format")
                 )
@@ -325,3 +329,39 @@ def function_tools(chat: dict) -> dict:
             for m in messages
         ]
     return out
+
+
+def custom_calls_for_chat(completion: dict, tools: Any) -> dict:
+    """A canonical chat.completion for a Chat client whose `tools` (its request's) hold custom
+    tools: calls of their functions (function_tools() made them) as the custom tool calls the
+    real API returns, {id, type: "custom", custom: {name, input}}. Not wired yet: the chat
+    surface renders a canonical answer unchanged (it is the OpenAI form)."""
+    names = {
+        tool["custom"]["name"]
+        for tool in (tools if isinstance(tools, list) else ())
+        if isinstance(tool, dict)
+        and tool.get("type") == "custom"
+        and isinstance(tool.get("custom"), dict)
+        and isinstance(tool["custom"].get("name"), str)
+    }
+    if not names:
+        return completion
+    choices = []
+    for choice in completion.get("choices") or ():
+        message = _object(choice.get("message") if isinstance(choice, dict) else None)
+        calls = message.get("tool_calls")
+        if isinstance(calls, list):
+            converted = []
+            for call in calls:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and function.get("name") in names:
+                    rest = {k: v for k, v in call.items() if k not in ("function", "type")}
+                    custom = {
+                        "name": function["name"],
+                        "input": custom_input(function.get("arguments")),
+                    }
+                    call = {**rest, "type": "custom", "custom": custom}
+                converted.append(call)
+            choice = {**choice, "message": {**message, "tool_calls": converted}}
+        choices.append(choice)
+    return {**completion, "choices": choices}
