@@ -22,7 +22,9 @@ Any model also plays the fault a valid request names with ``orca-fault:<name>`` 
 ``faults.py``); streamed faults are SSE (``alt=sse``, what Orca sends), so a fault asked of
 an array stream is refused with 400 ``FAILED_PRECONDITION``.
 
-``countTokens`` answers ``{"totalTokens": N}`` (words of text in ``contents`` plus 3).
+``countTokens`` answers ``{"totalTokens": N}`` (words of text in ``contents`` plus 3); its body
+holds ``contents`` or a whole ``generateContentRequest``, which must name its ``model``
+(``models/...``), as the real API requires.
 
 Embeddings: ``batchEmbedContents`` answers ``{"embeddings": [{"values": [...]}]}`` in request
 order, ``embedContent`` ``{"embedding": {"values": [...]}}``, with no usage (as the real API).
@@ -683,7 +685,12 @@ def validate_count_tokens(body: Any) -> None:
         if _has(body, "contents"):
             raise RequestInvalid("contents and generate_content_request are mutually exclusive")
         inner = dict(_get(body, "generateContentRequest") or {})
-        inner.pop("model", None)
+        model = inner.pop("model", None)
+        if not isinstance(model, str) or not model.startswith(("models/", "tunedModels/")):
+            raise RequestInvalid(
+                "* CountTokensRequest.generate_content_request.model: model is required "
+                "(models/{model})"
+            )
         validate_request(inner)
     else:
         _validate_contents(_get(body, "contents"))

@@ -102,12 +102,14 @@ def test_count_tokens_asks_a_gemini_upstream(gemini_client, upstreams):
     assert seen.json == {"contents": [{"parts": [{"text": "one two three four"}], "role": "user"}]}
 
 
-def test_count_tokens_with_a_whole_request_swaps_the_model(live, upstreams):
+@pytest.mark.parametrize("named", [True, False])
+def test_count_tokens_with_a_whole_request_swaps_the_model(live, upstreams, named):
     inner = {
-        "model": "models/gemini-fake/flash",
         "contents": [{"role": "user", "parts": [{"text": "a b"}]}],
         "systemInstruction": {"parts": [{"text": "c d e"}]},
     }
+    if named:  # the API requires it; Orca fills it in for a client that left it out
+        inner["model"] = "models/gemini-fake/flash"
     response = httpx.post(
         live.server.base_url + "/v1beta/models/gemini-fake/flash:countTokens",
         json={"generateContentRequest": inner},

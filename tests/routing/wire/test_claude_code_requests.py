@@ -8,6 +8,7 @@ import pytest
 from routing.wire import anthropic, gemini, untranslatable
 from routing.wire.canonical import InvalidRequest
 from tests.fakes import anthropic_upstream as fake
+from tests.fakes import gemini_upstream
 
 TOOL = {
     "name": "Bash",
@@ -432,3 +433,13 @@ def test_count_tokens_bodies_name_the_bad_field(body, param):
     with pytest.raises(InvalidRequest) as info:
         gemini.validate_count_tokens_request(body)
     assert info.value.param == param
+
+
+def test_the_fake_gemini_count_tokens_wants_the_model_of_a_whole_request():
+    contents = [{"role": "user", "parts": [{"text": "a"}]}]
+    gemini_upstream.validate_count_tokens({"contents": contents})
+    gemini_upstream.validate_count_tokens(
+        {"generateContentRequest": {"model": "models/x", "contents": contents}}
+    )
+    with pytest.raises(gemini_upstream.RequestInvalid, match="model is required"):
+        gemini_upstream.validate_count_tokens({"generateContentRequest": {"contents": contents}})
