@@ -1,8 +1,9 @@
-"""OpenAI Responses (`POST /v1/responses`), served by translation to canonical chat.
+"""OpenAI Responses (`POST /v1/responses`): the client surface, and the upstream kind.
 
-There is no Responses-kind upstream: every request is validated here, turned into a canonical
-chat request (see canonical.py), and the canonical answer is rendered back as a Response
-object or as the Responses event stream.
+As a client surface, a request is validated here, turned into a canonical chat request (see
+canonical.py), and the canonical answer is rendered back as a Response object or as the
+Responses event stream. As an upstream kind (OpenAI, xAI), a canonical chat request is sent as
+a Responses request and the Response or its event stream is read back as canonical chat.
 
 Choices made where the Responses API and Chat differ:
   * Reasoning input items are dropped (nothing in them can be replayed faithfully: we never
@@ -21,19 +22,31 @@ Where things live (this module only re-exports):
   * response.py - chat_to_responses_response(), responses_usage(), history_after(), and the
     item-id / call_id / Response-skeleton helpers the stream shares.
   * stream.py   - ResponsesStreamEncoder: chat chunks -> Responses events.
+  * upstream.py - chat_to_responses_request(): canonical chat -> a Responses request for a
+    Responses-kind upstream (OpenAI, xAI).
+  * upstream_response.py - responses_to_chat_response(), ResponsesStreamDecoder: that
+    upstream's Response and event stream -> canonical chat (re-exported by upstream.py).
 """
 
 from ..openai_chat import InvalidRequest
 from .request import responses_to_chat, validate_responses_request
 from .response import chat_to_responses_response, history_after, responses_usage
 from .stream import ResponsesStreamEncoder
+from .upstream import (
+    ResponsesStreamDecoder,
+    chat_to_responses_request,
+    responses_to_chat_response,
+)
 
 __all__ = [
     "InvalidRequest",
+    "ResponsesStreamDecoder",
     "ResponsesStreamEncoder",
+    "chat_to_responses_request",
     "chat_to_responses_response",
     "history_after",
     "responses_to_chat",
+    "responses_to_chat_response",
     "responses_usage",
     "validate_responses_request",
 ]
