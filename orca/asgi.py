@@ -24,6 +24,11 @@ STATIC_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
 
 from routing.proxy.pipeline.state import state  # noqa: E402
 from routing.proxy.routes import relay_application  # noqa: E402
+from routing.wire import tokens  # noqa: E402
+
+# The tokenizers' vocabularies (0.6 s and 64 MB for o200k, 0.25 s and 37 MB for cl100k) load
+# as the worker starts, not inside the first request that counts tokens.
+tokens.preload()
 
 RELAY_PREFIXES = ("/v1/", "/v1beta/")
 PROBE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"0")]

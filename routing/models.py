@@ -24,6 +24,9 @@ class Capability(models.TextChoices):
 
 class EndpointType(models.TextChoices):
     CHAT = "chat"  # served on every text surface: chat, responses, messages, generateContent
+    # The upstream speaks OpenAI's Responses API for this model: Responses clients pass
+    # through; with no "chat" beside it the model is Responses-only (chat clients translated).
+    RESPONSES = "responses"
     EMBEDDINGS = "embeddings"  # /v1/embeddings and Gemini embedContent / batchEmbedContents
 
 

@@ -36,8 +36,9 @@ def estimate_tokens(request: dict) -> int:
     return math.ceil(characters / 4)
 
 
-def needs_of(request: dict) -> Needs:
-    """What a canonical chat request requires of the model that serves it."""
+def needs_of(request: dict, prompt_tokens: int | None = None) -> Needs:
+    """What a canonical chat request requires of the model that serves it (`prompt_tokens`:
+    the caller's estimate of its input, else the four-characters rule)."""
     vision = False
     for message in request.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
@@ -54,7 +55,7 @@ def needs_of(request: dict) -> Needs:
         json_schema=isinstance(response_format, dict)
         and response_format.get("type") == "json_schema",
         reasoning=bool(request.get("reasoning_effort") or request.get("reasoning_budget_tokens")),
-        prompt_tokens=estimate_tokens(request),
+        prompt_tokens=estimate_tokens(request) if prompt_tokens is None else prompt_tokens,
         max_output=max_output if isinstance(max_output, int) else 0,
     )
 

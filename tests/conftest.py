@@ -66,6 +66,17 @@ EMBEDDING_MODELS = {
 }
 
 
+# Models on the fake OpenAI upstream's native Responses API (`endpoints` with "responses"):
+# public id -> (upstream model name, endpoints). Web searches cost $0.01 each.
+RESPONSES_MODELS = {
+    "fake/responder": ("fake-responder", ["chat", "responses"]),
+    "fake/responses-only": ("fake-pro", ["responses"]),
+    "fake/responder-midstream": ("fake-midstream-error", ["chat", "responses"]),
+    "fake/responder-leaky": ("fake-leaky-error", ["chat", "responses"]),
+    "fake/responder-500": ("fake-error-500", ["chat", "responses"]),
+}
+
+
 # Native-kind fakes: public id -> upstream model name.
 ANTHROPIC_MODELS = {
     "anthropic-fake/claude": "claude-fake",
@@ -201,6 +212,24 @@ def _seed_catalog(upstream: FakeOpenAIUpstream) -> None:
     Model.objects.create(public_id="orca/demo", provider=demo, upstream_name="orca-demo")
 
 
+def _seed_responses() -> None:
+    provider = Provider.objects.get(slug="fake")
+    for public_id, (upstream_name, endpoints) in RESPONSES_MODELS.items():
+        Model.objects.create(
+            public_id=public_id,
+            provider=provider,
+            upstream_name=upstream_name,
+            input_price="2",
+            output_price="8",
+            cached_input_price="0.5",
+            extra_prices={"web_search": "0.01"},
+            context_length=400_000,
+            max_output_tokens=32_000,
+            capabilities=["tools", "vision", "json_schema", "reasoning"],
+            endpoint_types=endpoints,
+        )
+
+
 def _seed_embeddings() -> None:
     for slug, models in EMBEDDING_MODELS.items():
         provider = Provider.objects.get(slug=slug)
@@ -225,6 +254,7 @@ def live(
         _seed_catalog(fake_upstream)
         _seed_native(*fake_native_upstreams)
         _seed_embeddings()
+        _seed_responses()
         acme, _ = services.get_or_create_workspace("acme")
         globex, _ = services.get_or_create_workspace("globex")
         _, key = services.create_api_key(acme, name="live")

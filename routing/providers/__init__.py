@@ -12,7 +12,7 @@ from .base import (
 )
 from .demo import DemoChat, DemoEmbeddings
 from .gemini import GeminiChat, GeminiEmbeddings
-from .openai import OpenAIChat, OpenAIEmbeddings
+from .openai import OpenAIChat, OpenAIEmbeddings, OpenAIResponses
 
 _CHAT: dict[str, ChatAdapter] = {
     "openai": OpenAIChat(),
@@ -24,6 +24,9 @@ _CHAT: dict[str, ChatAdapter] = {
 # family cannot serve it: its models must not list that endpoint type.
 _FAMILIES: dict[str, dict[str, FamilyAdapter]] = {
     "chat": dict(_CHAT),
+    # The chat family's native Responses adapters: for models whose catalog `endpoints` list
+    # "responses" (routing.proxy.operations.chat chooses between these and _CHAT).
+    "responses": {"openai": OpenAIResponses()},
     "embeddings": {
         "openai": OpenAIEmbeddings(),
         "gemini": GeminiEmbeddings(),

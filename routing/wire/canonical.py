@@ -68,13 +68,15 @@ __all__ = [
 ]
 
 # x_orca_dropped_tools: the tools a translation left out (routing/wire/tools.py)
-# x_orca_tool_calls: on a canonical chat.completion and the usage-only stream chunk, never on
-#   a request: the hosted tools the upstream ran, counted by tool, e.g. {"web_search": 2}
+# x_orca_forced_tool: the left-out tool a tool_choice forces (a translated call is a 400)
+# x_orca_tool_calls: inside `usage` of a canonical chat.completion and of the usage-only stream
+#   chunk, never on a request: the hosted tools the upstream ran, e.g. {"web_search": 2}
 #   (routing/wire/responses/upstream.py: one per `*_call` output item but function calls)
 EXTENSION_FIELDS = (
     "reasoning_budget_tokens",
     "top_k",
     "x_orca_dropped_tools",
+    "x_orca_forced_tool",
     "x_orca_tool_calls",
 )
 _MESSAGE_EXTENSIONS = ("reasoning_content", "thinking_blocks")

@@ -15,6 +15,7 @@ import sys
 from array import array
 from typing import Any
 
+from . import tokens
 from .common import is_int, is_number
 from .errors import InvalidRequest
 
@@ -246,19 +247,9 @@ def validate_embeddings_request(body: object) -> dict[str, Any]:
 
 
 def estimate_input_tokens(request: dict[str, Any]) -> int:
-    """About 4 characters a token for text (at least 1 an item); token arrays count exactly."""
-    items = request.get("input")
-    if isinstance(items, str):
-        items = [items]
-    if not isinstance(items, list):
-        return 0
-    total = 0
-    for item in items:
-        if isinstance(item, str):
-            total += max(1, math.ceil(len(item) / 4))
-        elif isinstance(item, list):
-            total += len(item)
-    return total
+    """Input tokens: text counted by the model's tokenizer (routing/wire/tokens.py; at least
+    1 an item), token arrays exactly. What Gemini embeddings are billed on."""
+    return tokens.estimate_embeddings_input(request)
 
 
 # --------------------------------------------------------------------------------------------

@@ -207,6 +207,9 @@ def _count(value: Any) -> int:
     return min(max(int(value), 0), 2**31 - 1)
 
 
+HOSTED_TOOL_CALLS = "x_orca_tool_calls"  # canonical extension inside `usage` (canonical.py)
+
+
 def usage_from_object(usage: Any) -> Usage | None:
     """Read an OpenAI `usage` object; None when absent or not an object. Never raises."""
     if not isinstance(usage, dict):
@@ -221,6 +224,9 @@ def usage_from_object(usage: Any) -> Usage | None:
         used.cache_write_tokens = _count(prompt_details.get("cache_write_tokens"))
     if isinstance(completion_details, dict):
         used.reasoning_tokens = _count(completion_details.get("reasoning_tokens"))
+    hosted = usage.get(HOSTED_TOOL_CALLS)
+    if isinstance(hosted, dict):  # a Responses upstream's hosted tool calls, priced per call
+        used.units = {str(k): n for k, v in hosted.items() if (n := _count(v))}
     return used
 
 

@@ -2,5 +2,6 @@
 
 from .chat import OpenAIChat
 from .embeddings import OpenAIEmbeddings
+from .responses import OpenAIResponses
 
-__all__ = ["OpenAIChat", "OpenAIEmbeddings"]
+__all__ = ["OpenAIChat", "OpenAIEmbeddings", "OpenAIResponses"]

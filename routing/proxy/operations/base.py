@@ -8,7 +8,9 @@ from ...wire.usage import Usage
 
 class Operation:
     name: str  # the family, as provider kinds register their adapters under it
-    endpoint_type: str  # what a catalog model must list in `endpoints` to serve it
+    endpoint_type: str  # the family's catalog endpoint type, as errors name it
+    # A model serves the family when its catalog `endpoints` list any of these.
+    served_by: frozenset[str] = frozenset()
     # Whether a call that produced no output is still charged (chat: an empty completion is
     # free; embeddings: the input is the product).
     charges_without_output: bool = False
@@ -17,6 +19,13 @@ class Operation:
     def __init__(self) -> None:
         # Filled lazily: provider kinds import the wire modules, operations import kinds.
         self._adapters: dict[str, FamilyAdapter] | None = None
+
+    def serves(self, route: ModelRoute) -> bool:
+        return not self.served_by.isdisjoint(route.endpoint_types)
+
+    def adapter_for(self, route: ModelRoute, surface: str) -> FamilyAdapter | None:
+        """How the call reaches `route` from a client of `surface`: its kind's adapter."""
+        return self.adapter(route.provider.kind)
 
     def adapter(self, kind: str) -> FamilyAdapter | None:
         """How provider kind `kind` serves this family, or None when it cannot."""

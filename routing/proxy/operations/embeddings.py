@@ -8,6 +8,7 @@ from .base import Operation
 
 class EmbeddingsOperation(Operation):
     name = endpoint_type = "embeddings"
+    served_by = frozenset({"embeddings"})
     charges_without_output = True  # priced per input token; there is no output
 
     def estimate_prompt(self, request: dict) -> int:

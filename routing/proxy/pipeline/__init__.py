@@ -59,11 +59,15 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         payload = {k: v for k, v in payload.items() if k not in ORCA_FIELDS}
     client.body = payload
     if surface.name == "responses":
-        client.history = await conversation_so_far(payload, key)
+        client.history, client.untranslatable = await conversation_so_far(payload, key)
     try:
         canonical = surface.to_canonical(payload, client)
     except InvalidRequest as exc:
-        raise _invalid(exc) from None
+        planning = surface.planning_form(payload, client)
+        if planning is None:
+            raise _invalid(exc) from None
+        # Only a native upstream can take this request as sent; a translated call says why.
+        canonical, client.untranslatable = planning, client.untranslatable or _invalid(exc)
     operation = surface.operation
     call = Call(
         consumer, request, surface, operation, endpoint, key, raw_key, client, payload, canonical

@@ -7,6 +7,7 @@ from billing.pricing import format_usd
 
 from ...catalog.snapshot import ModelRoute
 from ...providers import FamilyAdapter, UpstreamFailure, UpstreamResponse
+from ...wire import tools
 from ...wire.canonical import InvalidRequest
 from ...wire.openai_errors import parse_upstream_error
 from ..errors import GatewayError, scrub, scrub_bytes
@@ -60,11 +61,32 @@ def _failed(route: ModelRoute, error: GatewayError, retry_after: str | None = No
         state.health.record_failure(route.health_key, error.status, seconds)
 
 
+def _left_out_tools(call: Call, route: ModelRoute) -> GatewayError | None:
+    """On a translated call, tools with no equivalent there are left out and named in
+    X-Orca-Dropped-Tools; a tool_choice that forces one is a 400 naming it instead."""
+    canonical = call.canonical
+    if not canonical.get("tools") and not canonical.get(tools.DROPPED):
+        return None
+    dropped, forced = tools.dropped_tools(canonical)
+    if forced is not None:
+        return GatewayError(
+            400,
+            f"tool_choice forces {forced!r}, which {route.public_id!r} cannot run through "
+            f"this API; leave it out of tool_choice or use a model that serves it natively",
+            code="unsupported_tool",
+            param="tool_choice",
+        )
+    if dropped:
+        header = (b"x-orca-dropped-tools", ", ".join(dropped).encode("ascii", "replace"))
+        call.consumer.extra_headers = [*call.consumer.extra_headers, header]
+    return None
+
+
 async def attempt(call: Call, route: ModelRoute, *, may_retry: bool) -> GatewayError | None:
     """Returns the error when the next model may be tried instead (a 5xx, 429, timeout or
     broken connection before anything reached the client); raises when the error is the
     client's answer; returns None once the call was served."""
-    kind = call.operation.adapter(route.provider.kind)
+    kind = call.operation.adapter_for(route, call.surface.name)
     if kind is None:
         error = GatewayError(
             400,
@@ -76,6 +98,12 @@ async def attempt(call: Call, route: ModelRoute, *, may_retry: bool) -> GatewayE
             return error
         raise error
     passthrough = kind.native_surface == call.surface.name and call.passthrough_allowed
+    if not passthrough:
+        refused = call.client.untranslatable or _left_out_tools(call, route)
+        if refused is not None:
+            if may_retry:
+                return refused
+            raise refused
     try:
         if passthrough:
             body = kind.native_body(call.body, route, stream=call.client.stream)
@@ -190,7 +218,8 @@ async def _answer(
     if call.key.retention == "keep":
         record.exchange = kept_exchange(record, call.body, out.decode("utf-8", "replace"))
     # Stored before the answer goes out, so a follow-up can reference it at once.
-    await remember(call, completion, route)
+    if not passthrough:
+        await remember(call, completion, route)
     call.finished = True
     for watcher in call.watchers:
         watcher.finish(call)

@@ -8,6 +8,7 @@ from workspaces.selectors import KeyContext
 
 from ...catalog.snapshot import AmbiguousModel, Catalog, ModelRoute
 from ..errors import GatewayError
+from ..operations import Operation
 from ..request import Request
 from .state import state
 
@@ -68,12 +69,12 @@ def resolve_in(catalog: Catalog, name: str, key: KeyContext) -> ModelRoute:
     return route
 
 
-def serving(route: ModelRoute, endpoint_type: str) -> ModelRoute:
+def serving(route: ModelRoute, operation: Operation) -> ModelRoute:
     """The route, if its model serves this endpoint family (its catalog `endpoints`)."""
-    if endpoint_type not in route.endpoint_types:
+    if not operation.serves(route):
         raise GatewayError(
             400,
-            f"model {route.public_id!r} does not serve {endpoint_type} requests",
+            f"model {route.public_id!r} does not serve {operation.endpoint_type} requests",
             code="unsupported_endpoint",
             param="model",
         )

@@ -56,4 +56,5 @@ class Call:
     def passthrough_allowed(self) -> bool:
         """Whether a same-format upstream may get the client's own bytes and answer it
         unchanged: not once a hook rewrote the request or watches the answer."""
-        return not self.rewritten and not self.watchers
+        # A conversation Orca stored is its own: a native upstream never saw those ids.
+        return not self.rewritten and not self.watchers and self.client.history is None

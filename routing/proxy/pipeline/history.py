@@ -14,12 +14,17 @@ from .call import Call
 from .state import run_db
 
 
-async def conversation_so_far(payload: dict, key: KeyContext) -> list[dict] | None:
+async def conversation_so_far(
+    payload: dict, key: KeyContext
+) -> tuple[list[dict] | None, GatewayError | None]:
+    """The stored turns a `previous_response_id` names, or why there are none. The reason
+    is not raised here: a native Responses upstream may know the id as its own (and then
+    gets the request as sent); only a translated call needs Orca's copy of the turns."""
     previous = payload.get("previous_response_id")
     if not previous:
-        return None
+        return None, None
     if not key.keep_response_history:
-        raise GatewayError(
+        return None, GatewayError(
             400,
             "previous_response_id needs response history, which this workspace does not keep; "
             "send the whole conversation in `input`, or ask an admin to enable response history",
@@ -28,16 +33,17 @@ async def conversation_so_far(payload: dict, key: KeyContext) -> list[dict] | No
         )
     history = await run_db(stored_conversation, key.workspace_id, previous)
     if history is None:
-        raise GatewayError(
+        return None, GatewayError(
             400,
             f"previous response {previous!r} not found",
             code="previous_response_not_found",
             param="previous_response_id",
         )
-    return history
+    return history, None
 
 
 async def remember(call: Call, completion: dict, route: ModelRoute) -> None:
+    """Keep the new turn of a translated Responses call (a native upstream keeps its own)."""
     if call.surface.name != "responses" or not call.key.keep_response_history:
         return
     if call.body.get("store") is False:

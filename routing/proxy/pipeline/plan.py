@@ -180,7 +180,7 @@ async def _router_plan(name: str, key: KeyContext, request: dict, operation: Ope
     pool = [
         r
         for r in catalog.models()
-        if operation.endpoint_type in r.endpoint_types
+        if operation.serves(r)
         and key.allows_model(r.public_id)
         and (patterns is None or patterns.match(r.public_id.lower()))
     ]
@@ -189,7 +189,7 @@ async def _router_plan(name: str, key: KeyContext, request: dict, operation: Ope
     live = [r for r in fitting if state.health.available(r.health_key)] or fitting
     ranked = selection.rank(live, spec.strategy, lambda r: state.health.latency(r.health_key))
     if not ranked and spec.default_model:
-        ranked = [serving(await resolve_model(spec.default_model, key), operation.endpoint_type)]
+        ranked = [serving(await resolve_model(spec.default_model, key), operation)]
     if not ranked:
         raise GatewayError(
             400,
@@ -217,7 +217,7 @@ async def plan(
             return _expand(plan, prefs, [None] * len(plan.targets))
         base, variant = _split_variant(name)
         route = resolve_in(state.cached_catalog or await state.catalog(), base, key)
-        return _expand(Plan([serving(route, operation.endpoint_type)], [0]), prefs, [variant])
+        return _expand(Plan([serving(route, operation)], [0]), prefs, [variant])
     entries = list(dict.fromkeys([name, *chain]))[:MAX_CHAIN]
     targets: list[ModelRoute] = []
     levels: list[int] = []
@@ -230,7 +230,7 @@ async def plan(
                 route = (await _router_plan(entry, key, request, operation)).targets[0]
             else:
                 base, variant = _split_variant(entry)
-                route = serving(await resolve_model(base, key), operation.endpoint_type)
+                route = serving(await resolve_model(base, key), operation)
         except GatewayError as exc:  # unresolvable, not allowed or not serving this: skipped
             first_error = first_error or exc
             continue

@@ -38,6 +38,9 @@ class ClientCall:
     response_id: str = ""
     created_at: int = 0
     history: list[dict] | None = None
+    # Why a translated call cannot serve the request (Responses: a previous_response_id Orca
+    # does not hold); a native upstream may still take it as sent.
+    untranslatable: GatewayError | None = None
     # Client headers a same-format upstream gets as sent (Anthropic's anthropic-beta).
     forward_headers: dict[str, str] = field(default_factory=dict)
 
@@ -63,6 +66,11 @@ class Surface:
 
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:
         raise NotImplementedError
+
+    def planning_form(self, body: dict, call: ClientCall) -> dict | None:
+        """For a request that cannot be translated but that a native upstream may take as
+        sent: a stand-in canonical form to plan and reserve with. None: refuse it."""
+        return None
 
     def stream_encoder(self, call: ClientCall):
         raise NotImplementedError

@@ -6,12 +6,23 @@ from typing import Any
 import orjson
 
 from ...wire import openai_chat
+from ...wire.openai_chat import HOSTED_TOOL_CALLS
 from ...wire.openai_errors import GATEWAY_ERROR_TYPE, error_body
 from ...wire.sse import DONE, encode_data
 from ..errors import GatewayError
 from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, Surface, cost_fragment
+
+
+def without_extensions(answer: dict) -> dict:
+    """A canonical answer or chunk as a Chat client sees it: Orca's metering extension (the
+    hosted tool calls a Responses upstream ran) left out of `usage`."""
+    usage = answer.get("usage")
+    if isinstance(usage, dict) and HOSTED_TOOL_CALLS in usage:
+        usage = {k: v for k, v in usage.items() if k != HOSTED_TOOL_CALLS}
+        return {**answer, "usage": usage}
+    return answer
 
 
 class ChatStreamEncoder:
@@ -22,8 +33,10 @@ class ChatStreamEncoder:
         return b""
 
     def feed(self, chunk: dict) -> bytes:
-        if not chunk.get("choices") and not self.include_usage:
-            return b""
+        if not chunk.get("choices"):
+            if not self.include_usage:
+                return b""
+            chunk = without_extensions(chunk)
         return encode_data(orjson.dumps(chunk))
 
     def finish(self) -> bytes:
@@ -52,7 +65,7 @@ class ChatSurface(Surface):
         return body
 
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:
-        return orjson.dumps(completion)
+        return orjson.dumps(without_extensions(completion))
 
     def stream_encoder(self, call: ClientCall) -> ChatStreamEncoder:
         return ChatStreamEncoder(call.include_usage)

@@ -31,6 +31,17 @@ class ResponsesSurface(Surface):
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
         return responses.responses_to_chat(body, history=call.history)
 
+    def planning_form(self, body: dict, call: ClientCall) -> dict | None:
+        # The whole input as one text: what planning needs (a size, the tools' presence).
+        text = orjson.dumps([body.get("instructions"), body.get("input")]).decode()
+        form: dict = {"model": call.model, "messages": [{"role": "user", "content": text}]}
+        if body.get("tools"):
+            form["tools"] = [t for t in body["tools"] if isinstance(t, dict)]
+        for name in ("max_output_tokens", "stream"):
+            if name in body:
+                form["max_tokens" if name == "max_output_tokens" else name] = body[name]
+        return form
+
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:
         return orjson.dumps(
             responses.chat_to_responses_response(
@@ -51,8 +62,12 @@ class ResponsesSurface(Surface):
         )
 
     def stream_error(self, error: GatewayError, encoder=None) -> bytes:
-        assert encoder is not None  # responses are always translated, so an encoder exists
-        return encoder.error(error.message, error.code)
+        if encoder is not None:
+            return encoder.error(error.message, error.code)
+        # A pass-through stream (native Responses upstream) has no encoder of ours: the
+        # upstream's own events went out, so only the error event is added.
+        payload = {"type": "error", "code": error.code, "message": error.message, "param": None}
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 RESPONSES = ResponsesSurface()

@@ -13,8 +13,8 @@ server sending only the `.done` events) is taken from the `.done` event, never d
 
 Reasoning: summary texts (else, for an item without a summary, its raw reasoning text) become
 `reasoning_content`, parts joined by a blank line. Hosted tool calls (web_search_call, ...)
-are counted per tool under the canonical extension `x_orca_tool_calls`, on the completion and
-on the usage-only chunk.
+are counted per tool under the canonical extension `x_orca_tool_calls`, inside `usage` of the
+completion and of the usage-only chunk (where the meters read units from).
 """
 
 from __future__ import annotations
@@ -203,8 +203,8 @@ def responses_to_chat_response(data: object, model: str) -> dict:
         "usage": chat_usage(data.get("usage")),
     }
     hosted = count_hosted(output)
-    if hosted:
-        completion[HOSTED_TOOLS_KEY] = hosted
+    if hosted and isinstance(completion["usage"], dict):
+        completion["usage"][HOSTED_TOOLS_KEY] = hosted  # metered as units (usage_from_object)
     return completion
 
 
@@ -443,8 +443,8 @@ class ResponsesStreamDecoder:
         if not hosted:  # no output list in the terminal event: count the items streamed
             for tool in self._hosted.values():
                 hosted[tool] = hosted.get(tool, 0) + 1
-        if hosted:
-            usage_chunk[HOSTED_TOOLS_KEY] = hosted
+        if hosted and isinstance(usage_chunk.get("usage"), dict):
+            usage_chunk["usage"][HOSTED_TOOLS_KEY] = hosted
         out.append(usage_chunk)
         self.done = True
 

@@ -10,6 +10,7 @@ import pytest
 from google import genai
 from google.genai import types
 
+from routing.wire import tokens
 from tests.conftest import GEMINI_CREDENTIAL, UPSTREAM_CREDENTIAL
 from tests.fakes.gemini_upstream import embedding_values
 from tests.fakes.openai_upstream import embedding_tokens, embedding_vector
@@ -99,8 +100,8 @@ def test_openai_sdk_against_a_gemini_upstream_is_translated(
     assert {e["outputDimensionality"] for e in entries} == {4}
     assert {e["taskType"] for e in entries} == {"RETRIEVAL_QUERY"}
 
-    # Gemini reports no usage: Orca bills its estimate (4 characters a token) and says so.
-    estimate = sum(-(-len(t) // 4) for t in TEXTS)
+    # Gemini reports no usage: Orca bills its own count (the tokenizer's) and says so.
+    estimate = sum(tokens.count_text(t) for t in TEXTS)
     assert result.usage.prompt_tokens == estimate
     record = wait_for_usage(django_db_blocker, raw.headers["x-orca-request-id"])
     assert record.usage_reported is False

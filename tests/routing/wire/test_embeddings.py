@@ -17,6 +17,7 @@ from openai.lib._parsing._embeddings import parse_embedding_response
 from openai.types import CreateEmbeddingResponse
 
 from routing.wire import embeddings as emb
+from routing.wire import tokens
 from routing.wire.errors import InvalidRequest
 
 # What google-genai 3.x sends for
@@ -215,9 +216,12 @@ def test_validation_errors_name_the_field(body, param, code, message):
 
 
 def test_estimate_input_tokens():
-    assert emb.estimate_input_tokens({"input": ["abcd", "abcde", "a"]}) == 1 + 2 + 1
+    # Text by the tokenizer (routing/wire/tokens.py), at least 1 an item; token arrays exactly.
+    texts = ["hello world", "the quick brown fox", "a"]
+    counted = [max(1, tokens.count_text(t)) for t in texts]
+    assert emb.estimate_input_tokens({"input": texts}) == sum(counted) == 2 + 4 + 1
     assert emb.estimate_input_tokens({"input": [[1, 2, 3], [4]]}) == 4
-    assert emb.estimate_input_tokens({"input": "x" * 40}) == 10  # an unnormalised string
+    assert emb.estimate_input_tokens({"input": "x" * 40}) == tokens.count_text("x" * 40)
     assert emb.estimate_input_tokens({}) == 0
 
 

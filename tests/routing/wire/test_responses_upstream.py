@@ -863,7 +863,7 @@ def test_web_search_answer_has_annotations_and_counts_the_hosted_call():
         ],
     }
     assert completion["choices"][0]["finish_reason"] == "stop"
-    assert completion[HOSTED_TOOLS_KEY] == {"web_search": 1}
+    assert completion["usage"][HOSTED_TOOLS_KEY] == {"web_search": 1}
     assert HOSTED_TOOLS_KEY in EXTENSION_FIELDS
 
 
@@ -926,7 +926,7 @@ def test_hosted_calls_of_every_kind_are_counted_and_function_calls_are_not():
         {"type": "function_call", "id": "fc", "call_id": "c", "name": "f", "arguments": "{}"},
     ]
     completion = responses_to_chat_response({"status": "completed", "output": output}, "m")
-    assert completion[HOSTED_TOOLS_KEY] == {
+    assert completion["usage"][HOSTED_TOOLS_KEY] == {
         "web_search": 2,
         "file_search": 1,
         "code_interpreter": 1,
@@ -934,7 +934,7 @@ def test_hosted_calls_of_every_kind_are_counted_and_function_calls_are_not():
         "mcp": 1,
     }
     assert completion["choices"][0]["finish_reason"] == "tool_calls"
-    assert HOSTED_TOOLS_KEY not in responses_to_chat_response(fake_answer({"input": "hi"}), "m")
+    assert HOSTED_TOOLS_KEY not in responses_to_chat_response(fake_answer({"input": "hi"}), "m")["usage"]
 
 
 @pytest.mark.parametrize(
@@ -1224,7 +1224,7 @@ def test_reference_stream_exact_chunks():
             },
         ),
     ]
-    assert HOSTED_TOOLS_KEY not in chunks[-1]
+    assert HOSTED_TOOLS_KEY not in chunks[-1]["usage"]
 
 
 def test_the_model_given_wins_over_the_upstreams():
@@ -1265,7 +1265,7 @@ def test_a_stream_says_what_its_final_response_says(name):
         whole["created"],
         whole["model"],
     )
-    assert chunks[-1].get(HOSTED_TOOLS_KEY) == whole.get(HOSTED_TOOLS_KEY)
+    assert chunks[-1]["usage"].get(HOSTED_TOOLS_KEY) == whole["usage"].get(HOSTED_TOOLS_KEY)
     tool_starts = [
         c
         for c in chunks
@@ -1528,7 +1528,7 @@ def test_streamed_annotations_and_hosted_calls_without_a_final_output_list():
             "url_citation": {"url": "https://a", "title": "A", "start_index": 4, "end_index": 7},
         }
     ]
-    assert chunks[-1][HOSTED_TOOLS_KEY] == {"web_search": 1}
+    assert chunks[-1]["usage"][HOSTED_TOOLS_KEY] == {"web_search": 1}
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
 
 

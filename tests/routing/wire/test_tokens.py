@@ -153,11 +153,19 @@ def test_a_long_text_is_sampled_close_to_its_exact_count():
     assert abs(tokens.count_text(text) - exact) / exact < 0.03
 
 
-def test_a_request_past_its_exact_budget_goes_on_at_the_density_seen(monkeypatch):
-    monkeypatch.setattr(tokens, "REQUEST_EXACT_CHARS", 100)
-    tally = tokens._Tally(tokens.O200K)
-    assert tally("a" * 1000) == 125  # counted: the budget is spent after, not before
-    assert tally("你好" * 500) == math.ceil(1000 * 125 / 1000)  # not counted: 125 per 1000
+def test_a_request_past_its_exact_budget_goes_on_at_the_density_seen():
+    tally = tokens._Tally(tokens.O200K, budget=1000)
+    assert tally("a" * 1000) == 125  # within the budget: counted
+    assert tally("你好" * 500) == 125  # past it: at 125 tokens per 1,000 characters
+    # A text that crosses the line: its head counted, its tail at the head's density.
+    crossing = tokens._Tally(tokens.O200K, budget=1000)
+    head = tokens.count_text("a" * 1000)
+    assert crossing("a" * 1000 + "你好" * 500) == head + math.ceil(1000 * head / 1000)
+    # The reservation's small budget still counts a short prompt exactly.
+    prompt = {"messages": [{"role": "user", "content": "hello world"}]}
+    assert tokens.estimate_chat_prompt(
+        prompt, budget=tokens.RESERVATION_EXACT_CHARS
+    ) == tokens.estimate_chat_prompt(prompt)
 
 
 # --------------------------------------------------------------------------------------------
