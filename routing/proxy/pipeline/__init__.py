@@ -23,7 +23,7 @@ from ..errors import GatewayError
 from ..surfaces import Surface
 from . import hooks
 from .admit import admit
-from .attempt import attempt, upstream_error
+from .attempt import attempt, native_for, upstream_error
 from .auth import authenticate, resolve_model
 from .call import Call
 from .history import conversation_so_far
@@ -77,6 +77,10 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
 
     # Plan the models to try and hold what the call may cost.
     chosen = await plan(client.model, chain, key, call.canonical, prefs, operation)
+    if client.untranslatable is not None and not any(
+        native_for(call, route) for route in chosen.targets
+    ):
+        raise client.untranslatable  # only a native upstream could have taken it as sent
     prompt_estimate = operation.estimate_prompt(call.canonical)
     ticket = await admit(
         key, chosen, operation, call.canonical, prompt_estimate, consumer.request_id, endpoint

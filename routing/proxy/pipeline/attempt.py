@@ -82,6 +82,14 @@ def _left_out_tools(call: Call, route: ModelRoute) -> GatewayError | None:
     return None
 
 
+def native_for(call: Call, route: ModelRoute) -> bool:
+    """Whether the call would go to `route` pass-through (the client's own body)."""
+    kind = call.operation.adapter_for(route, call.surface.name)
+    return (
+        kind is not None and kind.native_surface == call.surface.name and call.passthrough_allowed
+    )
+
+
 async def attempt(call: Call, route: ModelRoute, *, may_retry: bool) -> GatewayError | None:
     """Returns the error when the next model may be tried instead (a 5xx, 429, timeout or
     broken connection before anything reached the client); raises when the error is the
