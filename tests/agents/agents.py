@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,37 @@ class AgentRun:
     stderr: str
     final_text: str  # the agent's last message
     details: dict[str, Any] = field(default_factory=dict)  # parsed result / events
+    timed_out: bool = False  # killed (with every process it started) after its timeout
+
+
+def _run(
+    argv: list[str], workdir: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str, str, bool]:
+    """Run one agent in a session of its own, stdin closed; on timeout kill the whole process
+    group (Codex's Node launcher execs a native binary that a plain kill would orphan).
+    Returns (returncode, stdout, stderr, timed_out)."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err, False
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:  # a process that left the group may still hold the pipes: do not wait for it
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = "", ""
+        return proc.returncode or -9, out, err + f"\n[agents.py] killed after {timeout:g} s", True
 
 
 def _base_env(home: Path, proxy: str | None) -> dict[str, str]:
@@ -246,26 +278,14 @@ def run_claude(
     **kwargs: Any,
 ) -> AgentRun:
     argv, env = claude_invocation(base_url, api_key, model, prompt, home, **kwargs)
-    proc = subprocess.run(
-        argv,
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    code, out, err, timed_out = _run(argv, workdir, env, timeout)
     details: dict[str, Any] = {}
     with contextlib.suppress(ValueError):
-        details = json.loads(proc.stdout)
+        details = json.loads(out)
+    if not isinstance(details, dict):
+        details = {}
     return AgentRun(
-        "claude",
-        argv,
-        proc.returncode,
-        proc.stdout,
-        proc.stderr,
-        str(details.get("result") or ""),
-        details,
+        "claude", argv, code, out, err, str(details.get("result") or ""), details, timed_out
     )
 
 
@@ -283,25 +303,15 @@ def run_codex(
     argv, env = codex_invocation(base_url, api_key, model, prompt, home, **kwargs)
     last = home / "codex-last-message.txt"
     last.unlink(missing_ok=True)
-    proc = subprocess.run(
-        argv,
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    code, out, err, timed_out = _run(argv, workdir, env, timeout)
     events = []
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         try:
             events.append(json.loads(line))
         except ValueError:
             continue
     final = last.read_text() if last.exists() else ""
-    return AgentRun(
-        "codex", argv, proc.returncode, proc.stdout, proc.stderr, final.strip(), {"events": events}
-    )
+    return AgentRun("codex", argv, code, out, err, final.strip(), {"events": events}, timed_out)
 
 
 def main() -> None:
