@@ -1,6 +1,5 @@
 """Relay endpoints (Channels consumers), routed in orca/asgi.py."""
 
-import math
 from collections.abc import Awaitable
 from typing import Any
 
@@ -11,7 +10,7 @@ from ..catalog.snapshot import ModelRoute
 from ..providers import UpstreamResponse
 from ..providers import http as upstream_http
 from ..providers.gemini.chat import request_headers as gemini_headers
-from ..wire import anthropic, gemini
+from ..wire import anthropic, gemini, tokens
 from ..wire.canonical import InvalidRequest
 from .bodies import read_json_body
 from .consumer import NotFoundConsumer, RelayConsumer
@@ -142,7 +141,7 @@ class CountTokensConsumer(_CountingConsumer):
             if route.provider.kind == "anthropic":
                 counted = await self._ask_upstream(route, payload)
             else:
-                counted = _estimate_tokens(anthropic.messages_to_chat(payload))
+                counted = _estimate_tokens(anthropic.messages_to_chat(payload), route)
         except InvalidRequest as exc:
             raise invalid_request(exc) from None
         await self.send_json(200, orjson.dumps({"input_tokens": counted}))
@@ -180,7 +179,7 @@ class GeminiCountTokensConsumer(_CountingConsumer):
                 counted = await self._ask_upstream(route, payload)
             else:
                 chat = gemini.generate_to_chat(request, model=model, stream=False)
-                counted = _estimate_tokens(chat)
+                counted = _estimate_tokens(chat, route)
         except InvalidRequest as exc:
             raise invalid_request(exc) from None
         await self.send_json(200, orjson.dumps({"totalTokens": counted}))
@@ -197,18 +196,9 @@ class GeminiCountTokensConsumer(_CountingConsumer):
         return await self._upstream_count(route, sending, "totalTokens")
 
 
-def _estimate_tokens(request: dict) -> int:
-    """About four characters a token: the usual rule of thumb for English text and JSON."""
-    characters = len(orjson.dumps(request["tools"])) if request.get("tools") else 0
-    for message in request.get("messages", []):
-        content = message.get("content")
-        if isinstance(content, str):
-            characters += len(content)
-        elif isinstance(content, list):
-            characters += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
-        if message.get("tool_calls"):
-            characters += len(orjson.dumps(message["tool_calls"]))
-    return max(1, math.ceil(characters / 4))
+def _estimate_tokens(request: dict, route: ModelRoute) -> int:
+    """The tokenizer's count of a canonical request for a kind that cannot count upstream."""
+    return max(1, tokens.estimate_chat_prompt(request, route.upstream_name))
 
 
 class GeminiNotFoundConsumer(NotFoundConsumer):

@@ -7,6 +7,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from routing.wire import tokens
 from tests.conftest import GEMINI_CREDENTIAL
 
 CHAT_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
@@ -125,7 +126,9 @@ def test_count_tokens_with_a_whole_request_swaps_the_model(live, upstreams, name
 @pytest.mark.parametrize("model", ["fake/chat", "anthropic-fake/claude", "orca/demo"])
 def test_count_tokens_estimates_for_other_kinds(gemini_client, upstreams, model):
     counted = gemini_client.models.count_tokens(model=model, contents="x" * 40)
-    assert counted.total_tokens == 10  # four characters a token
+    # The tokenizer's count of the canonical form: the text plus the chat framing.
+    one_message = {"messages": [{"role": "user", "content": "x" * 40}]}
+    assert counted.total_tokens == tokens.estimate_chat_prompt(one_message, model) == 12
     assert all(not fake.requests for fake in upstreams.values())
 
 

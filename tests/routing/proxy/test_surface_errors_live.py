@@ -10,6 +10,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from routing.wire import tokens
 from tests.usage import wait_for_usage
 from workspaces.models import Workspace
 
@@ -179,7 +180,8 @@ def test_count_tokens(live, upstreams):
     estimated = claude.messages.count_tokens(
         model="fake/chat", messages=[{"role": "user", "content": "x" * 400}]
     )
-    assert estimated.input_tokens == 100
+    one_message = {"messages": [{"role": "user", "content": "x" * 400}]}
+    assert estimated.input_tokens == tokens.estimate_chat_prompt(one_message, "fake-chat") == 57
     assert not upstreams["openai"].requests
 
 
