@@ -334,8 +334,9 @@ def function_tools(chat: dict) -> dict:
 def custom_calls_for_chat(completion: dict, tools: Any) -> dict:
     """A canonical chat.completion for a Chat client whose `tools` (its request's) hold custom
     tools: calls of their functions (function_tools() made them) as the custom tool calls the
-    real API returns, {id, type: "custom", custom: {name, input}}. Not wired yet: the chat
-    surface renders a canonical answer unchanged (it is the OpenAI form)."""
+    real API returns, {id, type: "custom", custom: {name, input}}. The chat surface applies it
+    to translated non-stream answers; streamed custom calls still arrive as function deltas
+    (the Chat chunk schema defines no custom delta)."""
     names = {
         tool["custom"]["name"]
         for tool in (tools if isinstance(tools, list) else ())

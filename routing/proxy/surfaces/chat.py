@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 
-from ...wire import openai_chat
+from ...wire import openai_chat, tools
 from ...wire.openai_chat import HOSTED_TOOL_CALLS
 from ...wire.openai_errors import GATEWAY_ERROR_TYPE, error_body
 from ...wire.sse import DONE, encode_data
@@ -65,6 +65,10 @@ class ChatSurface(Surface):
         return body
 
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:
+        # Translated answers only (a pass-through one is the upstream's own body). Custom
+        # tools went upstream as functions: their calls come back as custom tool calls.
+        if call.body.get("tools"):
+            completion = tools.custom_calls_for_chat(completion, call.body["tools"])
         return orjson.dumps(without_extensions(completion))
 
     def stream_encoder(self, call: ClientCall) -> ChatStreamEncoder:

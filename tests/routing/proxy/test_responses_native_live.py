@@ -286,3 +286,18 @@ def test_models_list_the_responses_endpoint_type(sdk):
     listed = {m.id: m for m in sdk.models.list()}
     assert "responses" in str(listed["fake/responder"].supported_endpoint_types)
     assert "responses" in str(listed["fake/responses-only"].supported_endpoint_types)
+
+
+def test_a_chat_clients_custom_tool_comes_back_as_a_custom_call(sdk, upstreams):
+    tool = {"type": "custom", "custom": {"name": "run_sql", "description": "Run a SQL query"}}
+    completion = sdk.chat.completions.create(
+        model="anthropic-fake/claude",  # translated: Anthropic has no custom tools
+        messages=[{"role": "user", "content": "Count the users"}],
+        tools=[tool],
+    )
+    calls = completion.choices[0].message.tool_calls
+    assert calls and {c.type for c in calls} == {"custom"}
+    assert calls[0].custom.name == "run_sql" and isinstance(calls[0].custom.input, str)
+    sent = upstreams["anthropic"].requests[-1].json["tools"]
+    assert sent[0]["name"] == "run_sql"
+    assert sent[0]["input_schema"]["properties"]["input"]["type"] == "string"
