@@ -934,7 +934,10 @@ def test_hosted_calls_of_every_kind_are_counted_and_function_calls_are_not():
         "mcp": 1,
     }
     assert completion["choices"][0]["finish_reason"] == "tool_calls"
-    assert HOSTED_TOOLS_KEY not in responses_to_chat_response(fake_answer({"input": "hi"}), "m")["usage"]
+    assert (
+        HOSTED_TOOLS_KEY
+        not in responses_to_chat_response(fake_answer({"input": "hi"}), "m")["usage"]
+    )
 
 
 @pytest.mark.parametrize(
