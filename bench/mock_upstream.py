@@ -7,6 +7,9 @@ chunks go <ms> apart and each carries the wall-clock time it was written ("t=<ns
 client can time every chunk's trip. With "bench-hold-<ms>" instead, the stream is held
 open: a stamped chunk every <ms> until the client leaves (or HOLD_MAX_SECONDS), written by
 one ticker for all held streams (the stream-load scenario, bench/streamload.py).
+POST /v1/responses answers a fixed Response object (the same text and token counts), or with
+"stream": true the Responses event sequence (`event:` + `data:` framing, sequence_number
+on each; the text in as many deltas as the chat stream, events BENCH_CHUNK_DELAY_MS apart).
 Run: python -m bench.mock_upstream --port N
 """
 
@@ -82,6 +85,119 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if delay and i:
             await asyncio.sleep(delay)
         await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+# --- Responses (POST /v1/responses): the same text, tokens and deltas as the chat stream ---
+RESPONSE_ID = "resp_bench"  # bench.run tells a pass-through from a translated answer by it
+MESSAGE_ID = "msg_bench"
+RESPONSES_USAGE = {
+    "input_tokens": USAGE["prompt_tokens"],
+    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},  # (snapshot) field
+    "output_tokens": USAGE["completion_tokens"],
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": USAGE["total_tokens"],
+}
+TEXT = "".join(PARTS)
+
+
+def _text_part(text: str) -> dict:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _message_item(status: str, content: list) -> dict:
+    return {
+        "type": "message",
+        "id": MESSAGE_ID,
+        "status": status,
+        "role": "assistant",
+        "content": content,
+    }
+
+
+def _response(status: str, output: list, usage: dict | None) -> dict:
+    return {
+        "id": RESPONSE_ID,
+        "object": "response",
+        "created_at": 1700000000,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": MODEL,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": usage,
+        "metadata": {},
+    }
+
+
+DONE_ITEM = _message_item("completed", [_text_part(TEXT)])
+RESPONSE_BODY = json.dumps(_response("completed", [DONE_ITEM], RESPONSES_USAGE)).encode()
+
+
+def _responses_events() -> list[bytes]:
+    where = {"item_id": MESSAGE_ID, "output_index": 0, "content_index": 0}
+    events: list[dict] = [
+        {"type": "response.created", "response": _response("in_progress", [], None)},
+        {"type": "response.in_progress", "response": _response("in_progress", [], None)},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": _message_item("in_progress", []),
+        },
+        {"type": "response.content_part.added", **where, "part": _text_part("")},
+    ]
+    events += [
+        {"type": "response.output_text.delta", **where, "delta": p, "logprobs": []} for p in PARTS
+    ]
+    events += [
+        {"type": "response.output_text.done", **where, "text": TEXT, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": _text_part(TEXT)},
+        {"type": "response.output_item.done", "output_index": 0, "item": DONE_ITEM},
+        {
+            "type": "response.completed",
+            "response": _response("completed", [DONE_ITEM], RESPONSES_USAGE),
+        },
+    ]
+    out = []
+    for seq, event in enumerate(events):
+        event = {"type": event["type"], "sequence_number": seq} | event
+        data = json.dumps(event).encode()
+        out.append(b"event: " + event["type"].encode() + b"\ndata: " + data + b"\n\n")
+    return out
+
+
+RESPONSES_EVENTS = _responses_events()
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"{}")
+        stream = bool(data.get("stream"))
+    except ValueError:
+        return web.json_response({"error": {"message": "bad json"}}, status=400)
+    if not stream:
+        return web.Response(body=RESPONSE_BODY, content_type="application/json")
+    delay = float(os.environ.get("BENCH_CHUNK_DELAY_MS", "0") or 0) / 1000
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for i, event in enumerate(RESPONSES_EVENTS):
+        if delay and i:
+            await asyncio.sleep(delay)
+        await resp.write(event)
     await resp.write_eof()
     return resp
 
@@ -202,6 +318,8 @@ def main() -> None:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/chat/completions", chat)
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/responses", responses)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 

@@ -11,6 +11,11 @@ before/after ratios from one run; it runs on this checkout's virtualenv).
 Also measured: each streamed chunk's trip from the mock to the client (mock_upstream's
 stamped stream), for every target, and the stream load (bench/streamload.py: BENCH_STREAMS
 held streams with quick calls beside them; BENCH_STREAM_LOAD_ONLY=1 runs only that).
+After chat's rows, the same four runs on POST /v1/responses ("resp non-stream", "resp stream"):
+Orca's catalog model lists endpoint types ["chat", "responses"], so Responses calls pass
+through to the mock's /responses; `direct` is the mock alone. The bare proxy, LiteLLM and a
+baseline without a native Responses upstream get n/a rows. The output adds a line per Orca
+target: Responses pass-through CPU per request against chat's, mode by mode.
 """
 
 import atexit
@@ -229,7 +234,7 @@ from workspaces.models import Workspace
 p = Provider.objects.create(slug="benchmock", name="Bench mock", kind="openai", base_url=%r)
 Model.objects.create(public_id=%r, provider=p, upstream_name="mock-model",
     input_price=Decimal("0.15"), output_price=Decimal("0.60"), context_length=128000,
-    max_output_tokens=4096, endpoint_types=["chat"])
+    max_output_tokens=4096, endpoint_types=%r)
 ws, _ = services.get_or_create_workspace("bench", "Benchmark")
 Workspace.objects.filter(pk=ws.pk).update(rpm_limit=100_000_000, tpm_limit=2_000_000_000)
 grant_credits(ws.id, Decimal("1000000"), note="benchmark")
@@ -238,12 +243,23 @@ print("BENCHKEY=" + raw)
 """
 
 
+def knows_native_responses(tree: Path) -> bool:
+    """Whether the checkout at ``tree`` has the catalog endpoint type "responses" (a native
+    Responses upstream); older commits get a chat-only model, as they always did."""
+    try:
+        models = (tree / "routing" / "models.py").read_text()
+    except OSError:
+        return False
+    return 'RESPONSES = "responses"' in models
+
+
 def setup_orca(env: dict, mock_port: int, cwd: Path = ROOT) -> str:
     manage = [PY, "manage.py"]
     subprocess.run(
         [*manage, "migrate", "--noinput", "-v0"], cwd=cwd, env=env, check=True, timeout=300
     )
-    code = SETUP % (f"http://127.0.0.1:{mock_port}/v1", MODEL_ID)
+    types = ["chat", "responses"] if knows_native_responses(cwd) else ["chat"]
+    code = SETUP % (f"http://127.0.0.1:{mock_port}/v1", MODEL_ID, types)
     out = subprocess.run(
         [*manage, "shell", "-c", code], cwd=cwd, env=env, check=True, timeout=120,
         capture_output=True, text=True,
@@ -270,15 +286,29 @@ def litellm_bin(log: Path) -> Path:
 
 
 # --- the run --------------------------------------------------------------------------
-def body_for(model: str, stream: bool) -> bytes:
-    data = {
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hello."}],
-        "max_tokens": 16,
-    }
+def body_for(model: str, stream: bool, api: str = "chat") -> bytes:
+    """The benchmark's request: Chat Completions, or with api="responses" the same prompt
+    and output cap as a Responses request."""
+    if api == "responses":
+        data = {"model": model, "input": "Say hello.", "max_output_tokens": 16}
+    else:
+        data = {
+            "model": model,
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 16,
+        }
     if stream:
         data["stream"] = True
     return json.dumps(data).encode()
+
+
+APIS = ("chat", "responses")
+MODES = {  # (api, stream) -> the row's mode; chat's two are the original rows
+    ("chat", False): "non-stream",
+    ("chat", True): "stream",
+    ("responses", False): "resp non-stream",
+    ("responses", True): "resp stream",
+}
 
 
 def wanted(name: str) -> bool:
@@ -293,6 +323,12 @@ class Target:
     key: str
     model: str
     pid: int
+    # POST /v1/responses on this target, or None when it has no Responses row (n/a, why)
+    responses_url: str | None = None
+    responses_na: str = "not measured"
+
+    def url_for(self, api: str) -> str | None:
+        return self.url if api == "chat" else self.responses_url
 
 
 def _median(values: list) -> float | None:
@@ -305,28 +341,57 @@ def measure_all(targets: list[Target], seconds: float, warmup: float, rounds: in
     runs `rounds` times per target, taking turns, so a neighbour that slows the machine
     for a while slows every target alike instead of whichever happened to be running."""
     slice_seconds = max(1.0, seconds / rounds)
-    for stream in (False, True):
-        for conc in (1, 64):
-            mode = "stream" if stream else "non-stream"
-            runs: dict[str, list[tuple[dict, float]]] = {t.name: [] for t in targets}
-            for t in targets:
-                if warmup > 0:
-                    loadgen.run(t.url, t.key, body_for(t.model, stream), conc, warmup, 0, stream)
-            for r in range(rounds):
-                for t in targets[r % len(targets) :] + targets[: r % len(targets)]:
-                    try:
-                        before = cpu_seconds(t.pid)
-                        res = loadgen.run(
-                            t.url, t.key, body_for(t.model, stream), conc, slice_seconds, 0, stream
-                        )
-                        runs[t.name].append((res, cpu_seconds(t.pid) - before))
-                    except Exception as exc:
-                        print(f"  {t.name} {mode} c={conc}: failed: {exc}")
-            for t in targets:
-                if runs[t.name]:
-                    row = {"target": t.name, "mode": mode, "concurrency": conc}
-                    rows.append(row | _combine(runs[t.name]))
-                    print_row(rows[-1])
+    for api in APIS:  # chat's rows first, as they always were; then Responses'
+        for stream in (False, True):
+            for conc in (1, 64):
+                _measure_mode(targets, api, stream, conc, warmup, rounds, slice_seconds, rows)
+
+
+def _measure_mode(targets, api, stream, conc, warmup, rounds, slice_seconds, rows) -> None:
+    mode = MODES[api, stream]
+    serving = [t for t in targets if t.url_for(api)]
+    runs: dict[str, list[tuple[dict, float]]] = {t.name: [] for t in serving}
+    for t in serving:
+        if warmup > 0:
+            body = body_for(t.model, stream, api)
+            loadgen.run(t.url_for(api), t.key, body, conc, warmup, 0, stream)
+    for r in range(rounds if serving else 0):  # none serving: only n/a rows
+        for t in serving[r % len(serving) :] + serving[: r % len(serving)]:
+            try:
+                before = cpu_seconds(t.pid)
+                body = body_for(t.model, stream, api)
+                res = loadgen.run(t.url_for(api), t.key, body, conc, slice_seconds, 0, stream)
+                runs[t.name].append((res, cpu_seconds(t.pid) - before))
+            except Exception as exc:
+                print(f"  {t.name} {mode} c={conc}: failed: {exc}")
+    for t in targets:
+        row = {"target": t.name, "mode": mode, "concurrency": conc}
+        if api != "chat":
+            row["api"] = api
+        if t.name not in runs:
+            rows.append(row | _not_applicable(t.responses_na))
+            print(f"  {t.name:<8} {mode:<15} c={conc:<3} n/a ({t.responses_na})")
+        elif runs[t.name]:
+            rows.append(row | _combine(runs[t.name]))
+            print_row(rows[-1])
+
+
+def _not_applicable(why: str) -> dict:
+    """A row for a target that does not serve this API (the bare proxy, LiteLLM, a baseline
+    without a native Responses upstream): every figure None, the reason in `na`."""
+    return {
+        "requests": 0,
+        "errors": 0,
+        "rps": None,
+        "p50_ms": None,
+        "p99_ms": None,
+        "ttfb_p50_ms": None,
+        "rounds": 0,
+        "rps_by_round": [],
+        "cpu_ms_per_req": None,
+        "tool": "n/a",
+        "na": why,
+    }
 
 
 def _combine(runs: list[tuple[dict, float]]) -> dict:
@@ -352,7 +417,8 @@ def _combine(runs: list[tuple[dict, float]]) -> dict:
 
 def print_row(row: dict) -> None:
     print(
-        f"  {row['target']:<8} {row['mode']:<10} c={row['concurrency']:<3}"
+        f"  {row['target']:<8} {row['mode']:<{15 if row.get('api') else 10}}"
+        f" c={row['concurrency']:<3}"
         f" {row['rps']:>9.0f} req/s  p50 {fmt(row['p50_ms'])} ms"
         f"  CPU {fmt(row['cpu_ms_per_req'], 3)} ms/req  errors {row['errors']}"
     )
@@ -425,12 +491,17 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
     head += "| added TTFB ms | CPU ms/req | peak RSS MB | errors | tool |"
     lines = [head, "|" + "---|" * 13]
     for r in rows:
+        if r.get("na"):
+            cells = [r["target"], r["mode"], str(r["concurrency"])] + ["n/a"] * 9
+            lines.append("| " + " | ".join([*cells, f"n/a: {r['na']}"]) + " |")
+            continue
         cells = [r["target"], r["mode"], str(r["concurrency"]), fmt(r["rps"], 0)]
         cells += [fmt(r[k]) for k in ("p50_ms", "p99_ms", "added_p50_ms", "ttfb_p50_ms")]
         cells += [fmt(r["added_ttfb_ms"]), fmt(r.get("cpu_ms_per_req"), 3)]
         cells += [fmt(r.get("peak_rss_mb"), 1), str(r["errors"])]
         cells.append(r["tool"])
         lines.append("| " + " | ".join(cells) + " |")
+    lines += responses_vs_chat(rows)
     direct_chunk = next((c for c in CHUNK_ROWS if c["target"] == "direct"), None)
     lines += [
         "",
@@ -474,6 +545,34 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
     print(f"written: results/bench-{stamp}.json and .md")
 
 
+def responses_vs_chat(rows: list[dict]) -> list[str]:
+    """Per Orca target, Responses pass-through CPU per request against chat's for the same
+    mode and concurrency (the gateway's own CPU: the mock's is not in either)."""
+    by = {(r["target"], r["mode"], r["concurrency"]): r for r in rows}
+    lines: list[str] = []
+    for name in dict.fromkeys(r["target"] for r in rows if r["target"].startswith("orca")):
+        parts = []
+        for stream in (False, True):
+            for conc in (1, 64):
+                chat = by.get((name, MODES["chat", stream], conc), {}).get("cpu_ms_per_req")
+                resp = by.get((name, MODES["responses", stream], conc), {})
+                label = f"{'stream' if stream else 'non-stream'} c={conc}"
+                if resp.get("na"):
+                    parts.append(f"{label} n/a")
+                elif chat and resp.get("cpu_ms_per_req") is not None:
+                    cpu = resp["cpu_ms_per_req"]
+                    parts.append(
+                        f"{label} {fmt(cpu, 3)} vs {fmt(chat, 3)} ms/req "
+                        f"({cpu / chat:.2f}x, {cpu - chat:+.3f} ms)"
+                    )
+        if parts:
+            lines.append(f"- {name}: " + "; ".join(parts))
+    if lines:
+        lines[:0] = ["", "Responses pass-through CPU per request vs chat's (same mode and "
+                     "concurrency; the gateway's own CPU, responses vs chat):", ""]  # fmt: skip
+    return lines
+
+
 def start_orca(name: str, tree: Path, env: dict, mock_port: int, logs: Path) -> Target:
     """One Orca worker from the checkout at ``tree``, served as `make serve` serves it."""
     # The held streams each keep an upstream connection; quick calls need more.
@@ -493,7 +592,42 @@ def start_orca(name: str, tree: Path, env: dict, mock_port: int, logs: Path) -> 
     if status != 200:
         raise RuntimeError(f"{name} answered {status}: {answer[:300]!r}")
     print(f"{name} on :{port} (database {env['DATABASE_URL'].split(':')[0]})")
-    return Target(name, url, key, MODEL_ID, proc.pid)
+    responses_url, why = None, "no native Responses upstream at this commit"
+    if knows_native_responses(tree):
+        responses_url = f"http://127.0.0.1:{port}/v1/responses"
+        why = check_responses(responses_url, key, MODEL_ID)
+        if why:
+            print(f"{name}: Responses rows n/a: {why}")
+            responses_url = None
+    return Target(name, url, key, MODEL_ID, proc.pid, responses_url, why or "")
+
+
+def check_responses(url: str, key: str, model: str) -> str:
+    """Why POST /v1/responses at `url` does not pass through to the mock ("" when it does:
+    the mock's own response id comes back, and a stream ends with response.completed)."""
+    from bench.mock_upstream import RESPONSE_ID
+
+    try:
+        return _check_responses(url, key, model, RESPONSE_ID)
+    except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
+        return f"failed: {exc}"
+
+
+def _check_responses(url: str, key: str, model: str, response_id: str) -> str:
+    status, answer = post(url, body_for(model, False, "responses"), key)
+    if status != 200:
+        return f"answered {status}: {answer[:200]!r}"
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        return f"answered no JSON: {answer[:200]!r}"
+    if not isinstance(data, dict) or data.get("id") != response_id:
+        got = data.get("id") if isinstance(data, dict) else data
+        return f"not passed through (id {got!r}, not the mock's {response_id!r})"
+    status, answer = post(url, body_for(model, True, "responses"), key)
+    if status != 200 or b"event: response.completed" not in answer:
+        return f"stream answered {status} without response.completed: {answer[-200:]!r}"
+    return ""
 
 
 def baseline_tree(rev: str, tmp: Path) -> Path:
@@ -533,7 +667,8 @@ def main() -> int:
         mock, mock_port = start_mock(logs)
         upstream = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
         print(f"mock upstream on :{mock_port}")
-        targets = [Target("direct", upstream, "x", "mock-model", mock.pid)]
+        mock_responses = f"http://127.0.0.1:{mock_port}/v1/responses"
+        targets = [Target("direct", upstream, "x", "mock-model", mock.pid, mock_responses)]
 
         if wanted("bare"):  # the bare ASGI + aiohttp proxy: the ceiling
             port = free_port()
@@ -542,7 +677,8 @@ def main() -> int:
             wait_port(port, proc, 30)
             print(f"bare proxy on :{port}")
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            targets.append(Target("bare", url, "x", "mock-model", proc.pid))
+            na = "the bare proxy relays chat only"
+            targets.append(Target("bare", url, "x", "mock-model", proc.pid, responses_na=na))
 
         orca = None
         if wanted("orca"):  # Orca, production-like
@@ -619,7 +755,8 @@ def start_litellm(upstream: str, tmp: Path, logs: Path) -> Target:
     if status != 200:
         raise RuntimeError(f"LiteLLM answered {status}: {answer[:300]!r}")
     print(f"litellm on :{port}")
-    return Target("litellm", url, master, "bench-mock", proc.pid)
+    na = "chat only in this benchmark"
+    return Target("litellm", url, master, "bench-mock", proc.pid, responses_na=na)
 
 
 def _on_term(signum, frame):
