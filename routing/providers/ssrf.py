@@ -68,7 +68,10 @@ _REFUSED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
     (_v4("203.0.113.0/24"), "reserved"),  # documentation
     (_v4("240.0.0.0/4"), "reserved"),  # future use, and the broadcast address
 )
-_METADATA_V6 = _v6("fd00:ec2::254/128")  # AWS's IPv6 instance metadata
+_METADATA_V6 = (
+    _v6("fd00:ec2::254/128"),  # AWS's IPv6 instance metadata
+    _v6("fd00:ec2::23/128"),  # AWS EKS Pod Identity (IPv6)
+)
 _NAT64 = _v6("64:ff9b::/96")  # the last 32 bits are the IPv4 address it reaches
 _SIXTOFOUR = _v6("2002::/16")  # bits 16-48 are an IPv4 address
 _GLOBAL_UNICAST = _v6("2000::/3")  # everything outside it is special or unassigned
@@ -103,7 +106,7 @@ def classify(ip: IPAddress | str) -> str | None:
             if ip in network:
                 return category
         return None
-    if ip in _METADATA_V6:
+    if any(ip in network6 for network6 in _METADATA_V6):
         return METADATA
     if ip.is_unspecified:
         return "unspecified"
@@ -120,6 +123,9 @@ def classify(ip: IPAddress | str) -> str | None:
     return None
 
 
+_NEVER_BY_ALLOW_PRIVATE = (METADATA, "link-local")
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """The operator's exceptions to the guard (settings ORCA_UPSTREAM_ALLOW_PRIVATE and
@@ -133,7 +139,10 @@ class Policy:
         category = classify(ip)
         if category is None or self._listed(ip):
             return None
-        if self.allow_private and category != METADATA:
+        # Link-local holds more than the well-known metadata address (ECS task credentials
+        # at 169.254.170.2, EKS Pod Identity at 169.254.170.23 and fd00:ec2::23, ...): it
+        # stays refused under allow_private too, unless its network is listed.
+        if self.allow_private and category not in _NEVER_BY_ALLOW_PRIVATE:
             return None
         return category
 
@@ -168,7 +177,7 @@ class UpstreamBlocked(UpstreamFailure):
     reaches API clients; the log has it)."""
 
     def __init__(self, host: str, category: str) -> None:
-        if category == METADATA:
+        if category in _NEVER_BY_ALLOW_PRIVATE:
             allow = f"only listing its address in {NETWORKS_SETTING} allows it"
         else:
             allow = f"set {ALLOW_SETTING}=true or list its network in {NETWORKS_SETTING}"

@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 MAX_INPUTS = 2048  # OpenAI's limit on the items of `input`
+# No embedding model has more dimensions (text-embedding-3-large and gemini-embedding-001
+# have 3,072); the bound keeps one request from asking for gigabytes of vectors.
+MAX_DIMENSIONS = 65_536
 GEMINI_BATCH_LIMIT = 100  # "at most 100 requests can be in one batch" (the Gemini API)
 ENCODING_FORMATS = ("float", "base64")
 TASK_TYPES = frozenset(
@@ -86,6 +89,10 @@ def _positive_int(value: Any, param: str) -> int:
         raise _wrong_type(f"`{param}` must be an integer", param)
     if value < 1:
         raise InvalidRequest(f"`{param}` must be at least 1, got {value}", param=param)
+    if value > MAX_DIMENSIONS:
+        raise InvalidRequest(
+            f"`{param}` must be at most {MAX_DIMENSIONS}, got {value}", param=param
+        )
     return int(value)
 
 
@@ -246,6 +253,22 @@ def validate_embeddings_request(body: object) -> dict[str, Any]:
     return request
 
 
+def most_input_tokens(request: dict[str, Any]) -> tuple[int, int]:
+    """(the most tokens the input can be under any byte-level tokenizer: its UTF-8 bytes, token
+    arrays as they are; the most of any one input). What is reserved, and what a model's
+    context must hold per input."""
+    items = request.get("input")
+    items = [items] if isinstance(items, str) else items if isinstance(items, list) else []
+    if items and all(is_int(item) for item in items):
+        return len(items), len(items)  # one flat token array
+    sizes = [
+        len(item.encode("utf-8", "replace")) if isinstance(item, str) else len(item)
+        for item in items
+        if isinstance(item, str | list)
+    ]
+    return sum(sizes), max(sizes, default=0)
+
+
 def estimate_input_tokens(request: dict[str, Any]) -> int:
     """Input tokens: text counted by the model's tokenizer (routing/wire/tokens.py; at least
     1 an item), token arrays exactly. What Gemini embeddings are billed on."""
@@ -316,15 +339,6 @@ def openai_upstream_response(data: object, model: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------
 # canonical <-> Gemini upstream
-
-
-def _check_gemini_batch_size(count: int, param: str) -> None:
-    if count > GEMINI_BATCH_LIMIT:
-        raise InvalidRequest(
-            f"`{param}` has {count} items; a Gemini upstream embeds at most "
-            f"{GEMINI_BATCH_LIMIT} in one request",
-            param=param,
-        )
 
 
 def to_gemini_batch(request: dict[str, Any], upstream_model: str) -> dict[str, Any]:
@@ -458,7 +472,7 @@ def validate_gemini_embed_request(body: object, action: str, model: str) -> dict
     settings: dict[str, tuple[str, Any]] = {}  # canonical name -> (param, value) of entry 0
     for prefix, entry in entries:
         named = entry.get("model")
-        if named is not None and named not in path_names:
+        if named is not None and (not isinstance(named, str) or named not in path_names):
             param = f"{prefix}model"
             raise InvalidRequest(
                 f"`{param}` is {named!r} but the URL asks for models/{model}; they must match",
@@ -504,7 +518,7 @@ def gemini_native_body(body: dict[str, Any], action: str, upstream_model: str) -
     else:
         requests = [entry for entry in body.get("requests") or [] if isinstance(entry, dict)]
         extra = {key: value for key, value in body.items() if key != "requests"}
-        _check_gemini_batch_size(len(requests), "requests")
+    # More than GEMINI_BATCH_LIMIT entries go up as several batches (providers/gemini).
     return {**extra, "requests": [{**entry, "model": name} for entry in requests]}
 
 

@@ -8,6 +8,11 @@ import math
 from typing import Any
 
 _MAX_DEPTH = 16
+# What one answer may hold, whatever the schema asks (`minItems: 10**6` nested, `minLength:
+# 10**8`): the demo runs on the event loop, so an answer is kept small even if the schema's
+# lower bounds then go unmet.
+_MAX_VALUES = 2_000
+_MAX_TEXT = 4_096
 _OPTIONAL_DEPTH = 4  # optional properties are filled this deep, not further (recursive schemas)
 # format -> a value for variant n (array items differ, for uniqueItems)
 _FORMATS = {
@@ -43,6 +48,7 @@ class _Generator:
     def __init__(self, root: Any, optional: bool) -> None:
         self.root = root
         self.optional = optional
+        self.left = _MAX_VALUES  # values this answer may still hold
 
     def resolve(self, ref: str) -> Any:
         if not ref.startswith("#"):
@@ -78,6 +84,7 @@ class _Generator:
     def value(self, schema: Any, *, name: str | None, variant: int, depth: int) -> Any:
         if schema is False:
             return None  # nothing validates; the caller should not have asked
+        self.left -= 1
         flat = self.flatten(schema, 0)
         if "const" in flat:
             return flat["const"]
@@ -135,6 +142,7 @@ class _Generator:
         count = max(low if isinstance(low, int) else 0, len(prefix), 1)
         if isinstance(high, int):
             count = min(count, high)
+        count = min(count, max(self.left, 0))
         if items is False:
             count = min(count, len(prefix))
         out = []
@@ -192,7 +200,7 @@ def _string(schema: dict, name: str | None, variant: int) -> str:
             text = f"{text}{variant + 1}"
     low, high = schema.get("minLength"), schema.get("maxLength")
     if isinstance(low, int) and len(text) < low:
-        text += "x" * (low - len(text))
+        text += "x" * (min(low, _MAX_TEXT) - len(text))
     if isinstance(high, int) and len(text) > high:
         text = text[:high]
     return text

@@ -31,6 +31,14 @@ def merge_batches(parts: list[bytes]) -> bytes:
     return orjson.dumps({"embeddings": vectors})
 
 
+def _close_all(tasks: list, keep: UpstreamResponse | None) -> None:
+    """Close every part's response but `keep` (what the caller answers with)."""
+    for task in tasks:
+        answered = task.done() and not task.cancelled() and task.exception() is None
+        if answered and task.result() is not keep:
+            task.result().close()
+
+
 class GeminiEmbeddings:
     native_surface = "embed_content"
 
@@ -63,20 +71,27 @@ class GeminiEmbeddings:
             orjson.dumps({**body, "requests": entries[i : i + size]})
             for i in range(0, len(entries), size)
         ]
-        results = await asyncio.gather(
-            *(http.post(url, part, headers, timeouts) for part in bodies), return_exceptions=True
+        tasks = [asyncio.ensure_future(http.post(url, part, headers, timeouts)) for part in bodies]
+        try:
+            await asyncio.wait(tasks)
+        except BaseException:  # the client left: no part may keep its connection busy
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            _close_all(tasks, keep=None)
+            raise
+        failure = next((t.exception() for t in tasks if t.exception() is not None), None)
+        refused = next(
+            (t.result() for t in tasks if t.exception() is None and t.result().status != 200), None
         )
-        answers = [r for r in results if not isinstance(r, BaseException)]
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        refused = next((r for r in answers if r.status != 200), None)
         if failure is not None or refused is not None:
             # The first failure stands for the whole request; the other replies are dropped.
-            for answer in answers:
-                if answer is not refused:
-                    answer.close()
+            _close_all(tasks, keep=refused)
             if refused is not None:
                 return refused
-            raise failure  # type: ignore[misc]
+            assert failure is not None
+            raise failure
+        answers = [t.result() for t in tasks]
         try:
             parts = [await answer.read() for answer in answers]
         finally:

@@ -9,12 +9,17 @@ from ...wire import embeddings
 from .. import http
 from ..base import Timeouts, UpstreamResponse
 
+ORCA_ONLY = ("task_type", "input_type")
+
 
 class OpenAIEmbeddings:
     native_surface = "embeddings"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
-        return {**body, "model": route.upstream_name}
+        # task_type / input_type are Orca's (and OpenRouter's) for Gemini: OpenAI refuses them.
+        sent = {k: v for k, v in body.items() if k not in ORCA_ONLY}
+        sent["model"] = route.upstream_name
+        return sent
 
     def from_canonical(self, request: dict, route: ModelRoute) -> dict:
         return embeddings.to_openai_upstream(request, route.upstream_name)

@@ -38,6 +38,15 @@ class Operation:
         """Input tokens of a canonical request, estimated before the upstream counts them."""
         raise NotImplementedError
 
+    def reserved_prompt(self, request: dict, estimate: int) -> int:
+        """The input tokens the reservation holds: the estimate, unless the family bills
+        the input alone and needs a true upper bound (embeddings)."""
+        return estimate
+
+    def kept_output(self, out: bytes, answer: dict) -> str:
+        """The output text a keeping workspace stores for a non-stream answer."""
+        return out.decode("utf-8", "replace")
+
     def max_output(self, request: dict, route: ModelRoute) -> int:
         """The most output a call on `route` may be billed for: with the prompt estimate,
         what the pipeline reserves (at the dearest planned model) before any upstream call."""

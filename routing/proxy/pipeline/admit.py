@@ -30,6 +30,7 @@ async def admit(
     it before any upstream is called."""
     markup = key.markup_percent
     targets = plan.targets
+    prompt_estimate = operation.reserved_prompt(request, prompt_estimate)
     if len(targets) == 1:  # the usual call
         output = operation.max_output(request, targets[0])
         estimate = estimate_pico(targets[0].prices, prompt_estimate, output, markup)

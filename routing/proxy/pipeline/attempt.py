@@ -11,6 +11,7 @@ from ...wire import tools
 from ...wire.canonical import InvalidRequest
 from ...wire.openai_errors import parse_upstream_error
 from ..errors import GatewayError, scrub, scrub_bytes
+from . import hooks
 from .call import Call
 from .history import remember
 from .state import state
@@ -211,6 +212,9 @@ async def _answer(
     for watcher in call.watchers:
         watcher.completion(call, completion)
     record.status = 200
+    if call.watchers:
+        call.finished = True
+        hooks.finish_all(call)  # a GatewayError here still stops (and un-serves) the answer
     cost = record.cost_pico = record.charge()
     record.charged = True
     cost_text = format_usd(cost).encode()
@@ -224,11 +228,10 @@ async def _answer(
         out = surface.with_cost(surface.render_completion(completion, call.client), cost_text)
     out = scrub_bytes(out, route.provider.secrets)
     if call.key.retention == "keep":
-        record.exchange = kept_exchange(record, call.body, out.decode("utf-8", "replace"))
+        record.exchange = kept_exchange(
+            record, call.body, call.operation.kept_output(out, completion)
+        )
     # Stored before the answer goes out, so a follow-up can reference it at once.
     if not passthrough:
         await remember(call, completion, route)
-    call.finished = True
-    for watcher in call.watchers:
-        watcher.finish(call)
     await call.consumer.send_json(200, out, [(b"x-orca-cost", cost_text)])

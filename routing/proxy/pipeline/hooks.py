@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import GatewayError
+
 if TYPE_CHECKING:
     from .call import Call
 
@@ -53,6 +55,21 @@ answer_watchers: list[WatcherFactory] = []
 async def run(hooks: list[RequestHook], call: "Call") -> None:
     for hook in hooks:
         await hook(call)
+
+
+def finish_all(call: "Call") -> None:
+    """Every watcher's finish() for a served answer; the first GatewayError one raises is
+    raised once all have run (so each still records), other errors are logged."""
+    blocked: GatewayError | None = None
+    for watcher in call.watchers:
+        try:
+            watcher.finish(call)
+        except GatewayError as exc:
+            blocked = blocked or exc
+        except Exception:
+            log.exception("request %s: an answer watcher's finish() failed", call.request_id)
+    if blocked is not None:
+        raise blocked
 
 
 def finish_quietly(call: "Call") -> None:

@@ -27,6 +27,7 @@ from ...wire.sse import EventSplitter, data_lines, encode_data
 from ...wire.usage import Usage
 from ..errors import GatewayError, scrub, scrub_bytes
 from ..surfaces import Surface
+from . import hooks
 from .call import Call
 from .history import remember
 
@@ -75,13 +76,11 @@ class _Meter:
         self.outputs = 0
         self._complete = False
 
-    def observe(self, event: bytes) -> bool:
-        """Never True: only OpenAI's usage-only chunk is special, and _OpenAIMeter sees it."""
+    def observe(self, event: bytes) -> None:
         try:
             self._count(self.decoder.feed(event))
         except StreamError as exc:
             self.failed = exc
-        return False
 
     def _count(self, chunks: list[dict]) -> None:
         for chunk in chunks:
@@ -170,7 +169,9 @@ class _PassThrough:
 
     def feed(self, event: bytes) -> bytes:
         meter = self.meter
-        if meter.observe(event):  # True only for OpenAI's usage-only chunk
+        if not isinstance(meter, _OpenAIMeter):
+            meter.observe(event)
+        elif meter.observe(event):  # OpenAI's usage-only chunk: the cost goes into it
             if not self.call.client.include_usage:
                 return b""
             record = self.call.record
@@ -309,9 +310,9 @@ async def relay_stream(
         if isinstance(path, _Translated):
             await remember(call, path.collected.completion(), route)
             tail += path.end_marker()
-        call.finished = True
-        for watcher in call.watchers:
-            watcher.finish(call)
+        if call.watchers:
+            call.finished = True
+            hooks.finish_all(call)
         if tail:
             await consumer.send_body(scrub_bytes(tail, secrets), more_body=True)
     except StreamError as exc:

@@ -146,12 +146,21 @@ def test_public_addresses_pass(address):
 
 @pytest.mark.parametrize(("address", "category"), REFUSED)
 def test_allow_private_allows_all_but_the_metadata_endpoints(address, category):
+    # Link-local stays refused too: it holds other metadata services (ECS task credentials at
+    # 169.254.170.2, EKS Pod Identity at 169.254.170.23 and fd00:ec2::23).
     rules = Policy(True, ())
-    if category == "cloud metadata":
+    if category in ("cloud metadata", "link-local"):
         with pytest.raises(UpstreamBlocked, match="only listing its address in ORCA_UPSTREAM"):
             check_address(address, rules=rules)
     else:
         check_address(address, rules=rules)
+
+
+@pytest.mark.parametrize("address", ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"])
+def test_allow_private_never_opens_container_credential_endpoints(address):
+    with pytest.raises(UpstreamBlocked, match="only listing its address"):
+        check_address(address, rules=Policy(True, ()))
+    check_address(address, rules=Policy(True, (ipaddress.ip_network(address),)))
 
 
 def test_listed_networks_are_allowed_and_nothing_else(guarded):

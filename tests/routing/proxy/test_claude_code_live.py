@@ -9,7 +9,6 @@ import anthropic
 import httpx
 import pytest
 
-from routing.proxy.surfaces import Surface
 from tests.routing.wire.test_claude_code_requests import claude_code_body
 
 MODELS = {
@@ -26,11 +25,6 @@ MID_CONVERSATION = [
     {"role": "user", "content": "How are you?"},
     {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
 ]
-# The pipeline lets an untranslatable part through to a native upstream only with the
-# surface's `planning_form` seam (the pipeline owners' change).
-needs_planning_form = pytest.mark.skipif(
-    not hasattr(Surface, "planning_form"), reason="the pipeline has no planning_form seam yet"
-)
 
 
 @pytest.fixture
@@ -150,7 +144,6 @@ def test_a_claude_code_request_streams_from_every_kind(live, upstreams, kind):
         assert "context_management" not in json.dumps(seen.json)
 
 
-@needs_planning_form
 def test_a_server_tool_passes_through_but_is_refused_in_translation(live, upstreams):
     web_search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
     body = claude_code_body(tools=[web_search], stream=False)

@@ -4,6 +4,7 @@ Gemini-kind upstreams and the demo kind: vectors, encodings, usage rows, errors,
 
 import base64
 import struct
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -296,3 +297,65 @@ def test_models_lists_embedding_models_with_their_endpoint_type(sdk):
     assert listed["orca/demo-embed"].supported_endpoint_types == ["embeddings"]
     assert listed["fake/chat"].supported_endpoint_types == ["openai"]
     assert listed["fake/embed"].pricing["completion"] == "0"
+
+
+# --- found by review: splits, reservations, routers, pass-through fields ----------------------
+
+
+def test_a_gemini_client_batch_over_100_is_split_on_pass_through(live, upstreams):
+    url = f"{live.server.base_url}/v1beta/models/gemini-fake/embed:batchEmbedContents"
+    entries = [{"content": {"parts": [{"text": f"t{i}"}]}} for i in range(150)]
+    response = httpx.post(url, json={"requests": entries}, headers={"x-goog-api-key": live.key})
+    assert response.status_code == 200, response.text
+    assert [e["values"] for e in response.json()["embeddings"]] == [
+        embedding_values(f"t{i}", 8) for i in range(150)
+    ]
+    assert sorted(len(r.json["requests"]) for r in upstreams["gemini"].requests) == [50, 100]
+
+
+def test_a_split_whose_part_fails_answers_that_failure(live, upstreams):
+    texts = [f"x{i}" for i in range(120)]
+    texts[110] = "orca-fault:status_500"  # the second batch fails upstream
+    response = post(live, {"model": "gemini-fake/embed", "input": texts})
+    assert response.status_code in (500, 502), response.text
+    # The other part's connection went back to the pool: the next call is served.
+    again = post(live, {"model": "gemini-fake/embed", "input": ["fine"] * 120})
+    assert again.status_code == 200, again.text
+
+
+def test_openai_pass_through_leaves_out_orcas_own_fields(live, upstream):
+    body = {"model": "fake/embed", "input": "a", "input_type": "query", "task_type": "query"}
+    assert post(live, body).status_code == 200
+    sent = upstream.requests[0].json
+    assert "input_type" not in sent and "task_type" not in sent
+
+
+def test_the_reservation_holds_the_most_the_input_can_cost(live, upstream, db_access):
+    from billing.selectors import balance_pico
+    from billing.services import grant_credits
+    from workspaces import services
+    from workspaces.models import Workspace
+
+    # $0.00006 buys 600 tokens at $0.10/M; "a " * 999 + "a" is 1,000 tokens to the fake
+    # (a word a token) but 500 to the four-characters rule.
+    poor = Workspace.objects.create(slug="embed-poor", name="Embed poor")
+    grant_credits(poor.id, Decimal("0.00006"))
+    _, key = services.create_api_key(poor)
+    response = post(live, {"model": "fake/embed", "input": "a " * 999 + "a"}, key=key)
+    assert response.status_code == 402, response.text  # refused: it might cost more than held
+    assert not upstream.requests
+    assert balance_pico(poor.id) >= 0
+
+
+def test_a_router_takes_a_batch_whose_inputs_each_fit(live, upstream, db_access):
+    from routing.models import Router
+
+    Router.objects.update_or_create(
+        workspace=live.workspace,
+        name="embedder",
+        defaults={"candidates": ["fake/embed"], "strategy": "cheapest", "enabled": True},
+    )
+    text = "word " * 600  # ~600 tokens each; 20 of them exceed the 8,192 context together
+    response = post(live, {"model": "orcarouter/embedder", "input": [text] * 20})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-orca-resolved-model"] == "fake/embed"

@@ -598,10 +598,29 @@ def test_gemini_native_body_turns_embed_content_into_a_batch():
     }
 
 
-def test_gemini_native_body_refuses_more_than_gemini_takes():
-    body = {"requests": [{"content": A}] * 101}
-    error = invalid(emb.gemini_native_body, body, "batchEmbedContents", "g")
-    assert error.param == "requests" and "at most 100" in error.message
+def test_gemini_native_body_keeps_a_batch_larger_than_gemini_takes():
+    # The provider splits it into batches of 100 (routing/providers/gemini/embeddings.py).
+    body = {"requests": [{"content": A}] * 150}
+    sent = emb.gemini_native_body(body, "batchEmbedContents", "g")
+    assert len(sent["requests"]) == 150 and {e["model"] for e in sent["requests"]} == {"models/g"}
+
+
+def test_hostile_gemini_bodies_are_400s_naming_the_field():
+    entry = {"content": A}
+    error = invalid(
+        emb.validate_gemini_embed_request,
+        {"requests": [{**entry, "model": [1]}]},
+        "batchEmbedContents",
+        "g",
+    )
+    assert error.param == "requests[0].model"
+    error = invalid(
+        emb.validate_gemini_embed_request,
+        {**entry, "outputDimensionality": 1e20},
+        "embedContent",
+        "g",
+    )
+    assert error.param == "outputDimensionality" and "at most 65536" in error.message
 
 
 def _sdk_parse(payload: dict) -> genai_types.EmbedContentResponse:
