@@ -21,7 +21,7 @@ from billing.pricing import format_usd
 
 from ...catalog.snapshot import ModelRoute
 from ...providers import ChatAdapter, FamilyAdapter, UpstreamFailure, UpstreamTimeout
-from ...wire import openai_chat
+from ...wire import openai_chat, responses
 from ...wire.canonical import ChunkAccumulator, StreamError
 from ...wire.sse import EventSplitter, data_lines, encode_data
 from ...wire.usage import Usage
@@ -104,6 +104,18 @@ class _Meter:
         return self.usage or Usage(completion_tokens=self.outputs, reported=False)
 
 
+class _ResponsesMeter(responses.ResponsesStreamMeter):
+    """The cheap meter for Responses pass-through: only the terminal event is read whole."""
+
+    def close(self) -> None:
+        pass
+
+    def final_usage(self) -> Usage:
+        if self.usage is not None:
+            return openai_chat.usage_from_object(self.usage) or Usage(reported=False)
+        return Usage(completion_tokens=self.outputs, reported=False)
+
+
 class _OpenAIMeter(openai_chat.StreamMeter):
     """The cheap meter for OpenAI pass-through: the events are already canonical."""
 
@@ -158,9 +170,13 @@ class _PassThrough:
     def __init__(self, call: Call, kind: ChatAdapter, route: ModelRoute) -> None:
         self.call = call
         surface = call.surface
-        self.meter = (
-            _OpenAIMeter() if surface.name == "chat" else _Meter(kind.stream_decoder(route))
-        )
+        self.meter: _OpenAIMeter | _ResponsesMeter | _Meter
+        if surface.name == "chat":
+            self.meter = _OpenAIMeter()
+        elif surface.name == "responses":
+            self.meter = _ResponsesMeter()
+        else:
+            self.meter = _Meter(kind.stream_decoder(route))
         retention = call.key.retention == "keep"
         self.keeper = _TextKeeper(kind.stream_decoder(route)) if retention else None
 

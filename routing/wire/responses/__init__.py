@@ -37,11 +37,13 @@ from .upstream import (
     chat_to_responses_request,
     responses_to_chat_response,
 )
+from .upstream_response import ResponsesStreamMeter
 
 __all__ = [
     "InvalidRequest",
     "ResponsesStreamDecoder",
     "ResponsesStreamEncoder",
+    "ResponsesStreamMeter",
     "chat_to_responses_request",
     "chat_to_responses_response",
     "history_after",

@@ -465,3 +465,59 @@ _HANDLERS = {
     "response.function_call_arguments.delta": ResponsesStreamDecoder._arguments_delta,
     "response.function_call_arguments.done": ResponsesStreamDecoder._arguments_done,
 }
+
+
+_OUTPUT_DELTAS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+        "response.reasoning_summary_text.delta",
+        "response.refusal.delta",
+    }
+)
+
+
+class ResponsesStreamMeter:
+    """Watches a pass-through Responses stream (events relayed as they came) for what the
+    pipeline needs: the usage of its terminal event, whether output began, whether it
+    ended, and whether the upstream broke it (an `error` or `response.failed` event, or an
+    event that is not JSON). Each event is parsed once; no canonical chunk is built, which
+    is what the full decoder spends its time on."""
+
+    __slots__ = ("done", "failed", "outputs", "usage")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.failed: StreamError | None = None
+        self.outputs = 0
+        self.usage: dict[str, Any] | None = None  # canonical usage, from the terminal event
+
+    def observe(self, event: bytes) -> None:
+        payload = b"\n".join(data_lines(event)).strip()
+        if not payload or payload == b"[DONE]" or self.done:
+            return
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            self.failed = malformed_event()
+            return
+        kind = data.get("type") or _event_name(event)
+        if kind in _OUTPUT_DELTAS:
+            self.outputs += 1
+        elif kind in _TERMINAL:
+            response = given if isinstance(given := data.get("response"), dict) else {}
+            usage = chat_usage(response.get("usage"))
+            hosted = count_hosted(response.get("output"))
+            if hosted:
+                usage[HOSTED_TOOLS_KEY] = hosted
+            self.usage = usage
+            self.done = True
+        elif kind == "error":
+            nested = data.get("error")
+            self.failed = _stream_error(nested if isinstance(nested, dict) else data)
+        elif kind == "response.failed":
+            response = given if isinstance(given := data.get("response"), dict) else {}
+            self.failed = _stream_error(response.get("error"), "server_error")
