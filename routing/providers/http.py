@@ -16,10 +16,13 @@ import functools
 import socket
 import ssl
 from collections import deque
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohappyeyeballs
+import orjson
 from django.conf import settings
 
 from . import ssrf, transport
@@ -296,6 +299,31 @@ def _header_lines(headers: dict[str, str], size: int) -> bytes:
         lines.append(f"{name}: {value}\r\n")
     lines.append(f"Content-Length: {size}\r\n\r\n")
     return "".join(lines).encode()
+
+
+def bearer_headers(credential: str, stream: bool) -> dict[str, str]:
+    """An OpenAI-style JSON call's headers: the answer's type, and the key as a bearer."""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+    }
+    if credential:
+        headers["Authorization"] = f"Bearer {credential}"
+    return headers
+
+
+def post_json(
+    url: str,
+    body: dict,
+    headers: dict[str, str],
+    timeouts: Timeouts,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Coroutine[Any, Any, UpstreamHttpResponse]:
+    """`post` of a JSON body; the client's `extra_headers` (pass-through calls) go under the
+    kind's own, never replacing them."""
+    if extra_headers:
+        headers = {**extra_headers, **headers}
+    return post(url, orjson.dumps(body), headers, timeouts)
 
 
 async def post(

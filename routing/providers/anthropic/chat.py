@@ -43,10 +43,8 @@ class AnthropicChat:
         }
         if route.provider.credential:
             headers["x-api-key"] = route.provider.credential
-        if extra_headers:
-            headers = {**extra_headers, **headers}  # never over Orca's own
         url = f"{route.provider.base_url}{path}"
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        return await http.post_json(url, body, headers, timeouts, extra_headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return anthropic.anthropic_to_chat_response(orjson.loads(raw))

@@ -36,12 +36,9 @@ class GeminiChat:
         timeouts: Timeouts,
         extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
-        headers = request_headers(route)
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
-        if extra_headers:
-            headers = {**extra_headers, **headers}  # never over Orca's own
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        return await http.post_json(url, body, request_headers(route), timeouts, extra_headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return gemini.gemini_to_chat_response(orjson.loads(raw), model=route.upstream_name)

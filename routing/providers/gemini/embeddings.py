@@ -66,7 +66,7 @@ class GeminiEmbeddings:
         if extra_headers:
             headers = {**extra_headers, **headers}  # never over Orca's own
         if len(entries) <= size:
-            return await http.post(url, orjson.dumps(body), headers, timeouts)
+            return await http.post_json(url, body, headers, timeouts)
         bodies = [
             orjson.dumps({**body, "requests": entries[i : i + size]})
             for i in range(0, len(entries), size)

@@ -31,16 +31,9 @@ class OpenAIChat:
         timeouts: Timeouts,
         extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-        }
-        if route.provider.credential:
-            headers["Authorization"] = f"Bearer {route.provider.credential}"
+        headers = http.bearer_headers(route.provider.credential, stream)
         url = f"{route.provider.base_url}/chat/completions"
-        if extra_headers:
-            headers = {**extra_headers, **headers}  # never over Orca's own
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        return await http.post_json(url, body, headers, timeouts, extra_headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         data = orjson.loads(raw)

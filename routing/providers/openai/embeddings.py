@@ -33,13 +33,9 @@ class OpenAIEmbeddings:
         timeouts: Timeouts,
         extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if route.provider.credential:
-            headers["Authorization"] = f"Bearer {route.provider.credential}"
+        headers = http.bearer_headers(route.provider.credential, False)
         url = f"{route.provider.base_url}/embeddings"
-        if extra_headers:
-            headers = {**extra_headers, **headers}  # never over Orca's own
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        return await http.post_json(url, body, headers, timeouts, extra_headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return embeddings.openai_upstream_response(orjson.loads(raw), route.upstream_name)

@@ -34,16 +34,9 @@ class OpenAIResponses:
         timeouts: Timeouts,
         extra_headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-        }
-        if route.provider.credential:
-            headers["Authorization"] = f"Bearer {route.provider.credential}"
-        if extra_headers:
-            headers = {**extra_headers, **headers}  # never over Orca's own
+        headers = http.bearer_headers(route.provider.credential, stream)
         url = f"{route.provider.base_url}/responses"
-        return await http.post(url, orjson.dumps(body), headers, timeouts)
+        return await http.post_json(url, body, headers, timeouts, extra_headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return responses.responses_to_chat_response(orjson.loads(raw), route.upstream_name)
