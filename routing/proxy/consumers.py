@@ -150,13 +150,8 @@ class CountTokensConsumer(_CountingConsumer):
         body = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream")}
         body["model"] = route.upstream_name
         kind = providers.AnthropicChat()  # its send takes a `path`
-        sending = kind.send(
-            route,
-            body,
-            stream=False,
-            timeouts=state.timeouts_for(route.provider),
-            path="/messages/count_tokens",
-            extra_headers=beta_headers(self.request),
+        sending = kind.count_tokens(
+            route, body, state.timeouts_for(route.provider), beta_headers(self.request)
         )
         return await self._upstream_count(route, sending, "input_tokens")
 

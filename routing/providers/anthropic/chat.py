@@ -7,13 +7,14 @@ import orjson
 from ...catalog.snapshot import ModelRoute
 from ...wire import anthropic
 from .. import http
+from ..adapter import JsonPost
 from ..base import Timeouts, UpstreamResponse
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when the model sets no limit
 
 
-class AnthropicChat:
+class AnthropicChat(JsonPost):
     native_surface = "messages"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -26,16 +27,10 @@ class AnthropicChat:
             default_max_tokens=route.max_output_tokens or DEFAULT_MAX_TOKENS,
         )
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        path: str = "/messages",
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResponse:
+    def url(self, route: ModelRoute, stream: bool) -> str:
+        return f"{route.provider.base_url}/messages"
+
+    def headers(self, route: ModelRoute, stream: bool) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if stream else "application/json",
@@ -43,7 +38,18 @@ class AnthropicChat:
         }
         if route.provider.credential:
             headers["x-api-key"] = route.provider.credential
-        url = f"{route.provider.base_url}{path}"
+        return headers
+
+    async def count_tokens(
+        self,
+        route: ModelRoute,
+        body: dict,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamResponse:
+        """POST {base}/messages/count_tokens with the Messages call's headers."""
+        url = f"{route.provider.base_url}/messages/count_tokens"
+        headers = self.headers(route, False)
         return await http.post_json(url, body, headers, timeouts, extra_headers)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:

@@ -4,7 +4,7 @@ tool call or text, JSON for structured output) is decided in answer.py."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -13,7 +13,8 @@ from ...catalog.snapshot import ModelRoute
 from ...wire import canonical
 from ...wire.openai_chat import OpenAIStreamDecoder, with_stream_usage
 from ...wire.sse import DONE, encode_data
-from ..base import LocalResponse, Timeouts
+from ..adapter import LocalAnswer
+from ..base import LocalResponse
 from .answer import call_id, conversation_digest, decide, text_of
 
 _CHUNK_PAUSE = 0.01  # seconds between streamed words, so streaming is visible
@@ -133,7 +134,7 @@ class DemoResponse(LocalResponse):
         return b"".join([chunk async for chunk in self.chunks()])
 
 
-class DemoChat:
+class DemoChat(LocalAnswer):
     """Speaks OpenAI's format locally; other surfaces reach it through canonical chat."""
 
     native_surface = "chat"
@@ -145,15 +146,7 @@ class DemoChat:
         body = canonical.strip_extensions(request)
         return with_stream_usage(body) if body.get("stream") else body
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> DemoResponse:
+    def answer(self, route: ModelRoute, body: dict) -> DemoResponse:
         return DemoResponse(body, route)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:

@@ -3,13 +3,13 @@ the same text always embeds the same way and a fresh install can try the endpoin
 
 import hashlib
 import math
-from collections.abc import Mapping
 
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import embeddings
-from ..base import LocalResponse, Timeouts
+from ..adapter import LocalAnswer
+from ..base import LocalResponse
 
 DEFAULT_DIMENSIONS = 256
 
@@ -41,7 +41,7 @@ def _answer(body: dict, route: ModelRoute) -> dict:
     }
 
 
-class DemoEmbeddings:
+class DemoEmbeddings(LocalAnswer):
     # No native surface: the answer is always rendered by Orca, so base64 and float come
     # out as each client asked.
     native_surface = ""
@@ -52,15 +52,7 @@ class DemoEmbeddings:
     def from_canonical(self, request: dict, route: ModelRoute) -> dict:
         return request
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> LocalResponse:
+    def answer(self, route: ModelRoute, body: dict) -> LocalResponse:
         return LocalResponse(orjson.dumps(_answer(body, route)))
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:

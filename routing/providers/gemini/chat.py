@@ -1,13 +1,10 @@
 """Gemini generateContent / streamGenerateContent?alt=sse; the model travels in the URL."""
 
-from collections.abc import Mapping
-
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import gemini
-from .. import http
-from ..base import Timeouts, UpstreamResponse
+from ..adapter import JsonPost
 
 
 def request_headers(route: ModelRoute) -> dict[str, str]:
@@ -18,7 +15,7 @@ def request_headers(route: ModelRoute) -> dict[str, str]:
     return headers
 
 
-class GeminiChat:
+class GeminiChat(JsonPost):
     native_surface = "generate"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -27,18 +24,12 @@ class GeminiChat:
     def from_canonical(self, request: dict, route: ModelRoute) -> dict:
         return gemini.chat_to_gemini_request(request)
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResponse:
+    def url(self, route: ModelRoute, stream: bool) -> str:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        url = f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
-        return await http.post_json(url, body, request_headers(route), timeouts, extra_headers)
+        return f"{route.provider.base_url}/models/{route.upstream_name}:{action}"
+
+    def headers(self, route: ModelRoute, stream: bool) -> dict[str, str]:
+        return request_headers(route)
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return gemini.gemini_to_chat_response(orjson.loads(raw), model=route.upstream_name)

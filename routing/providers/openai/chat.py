@@ -1,16 +1,13 @@
 """OpenAI Chat Completions: POST {base}/chat/completions, Bearer auth, data-only SSE."""
 
-from collections.abc import Mapping
-
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import canonical, openai_chat
-from .. import http
-from ..base import Timeouts, UpstreamResponse
+from ..adapter import JsonPost
 
 
-class OpenAIChat:
+class OpenAIChat(JsonPost):
     native_surface = "chat"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -22,18 +19,8 @@ class OpenAIChat:
         body["model"] = route.upstream_name
         return openai_chat.with_stream_usage(body) if body.get("stream") else body
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResponse:
-        headers = http.bearer_headers(route.provider.credential, stream)
-        url = f"{route.provider.base_url}/chat/completions"
-        return await http.post_json(url, body, headers, timeouts, extra_headers)
+    def url(self, route: ModelRoute, stream: bool) -> str:
+        return f"{route.provider.base_url}/chat/completions"
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         data = orjson.loads(raw)

@@ -1,18 +1,16 @@
 """Embeddings from OpenAI and every OpenAI-compatible server: POST {base}/embeddings."""
 
-from collections.abc import Mapping
-
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import embeddings
 from .. import http
-from ..base import Timeouts, UpstreamResponse
+from ..adapter import JsonPost
 
 ORCA_ONLY = ("task_type", "input_type")
 
 
-class OpenAIEmbeddings:
+class OpenAIEmbeddings(JsonPost):
     native_surface = "embeddings"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -24,18 +22,11 @@ class OpenAIEmbeddings:
     def from_canonical(self, request: dict, route: ModelRoute) -> dict:
         return embeddings.to_openai_upstream(request, route.upstream_name)
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResponse:
-        headers = http.bearer_headers(route.provider.credential, False)
-        url = f"{route.provider.base_url}/embeddings"
-        return await http.post_json(url, body, headers, timeouts, extra_headers)
+    def url(self, route: ModelRoute, stream: bool) -> str:
+        return f"{route.provider.base_url}/embeddings"
+
+    def headers(self, route: ModelRoute, stream: bool) -> dict[str, str]:
+        return http.bearer_headers(route.provider.credential, False)  # never a stream
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return embeddings.openai_upstream_response(orjson.loads(raw), route.upstream_name)

@@ -6,17 +6,14 @@ reasoning and every hosted tool arrive as sent). Chat-family clients reach it tr
 when the model is Responses-only (routing.proxy.operations.chat picks this adapter).
 """
 
-from collections.abc import Mapping
-
 import orjson
 
 from ...catalog.snapshot import ModelRoute
 from ...wire import responses
-from .. import http
-from ..base import Timeouts, UpstreamResponse
+from ..adapter import JsonPost
 
 
-class OpenAIResponses:
+class OpenAIResponses(JsonPost):
     native_surface = "responses"
 
     def native_body(self, body: dict, route: ModelRoute, *, stream: bool) -> dict:
@@ -25,18 +22,8 @@ class OpenAIResponses:
     def from_canonical(self, request: dict, route: ModelRoute) -> dict:
         return responses.chat_to_responses_request(request, route.upstream_name)
 
-    async def send(
-        self,
-        route: ModelRoute,
-        body: dict,
-        *,
-        stream: bool,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResponse:
-        headers = http.bearer_headers(route.provider.credential, stream)
-        url = f"{route.provider.base_url}/responses"
-        return await http.post_json(url, body, headers, timeouts, extra_headers)
+    def url(self, route: ModelRoute, stream: bool) -> str:
+        return f"{route.provider.base_url}/responses"
 
     def canonical_response(self, raw: bytes, route: ModelRoute) -> dict:
         return responses.responses_to_chat_response(orjson.loads(raw), route.upstream_name)
