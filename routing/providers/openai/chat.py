@@ -17,6 +17,11 @@ class OpenAIChat(JsonPost):
     def from_canonical(self, request: dict, route: ModelRoute) -> dict:
         body = canonical.strip_extensions(request)
         body["model"] = route.upstream_name
+        if "reasoning_effort" in body and "max_tokens" in body:
+            # A translated call that reasons: OpenAI's reasoning models refuse max_tokens
+            # and take the same limit as max_completion_tokens.
+            limit = body.pop("max_tokens")
+            body.setdefault("max_completion_tokens", limit)
         return openai_chat.with_stream_usage(body) if body.get("stream") else body
 
     def url(self, route: ModelRoute, stream: bool) -> str:
