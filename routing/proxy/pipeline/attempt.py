@@ -4,8 +4,6 @@ answer the client, or hand back the error when another model may be tried instea
 import asyncio
 import time
 
-from django.conf import settings
-
 from billing.pricing import format_usd
 
 from ...catalog.snapshot import ModelRoute
@@ -194,6 +192,11 @@ async def _send(
             response.close()
 
 
+# An answer above this is made canonical in a worker thread, where the loop keeps serving
+# while Python code walks it (a module constant: a Django setting costs a lookup per call).
+LARGE_ANSWER = 1024 * 1024
+
+
 def _canonical(call: Call, route: ModelRoute, kind: FamilyAdapter, raw: bytes) -> dict:
     completion = kind.canonical_response(raw, route)
     call.operation.verify(completion, call.canonical)
@@ -206,7 +209,7 @@ async def _answer(
     """A non-stream answer: metered, priced, watched, rendered in the client's dialect."""
     record, surface = call.record, call.surface
     try:
-        if len(raw) <= settings.ORCA_JSON_INLINE_BYTES:
+        if len(raw) <= LARGE_ANSWER:
             completion = _canonical(call, route, kind, raw)
         else:  # e.g. 2,048 vectors of 3,072 floats: checked where the loop keeps serving
             completion = await asyncio.to_thread(_canonical, call, route, kind, raw)
