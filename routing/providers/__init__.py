@@ -39,14 +39,6 @@ def family_adapters(family: str) -> dict[str, FamilyAdapter]:
     return _FAMILIES.get(family, {})
 
 
-def kind_of(name: str) -> ChatAdapter:
-    """The chat adapter of a provider kind."""
-    try:
-        return _CHAT[name]
-    except KeyError:
-        raise UpstreamFailure(f"provider kind {name!r} is not supported") from None
-
-
 __all__ = [
     "AnthropicChat",
     "ChatAdapter",
@@ -56,5 +48,4 @@ __all__ = [
     "UpstreamResponse",
     "UpstreamTimeout",
     "family_adapters",
-    "kind_of",
 ]

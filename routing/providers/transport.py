@@ -127,7 +127,7 @@ class _GuardedSyncBackend(httpcore.SyncBackend):
 
 
 # httpx 0.28 takes no network backend, so `_pinned_transport` reaches into it in two places
-# (pinned in requirements.lock; tests/routing/test_transport.py fails if either moves):
+# (pinned in requirements.lock; tests/routing/providers/test_transport.py fails if either moves):
 # the client's `_init_transport` hook builds the transport for direct connections (the
 # proxy transports it builds from the environment stay httpx's own), and that transport's
 # `_pool` is replaced by a connection pool on the guarded backend.

@@ -14,7 +14,6 @@ class Operation:
     # Whether a call that produced no output is still charged (chat: an empty completion is
     # free; embeddings: the input is the product).
     charges_without_output: bool = False
-    streams: bool = False
 
     def __init__(self) -> None:
         # Filled lazily: provider kinds import the wire modules, operations import kinds.

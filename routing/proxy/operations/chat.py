@@ -17,7 +17,6 @@ class ChatOperation(Operation):
     # "responses": the upstream speaks OpenAI's Responses API for the model (OpenAI, xAI);
     # a model listing only that is Responses-only, and chat clients reach it translated.
     served_by = frozenset({"chat", "responses"})
-    streams = True
 
     def __init__(self) -> None:
         super().__init__()

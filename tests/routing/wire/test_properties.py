@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routing.providers import kind_of
+from routing.providers import family_adapters
 from routing.wire import anthropic, gemini, openai_chat, responses
 from routing.wire.canonical import EXTENSION_FIELDS, ChunkAccumulator, InvalidRequest
 from routing.wire.sse import EventSplitter
@@ -90,6 +90,11 @@ def strings_in(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in strings_in(v)]
     return []
+
+
+def kind_of(name: str):
+    """The chat adapter of a provider kind."""
+    return family_adapters("chat")[name]
 
 
 def missing_texts(expected: list[str], body: dict) -> list[str]:
