@@ -12,6 +12,14 @@ the things a translating gateway can get wrong, and fails on demand. Routes:
   ``thinkingConfig.includeThoughts`` is set; two parallel ``functionCall`` parts (with
   ``thoughtSignature``) when function declarations are given (unless the mode is ``NONE``);
   otherwise one text part (``{"answer": "fake"}`` when ``responseMimeType`` is JSON).
+* Google Search grounding: when ``tools`` offers ``googleSearch`` (or the legacy
+  ``googleSearchRetrieval``), no function declarations, and the last user text contains
+  "search", the text is ``SEARCH_TEXT`` and the candidate carries ``SEARCH_GROUNDING`` (one
+  query, one web chunk, one support whose segment offsets are UTF-8 byte offsets, as the
+  real API's: the text has a non-ASCII character before the segment). Streamed, the
+  grounding rides on the last chunk, with the finish reason. ``googleSearch`` accepts only
+  what the Gemini API does (``timeRangeFilter``, ``searchTypes``); Vertex-only fields such
+  as ``excludeDomains`` are unknown fields.
 * ``gemini-error-500`` / ``-429`` (``retry-after: 7`` and a ``RetryInfo`` detail) / ``-400``:
   that status with a Google error envelope.
 * ``gemini-midstream-error``: two chunks, then ``data: {"error": {... UNAVAILABLE}}`` and the end
@@ -118,6 +126,28 @@ _ERRORS: dict[str, tuple[int, str, str, dict[str, str], list[JSONDict]]] = {
     ),
     "gemini-error-400": (400, "INVALID_ARGUMENT", "temperature: upstream says no", {}, []),
 }
+SEARCH_TEXT = "Per the café guide, orcas swim fast."
+SEARCH_SEGMENT = "orcas swim fast."
+SEARCH_QUERY = "how fast do orcas swim"
+SEARCH_URI = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/fake-orcas"
+SEARCH_TITLE = "orcas.example"
+_SEGMENT_START = len(SEARCH_TEXT[: SEARCH_TEXT.index(SEARCH_SEGMENT)].encode())
+SEARCH_GROUNDING: JSONDict = {
+    "searchEntryPoint": {"renderedContent": '<div class="container">orcas</div>'},
+    "groundingChunks": [{"web": {"uri": SEARCH_URI, "title": SEARCH_TITLE}}],
+    "groundingSupports": [
+        {
+            "segment": {
+                "startIndex": _SEGMENT_START,
+                "endIndex": _SEGMENT_START + len(SEARCH_SEGMENT.encode()),
+                "text": SEARCH_SEGMENT,
+            },
+            "groundingChunkIndices": [0],
+            "confidenceScores": [0.93],
+        }
+    ],
+    "webSearchQueries": [SEARCH_QUERY],
+}
 _OVERLOADED = {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
 
 
@@ -203,6 +233,10 @@ _TOOL_FIELDS = _both(
         "mcpServers",
     ]
 )
+_SEARCH_TOOL_FIELDS = {
+    "googleSearch": _both(["timeRangeFilter", "searchTypes"]),
+    "googleSearchRetrieval": _both(["dynamicRetrievalConfig"]),
+}
 _FUNCTION_DECLARATION_FIELDS = _both(
     ["name", "description", "parameters", "parametersJsonSchema", "response", "responseJsonSchema"]
 ) | _both(["behavior"])
@@ -499,6 +533,15 @@ def _validate_tools(tools: Any) -> list[str]:
         for key in tool:
             if key not in _TOOL_FIELDS:
                 raise _unknown(key, where)
+        for name, fields in _SEARCH_TOOL_FIELDS.items():
+            search = _get(tool, name)
+            if search is None:
+                continue
+            if not isinstance(search, dict):
+                raise RequestInvalid(f"Invalid value at '{where}.{_snake(name)}'")
+            for key in search:
+                if key not in fields:
+                    raise _unknown(key, f"{where}.{_snake(name)}")
         declarations = _get(tool, "functionDeclarations")
         if declarations is None:
             continue
@@ -832,10 +875,30 @@ def _plan_parts(body: JSONDict) -> list[JSONDict]:
                 }
             )
         return parts
+    if _searches(body):
+        parts.append({"text": SEARCH_TEXT})
+        return parts
     config = _get(body, "generationConfig") or {}
     json_wanted = _get(config, "responseMimeType") == "application/json"
     parts.append({"text": JSON_REPLY if json_wanted else REPLY_TEXT})
     return parts
+
+
+def _searches(body: JSONDict) -> bool:
+    """Whether the answer is grounded: a search tool offered and "search" in the last user text."""
+    offered = any(
+        _get(tool, name) is not None
+        for tool in _get(body, "tools") or []
+        for name in _SEARCH_TOOL_FIELDS
+    )
+    if not offered:
+        return False
+    users = [c for c in _get(body, "contents") or [] if c.get("role", "user") == "user"]
+    return bool(users) and "search" in " ".join(_all_text(users[-1:])).lower()
+
+
+def _grounding(parts: list[JSONDict]) -> JSONDict | None:
+    return SEARCH_GROUNDING if parts and parts[-1].get("text") == SEARCH_TEXT else None
 
 
 def _usage(thinking: bool) -> JSONDict:
@@ -860,10 +923,15 @@ def _early_usage() -> JSONDict:
 
 
 def _response(model: str, parts: list[JSONDict], thinking: bool) -> JSONDict:
+    candidate: JSONDict = {
+        "content": {"role": "model", "parts": parts},
+        "finishReason": "STOP",
+        "index": 0,
+    }
+    if (grounding := _grounding(parts)) is not None:
+        candidate["groundingMetadata"] = grounding
     return {
-        "candidates": [
-            {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
-        ],
+        "candidates": [candidate],
         "usageMetadata": _usage(thinking),
         "modelVersion": model,
         "responseId": f"fake-{uuid.uuid4().hex[:20]}",
@@ -872,6 +940,7 @@ def _response(model: str, parts: list[JSONDict], thinking: bool) -> JSONDict:
 
 def _stream_chunks(model: str, parts: list[JSONDict], thinking: bool) -> list[JSONDict]:
     """Text split into one chunk per word, each functionCall whole in its own chunk."""
+    grounding = _grounding(parts)
     pieces: list[JSONDict] = []
     for part in parts:
         if "text" in part:
@@ -885,6 +954,8 @@ def _stream_chunks(model: str, parts: list[JSONDict], thinking: bool) -> list[JS
         candidate: JSONDict = {"content": {"role": "model", "parts": [piece]}, "index": 0}
         if last:
             candidate["finishReason"] = "STOP"
+            if grounding is not None:
+                candidate["groundingMetadata"] = grounding
         chunks.append(
             {
                 "candidates": [candidate],

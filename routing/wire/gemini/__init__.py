@@ -19,6 +19,10 @@ What lives where (the modules import each other, never this package):
     response back in), the finish-reason and usage mappings, error_envelope.
   * stream.py: GenerateStreamEncoder (stream out) and GeminiStreamDecoder (upstream stream
     back in, SSE or the JSON-array form sent without alt=sse).
+  * grounding.py: web search both ways: googleSearch (and the legacy googleSearchRetrieval)
+    <-> canonical `web_search_options` / `x_orca_search`, groundingMetadata <-> url_citation
+    annotations (UTF-8 byte offsets <-> character offsets), the searches counted into usage
+    `x_orca_tool_calls.web_search` (len(webSearchQueries) per candidate; see its docstring).
   * models.py: `models.list` / `models.get` answers (`models/<id>` objects, paged).
   * shared.py: small helpers more than one of those use.
 

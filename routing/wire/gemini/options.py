@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..common import effort_for_budget, is_int
+from .grounding import SEARCH_KNOBS, SEARCH_OPTIONS, search_request, wants_search
 from .shared import _as_int, _get
 
 # reasoning_effort -> thinkingBudget. 512..24576 is inside every 2.5 model's range
@@ -28,6 +29,9 @@ THINKING_BUDGETS = {
 }
 
 BUILTIN_TOOLS = ("googleSearch", "codeExecution", "urlContext")
+# googleSearch / googleSearchRetrieval also set the canonical `web_search_options` (grounding.py);
+# the reserved function name googleSearch is still listed in `tools`, as before, for callers
+# that relied on it (OrcaRouter's convention, orcarouter.md 5.3).
 
 # OpenAPI-subset Schema fields that hold sub-schemas.
 _SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
@@ -97,6 +101,11 @@ def options_to_chat(body: dict, chat: dict) -> None:
         chat["tools"] = tools
         if choice is not None:
             chat["tool_choice"] = choice
+    search, knobs = search_request(body.get("tools"))
+    if search is not None:
+        chat[SEARCH_OPTIONS] = search
+        if knobs is not None:
+            chat[SEARCH_KNOBS] = knobs
     _apply_generation_config(_get(body, "generationConfig"), chat)
 
 
@@ -207,6 +216,9 @@ def options_to_gemini(chat: dict) -> dict:
     GenerateContentRequest's tools, toolConfig and generationConfig (each only if set)."""
     options: dict[str, Any] = {}
     tools, declared = _gemini_tools(chat.get("tools"))
+    if wants_search(chat) and not any("googleSearch" in tool for tool in tools):
+        # search_context_size, user_location and x_orca_search have no Gemini API form
+        tools.append({"googleSearch": {}})
     if tools:
         options["tools"] = tools
         calling = _function_calling_config(chat.get("tool_choice"), declared)

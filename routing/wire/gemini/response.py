@@ -9,6 +9,13 @@ import uuid
 from typing import Any
 
 from ..canonical import empty_usage
+from .grounding import (
+    add_search_usage,
+    grounding_annotations,
+    grounding_metadata,
+    search_count,
+    text_parts,
+)
 from .shared import _args_object, _chat_tool_call, _get, _model_message, _text_of
 
 _FINISH_TO_CHAT = {
@@ -111,13 +118,15 @@ def chat_to_generate_response(chat: dict, *, model: str, include_thoughts: bool 
         if text:
             parts.append({"text": text})
         parts.extend(_function_call_part(call) for call in message.get("tool_calls") or [])
-        candidates.append(
-            {
-                "content": {"role": "model", "parts": parts or [{"text": ""}]},
-                "finishReason": _FINISH_TO_GEMINI.get(choice.get("finish_reason"), "STOP"),
-                "index": choice.get("index", position),
-            }
-        )
+        candidate: dict[str, Any] = {
+            "content": {"role": "model", "parts": parts or [{"text": ""}]},
+            "finishReason": _FINISH_TO_GEMINI.get(choice.get("finish_reason"), "STOP"),
+            "index": choice.get("index", position),
+        }
+        grounding = grounding_metadata(message.get("annotations"), text)
+        if grounding is not None:
+            candidate["groundingMetadata"] = grounding
+        candidates.append(candidate)
     return {
         "candidates": candidates,
         "usageMetadata": _usage_metadata(chat.get("usage")),
@@ -175,9 +184,17 @@ def _chat_id(response_id: Any) -> str:
 def gemini_to_chat_response(body: dict, *, model: str) -> dict:
     """A GenerateContentResponse -> a canonical chat.completion."""
     choices = []
+    searches = 0
     for position, candidate in enumerate(body.get("candidates") or []):
         parts = _get(candidate.get("content"), "parts") or []
         message = _model_message(parts, _chat_tool_call)
+        grounding = _get(candidate, "groundingMetadata")
+        if isinstance(grounding, dict):
+            searches += search_count(grounding)
+            content, where = text_parts(parts)
+            annotations = grounding_annotations(grounding, content, where)
+            if annotations:
+                message["annotations"] = annotations
         finish = _chat_finish(_get(candidate, "finishReason"), "tool_calls" in message)
         choices.append(
             {"index": candidate.get("index", position), "message": message, "finish_reason": finish}
@@ -197,5 +214,5 @@ def gemini_to_chat_response(body: dict, *, model: str) -> dict:
         "created": int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": _chat_usage(_get(body, "usageMetadata")),
+        "usage": add_search_usage(_chat_usage(_get(body, "usageMetadata")), searches),
     }

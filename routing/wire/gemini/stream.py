@@ -16,6 +16,7 @@ from ..canonical import StreamError
 from ..common import parse_object
 from ..errors import malformed_event
 from ..sse import data_lines, encode_data
+from .grounding import add_search_usage, grounding_annotations, grounding_metadata, search_count
 from .response import (
     _FINISH_TO_GEMINI,
     _chat_finish,
@@ -82,6 +83,8 @@ class GenerateStreamEncoder:
         self._choices: list[int] = []
         self._usage: Any = None
         self._closed = False
+        self._texts: dict[int, list[str]] = {}  # content sent, for grounding offsets
+        self._annotations: dict[int, list[dict]] = {}
 
     def start(self) -> bytes:
         return b""
@@ -118,6 +121,10 @@ class GenerateStreamEncoder:
             content = delta.get("content")
             if isinstance(content, str) and content:
                 parts.append({"text": content})
+                self._texts.setdefault(index, []).append(content)
+            annotations = delta.get("annotations")
+            if isinstance(annotations, list):
+                self._annotations.setdefault(index, []).extend(annotations)
             for fragment in delta.get("tool_calls") or []:
                 parts.extend(self._tool_fragment(index, fragment))
             if choice.get("finish_reason"):
@@ -164,13 +171,18 @@ class GenerateStreamEncoder:
         for index in self._choices or [0]:
             parts = self._flush_calls(index)
             reason = self._finish.get(index, "stop")
-            candidates.append(
-                {
-                    "content": {"role": "model", "parts": parts or [{"text": ""}]},
-                    "finishReason": _FINISH_TO_GEMINI.get(reason, "STOP"),
-                    "index": index,
-                }
+            candidate: dict[str, Any] = {
+                "content": {"role": "model", "parts": parts or [{"text": ""}]},
+                "finishReason": _FINISH_TO_GEMINI.get(reason, "STOP"),
+                "index": index,
+            }
+            # Gemini sends grounding on the last chunk, offsets over the whole streamed text.
+            grounding = grounding_metadata(
+                self._annotations.get(index), "".join(self._texts.get(index, ()))
             )
+            if grounding is not None:
+                candidate["groundingMetadata"] = grounding
+            candidates.append(candidate)
         return self._event(candidates, self._usage if self._usage is not None else {})
 
     def error(self, status: int, message: str) -> bytes:
@@ -210,6 +222,9 @@ class GeminiStreamDecoder:
         self._finished: set[int] = set()
         self._usage: Any = None
         self._closed = False
+        self._texts: dict[int, list[str]] = {}  # content so far, for grounding offsets
+        self._cited: dict[int, set[tuple]] = {}  # annotations already sent
+        self._searches: dict[int, int] = {}
 
     def _chunk(self, choices: list[dict]) -> dict:
         return {
@@ -259,15 +274,19 @@ class GeminiStreamDecoder:
     def _candidate(self, candidate: dict, position: int) -> list[dict]:
         index = candidate.get("index", position)
         if index in self._finished:
-            return []
+            return self._grounding(index, candidate)
         out = []
+        texts = self._texts.setdefault(index, [])
         for part in _get(candidate.get("content"), "parts") or []:
             if not isinstance(part, dict):
                 continue
             text = part.get("text")
             if isinstance(text, str):
                 if text:
-                    key = "reasoning_content" if part.get("thought") is True else "content"
+                    thought = part.get("thought") is True
+                    if not thought:
+                        texts.append(text)
+                    key = "reasoning_content" if thought else "content"
                     out.append(self._delta(index, {key: text}))
                 continue
             call = _get(part, "functionCall")
@@ -280,13 +299,32 @@ class GeminiStreamDecoder:
                 continue
             code = _code_text(part)
             if code is not None:
+                texts.append(code)
                 out.append(self._delta(index, {"content": code}))
+        out.extend(self._grounding(index, candidate))
         reason = _get(candidate, "finishReason")
         if reason:
             self._finished.add(index)
             self.done = True
             out.append(self._delta(index, {}, _chat_finish(reason, index in self._tool_count)))
         return out
+
+    def _grounding(self, index: int, candidate: dict) -> list[dict]:
+        """A candidate's groundingMetadata (usually on the last chunk, possibly repeated) ->
+        a delta with the annotations not sent yet; its searches are counted once."""
+        meta = _get(candidate, "groundingMetadata")
+        if not isinstance(meta, dict):
+            return []
+        self._searches[index] = max(self._searches.get(index, 0), search_count(meta))
+        cited = self._cited.setdefault(index, set())
+        fresh = []
+        for annotation in grounding_annotations(meta, "".join(self._texts.get(index, ()))):
+            citation = annotation["url_citation"]
+            key = (citation["url"], citation["start_index"], citation["end_index"])
+            if key not in cited:
+                cited.add(key)
+                fresh.append(annotation)
+        return [self._delta(index, {"annotations": fresh})] if fresh else []
 
     def finish(self) -> list[dict]:
         if self._closed:
@@ -298,6 +336,8 @@ class GeminiStreamDecoder:
             if index not in self._finished
         ]
         usage_chunk = self._chunk([])
-        usage_chunk["usage"] = _chat_usage(self._usage)
+        usage_chunk["usage"] = add_search_usage(
+            _chat_usage(self._usage), sum(self._searches.values())
+        )
         out.append(usage_chunk)
         return out

@@ -137,6 +137,24 @@ def _check_generation_config(config: Any, where: str) -> None:
             )
 
 
+def _check_search_tool(tool: dict, where: str) -> None:
+    """googleSearch / googleSearchRetrieval (grounding.py): an object; excludeDomains strings."""
+    for name in ("googleSearch", "googleSearchRetrieval"):
+        key = _key(tool, name)
+        value = tool.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise _fail_type(f"`{where}.{key}` must be an object", f"{where}.{key}")
+        dkey = _key(value, "excludeDomains")
+        domains = value.get(dkey)
+        if domains is not None and (
+            not isinstance(domains, list) or not all(isinstance(d, str) for d in domains)
+        ):
+            param = f"{where}.{key}.{dkey}"
+            raise _fail_type(f"`{param}` must be an array of strings", param)
+
+
 def validate_generate_request(body: Any) -> None:
     """Check a parsed generateContent body; raise InvalidRequest naming the first bad field."""
     if not isinstance(body, dict):
@@ -195,6 +213,7 @@ def validate_generate_request(body: Any) -> None:
         for i, tool in enumerate(tools):
             if not isinstance(tool, dict):
                 raise _fail_type(f"`tools[{i}]` must be an object", f"tools[{i}]")
+            _check_search_tool(tool, f"tools[{i}]")
             fkey = _key(tool, "functionDeclarations")
             declarations = tool.get(fkey)
             if declarations is None:
