@@ -128,7 +128,8 @@ def _chat_tools(tools: Any) -> list[dict]:
                 function["parameters"] = _normalise_schema(parameters)
             out.append({"type": "function", "function": function})
         for builtin in BUILTIN_TOOLS:
-            if _get(tool, builtin) is not None:
+            # googleSearch is the canonical web_search_options (grounding.py), not a function.
+            if builtin != "googleSearch" and _get(tool, builtin) is not None:
                 out.append({"type": "function", "function": {"name": builtin}})
     return out
 

@@ -271,8 +271,8 @@ def test_snake_case_request_is_read_like_camel_case():
     assert chat["tools"] == [
         {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},
         {"type": "function", "function": {"name": "other"}},
-        {"type": "function", "function": {"name": "googleSearch"}},
     ]
+    assert chat["web_search_options"] == {}  # googleSearch asks for a search
     assert chat["tool_choice"] == {"type": "function", "function": {"name": "lookup"}}
     assert chat["temperature"] == 0.5
     assert chat["top_p"] == 0.9
