@@ -6,7 +6,13 @@ translating gateway can get wrong, and fails on demand. Behaviour is chosen by t
 ``model``:
 
 * ``claude-fake`` and any unknown name: success. A ``thinking`` block first when thinking is on;
-  two parallel ``tool_use`` blocks when ``tools`` is set (unless ``tool_choice`` is ``none``);
+  when a ``web_search_*`` server tool is offered and the last user text says "search", what
+  the real API answers after one search (a text preamble, ``server_tool_use``,
+  ``web_search_tool_result``, a text block with one ``web_search_result_location`` citation,
+  a closing text block; ``usage.server_tool_use.web_search_requests: 1``; streamed with the
+  real events, ``citations_delta`` before the cited text); otherwise
+  two parallel ``tool_use`` blocks when function ``tools`` are set (unless ``tool_choice`` is
+  ``none``);
   otherwise one text block (``{"answer": "fake"}`` for structured output, truncated with
   ``stop_reason: stop_sequence`` when ``stop_sequences`` is given).
 * ``claude-error-500`` / ``-529`` / ``-429`` (``retry-after: 7``) / ``-400``: that status with an
@@ -79,6 +85,26 @@ USAGE: JSONDict = {
     "cache_read_input_tokens": 4,
     "cache_creation_input_tokens": 2,
 }
+# The web search answer (a web_search_* server tool offered, "search" in the last user text).
+SEARCH_PREAMBLE = "I'll search for that."
+SEARCH_CITED = "Orca is an LLM gateway."
+SEARCH_TAIL = " That is all I found."
+SEARCH_URL = "https://example.com/orca"
+SEARCH_TITLE = "Orca, the gateway"
+SEARCH_RESULT: JSONDict = {
+    "type": "web_search_result",
+    "url": SEARCH_URL,
+    "title": SEARCH_TITLE,
+    "encrypted_content": "enc-fake-content",
+    "page_age": "April 1, 2026",
+}
+SEARCH_CITATION: JSONDict = {
+    "type": "web_search_result_location",
+    "url": SEARCH_URL,
+    "title": SEARCH_TITLE,
+    "encrypted_index": "enc-fake-index",
+    "cited_text": SEARCH_CITED,
+}
 
 # (status, error.type, message, extra headers)
 _ERRORS: dict[str, tuple[int, str, str, dict[str, str]]] = {
@@ -101,6 +127,7 @@ class _Plan:
     blocks: list[JSONDict]
     stop_reason: str
     stop_sequence: str | None = None
+    searches: int = 0
 
 
 def _request_id() -> str:
@@ -125,14 +152,54 @@ def _sse(payload: JSONDict) -> bytes:
 # ---------------------------------------------------------------------------------- planning
 
 
+def _is_search_tool(tool: Any) -> bool:
+    kind = tool.get("type") if isinstance(tool, dict) else None
+    return isinstance(kind, str) and kind.startswith("web_search_")
+
+
+def _last_user_text(body: JSONDict) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            return " ".join(
+                b.get("text", "") for b in _blocks_of(message) if b.get("type") == "text"
+            )
+    return ""
+
+
+def _search_blocks(query: str) -> list[JSONDict]:
+    """What the real API answers when it searched once: a preamble, the server_tool_use, its
+    web_search_tool_result, then text blocks, the cited one carrying its citation."""
+    return [
+        {"type": "text", "text": SEARCH_PREAMBLE},
+        {
+            "type": "server_tool_use",
+            "id": "srvtoolu_fake_0",
+            "name": "web_search",
+            "input": {"query": query},
+        },
+        {
+            "type": "web_search_tool_result",
+            "tool_use_id": "srvtoolu_fake_0",
+            "content": [dict(SEARCH_RESULT)],
+        },
+        {"type": "text", "text": SEARCH_CITED, "citations": [dict(SEARCH_CITATION)]},
+        {"type": "text", "text": SEARCH_TAIL},
+    ]
+
+
 def _plan(body: JSONDict) -> _Plan:
     blocks: list[JSONDict] = []
     if _thinking_type(body) in _THINKING_ON:
         blocks.append(
             {"type": "thinking", "thinking": THINKING_TEXT, "signature": THINKING_SIGNATURE}
         )
-    tools = body.get("tools") or []
+    all_tools = body.get("tools") or []
     choice = body.get("tool_choice") or {}
+    query = _last_user_text(body)
+    searching = any(_is_search_tool(t) for t in all_tools) and choice.get("type") != "none"
+    if searching and "search" in query.lower():
+        return _Plan(blocks + _search_blocks(query[:100]), "end_turn", searches=1)
+    tools = [t for t in all_tools if not t.get("type") or t.get("type") == "custom"]
     if tools and choice.get("type") != "none":
         name = tools[0].get("name") or "tool"
         for k, tool_input in enumerate(TOOL_INPUTS):
@@ -161,8 +228,14 @@ def _message(model: str, plan: _Plan) -> JSONDict:
         "content": plan.blocks,
         "stop_reason": plan.stop_reason,
         "stop_sequence": plan.stop_sequence,
-        "usage": dict(USAGE),
+        "usage": _usage(plan),
     }
+
+
+def _usage(plan: _Plan) -> JSONDict:
+    if not plan.searches:
+        return dict(USAGE)
+    return {**USAGE, "server_tool_use": {"web_search_requests": plan.searches}}
 
 
 def _block_events(index: int, block: JSONDict) -> list[bytes]:
@@ -180,9 +253,16 @@ def _block_events(index: int, block: JSONDict) -> list[bytes]:
         deltas += [
             {"type": "input_json_delta", "partial_json": piece} for piece in fragments(arguments)
         ]
+    elif kind == "server_tool_use":
+        start = {"type": "server_tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        arguments = json.dumps(block["input"])
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in fragments(arguments)]
+    elif kind == "web_search_tool_result":
+        start, deltas = dict(block), []  # the results come whole, in the block's start
     else:
         start = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": w} for w in words(block["text"])]
+        deltas = [{"type": "citations_delta", "citation": c} for c in block.get("citations", [])]
+        deltas += [{"type": "text_delta", "text": w} for w in words(block["text"])]
     events = [_sse({"type": "content_block_start", "index": index, "content_block": start})]
     events += [_sse({"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
     events.append(_sse({"type": "content_block_stop", "index": index}))
@@ -201,7 +281,7 @@ def _stream_events(model: str, plan: _Plan) -> list[bytes]:
     for index, block in enumerate(plan.blocks):
         events += _block_events(index, block)
     delta = {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence}
-    events.append(_sse({"type": "message_delta", "delta": delta, "usage": dict(USAGE)}))
+    events.append(_sse({"type": "message_delta", "delta": delta, "usage": _usage(plan)}))
     events.append(_sse({"type": "message_stop"}))
     return events
 

@@ -107,6 +107,21 @@ _TOOL_KEYS = frozenset(
         "eager_input_streaming",
     }
 )
+_SEARCH_TOOL = re.compile(r"^web_search_\d{8}$")
+_SEARCH_TOOL_KEYS = frozenset(
+    {
+        "type",
+        "name",
+        "max_uses",
+        "allowed_domains",
+        "blocked_domains",
+        "user_location",
+        "cache_control",
+        "defer_loading",
+        "strict",
+        "allowed_callers",
+    }
+)
 _IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -247,6 +262,8 @@ def _validate_tools(body: JSONDict) -> list[str]:
                         f"{where}.type: Input tag 'function' found using 'type' does not match "
                         "any of the expected tags"
                     )
+                if isinstance(kind, str) and _SEARCH_TOOL.match(kind):
+                    _validate_search_tool(tool, where)
                 # A server tool (web_search_20250305, bash_20250124, ...): name is enough.
                 if isinstance(tool.get("name"), str):
                     names.append(tool["name"])
@@ -288,6 +305,38 @@ def _validate_tools(body: JSONDict) -> list[str]:
         if extra:
             raise RequestInvalid(f"tool_choice.{sorted(extra)[0]}: Extra inputs are not permitted")
     return names
+
+
+def _validate_search_tool(tool: JSONDict, where: str) -> None:
+    """The web search server tool, as the real API checks it."""
+    tag = f"{where}.{tool['type']}"
+    for key in tool:
+        if key not in _SEARCH_TOOL_KEYS:
+            raise RequestInvalid(f"{tag}.{key}: Extra inputs are not permitted")
+    if tool.get("name") != "web_search":
+        raise RequestInvalid(f"{tag}.name: Input should be 'web_search'")
+    max_uses = tool.get("max_uses")
+    if max_uses is not None and not (_is_int(max_uses) and max_uses > 0):
+        raise RequestInvalid(f"{tag}.max_uses: Input should be greater than 0")
+    for name in ("allowed_domains", "blocked_domains"):
+        domains = tool.get(name)
+        if domains is not None and not (
+            isinstance(domains, list) and all(isinstance(d, str) for d in domains)
+        ):
+            raise RequestInvalid(f"{tag}.{name}: Input should be a valid list")
+    if tool.get("allowed_domains") is not None and tool.get("blocked_domains") is not None:
+        raise RequestInvalid(
+            f"{tag}: Cannot specify both allowed_domains and blocked_domains in the same request"
+        )
+    location = tool.get("user_location")
+    if location is not None:
+        if not isinstance(location, dict) or location.get("type") != "approximate":
+            raise RequestInvalid(f"{tag}.user_location.type: Input should be 'approximate'")
+        for key, value in location.items():
+            if key not in ("type", "city", "region", "country", "timezone"):
+                raise RequestInvalid(f"{tag}.user_location.{key}: Extra inputs are not permitted")
+            if not isinstance(value, str):
+                raise RequestInvalid(f"{tag}.user_location.{key}: Input should be a valid string")
 
 
 def _validate_output_format(body: JSONDict) -> None:

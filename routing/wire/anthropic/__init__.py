@@ -11,6 +11,9 @@ What lives where (the modules import each other, never this package):
     usage object, `error_envelope` shapes errors.
   * stream.py: `MessagesStreamEncoder` renders canonical chunks as named SSE events,
     `AnthropicStreamDecoder` reads an upstream's events back into canonical chunks.
+  * search.py: web search both ways (the web_search server tool <-> `web_search_options` +
+    `x_orca_search`, citations <-> url_citation annotations, server_tool_use blocks and
+    usage.server_tool_use <-> usage x_orca_tool_calls.web_search).
   * shared.py: small helpers more than one of those use.
 
 Policies where the reference leaves a choice (kept the same everywhere in this package):

@@ -6,6 +6,9 @@ A system or developer message anywhere in the conversation is folded into the to
 `system` blocks, in order. The API also takes `{"role": "system"}` turns in `messages`, but
 only on some models (Claude Opus 4.8) and only right after a user turn, before an assistant
 turn or at the end, so folding is the form every Anthropic model accepts.
+
+`web_search_options` (with the extension `x_orca_search`) becomes the `web_search_20250305`
+server tool, after the function tools (search.py).
 """
 
 import hashlib
@@ -16,6 +19,7 @@ from .. import untranslatable
 from ..canonical import InvalidRequest
 from ..common import is_int, is_number
 from ..tools import function_tools
+from .search import canonical_to_search_tool
 from .shared import (
     _UNSAFE_ID_CHARS,
     MIN_THINKING_BUDGET,
@@ -341,6 +345,12 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
                 for name in used
             ]
             tool_choice = {"type": "none"}
+    search_tool = canonical_to_search_tool(chat)
+    if search_tool is not None:
+        if tool_choice == {"type": "none"} and not chat.get("tools"):
+            tool_choice = None  # only history tools were declared: let the search run
+        if tool_choice is None or tool_choice["type"] != "none":
+            tools.append(search_tool)
 
     max_tokens = next(
         (

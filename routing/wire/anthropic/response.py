@@ -3,12 +3,24 @@
 Client surface: `chat_to_messages_response` renders a canonical chat.completion as an
 Anthropic Message; `error_envelope` shapes errors. Upstream kind: `anthropic_to_chat_response`
 reads an Anthropic Message back as a chat.completion. The usage and stop-reason mappings live
-here too; stream.py imports them.
+here too; stream.py imports them. Web search (citations <-> annotations, the server tool
+blocks, the search count) uses search.py.
 """
 
 import time
 from typing import Any
 
+from .search import (
+    add_searches,
+    blocks_annotations,
+    canonical_searches,
+    cited_sources,
+    cited_text_blocks,
+    is_search_call,
+    reported_searches,
+    search_blocks,
+    server_tool_usage,
+)
 from .shared import _UNSAFE_ID_CHARS, _arguments_object, _blocks_to_chat, _count, _new_id, _text_of
 
 # --- shared tables ---------------------------------------------------------------------------
@@ -57,7 +69,7 @@ def _finish_reason(stop_reason: Any) -> str:
     return _STOP_TO_FINISH.get(stop_reason, "stop")
 
 
-def _anthropic_usage(usage: Any) -> dict[str, int]:
+def _anthropic_usage(usage: Any) -> dict[str, Any]:
     """Canonical usage -> Anthropic's split (input excludes cache reads and writes)."""
     usage = usage if isinstance(usage, dict) else {}
     details = usage.get("prompt_tokens_details") or {}
@@ -71,21 +83,25 @@ def _anthropic_usage(usage: Any) -> dict[str, int]:
     }
 
 
-def usage_to_canonical(usage: dict) -> dict:
-    """Anthropic usage -> canonical usage, with prompt_tokens counting cached input too."""
+def usage_to_canonical(usage: dict, searches: int = 0) -> dict:
+    """Anthropic usage -> canonical usage, with prompt_tokens counting cached input too, and
+    the web searches run (usage.server_tool_use.web_search_requests, else `searches`, the
+    count of web_search server_tool_use blocks) under x_orca_tool_calls."""
     usage = usage if isinstance(usage, dict) else {}
+    reported = reported_searches(usage)
     read = _count(usage.get("cache_read_input_tokens"))
     written = _count(usage.get("cache_creation_input_tokens"))
     prompt = _count(usage.get("input_tokens")) + read + written
     completion = _count(usage.get("output_tokens"))
     thinking = _count((usage.get("output_tokens_details") or {}).get("thinking_tokens"))
-    return {
+    canonical = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": written},
         "completion_tokens_details": {"reasoning_tokens": thinking},
     }
+    return add_searches(canonical, searches if reported is None else reported)
 
 
 def error_envelope(status: int, message: str) -> dict:
@@ -122,7 +138,13 @@ def chat_to_messages_response(chat: dict, *, model: str) -> dict:
     text = _text_of(message.get("content")) or (
         message.get("refusal") if isinstance(message.get("refusal"), str) else ""
     )
-    if text:
+    annotations = message.get("annotations") if isinstance(message.get("content"), str) else None
+    searches = canonical_searches(chat.get("usage"))
+    if searches:
+        content.extend(search_blocks(cited_sources(annotations)))
+    if annotations:
+        content.extend(cited_text_blocks(text if isinstance(text, str) else "", annotations))
+    elif text:
         content.append({"type": "text", "text": text})
     tool_calls = message.get("tool_calls") or []
     for call in tool_calls:
@@ -142,7 +164,7 @@ def chat_to_messages_response(chat: dict, *, model: str) -> dict:
         choice.get("stop_sequence") if isinstance(choice.get("stop_sequence"), str) else None
     )
     stop_reason = _stop_reason(finish, stop_sequence, bool(tool_calls))
-    return {
+    rendered: dict[str, Any] = {
         "id": _message_id(chat.get("id")),
         "type": "message",
         "role": "assistant",
@@ -152,6 +174,9 @@ def chat_to_messages_response(chat: dict, *, model: str) -> dict:
         "stop_sequence": stop_sequence if stop_reason == "stop_sequence" else None,
         "usage": _anthropic_usage(chat.get("usage")),
     }
+    if searches:
+        rendered["usage"]["server_tool_use"] = server_tool_usage(searches)
+    return rendered
 
 
 # === Anthropic as the upstream kind ==========================================================
@@ -159,9 +184,14 @@ def chat_to_messages_response(chat: dict, *, model: str) -> dict:
 
 def anthropic_to_chat_response(body: dict) -> dict:
     """An Anthropic Message as a canonical chat.completion."""
+    content = body.get("content")
+    message = _blocks_to_chat(content, None)
+    annotations = blocks_annotations(content)
+    if annotations:
+        message["annotations"] = annotations
     choice: dict[str, Any] = {
         "index": 0,
-        "message": _blocks_to_chat(body.get("content"), None),
+        "message": message,
         "logprobs": None,
         "finish_reason": _finish_reason(body.get("stop_reason")),
     }
@@ -173,5 +203,7 @@ def anthropic_to_chat_response(body: dict) -> dict:
         "created": int(time.time()),
         "model": body.get("model") or "",
         "choices": [choice],
-        "usage": usage_to_canonical(body.get("usage") or {}),
+        "usage": usage_to_canonical(
+            body.get("usage") or {}, sum(1 for b in content or () if is_search_call(b))
+        ),
     }

@@ -15,6 +15,16 @@ from ..common import dumps
 from ..errors import malformed_event
 from ..sse import data_lines
 from .response import _anthropic_usage, _finish_reason, _stop_reason, usage_to_canonical
+from .search import (
+    annotation_citation,
+    canonical_searches,
+    citation_annotation,
+    cited_sources,
+    is_search_call,
+    reported_searches,
+    search_blocks,
+    server_tool_usage,
+)
 from .shared import _count, _new_id
 
 
@@ -30,7 +40,11 @@ class MessagesStreamEncoder:
 
     One content block is open at a time; block indexes count up across block types; a delta
     always matches the type of the open block. message_delta is held back until `finish()`,
-    after the usage chunk, so it can carry real cumulative counts."""
+    after the usage chunk, so it can carry real cumulative counts.
+
+    Web search: `delta.annotations` become citations_delta events on the open text block,
+    and searches in the usage (x_orca_tool_calls.web_search) a server_tool_use +
+    web_search_tool_result pair after the content plus usage.server_tool_use."""
 
     def __init__(self, *, model: str, message_id: str | None = None) -> None:
         self.model = model
@@ -45,6 +59,8 @@ class MessagesStreamEncoder:
         self._stop_sequence: str | None = None
         self._usage: dict | None = None
         self._deltas = 0
+        self._texts: list[str] = []  # the content so far, for the cited spans
+        self._annotations: list[dict] = []
 
     def start(self) -> bytes:
         if self._started:
@@ -103,7 +119,31 @@ class MessagesStreamEncoder:
         out = b""
         if self._open != "text":
             out = self._open_block("text", {"type": "text", "text": ""})
+        self._texts.append(text)
         return out + self._delta({"type": "text_delta", "text": text})
+
+    def _citations(self, annotations: list) -> bytes:
+        """Chat annotations as citations_delta events on the open text block (a new empty
+        one when none is open: the text they cite has gone out already)."""
+        text = "".join(self._texts)
+        out = b""
+        for annotation in annotations:
+            citation = annotation_citation(annotation, text)
+            if citation is None:
+                continue
+            self._annotations.append(annotation)
+            if self._open != "text":
+                out += self._open_block("text", {"type": "text", "text": ""})
+            out += self._delta({"type": "citations_delta", "citation": citation})
+        return out
+
+    def _search_blocks(self) -> bytes:
+        """The server_tool_use + web_search_tool_result pair standing for the searches the
+        usage reports; it comes after the content, known only once the usage arrived."""
+        out = b""
+        for block in search_blocks(cited_sources(self._annotations)):
+            out += self._open_block(block["type"], block) + self._close()
+        return out
 
     def _tool(self, call: dict) -> bytes:
         index = call.get("index", 0)
@@ -146,6 +186,9 @@ class MessagesStreamEncoder:
             text = delta.get("content") or delta.get("refusal")
             if isinstance(text, str) and text:
                 out.append(self._text(text))
+            annotations = delta.get("annotations")
+            if isinstance(annotations, list) and annotations:
+                out.append(self._citations(annotations))
             for call in delta.get("tool_calls") or ():
                 if isinstance(call, dict):
                     out.append(self._tool(call))
@@ -162,8 +205,13 @@ class MessagesStreamEncoder:
         out = [self.start(), self._close()]
         self._finished = True
         stop_reason = _stop_reason(self._finish_reason, self._stop_sequence, bool(self._tools_seen))
+        usage: dict[str, Any]
         if self._usage is not None:
-            usage: dict[str, int] = _anthropic_usage(self._usage)
+            usage = _anthropic_usage(self._usage)
+            searches = canonical_searches(self._usage)
+            if searches:
+                out.append(self._search_blocks())
+                usage["server_tool_use"] = server_tool_usage(searches)
         else:
             usage = {"output_tokens": self._deltas}  # nothing reported: a rough estimate only
         delta = {
@@ -196,7 +244,12 @@ class AnthropicStreamDecoder:
     """Anthropic's SSE events -> canonical chunks (reference §7.4 A).
 
     Tool calls get their own counter, separate from block indexes. Usage is the maximum, field
-    by field, of what message_start and message_delta reported (both are cumulative)."""
+    by field, of what message_start and message_delta reported (both are cumulative).
+
+    Web search: server_tool_use / web_search_tool_result blocks are no content; a text
+    block's citations (in its start, or citations_delta events) become one annotations delta
+    over the block's span when it closes; the searches (usage.server_tool_use, else the
+    web_search server_tool_use blocks counted) go in the usage chunk's x_orca_tool_calls."""
 
     def __init__(self) -> None:
         self.done = False
@@ -210,6 +263,9 @@ class AnthropicStreamDecoder:
         # keyed by the upstream event's `index`, as sent (JSON, not checked to be an int)
         self._blocks: dict[Any, dict[str, Any]] = {}
         self._tools = 0
+        self._text_length = 0  # of the content so far: where a cited block starts
+        self._searches = 0  # web_search server_tool_use blocks seen
+        self._reported_searches: int | None = None  # usage.server_tool_use.web_search_requests
 
     def _chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
         return {
@@ -229,6 +285,9 @@ class AnthropicStreamDecoder:
             self._usage[name] = max(self._usage[name], _count(usage.get(name)))
         details = usage.get("output_tokens_details") or {}
         self._thinking_tokens = max(self._thinking_tokens, _count(details.get("thinking_tokens")))
+        reported = reported_searches(usage)
+        if reported is not None:
+            self._reported_searches = max(self._reported_searches or 0, reported)
 
     def _start(self, out: list[dict]) -> None:
         if not self._started:
@@ -236,9 +295,13 @@ class AnthropicStreamDecoder:
             out.append(self._chunk({"role": "assistant", "content": ""}))
 
     def _usage_chunk(self) -> dict:
-        usage = usage_to_canonical(
-            {**self._usage, "output_tokens_details": {"thinking_tokens": self._thinking_tokens}}
-        )
+        reported: dict[str, Any] = {
+            **self._usage,
+            "output_tokens_details": {"thinking_tokens": self._thinking_tokens},
+        }
+        if self._reported_searches is not None:
+            reported["server_tool_use"] = {"web_search_requests": self._reported_searches}
+        usage = usage_to_canonical(reported, self._searches)
         return {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -276,6 +339,10 @@ class AnthropicStreamDecoder:
             self._block_delta(data, out)
         elif kind == "content_block_stop":
             block = self._blocks.get(data.get("index"))
+            if block and block["kind"] == "text" and block["citations"]:
+                cited = self._annotations(block)
+                if cited is not None:
+                    out.append(cited)
             if block and block["kind"] == "tool_use" and not block["has_input"]:
                 block["has_input"] = True
                 call = {"index": block["tool"], "function": {"arguments": "{}"}}
@@ -305,8 +372,15 @@ class AnthropicStreamDecoder:
         kind = block.get("type")
         state: dict[str, Any] = {"kind": kind}
         self._blocks[data.get("index")] = state
-        if kind == "text" and block.get("text"):
-            out.append(self._chunk({"content": block["text"]}))
+        if kind == "text":
+            state["start"] = self._text_length
+            citations = block.get("citations")
+            state["citations"] = list(citations) if isinstance(citations, list) else []
+            if isinstance(block.get("text"), str) and block["text"]:
+                self._text_length += len(block["text"])
+                out.append(self._chunk({"content": block["text"]}))
+        elif is_search_call(block):
+            self._searches += 1
         elif kind == "thinking" and block.get("thinking"):
             out.append(self._chunk({"reasoning_content": block["thinking"]}))
         elif kind == "tool_use":
@@ -332,8 +406,11 @@ class AnthropicStreamDecoder:
         state = self._blocks.get(data.get("index")) or {}
         delta = data.get("delta") or {}
         kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
+        if kind == "text_delta" and isinstance(delta.get("text"), str) and delta["text"]:
+            self._text_length += len(delta["text"])
             out.append(self._chunk({"content": delta["text"]}))
+        elif kind == "citations_delta" and state.get("kind") == "text":
+            state["citations"].append(delta.get("citation"))
         elif kind == "thinking_delta" and delta.get("thinking"):
             out.append(self._chunk({"reasoning_content": delta["thinking"]}))
         elif kind == "signature_delta" and delta.get("signature"):
@@ -344,6 +421,17 @@ class AnthropicStreamDecoder:
                 state["has_input"] = True
                 call = {"index": state["tool"], "function": {"arguments": fragment}}
                 out.append(self._chunk({"tool_calls": [call]}))
+
+    def _annotations(self, state: dict) -> dict | None:
+        """The citations of a text block that just closed, as one annotations delta over the
+        block's span of the content."""
+        annotations = [
+            annotation
+            for citation in state["citations"]
+            if (annotation := citation_annotation(citation, state["start"], self._text_length))
+        ]
+        state["citations"] = []
+        return self._chunk({"annotations": annotations}) if annotations else None
 
     def _end(self) -> list[dict]:
         if self.done:

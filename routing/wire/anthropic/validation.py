@@ -3,16 +3,18 @@
 `validate_messages_request` raises InvalidRequest naming the first bad field and changes
 nothing. It checks only what Orca must understand to route, translate, meter or bill a call:
 the model, `max_tokens`, the shape of the conversation (roles `user`, `assistant` and
-`system`, the content blocks Orca reads) and the options it maps. Anything else (unknown
-top-level fields, block types, server tools, beta features) is the provider's to judge: a
-same-format call sends it as it came, and a translated one refuses it only where it has no
-equivalent (client_request.py, routing.wire.untranslatable).
+`system`, the content blocks Orca reads) and the options it maps, the web search tool's
+among them. Anything else (unknown top-level fields, block types, other server tools, beta
+features) is the provider's to judge: a same-format call sends it as it came, and a
+translated one refuses it only where it has no equivalent (client_request.py,
+routing.wire.untranslatable).
 """
 
 from typing import Any
 
 from ..canonical import InvalidRequest
 from ..common import is_int, is_number
+from .search import is_search_tool
 from .shared import MIN_THINKING_BUDGET
 
 TOOL_CHOICE_TYPES = frozenset({"auto", "any", "tool", "none"})
@@ -137,8 +139,11 @@ def _check_tools(body: dict) -> None:
         kind = tool.get("type")
         if kind is not None and not isinstance(kind, str):
             raise _wrong_type(f"{where}.type", "a string")
+        if is_search_tool(tool):
+            _check_search_tool(tool, where)
+            continue
         if kind not in (None, "custom"):
-            continue  # a server tool (web_search, code_execution, ...): the upstream judges it
+            continue  # a server tool (code_execution, ...): the upstream judges it
         name = tool.get("name")
         if name is None:
             raise _missing(f"{where}.name")
@@ -149,6 +154,32 @@ def _check_tools(body: dict) -> None:
             raise _missing(f"{where}.input_schema")
         if not isinstance(schema, dict):
             raise _wrong_type(f"{where}.input_schema", "an object")
+
+
+def _check_search_tool(tool: dict, where: str) -> None:
+    """The web search tool's fields Orca translates (search.py)."""
+    max_uses = tool.get("max_uses")
+    if max_uses is not None:
+        if not is_int(max_uses):
+            raise _wrong_type(f"{where}.max_uses", "an integer")
+        if max_uses < 1:
+            raise InvalidRequest(
+                f"`{where}.max_uses` must be at least 1, got {max_uses}", param=f"{where}.max_uses"
+            )
+    for name in ("allowed_domains", "blocked_domains"):
+        domains = tool.get(name)
+        if domains is not None and not (
+            isinstance(domains, list) and all(isinstance(d, str) for d in domains)
+        ):
+            raise _wrong_type(f"{where}.{name}", "an array of strings")
+    if tool.get("allowed_domains") is not None and tool.get("blocked_domains") is not None:
+        raise InvalidRequest(
+            f"`{where}`: use either allowed_domains or blocked_domains, not both",
+            param=f"{where}.blocked_domains",
+        )
+    location = tool.get("user_location")
+    if location is not None and not isinstance(location, dict):
+        raise _wrong_type(f"{where}.user_location", "an object")
 
 
 def _check_tool_choice(choice: Any) -> None:

@@ -1,0 +1,121 @@
+"""Web search through a live server on the Anthropic dialect, with the official SDKs: the
+anthropic SDK's web_search tool to an Anthropic model (pass-through: the upstream's search
+blocks, citations and search count reach the client), and an OpenAI chat client's
+web_search_options to an Anthropic model (the server tool goes up, the citations come back
+as url_citation annotations)."""
+
+import anthropic
+import pytest
+
+from tests.fakes import anthropic_upstream as fake
+
+SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+PROMPT = "Please search: what is Orca?"
+ANSWER = fake.SEARCH_PREAMBLE + fake.SEARCH_CITED + fake.SEARCH_TAIL
+
+
+@pytest.fixture
+def claude(live):
+    return anthropic.Anthropic(base_url=live.server.base_url, api_key=live.key, max_retries=0)
+
+
+def _sent_tools(upstreams) -> list[dict]:
+    fake_upstream = upstreams["anthropic"]
+    assert fake_upstream.rejections == []
+    seen = fake_upstream.requests[-1]
+    assert seen.json["model"] == "claude-fake"
+    return seen.json["tools"]
+
+
+def _assert_search_message(message: anthropic.types.Message) -> None:
+    kinds = [b.type for b in message.content]
+    assert kinds == ["text", "server_tool_use", "web_search_tool_result", "text", "text"]
+    assert message.content[1].name == "web_search"
+    assert message.content[2].content[0].url == fake.SEARCH_URL
+    cited = message.content[3]
+    assert cited.text == fake.SEARCH_CITED
+    assert [(c.url, c.cited_text) for c in cited.citations] == [
+        (fake.SEARCH_URL, fake.SEARCH_CITED)
+    ]
+    assert message.usage.server_tool_use.web_search_requests == 1
+
+
+def test_anthropic_sdk_web_search_to_an_anthropic_model(claude, upstreams):
+    message = claude.messages.create(
+        model="anthropic-fake/claude",
+        max_tokens=256,
+        tools=[SEARCH_TOOL],
+        messages=[{"role": "user", "content": PROMPT}],
+    )
+    _assert_search_message(message)
+    assert _sent_tools(upstreams) == [SEARCH_TOOL]
+
+
+def test_anthropic_sdk_web_search_stream_to_an_anthropic_model(claude, upstreams):
+    with claude.messages.stream(
+        model="anthropic-fake/claude",
+        max_tokens=256,
+        tools=[SEARCH_TOOL],
+        messages=[{"role": "user", "content": PROMPT}],
+    ) as stream:
+        message = stream.get_final_message()
+    _assert_search_message(message)
+    assert _sent_tools(upstreams) == [SEARCH_TOOL]
+
+
+def _assert_annotations(content: str, annotations: list) -> None:
+    assert content == ANSWER
+    (annotation,) = annotations
+    assert annotation.type == "url_citation"
+    citation = annotation.url_citation
+    assert (citation.url, citation.title) == (fake.SEARCH_URL, fake.SEARCH_TITLE)
+    assert content[citation.start_index : citation.end_index] == fake.SEARCH_CITED
+
+
+WEB_SEARCH_OPTIONS = {
+    "search_context_size": "low",
+    "user_location": {"type": "approximate", "approximate": {"city": "Paris", "country": "FR"}},
+}
+SENT_SEARCH_TOOL = {
+    "type": "web_search_20250305",
+    "name": "web_search",
+    "max_uses": 1,
+    "user_location": {"type": "approximate", "city": "Paris", "country": "FR"},
+}
+
+
+def test_openai_chat_web_search_options_to_an_anthropic_model(sdk, upstreams):
+    completion = sdk.chat.completions.create(
+        model="anthropic-fake/claude",
+        messages=[{"role": "user", "content": PROMPT}],
+        web_search_options=WEB_SEARCH_OPTIONS,
+    )
+    message = completion.choices[0].message
+    _assert_annotations(message.content, message.annotations)
+    assert completion.choices[0].finish_reason == "stop"
+    assert _sent_tools(upstreams) == [SENT_SEARCH_TOOL]
+
+
+def test_openai_chat_web_search_options_stream_to_an_anthropic_model(sdk, upstreams):
+    stream = sdk.chat.completions.create(
+        model="anthropic-fake/claude",
+        messages=[{"role": "user", "content": PROMPT}],
+        web_search_options=WEB_SEARCH_OPTIONS,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    content, annotations = "", []
+    for chunk in stream:
+        for choice in chunk.choices:
+            content += choice.delta.content or ""
+            annotations += getattr(choice.delta, "annotations", None) or []
+    annotations = [anthropic_annotation(a) for a in annotations]
+    _assert_annotations(content, annotations)
+    assert _sent_tools(upstreams) == [SENT_SEARCH_TOOL]
+
+
+def anthropic_annotation(raw):
+    """A streamed annotation (an untyped extra field on the SDK's delta) as the typed one."""
+    from openai.types.chat.chat_completion_message import Annotation
+
+    return Annotation.model_validate(raw if isinstance(raw, dict) else raw.model_dump())
