@@ -3,9 +3,14 @@ validation.py) Messages request into a canonical chat request.
 
 Every call reaches the canonical form, pass-through ones included (guardrails, prompts and
 the token estimate read it), so nothing here refuses what an Anthropic upstream would accept:
-a part with no canonical form (a server tool, `mcp_servers`, a `search_result` or
-`server_tool_use` block, an image given by file id...) is left out and the first of them is
-recorded (routing.wire.untranslatable), for the translators to other dialects to refuse.
+a part with no canonical form (a server tool, `mcp_servers`, a `search_result` block, an
+image given by file id...) is left out and the first of them is recorded
+(routing.wire.untranslatable), for the translators to other dialects to refuse.
+
+The web search server tool (`web_search_20250305` and newer dated variants) has one: chat's
+`web_search_options` plus the extension `x_orca_search` (search.py). A past turn's
+`server_tool_use` (web_search) and `web_search_tool_result` blocks are the upstream's own
+bookkeeping, not content: they are left out without a gap, as are text blocks' citations.
 
 Mid-conversation system turns (`{"role": "system"}` messages, and the beta `mid_conv_system`
 block at the end of a turn, which Claude Code sends) become canonical system messages at
@@ -19,6 +24,7 @@ from typing import Any
 from .. import untranslatable
 from ..canonical import InvalidRequest
 from ..common import data_url, effort_for_budget, is_int
+from .search import is_search_tool, search_tool_to_canonical
 from .shared import _blocks_to_chat, _unsupported
 
 # Anthropic output_config.effort -> canonical reasoning_effort.
@@ -179,7 +185,13 @@ def _trailing_system(content: Any, where: str, gaps: Gaps) -> list[dict]:
 
 def _tools_to_chat(body: dict, out: dict, gaps: Gaps) -> None:
     tools = []
+    searches: set[str] = set()
     for i, tool in enumerate(body.get("tools") or []):
+        if is_search_tool(tool):
+            if "web_search_options" not in out:  # one search tool is all Anthropic takes
+                search_tool_to_canonical(tool, out)
+            searches.add(tool.get("name") or "")
+            continue
         if tool.get("type") not in (None, "custom"):
             gaps.append(_unsupported(f"the server tool {tool.get('type')!r}", f"tools[{i}]"))
             continue
@@ -198,6 +210,8 @@ def _tools_to_chat(body: dict, out: dict, gaps: Gaps) -> None:
         kind = choice.get("type")
         if kind == "any":
             out["tool_choice"] = "required"
+        elif kind == "tool" and choice.get("name") in searches:
+            pass  # forcing the search: chat has no such choice, web_search_options stays
         elif kind == "tool":
             out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
         elif kind in ("auto", "none"):

@@ -58,7 +58,9 @@ def _blocks_to_chat(
     with no Chat form is left out and noted in `gaps`, naming `where` (refused at once when no
     list is given); `mid_conv_system` blocks are the caller's (client_request.py). Without it
     (an upstream's answer) non-objects, server tool blocks and citations are left out, and a
-    tool_use lacking an id or a name gets a fresh id or "".
+    tool_use lacking an id or a name gets a fresh id or "". Either way web search's blocks
+    (`server_tool_use` named web_search, `web_search_tool_result`) are no content and no gap
+    (response.py and stream.py read the citations and the search count).
     """
     texts: list[str] = []
     calls: list[dict] = []
@@ -92,6 +94,10 @@ def _blocks_to_chat(
             )
         elif kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.get("data") or ""})
+        elif kind == "web_search_tool_result" or (
+            kind == "server_tool_use" and block.get("name") == "web_search"
+        ):
+            continue  # a search's bookkeeping, not content (search.py)
         elif where is not None and kind != "mid_conv_system":
             gap = _unsupported(f"a {kind!r} content block", f"{where}.content[{j}]")
             if gaps is None:

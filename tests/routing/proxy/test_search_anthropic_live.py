@@ -119,3 +119,46 @@ def anthropic_annotation(raw):
     from openai.types.chat.chat_completion_message import Annotation
 
     return Annotation.model_validate(raw if isinstance(raw, dict) else raw.model_dump())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_sdk_web_search_to_a_gemini_model(claude, upstreams, stream):
+    """The web_search tool crosses to Gemini's googleSearch; the grounding comes back as a
+    cited text block after a server_tool_use + web_search_tool_result pair, and the next turn,
+    which replays those blocks, still translates."""
+    from tests.fakes import gemini_upstream as gemini_fake
+
+    request = {
+        "model": "gemini-fake/flash",
+        "max_tokens": 256,
+        "tools": [SEARCH_TOOL],
+        "messages": [{"role": "user", "content": "Please search: how fast do orcas swim?"}],
+    }
+    if stream:
+        with claude.messages.stream(**request) as events:
+            message = events.get_final_message()
+    else:
+        message = claude.messages.create(**request)
+    texts = [b for b in message.content if b.type == "text"]
+    assert "".join(b.text for b in texts) == gemini_fake.SEARCH_TEXT
+    citations = [c for b in texts for c in b.citations or ()]
+    assert [(c.url, c.cited_text) for c in citations] == [
+        (gemini_fake.SEARCH_URI, gemini_fake.SEARCH_SEGMENT)
+    ]
+    kinds = [b.type for b in message.content]
+    assert "server_tool_use" in kinds and "web_search_tool_result" in kinds
+    assert message.usage.server_tool_use.web_search_requests == 1
+    sent = upstreams["gemini"].requests[-1].json
+    assert sent["tools"] == [{"googleSearch": {}}]
+
+    history = [
+        *request["messages"],
+        {
+            "role": "assistant",
+            "content": [b.model_dump(exclude_none=True) for b in message.content],
+        },
+        {"role": "user", "content": "Thanks"},
+    ]
+    again = claude.messages.create(**{**request, "messages": history})
+    assert again.content[0].type == "text"
+    assert upstreams["gemini"].rejections == []

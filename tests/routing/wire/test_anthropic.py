@@ -134,7 +134,7 @@ def test_validation_rejects_a_non_object_body():
 
 
 def test_server_tools_pass_validation_but_cannot_be_translated():
-    body = base_body(tools=[{"type": "web_search_20250305", "name": "web_search"}])
+    body = base_body(tools=[{"type": "code_execution_20250522", "name": "code_execution"}])
     wire.validate_messages_request(body)
     chat = wire.messages_to_chat(body)  # the canonical form leaves the tool out...
     assert "tools" not in chat

@@ -47,6 +47,63 @@ def to_anthropic(chat):
 # --- 1. Anthropic client -> canonical ----------------------------------------------------------
 
 
+def test_search_tool_becomes_web_search_options():
+    chat = to_chat(body(tools=[SEARCH_TOOL]))
+    assert chat["web_search_options"] == {
+        "user_location": {"type": "approximate", "approximate": {"city": "Paris", "country": "FR"}}
+    }
+    assert chat["x_orca_search"] == {"max_uses": 3, "allowed_domains": ["example.com"]}
+    assert "untranslatable" not in chat
+    assert "tools" not in chat
+
+
+@pytest.mark.parametrize("kind", ["web_search_20250305", "web_search_20260209"])
+def test_dated_variants_are_search_tools(kind):
+    chat = to_chat(body(tools=[{"type": kind, "name": "web_search"}]))
+    assert chat["web_search_options"] == {}
+    assert "x_orca_search" not in chat
+    assert "untranslatable" not in chat
+
+
+def test_tool_choice_forcing_the_search_keeps_it_and_the_functions():
+    chat = to_chat(
+        body(
+            tools=[WEATHER_TOOL, {"type": "web_search_20250305", "name": "web_search"}],
+            tool_choice={"type": "tool", "name": "web_search"},
+        )
+    )
+    assert chat["web_search_options"] == {}
+    assert [t["function"]["name"] for t in chat["tools"]] == ["get_weather"]
+    assert "tool_choice" not in chat
+    # the same choice naming a function is still a function choice
+    chat = to_chat(
+        body(
+            tools=[WEATHER_TOOL, {"type": "web_search_20250305", "name": "web_search"}],
+            tool_choice={"type": "tool", "name": "get_weather"},
+        )
+    )
+    assert chat["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+
+
+def test_history_search_blocks_are_no_content():
+    history = [
+        {"role": "user", "content": "search for Orca"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Looking."},
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "text", "text": " Found.", "citations": [fake.SEARCH_CITATION]},
+            ],
+        },
+        {"role": "user", "content": "thanks"},
+    ]
+    chat = to_chat(body(messages=history))
+    assert "untranslatable" not in chat
+    assert chat["messages"][1] == {"role": "assistant", "content": "Looking. Found."}
+
+
 def test_other_server_tools_stay_untranslatable():
     chat = to_chat(body(tools=[{"type": "code_execution_20250522", "name": "code_execution"}]))
     assert "web_search_options" not in chat
@@ -117,6 +174,14 @@ def test_x_orca_search_fields():
     fake.validate_request(request)
     chat["x_orca_search"] = {"blocked_domains": ["b.com"]}
     assert to_anthropic(chat)["tools"][0]["blocked_domains"] == ["b.com"]
+
+
+def test_search_tool_round_trip():
+    request = to_anthropic(to_chat(body(tools=[SEARCH_TOOL])))
+    assert request["tools"] == [{**SEARCH_TOOL}]
+    blocked = {"type": "web_search_20250305", "name": "web_search", "blocked_domains": ["x.com"]}
+    assert to_anthropic(to_chat(body(tools=[blocked])))["tools"] == [blocked]
+    fake.validate_request(request)
 
 
 def test_no_search_without_web_search_options():

@@ -194,7 +194,10 @@ def test_gemini_gets_mid_conversation_system_turns_as_system_instruction_parts()
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"tools": [TOOL, {"type": "web_search_20250305", "name": "web_search"}]}, "tools[1]"),
+        (
+            {"tools": [TOOL, {"type": "code_execution_20250522", "name": "code_execution"}]},
+            "tools[1]",
+        ),
         (
             {"mcp_servers": [{"type": "url", "url": "https://m.example", "name": "m"}]},
             "mcp_servers",
@@ -210,7 +213,11 @@ def test_gemini_gets_mid_conversation_system_turns_as_system_instruction_parts()
                     {
                         "role": "assistant",
                         "content": [
-                            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search"}
+                            {
+                                "type": "server_tool_use",
+                                "id": "srvtoolu_1",
+                                "name": "code_execution",
+                            }
                         ],
                     },
                 ]
