@@ -2,7 +2,9 @@
 
 Schema (README, "Catalog file"): `[[providers]]` tables with slug, name, kind, base_url,
 credential_env; `[[models]]` tables with id, provider, upstream, input, output,
-cached_input, context_length, max_output, capabilities, endpoints, enabled.
+cached_input, context_length, max_output, capabilities, endpoints, enabled, and
+extra_prices (a table of USD per counted unit as decimal strings, e.g.
+`extra_prices = { web_search = "0.01" }`; left out, the model's extra prices are not touched).
 """
 
 import tomllib
@@ -55,6 +57,7 @@ class ModelSpec:
     enabled: bool
     weight: int = 1
     alternates: tuple[AlternateSpec, ...] = ()
+    extra_prices: dict[str, str] | None = None  # None: not given, left as they are
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ _PROVIDER_KEYS = {"slug", "name", "kind", "base_url", "credential_env", "enabled
 _MODEL_KEYS = {
     "id", "provider", "upstream", "input", "output", "cached_input", "context_length",
     "max_output", "capabilities", "endpoints", "enabled", "weight", "alternates",
+    "extra_prices",
 }  # fmt: skip
 _ALTERNATE_KEYS = {"provider", "upstream", "weight", "input", "output", "cached_input"}
 
@@ -131,6 +135,14 @@ def _price(table: dict[str, Any], key: str, where: str, required: bool = True) -
     if value < 0 or not value.is_finite():
         raise CatalogError(f"{where}: `{key}` must be a non-negative price")
     return value
+
+
+def _extra_prices(table: dict[str, Any], where: str) -> dict[str, str] | None:
+    """`extra_prices`: unit name -> USD per unit (a decimal string, like every price)."""
+    if "extra_prices" not in table:
+        return None
+    raw = _require(table, "extra_prices", where, dict)
+    return {str(unit): str(_price(raw, unit, f"{where}.extra_prices")) for unit in sorted(raw)}
 
 
 def _subset(values: list[Any], allowed: set[str], where: str, key: str) -> list[str]:
@@ -209,6 +221,7 @@ def parse(data: dict[str, Any]) -> tuple[list[ProviderSpec], list[ModelSpec]]:
                 enabled=_optional(table, "enabled", where, bool, True),
                 weight=_optional(table, "weight", where, int, 1),
                 alternates=_alternates(table, where),
+                extra_prices=_extra_prices(table, where),
             )
         )
     return providers, models
@@ -260,6 +273,8 @@ def apply(
             "enabled": spec.enabled,
             "weight": spec.weight,
         }
+        if spec.extra_prices is not None:
+            fields["extra_prices"] = spec.extra_prices
         model, outcome = _upsert(Model, {"public_id": spec.public_id}, fields)
         alternates_changed = _apply_alternates(model, spec, by_slug, prune=prune)
         m_created += outcome == "created"

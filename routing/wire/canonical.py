@@ -72,11 +72,14 @@ __all__ = [
 # x_orca_tool_calls: inside `usage` of a canonical chat.completion and of the usage-only stream
 #   chunk, never on a request: the hosted tools the upstream ran, e.g. {"web_search": 2}
 #   (routing/wire/responses/upstream.py: one per `*_call` output item but function calls)
+# x_orca_search: beside chat's `web_search_options` on a request, the knobs chat has no field
+#   for: {"max_uses": int, "allowed_domains": [...], "blocked_domains": [...]}, each optional
 EXTENSION_FIELDS = (
     "reasoning_budget_tokens",
     "top_k",
     "x_orca_dropped_tools",
     "x_orca_forced_tool",
+    "x_orca_search",
     "x_orca_tool_calls",
 )
 _MESSAGE_EXTENSIONS = ("reasoning_content", "thinking_blocks")

@@ -230,6 +230,59 @@ def usage_from_object(usage: Any) -> Usage | None:
     return used
 
 
+# --- web search: what an OpenAI-kind chat upstream ran ----------------------------------------
+#
+# Chat Completions reports no search count: CompletionUsage has token counts only
+# (openai-openapi.yaml), and OpenAI bills its search models per request. So a chat answer
+# citing the web (a `url_citation` annotation, which only a search produces) counts as
+# SEARCHES_PER_ANSWER search, put under usage.x_orca_tool_calls.web_search unless the upstream
+# counted some itself; an answer that searched and cited nothing is not counted.
+SEARCHES_PER_ANSWER = 1
+WEB_SEARCH = "web_search"  # the unit, priced from the model's extra_prices["web_search"]
+
+
+def cites_the_web(annotations: Any) -> bool:
+    return isinstance(annotations, list) and any(
+        isinstance(a, dict) and a.get("type") == "url_citation" for a in annotations
+    )
+
+
+def _add_search_count(usage: dict) -> None:
+    hosted = usage.get(HOSTED_TOOL_CALLS)
+    hosted = dict(hosted) if isinstance(hosted, dict) else {}
+    if not _count(hosted.get(WEB_SEARCH)):
+        hosted[WEB_SEARCH] = SEARCHES_PER_ANSWER
+        usage[HOSTED_TOOL_CALLS] = hosted
+
+
+def count_searches(completion: Any) -> Any:
+    """A chat.completion from an OpenAI-kind upstream with its web search counted (in place,
+    returned): see SEARCHES_PER_ANSWER."""
+    if not isinstance(completion, dict):
+        return completion
+    cited = any(
+        isinstance(choice, dict)
+        and isinstance(choice.get("message"), dict)
+        and cites_the_web(choice["message"].get("annotations"))
+        for choice in completion.get("choices") or ()
+    )
+    if cited:
+        usage = completion.get("usage")
+        if not isinstance(usage, dict):
+            usage = completion["usage"] = {}
+        _add_search_count(usage)
+    return completion
+
+
+def _chunk_cites(chunk: dict) -> bool:
+    return any(
+        isinstance(choice, dict)
+        and isinstance(choice.get("delta"), dict)
+        and cites_the_web(choice["delta"].get("annotations"))
+        for choice in chunk.get("choices") or ()
+    )
+
+
 @dataclass(slots=True)
 class StreamMeter:
     """Watches a pass-through chat stream's events: usage, whether output began, whether it
@@ -241,6 +294,7 @@ class StreamMeter:
     content_chunks: int = 0
     done: bool = False
     failed: StreamError | None = None
+    cited: bool = False  # a delta cited the web: one search (SEARCHES_PER_ANSWER)
 
     def observe(self, event: bytes) -> bool:
         """Record what the event says. Returns True if it is the usage-only chunk."""
@@ -272,10 +326,14 @@ class StreamMeter:
                 usage_only = not chunk.get("choices")
             elif chunk.get("choices"):
                 self.content_chunks += 1
+                if not self.cited and b"url_citation" in payload:
+                    self.cited = _chunk_cites(chunk)
         return usage_only
 
     def final_usage(self) -> Usage:
         if self.usage is not None:
+            if self.cited and not (self.usage.units or {}).get(WEB_SEARCH):
+                self.usage.units = {**(self.usage.units or {}), WEB_SEARCH: SEARCHES_PER_ANSWER}
             return self.usage
         # No usage from upstream: one token per content chunk is the usual granularity.
         return Usage(completion_tokens=self.content_chunks, reported=False)
@@ -291,6 +349,7 @@ class OpenAIStreamDecoder:
 
     def __init__(self) -> None:
         self.done = False
+        self.cited = False  # a delta cited the web: the usage chunk counts one search
 
     def feed(self, event: bytes) -> list[dict]:
         chunks = []
@@ -306,6 +365,10 @@ class OpenAIStreamDecoder:
                 raise malformed_event()
             if chunk.get("error"):
                 raise _error_of(chunk["error"])
+            if chunk.get("choices"):
+                self.cited = self.cited or _chunk_cites(chunk)
+            elif self.cited and isinstance(chunk.get("usage"), dict):
+                _add_search_count(chunk["usage"])
             chunks.append(chunk)
         return chunks
 

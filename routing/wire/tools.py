@@ -6,14 +6,17 @@ Canonical tools are Chat Completions function tools. A client dialect may offer 
     `custom`. These become function tools in canonical form (a custom tool takes one string
     argument, CUSTOM_PARAMETERS), and the answer's calls are rendered back as the item or
     tool call the client declared (responses/tools.py, and custom_input() here).
-  * tools the provider runs (hosted): web_search, web_search_preview, file_search,
-    code_interpreter, image_generation, mcp, computer_use_preview, tool_search, ... Nothing
-    in the canonical form can run them, so a translation leaves them out of the canonical
-    request and lists them, in request order, under the extension DROPPED (their `type`, and
+  * web search, which the provider runs: canonical form has it as chat's
+    `web_search_options` (+ the extension `x_orca_search`, canonical.py), which every
+    translator maps to its provider's search tool (Responses' web_search, Anthropic's
+    web_search, Gemini's googleSearch); a Responses `web_search` / `web_search_preview` tool
+    becomes it (responses/search.py), so it is neither left out nor refused when forced.
+  * the other tools the provider runs (hosted): file_search, code_interpreter,
+    image_generation, mcp, computer_use_preview, tool_search, ... Nothing in the canonical
+    form can run them, so a translation leaves them out of the canonical request and lists
+    them, in request order, under the extension DROPPED (their `type`, and
     `mcp:<server_label>` for an MCP server). When `tool_choice` forces one of them, the
     translation drops the tool_choice and names the tool under the extension FORCED.
-    Web search will later map to each provider's own search tool (Anthropic's web_search,
-    Gemini's googleSearch); for now it is left out like the others.
 
 A translation never raises for a tool merely because it cannot be translated: a same-format
 upstream (pass-through) receives the client's own body and may well serve it. The pipeline

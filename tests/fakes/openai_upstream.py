@@ -6,6 +6,10 @@ records every request it receives and fails on demand. Behaviour is chosen by th
 
 * ``fake-chat`` and any unknown name: success (text, parallel tool calls when ``tools`` is set,
   ``{"answer": "fake"}`` for ``response_format.type == "json_schema"``, ``n`` choices).
+  With ``web_search_options`` (an object, else a 400 like OpenAI's) and a last user text
+  containing "search", the text is ``SEARCH_REPLY`` with one nested ``url_citation`` in
+  ``message.annotations`` (streamed: a delta of its own after the text, OpenAI's late
+  delta). Like OpenAI's chat usage, the usage does not count the search.
 * ``fake-error-500`` / ``-503`` / ``-429`` (``Retry-After: 7``) / ``-400``: that status with an
   OpenAI error envelope.
 * ``fake-leaky-error``: 401 whose message echoes the Authorization header it received.
@@ -64,6 +68,9 @@ JSONDict = dict[str, Any]
 
 REPLY_TEXT = "Hello from the fake upstream."
 JSON_SCHEMA_REPLY = '{"answer": "fake"}'
+SEARCH_URL = "https://example.com/fake-chat-search"
+SEARCH_TITLE = "Fake Chat Search"
+SEARCH_REPLY = f"According to {SEARCH_TITLE}, the fake chat search worked."
 TOOL_ARGUMENTS = ('{"city": "Paris"}', '{"city": "Tokyo"}')
 MODEL_SUFFIX = "-2024-01-01"
 SYSTEM_FINGERPRINT = "fp_fake_upstream"
@@ -139,6 +146,37 @@ class _Choice:
     content: str | None
     finish_reason: str
     tool_calls: list[JSONDict] = field(default_factory=list)
+    annotations: list[JSONDict] = field(default_factory=list)
+
+
+def _last_user_text(body: JSONDict) -> str:
+    for message in reversed(body.get("messages") or []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return " ".join(
+                part.get("text") or ""
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+    return ""
+
+
+def search_citation() -> JSONDict:
+    """The nested chat citation of SEARCH_TITLE inside SEARCH_REPLY."""
+    start = SEARCH_REPLY.index(SEARCH_TITLE)
+    return {
+        "type": "url_citation",
+        "url_citation": {
+            "url": SEARCH_URL,
+            "title": SEARCH_TITLE,
+            "start_index": start,
+            "end_index": start + len(SEARCH_TITLE),
+        },
+    }
 
 
 def _error_response(
@@ -160,8 +198,11 @@ def _plan_choices(body: JSONDict) -> list[_Choice]:
     tools = body.get("tools") or []
     response_format = body.get("response_format") or {}
     choices: list[_Choice] = []
+    searches = body.get("web_search_options") is not None and "search" in _last_user_text(body)
     for i in range(n):
-        if i == 0 and isinstance(tools, list) and tools:
+        if searches:
+            choices.append(_Choice(SEARCH_REPLY, "stop", annotations=[search_citation()]))
+        elif i == 0 and isinstance(tools, list) and tools:
             first = tools[0] if isinstance(tools[0], dict) else {}
             name = (first.get("function") or {}).get("name") or first.get("name") or "tool"
             calls = [
@@ -191,6 +232,8 @@ def _choice_deltas(choice: _Choice) -> list[tuple[JSONDict, str | None]]:
     ]
     if choice.content:
         deltas += [({"content": piece}, None) for piece in words(choice.content)]
+    if choice.annotations:
+        deltas.append(({"annotations": choice.annotations}, None))
     for k, call in enumerate(choice.tool_calls):
         # First delta of a call: index, id, type, name, empty arguments. Later: index + fragment.
         head = {
@@ -449,6 +492,15 @@ class FakeOpenAIUpstream(ValidatingFakeUpstream):
         canned = self._canned_error(request, model)
         if canned is not None:
             return canned
+        search = body.get("web_search_options")
+        if search is not None and not isinstance(search, dict):
+            return _error_response(
+                400,
+                "Invalid type for 'web_search_options': expected an object.",
+                "invalid_request_error",
+                param="web_search_options",
+                code="invalid_type",
+            )
         # fake-hang: wait before sending anything; after 30 s it answers like fake-chat.
         if model == "fake-hang" and await self._wait_unless_gone(request, LONG_WAIT):
             self._event("request_aborted", model)
@@ -510,6 +562,8 @@ class FakeOpenAIUpstream(ValidatingFakeUpstream):
             message: JSONDict = {"role": "assistant", "content": choice.content, "refusal": None}
             if choice.tool_calls:
                 message["tool_calls"] = choice.tool_calls
+            if choice.annotations:
+                message["annotations"] = choice.annotations
             out_choices.append(
                 {
                     "index": i,

@@ -129,12 +129,27 @@ def provider_preferences(payload: dict) -> selection.ProviderPreferences:
     )
 
 
-def _split_variant(name: str) -> tuple[str, str | None]:
-    """`openai/gpt-4.1:floor` -> (`openai/gpt-4.1`, "price")."""
-    base, _, suffix = name.rpartition(":")
-    if base and suffix in selection.VARIANTS:
-        return base, selection.VARIANTS[suffix]
-    return name, None
+ONLINE = "online"  # OpenRouter's web search variant: `model:online`
+
+
+def _split_variant(name: str, request: dict | None = None) -> tuple[str, str | None]:
+    """`openai/gpt-4.1:floor` -> (`openai/gpt-4.1`, "price").
+
+    `:online` (alone or with one sort variant, in either order: `x:online:floor`) asks for
+    a web search: it is stripped, and the canonical `request` gets `web_search_options: {}`
+    unless it has some (the call then searches whichever model of a chain serves it). For a
+    Chat client the canonical request is its body, so a pass-through call sends the search
+    too; a Responses client's pass-through body is separate and keeps no search."""
+    variant, online = None, False
+    for _ in range(2):  # `:online` and one sort variant, in either order
+        base, _, suffix = name.rpartition(":")
+        if base and suffix in selection.VARIANTS and variant is None:
+            name, variant = base, selection.VARIANTS[suffix]
+        elif base and suffix == ONLINE and not online:
+            name, online = base, True
+    if online and request is not None and request.get("web_search_options") is None:
+        request["web_search_options"] = {}
+    return name, variant
 
 
 def _expand(plan: "Plan", prefs: selection.ProviderPreferences, sort: list[str | None]) -> "Plan":
@@ -215,7 +230,7 @@ async def plan(
         if name.startswith(ROUTER_PREFIX):
             plan = await _router_plan(name, key, request, operation)
             return _expand(plan, prefs, [None] * len(plan.targets))
-        base, variant = _split_variant(name)
+        base, variant = _split_variant(name, request)
         route = resolve_in(state.cached_catalog or await state.catalog(), base, key)
         return _expand(Plan([serving(route, operation)], [0]), prefs, [variant])
     entries = list(dict.fromkeys([name, *chain]))[:MAX_CHAIN]
@@ -229,7 +244,7 @@ async def plan(
             if entry.startswith(ROUTER_PREFIX):
                 route = (await _router_plan(entry, key, request, operation)).targets[0]
             else:
-                base, variant = _split_variant(entry)
+                base, variant = _split_variant(entry, request)
                 route = serving(await resolve_model(base, key), operation)
         except GatewayError as exc:  # unresolvable, not allowed or not serving this: skipped
             first_error = first_error or exc

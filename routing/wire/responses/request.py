@@ -13,6 +13,7 @@ from typing import Any
 
 from ..openai_chat import InvalidRequest
 from ..tools import DROPPED, FORCED
+from .search import SEARCH_KEY, canonical_search, is_search_tool
 from .tools import (
     CALL_ITEMS,
     HOSTED_ITEMS,
@@ -497,6 +498,16 @@ def _response_format(text: dict | None) -> dict | None:
     return {"type": "json_schema", "json_schema": schema}
 
 
+def _search_allowed(choice: Any) -> bool:
+    """Whether tool_choice leaves the web search on: not `none`, nor an allowed_tools list
+    without it."""
+    if choice == "none":
+        return False
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        return any(is_search_tool(entry) for entry in choice.get("tools") or ())
+    return True
+
+
 def responses_to_chat(body: dict, *, history: list[dict] | None = None) -> dict:
     """A validated Responses request as a canonical chat request.
 
@@ -536,6 +547,10 @@ def responses_to_chat(body: dict, *, history: list[dict] | None = None) -> dict:
             chat["tool_choice"] = choice
     else:
         chat.pop("parallel_tool_calls", None)
+    if tool_map.search is not None and _search_allowed(body.get("tool_choice")):
+        chat["web_search_options"], knobs = canonical_search(tool_map.search)
+        if knobs is not None:
+            chat[SEARCH_KEY] = knobs
     if tool_map.dropped:
         chat[DROPPED] = tool_map.dropped
     if forced is not None:

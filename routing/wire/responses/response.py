@@ -6,7 +6,9 @@ usage. A tool call comes back as the item of the tool the client declared (funct
 its namespace, custom_tool_call, local_shell_call, shell_call, apply_patch_call: tools.py),
 found from the client's `tools` in `request`. history_after() lives here too because it must
 apply the very call_id rewrite that chat_to_responses_response() showed the client, so stored
-conversations join with the client's function_call_output items.
+conversations join with the client's function_call_output items. Web searches the upstream
+ran come first as web_search_call items, and chat's citations as flat url_citation
+annotations on the output_text (search.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import hashlib
 from typing import Any
 
 from ..common import text_of
+from ..openai_chat import SEARCHES_PER_ANSWER, cites_the_web
+from .search import flat_annotations, search_count, search_item, search_query
 from .tools import ITEM_PREFIXES, ToolMap, call_item, client_tools
 
 MAX_CALL_ID = 64
@@ -163,10 +167,19 @@ def chat_to_responses_response(
                 "summary": [{"type": "summary_text", "text": reasoning}],
             }
         )
+    # the searches the upstream ran (usage.x_orca_tool_calls.web_search), before the answer;
+    # an answer citing the web searched at least once, counted or not (openai_chat.py)
+    searches = search_count(chat.get("usage"))
+    if not searches and cites_the_web(message.get("annotations")):
+        searches = SEARCHES_PER_ANSWER
+    query = search_query(request) if searches else ""
+    for _ in range(searches):
+        output.append(search_item(_item_id("ws", response_id, len(output)), query))
     content: list[dict] = []
     text = _text_of(message.get("content"))
     if text:
-        content.append({"type": "output_text", "text": text, "annotations": []})
+        annotations = flat_annotations(message.get("annotations"))
+        content.append({"type": "output_text", "text": text, "annotations": annotations})
     if isinstance(message.get("refusal"), str) and message["refusal"]:
         content.append({"type": "refusal", "refusal": message["refusal"]})
     if content:

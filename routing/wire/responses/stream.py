@@ -10,6 +10,14 @@ events (its text decoded from the canonical `{"input": ...}` arguments as they a
 calls whose item holds structured fields only (local_shell_call, shell_call and its
 shell_call_command.* events, apply_patch_call) are sent whole when their arguments are
 complete: output_item.added, then output_item.done.
+
+Web search: a delta's `annotations` (chat's nested url_citation) become flat ones on the
+output_text part they cite, each with a response.output_text.annotation.added event. The
+searches the upstream ran are only known from the usage chunk (x_orca_tool_calls), which
+ends the stream: their web_search_call items (output_item.added,
+response.web_search_call.in_progress / searching / completed, output_item.done) are sent
+when the stream finishes, after the answer's items; the non-stream answer (response.py) puts
+them first.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from ..openai_chat import SEARCHES_PER_ANSWER, cites_the_web
 from ..tools import InputDecoder
 from .response import (
     _CallIds,
@@ -27,6 +36,7 @@ from .response import (
     _status,
     responses_usage,
 )
+from .search import flat_annotations, search_count, search_item, search_query
 from .tools import ITEM_PREFIXES, ClientTool, ToolMap, call_item, client_tools
 
 _SENT_WHOLE = frozenset({"local_shell", "shell", "apply_patch"})  # no argument deltas
@@ -93,6 +103,8 @@ class ResponsesStreamEncoder:
         self._finish_reason: str | None = None
         self._usage: dict | None = None
         self._final: dict | None = None
+        self._pending_annotations: list[dict] = []  # citations that came before their text
+        self._cited = False  # whether the answer cited the web (searched, counted or not)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -123,6 +135,9 @@ class ResponsesStreamEncoder:
                 out.append(self._text("output_text", delta["content"]))
             if delta.get("refusal"):
                 out.append(self._text("refusal", delta["refusal"]))
+            if delta.get("annotations"):
+                self._cited = self._cited or cites_the_web(delta["annotations"])
+                out.append(self._annotate(flat_annotations(delta["annotations"])))
             for call in delta.get("tool_calls") or []:
                 out.append(self._tool_call(call))
             if choice.get("finish_reason"):
@@ -135,6 +150,7 @@ class ResponsesStreamEncoder:
         out = [self.start()]
         status, incomplete = _status(self._finish_reason)
         out.append(self._close(final_status="incomplete" if incomplete else "completed"))
+        out.append(self._searches())
         response = self._response(status)
         response["incomplete_details"] = incomplete
         response["output"] = self._output
@@ -255,11 +271,73 @@ class ResponsesStreamEncoder:
                 )
             )
         self._buffer.append(delta)
+        pending = self._pending_annotations if kind == "output_text" else []
         where = {**self._where(), "content_index": len(self._open["content"])}
         if kind == "output_text":
             out.append(self._event("response.output_text.delta", **where, delta=delta, logprobs=[]))
         else:
             out.append(self._event("response.refusal.delta", **where, delta=delta))
+        if pending:
+            self._pending_annotations = []
+            out.append(self._annotate(pending))
+        return b"".join(out)
+
+    def _annotate(self, annotations: list[dict]) -> bytes:
+        """Flat citations onto the output_text part they cite: the open one, else the last
+        one sent; kept for the first part to open when there is none yet."""
+        if not annotations:
+            return b""
+        if self._part is not None and self._part["type"] == "output_text":
+            assert self._open is not None
+            part = self._part
+            where = {**self._where(), "content_index": len(self._open["content"])}
+        else:
+            found = self._last_text_part()
+            if found is None:
+                self._pending_annotations.extend(annotations)
+                return b""
+            part, where = found
+        out = []
+        for annotation in annotations:
+            out.append(
+                self._event(
+                    "response.output_text.annotation.added",
+                    **where,
+                    annotation_index=len(part["annotations"]),
+                    annotation=annotation,
+                )
+            )
+            part["annotations"].append(annotation)
+        return b"".join(out)
+
+    def _last_text_part(self) -> tuple[dict, dict[str, Any]] | None:
+        for index in range(len(self._output) - 1, -1, -1):
+            item = self._output[index]
+            if item["type"] != "message":
+                continue
+            for content_index in range(len(item["content"]) - 1, -1, -1):
+                part = item["content"][content_index]
+                if part["type"] == "output_text":
+                    where = {"item_id": item["id"], "output_index": index}
+                    return part, {**where, "content_index": content_index}
+        return None
+
+    def _searches(self) -> bytes:
+        """The web_search_call items of the searches the usage counts (nothing is open)."""
+        count = search_count(self._usage) or (SEARCHES_PER_ANSWER if self._cited else 0)
+        if not count:
+            return b""
+        query = search_query(self._request)
+        out = []
+        for _ in range(count):
+            index = len(self._output)
+            item = search_item(_item_id("ws", self._response_id, index), query, "in_progress")
+            out.append(self._open_item(item))
+            for phase in ("in_progress", "searching", "completed"):
+                out.append(self._event(f"response.web_search_call.{phase}", **self._where()))
+            item["status"] = "completed"
+            out.append(self._event("response.output_item.done", output_index=index, item=item))
+            self._open = None
         return b"".join(out)
 
     def _tool_call(self, call: dict) -> bytes:

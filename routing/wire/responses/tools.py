@@ -19,8 +19,10 @@ Every tool the client runs itself becomes a canonical function tool:
     `apply_patch_call` {call_id, operation: {type, path, diff}, status}.
 Names Orca makes up (namespaced and built-in ones) are made safe for every upstream (letters,
 digits, `_` and `-`, at most 64 characters) and never taken from a function of the client.
-Every other tool (hosted: web_search, file_search, mcp, code_interpreter, image_generation,
-computer use, tool_search, ...) is left out and listed (see routing/wire/tools.py).
+A web search tool (web_search, web_search_preview) is kept apart (ToolMap.search): the
+request becomes canonical `web_search_options` (search.py). Every other tool (hosted:
+file_search, mcp, code_interpreter, image_generation, computer use, tool_search, ...) is left
+out and listed (see routing/wire/tools.py).
 
 ToolMap is built from the client's `tools` alone, so the request translation and both
 renderers (response.py, stream.py: they get the client's body) agree on every name. The
@@ -40,6 +42,7 @@ from typing import Any
 from ..common import dumps, is_int, parse_object
 from ..errors import InvalidRequest
 from ..tools import custom_arguments, custom_function, custom_input, tool_label
+from .search import is_search_tool
 
 BUILTIN_KINDS = ("local_shell", "shell", "apply_patch")
 # input items of the client-run tools: calls, and the outputs handled in tool_output()
@@ -342,12 +345,13 @@ class ToolMap:
     """The client's Responses tools as canonical function tools, and back.
 
     `functions` are the canonical tool definitions (request order), `dropped` the labels of
-    the tools left out. client() tells what a canonical function name stands for; name()
-    gives the canonical name of a client tool."""
+    the tools left out, `search` the client's web search tool (or None). client() tells what
+    a canonical function name stands for; name() gives the canonical name of a client tool."""
 
     def __init__(self, tools: Any) -> None:
         self.functions: list[dict] = []
         self.dropped: list[str] = []
+        self.search: dict | None = None
         self._clients: dict[str, ClientTool] = {}
         self._names: dict[tuple[str, str | None, str], str] = {}
         self._declared: set[str] = set()
@@ -374,6 +378,8 @@ class ToolMap:
                 client = ClientTool(kind, kind, environment=tool.get("environment"))
                 self._claim(client, kind)
                 self._declare(_BUILTIN_FUNCTIONS[kind], client)
+            elif is_search_tool(tool):
+                self.search = self.search or tool
             else:
                 self.dropped.append(tool_label(tool))
 
@@ -437,6 +443,8 @@ class ToolMap:
         if kind in BUILTIN_KINDS:
             name = self.name(kind, kind)
             return [name] if self.declared(name) else None
+        if is_search_tool(entry) and self.search is not None:
+            return []  # allowed, and no function: the search stays on
         return None
 
 
@@ -445,7 +453,7 @@ def chat_tools(body: dict, tools: ToolMap) -> tuple[list[dict], Any, str | None]
     functions = tools.functions
     choice = body.get("tool_choice")
     if choice is None or isinstance(choice, str):
-        if choice == "required" and not functions and tools.dropped:
+        if choice == "required" and not functions and tools.dropped and tools.search is None:
             return functions, None, tools.dropped[0]
         return functions, choice, None
     kind = choice["type"]
@@ -472,6 +480,8 @@ def chat_tools(body: dict, tools: ToolMap) -> tuple[list[dict], Any, str | None]
             forced = left_out[0] if choice["mode"] == "required" else None
             return [], None, forced
         return narrowed, choice["mode"], None
+    if is_search_tool(choice) and tools.search is not None:
+        return functions, None, None  # the search is on: canonical has no way to force it
     return functions, None, tool_label(choice)  # a hosted tool
 
 

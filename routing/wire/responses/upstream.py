@@ -41,6 +41,7 @@ from ..common import dumps, effort_for_budget, is_int, is_number
 from ..errors import InvalidRequest
 from ..tools import function_tools
 from .response import MAX_CALL_ID
+from .search import SEARCH_KEY
 from .upstream_response import HOSTED_TOOLS_KEY, ResponsesStreamDecoder, responses_to_chat_response
 
 __all__ = [
@@ -230,15 +231,22 @@ def _instructions_and_input(messages: Any) -> tuple[str | None, list[dict]]:
     return ("\n\n".join(instructions) or None), items
 
 
-def _web_search_tool(options: Any) -> dict:
+def _web_search_tool(options: Any, knobs: Any = None) -> dict:
+    """Chat's web_search_options (+ the x_orca_search extension) as the web_search tool:
+    allowed_domains become `filters.allowed_domains`; blocked_domains and max_uses have no
+    Responses field and are left out."""
     tool: dict[str, Any] = {"type": "web_search"}
     options = options if isinstance(options, dict) else {}
     if options.get("search_context_size") is not None:
         tool["search_context_size"] = options["search_context_size"]
     location = options.get("user_location")
     if isinstance(location, dict):
-        approximate = location.get("approximate") or {}
+        approximate = location.get("approximate")
+        approximate = approximate if isinstance(approximate, dict) else {}
         tool["user_location"] = {"type": "approximate", **approximate}
+    domains = knobs.get("allowed_domains") if isinstance(knobs, dict) else None
+    if isinstance(domains, list) and domains:
+        tool["filters"] = {"allowed_domains": [d for d in domains if isinstance(d, str)]}
     return tool
 
 
@@ -260,7 +268,7 @@ def _tools(chat: dict) -> list[dict]:
         out["strict"] = function.get("strict") is True
         tools.append(out)
     if chat.get("web_search_options") is not None:
-        tools.append(_web_search_tool(chat["web_search_options"]))
+        tools.append(_web_search_tool(chat["web_search_options"], chat.get(SEARCH_KEY)))
     return tools
 
 

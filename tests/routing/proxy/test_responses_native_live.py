@@ -188,9 +188,9 @@ def test_a_translated_responses_call_names_the_tools_it_left_out(live, sdk, upst
     raw = sdk.responses.with_raw_response.create(
         model="fake/chat",  # a chat-only model: the Responses request is translated
         input="Weather in Paris?",
-        tools=[WEATHER, {"type": "web_search"}, NAMESPACE],
+        tools=[WEATHER, {"type": "file_search", "vector_store_ids": ["vs_1"]}, NAMESPACE],
     )
-    assert raw.headers["x-orca-dropped-tools"] == "web_search"
+    assert raw.headers["x-orca-dropped-tools"] == "file_search"
     (seen,) = upstream.requests
     assert seen.path == "/v1/chat/completions"
     names = [t["function"]["name"] for t in seen.json["tools"]]
@@ -201,11 +201,11 @@ def test_forcing_a_tool_a_translated_call_cannot_run_is_a_400(live, sdk, upstrea
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.responses.create(
             model="fake/chat",
-            input="search the web",
-            tools=[{"type": "web_search"}],
-            tool_choice={"type": "web_search"},
+            input="search the files",
+            tools=[{"type": "file_search", "vector_store_ids": ["vs_1"]}],
+            tool_choice={"type": "file_search"},
         )
-    assert caught.value.code == "unsupported_tool" and "web_search" in caught.value.message
+    assert caught.value.code == "unsupported_tool" and "file_search" in caught.value.message
     assert not upstream.requests
     # The same request on the native upstream is the upstream's to serve.
     served = sdk.responses.create(

@@ -977,8 +977,10 @@ def test_tools_flatten_to_functions_and_hosted_ones_are_listed_as_dropped():
     functions = {t["function"]["name"]: t["function"] for t in chat["tools"]}
     assert [t["type"] for t in chat["tools"]] == ["function"] * 7
     assert list(functions) == FLAT_NAMES
-    assert chat[DROPPED] == ["web_search", "image_generation", "mcp:deepwiki"]
-    assert dropped_tools(chat) == (["web_search", "image_generation", "mcp:deepwiki"], None)
+    # web search is not left out: it is canonical web_search_options (test_search_openai.py)
+    assert chat[DROPPED] == ["image_generation", "mcp:deepwiki"]
+    assert dropped_tools(chat) == (["image_generation", "mcp:deepwiki"], None)
+    assert "web_search_options" in chat
     assert chat["tool_choice"] == "auto" and chat["parallel_tool_calls"] is False
     # a custom tool: one string argument, its grammar in the argument's description
     patch = functions["apply_patch"]
@@ -1011,7 +1013,8 @@ def test_only_hosted_tools_leave_no_tools_and_no_tool_choice():
     )
     assert "tools" not in chat and "tool_choice" not in chat
     assert "parallel_tool_calls" not in chat
-    assert dropped_tools(chat) == (["web_search_preview", "file_search"], None)
+    assert dropped_tools(chat) == (["file_search"], None)
+    assert chat["web_search_options"] == {}
     assert dropped_tools(canonical({"model": "m", "input": "x"})) == ([], None)
 
 
@@ -1046,7 +1049,7 @@ def test_made_up_names_are_safe_unique_and_short():
         ({"type": "function", "name": "exec_command"}, "exec_command", None),
         ({"type": "shell"}, "shell", None),
         ({"type": "apply_patch"}, "apply_patch_2", None),
-        ({"type": "web_search"}, None, "web_search"),
+        ({"type": "web_search"}, None, None),  # the search stays on (web_search_options)
         ({"type": "image_generation"}, None, "image_generation"),
         ({"type": "mcp", "server_label": "deepwiki", "name": "ask"}, None, "mcp:deepwiki"),
         ({"type": "file_search"}, None, "file_search"),  # not even declared
@@ -1091,9 +1094,14 @@ def test_allowed_tools_with_namespaces_custom_and_left_out_tools():
     assert "tools" not in chat and FORCED not in chat
     # "required" with nothing but hosted tools forces the first of them
     chat = canonical(
+        {"model": "m", "input": "x", "tools": [{"type": "file_search"}], "tool_choice": "required"}
+    )
+    assert dropped_tools(chat) == (["file_search"], "file_search")
+    # ... but a web search is not left out: the search is on
+    chat = canonical(
         {"model": "m", "input": "x", "tools": [{"type": "web_search"}], "tool_choice": "required"}
     )
-    assert dropped_tools(chat) == (["web_search"], "web_search")
+    assert dropped_tools(chat) == ([], None) and chat["web_search_options"] == {}
 
 
 def test_a_shell_in_a_hosted_container_is_left_out():
@@ -1296,7 +1304,8 @@ def test_every_tool_type_the_api_knows_passes_validation():
     ]
     body = codex_body(tools=[*CODEX_TOOLS, *hosted], tool_choice={"type": "computer"})
     chat = canonical(body)
-    assert chat[FORCED] == "computer" and len(chat[DROPPED]) == 3 + len(hosted)
+    # the web searches (codex's and the two here) are kept as web_search_options
+    assert chat[FORCED] == "computer" and len(chat[DROPPED]) == 3 + len(hosted) - 3
     for choice, param in (
         ({"type": "custom"}, "tool_choice.name"),
         ({"type": "mcp"}, "tool_choice.server_label"),
