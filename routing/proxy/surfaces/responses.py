@@ -12,6 +12,27 @@ from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, Surface
 
+ONLINE_TOOL = {"type": "web_search"}
+
+
+def _online(model: str) -> bool:
+    """Whether a model id ends in `:online` (OpenRouter's web search variant), alone or
+    beside one sort variant (`x:online:floor`); planning strips it (pipeline/plan.py)."""
+    suffixes = model.rsplit("/", 1)[-1].split(":")[1:]
+    return "online" in suffixes[-2:]
+
+
+def _with_online_search(body: dict) -> None:
+    """`model:online` on a Responses call: the web_search tool joins the client's body, in
+    place, unless it has one. The body is what a pass-through call sends, and the canonical
+    request is translated from it, so the search is asked for either way (planning's own
+    `web_search_options` then changes nothing)."""
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return  # invalid: validation already refused it
+    if not any(responses.is_search_tool(tool) for tool in tools or ()):
+        body["tools"] = [*(tools or ()), dict(ONLINE_TOOL)]
+
 
 class ResponsesSurface(Surface):
     name = "responses"
@@ -29,6 +50,8 @@ class ResponsesSurface(Surface):
         )
 
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
+        if _online(call.model):
+            _with_online_search(body)
         return responses.responses_to_chat(body, history=call.history)
 
     def planning_form(self, body: dict, call: ClientCall) -> dict | None:

@@ -22,6 +22,8 @@ Where things live (this module only re-exports):
   * response.py - chat_to_responses_response(), responses_usage(), history_after(), and the
     item-id / call_id / Response-skeleton helpers the stream shares.
   * stream.py   - ResponsesStreamEncoder: chat chunks -> Responses events.
+  * search.py   - the web search tool <-> canonical web_search_options, web_search_call
+    items and flat url_citation annotations (is_search_tool()).
   * upstream.py - chat_to_responses_request(): canonical chat -> a Responses request for a
     Responses-kind upstream (OpenAI, xAI).
   * upstream_response.py - responses_to_chat_response(), ResponsesStreamDecoder: that
@@ -31,6 +33,7 @@ Where things live (this module only re-exports):
 from ..openai_chat import InvalidRequest
 from .request import responses_to_chat, validate_responses_request
 from .response import chat_to_responses_response, history_after, responses_usage
+from .search import is_search_tool
 from .stream import ResponsesStreamEncoder
 from .upstream import (
     ResponsesStreamDecoder,
@@ -47,6 +50,7 @@ __all__ = [
     "chat_to_responses_request",
     "chat_to_responses_response",
     "history_after",
+    "is_search_tool",
     "responses_to_chat",
     "responses_to_chat_response",
     "responses_usage",

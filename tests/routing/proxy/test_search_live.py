@@ -141,3 +141,11 @@ def test_online_asks_the_base_model_for_a_search(sdk, upstream):
     response = sdk.responses.create(model="fake/chat:online", input="search orcas")
     assert [item.type for item in response.output] == ["web_search_call", "message"]
     assert chat_calls(upstream)[1].json["web_search_options"] == {}
+
+
+def test_online_on_a_native_responses_upstream_sends_the_web_search_tool(sdk, upstream):
+    response = sdk.responses.create(model="fake/responder:online", input="search the web")
+    (seen,) = [r for r in upstream.requests if r.path == "/v1/responses"]
+    assert seen.json["model"] == "fake-responder"
+    assert seen.json["tools"] == [{"type": "web_search"}]
+    assert response.output[0].type == "web_search_call"
