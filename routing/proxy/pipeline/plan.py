@@ -137,10 +137,9 @@ def _split_variant(name: str, request: dict | None = None) -> tuple[str, str | N
 
     `:online` (alone or with one sort variant, in either order: `x:online:floor`) asks for
     a web search: it is stripped, and the canonical `request` gets `web_search_options: {}`
-    unless it has some (the call then searches whichever model of a chain serves it). For a
-    Chat client the canonical request is its body, so a pass-through call sends the search
-    too; a Responses client's body got a web_search tool from its surface already
-    (surfaces/responses.py), which its canonical request was translated from."""
+    unless it has some (the call then searches whichever model of a chain serves it). The
+    Chat and Responses surfaces already asked for it in the client's body (what a
+    pass-through call sends: surfaces/chat.py, responses.py); this covers the others."""
     variant, online = None, False
     for _ in range(2):  # `:online` and one sort variant, in either order
         base, _, suffix = name.rpartition(":")

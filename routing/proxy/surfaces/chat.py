@@ -14,6 +14,15 @@ from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, Surface, cost_fragment
 
+SEARCH_KEY = "x_orca_search"  # canonical.EXTENSION_FIELDS: knobs for the translators only
+
+
+def asks_online(model: str) -> bool:
+    """Whether a model id ends in `:online` (OpenRouter's web search variant), alone or
+    beside one sort variant (`x:online:floor`); planning strips it (pipeline/plan.py)."""
+    suffixes = model.rsplit("/", 1)[-1].split(":")[1:]
+    return "online" in suffixes[-2:]
+
 
 def without_extensions(answer: dict) -> dict:
     """A canonical answer or chunk as a Chat client sees it: Orca's metering extension (the
@@ -62,6 +71,16 @@ class ChatSurface(Surface):
         return ClientCall(checked.model, checked.stream, checked.include_usage)
 
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
+        """The body itself, but: `model:online` asks for a search in it (so a pass-through
+        call sends it too), and Orca's `x_orca_search` leaves the body (what a pass-through
+        call sends an OpenAI-compatible upstream, which would refuse it) for a canonical
+        copy, where the translators read it."""
+        if asks_online(call.model) and body.get("web_search_options") is None:
+            body["web_search_options"] = {}
+        if SEARCH_KEY in body:
+            canonical = dict(body)
+            del body[SEARCH_KEY]
+            return canonical
         return body
 
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:

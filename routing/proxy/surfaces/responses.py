@@ -11,15 +11,9 @@ from ..errors import GatewayError
 from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, Surface
+from .chat import asks_online
 
 ONLINE_TOOL = {"type": "web_search"}
-
-
-def _online(model: str) -> bool:
-    """Whether a model id ends in `:online` (OpenRouter's web search variant), alone or
-    beside one sort variant (`x:online:floor`); planning strips it (pipeline/plan.py)."""
-    suffixes = model.rsplit("/", 1)[-1].split(":")[1:]
-    return "online" in suffixes[-2:]
 
 
 def _with_online_search(body: dict) -> None:
@@ -50,7 +44,7 @@ class ResponsesSurface(Surface):
         )
 
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
-        if _online(call.model):
+        if asks_online(call.model):
             _with_online_search(body)
         return responses.responses_to_chat(body, history=call.history)
 

@@ -149,3 +149,29 @@ def test_online_on_a_native_responses_upstream_sends_the_web_search_tool(sdk, up
     assert seen.json["model"] == "fake-responder"
     assert seen.json["tools"] == [{"type": "web_search"}]
     assert response.output[0].type == "web_search_call"
+
+
+def test_x_orca_search_never_reaches_an_openai_upstream(sdk, upstream):
+    completion = sdk.chat.completions.create(
+        model="fake/chat",  # pass-through: the client's body, less Orca's extension
+        messages=[{"role": "user", "content": "search orcas"}],
+        web_search_options={},
+        extra_body={"x_orca_search": {"max_uses": 2, "allowed_domains": ["example.com"]}},
+    )
+    assert completion.choices[0].message.annotations[0].url_citation.url == SEARCH_URL
+    (seen,) = chat_calls(upstream)
+    assert "x_orca_search" not in seen.json and seen.json["web_search_options"] == {}
+    assert "x_orca_search" not in completion.model_dump_json()
+
+
+def test_online_on_a_chat_stream(sdk, upstream):
+    stream = sdk.chat.completions.create(
+        model="fake/chat:online",
+        messages=[{"role": "user", "content": "search orcas"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == SEARCH_REPLY
+    (seen,) = chat_calls(upstream)
+    assert seen.json["web_search_options"] == {} and seen.json["model"] == "fake-chat"
