@@ -31,7 +31,7 @@ class OpenAIChat(JsonPost):
         data = orjson.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("not a chat completion object")
-        return data
+        return openai_chat.count_searches(data)  # OpenAI reports none; a cited answer is one
 
     def stream_decoder(self, route: ModelRoute) -> openai_chat.OpenAIStreamDecoder:
         return openai_chat.OpenAIStreamDecoder()

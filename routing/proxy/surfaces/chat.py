@@ -61,6 +61,10 @@ class ChatSurface(Surface):
     name = "chat"
     operation = CHAT_OPERATION
 
+    def completion_with_cost(self, data: dict, cost: bytes) -> bytes:
+        # A pass-through answer may carry the search count Orca added to meter it.
+        return super().completion_with_cost(without_extensions(data), cost)
+
     def chunk_with_cost(self, chunk: dict, cost: bytes) -> dict:
         if isinstance(chunk.get("usage"), dict):
             chunk["usage"] = {**chunk["usage"], "cost": cost_fragment(cost)}

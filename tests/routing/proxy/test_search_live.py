@@ -175,3 +175,19 @@ def test_online_on_a_chat_stream(sdk, upstream):
     assert text == SEARCH_REPLY
     (seen,) = chat_calls(upstream)
     assert seen.json["web_search_options"] == {} and seen.json["model"] == "fake-chat"
+
+
+def test_a_non_stream_cited_chat_answer_is_billed_one_search(
+    live, sdk, upstream, django_db_blocker
+):
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="fake/responder",  # priced $0.01 a search (tests/conftest.py)
+        messages=[{"role": "user", "content": "search the web for orcas"}],
+        web_search_options={},
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.annotations
+    assert "x_orca_tool_calls" not in raw.text  # metered, never shown
+    record = wait_for_usage(django_db_blocker, raw.headers["x-orca-request-id"])
+    tokens = ((11 - 3) * 2 + 3 * 0.5 + 7 * 8) * 10**12 // 1_000_000  # the fake's usage
+    assert record.cost_pico == tokens + 10**12 // 100  # plus one search at $0.01
