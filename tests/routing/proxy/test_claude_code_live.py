@@ -145,18 +145,20 @@ def test_a_claude_code_request_streams_from_every_kind(live, upstreams, kind):
 
 
 def test_a_server_tool_passes_through_but_is_refused_in_translation(live, upstreams):
-    web_search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
-    body = claude_code_body(tools=[web_search], stream=False)
+    # Web search has a canonical form (tests/routing/proxy/test_search_anthropic_live.py);
+    # code execution has none.
+    server_tool = {"type": "code_execution_20250522", "name": "code_execution"}
+    body = claude_code_body(tools=[server_tool], stream=False)
     response = post_messages(live, body)
     assert response.status_code == 200, response.text
-    assert upstreams["anthropic"].requests[-1].json["tools"] == [web_search]
+    assert upstreams["anthropic"].requests[-1].json["tools"] == [server_tool]
     for kind in ("openai", "gemini"):
         response = post_messages(live, {**body, "model": MODELS[kind]})
         assert response.status_code == 400, response.text
         error = response.json()
         assert error["type"] == "error"
         assert error["error"]["type"] == "invalid_request_error"
-        assert "web_search_20250305" in error["error"]["message"]
+        assert "code_execution_20250522" in error["error"]["message"]
     assert len(upstreams["openai"].requests) == len(upstreams["gemini"].requests) == 0
 
 
