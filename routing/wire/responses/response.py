@@ -19,7 +19,8 @@ from typing import Any
 from ..common import text_of
 from ..openai_chat import SEARCHES_PER_ANSWER, cites_the_web
 from .search import flat_annotations, search_count, search_item, search_query
-from .tools import ITEM_PREFIXES, ToolMap, call_item, client_tools
+from .tool_items import call_item
+from .tools import ITEM_PREFIXES, ToolMap, client_tools
 
 MAX_CALL_ID = 64
 

@@ -37,7 +37,8 @@ from .response import (
     responses_usage,
 )
 from .search import flat_annotations, search_count, search_item, search_query
-from .tools import ITEM_PREFIXES, ClientTool, ToolMap, call_item, client_tools
+from .tool_items import call_item
+from .tools import ITEM_PREFIXES, ClientTool, ToolMap, client_tools
 
 _SENT_WHOLE = frozenset({"local_shell", "shell", "apply_patch"})  # no argument deltas
 

@@ -34,14 +34,13 @@ dropped, as nothing can replay them.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..common import dumps, is_int, parse_object
+from ..common import dumps
 from ..errors import InvalidRequest
-from ..tools import custom_arguments, custom_function, custom_input, tool_label
+from ..tools import custom_arguments, custom_function, tool_label
 from .search import is_search_tool
 
 BUILTIN_KINDS = ("local_shell", "shell", "apply_patch")
@@ -78,7 +77,7 @@ ITEM_PREFIXES = {
     "apply_patch": "apc",
 }
 _CUSTOM_FORMATS = frozenset({"text", "grammar"})
-_PATCH_OPERATIONS = ("create_file", "update_file", "delete_file")
+PATCH_OPERATIONS = ("create_file", "update_file", "delete_file")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 MAX_NAME = 64
 
@@ -131,7 +130,7 @@ _BUILTIN_FUNCTIONS: dict[str, dict[str, Any]] = {
         "parameters": {
             "type": "object",
             "properties": {
-                "operation": {"type": "string", "enum": list(_PATCH_OPERATIONS)},
+                "operation": {"type": "string", "enum": list(PATCH_OPERATIONS)},
                 "path": {"type": "string"},
                 "diff": {"type": "string"},
             },
@@ -284,9 +283,9 @@ def validate_tool_item(item: dict, kind: str, where: str) -> None:
     elif kind == "apply_patch_call":
         _need_str(item, "call_id", f"{where}.call_id")
         operation = _need(item, "operation", dict, "an object", f"{where}.operation")
-        if operation.get("type") not in _PATCH_OPERATIONS:
+        if operation.get("type") not in PATCH_OPERATIONS:
             where_type = f"{where}.operation.type"
-            raise _bad(f"`{where_type}` must be one of {list(_PATCH_OPERATIONS)}", where_type)
+            raise _bad(f"`{where_type}` must be one of {list(PATCH_OPERATIONS)}", where_type)
         _need_str(operation, "path", f"{where}.operation.path")
     elif kind == "apply_patch_call_output":
         _need_str(item, "call_id", f"{where}.call_id")
@@ -533,79 +532,3 @@ def tool_output(item: dict, kind: str) -> tuple[str, str]:
     if not output:
         return item["call_id"], status
     return item["call_id"], (f"{status}: {output}" if status == "failed" else output)
-
-
-# --- canonical calls -> output items ---------------------------------------------------------
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if is_int(value) else None
-
-
-def _string_list(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [v if isinstance(v, str) else json.dumps(v) for v in value]
-    return [value] if isinstance(value, str) and value else []
-
-
-def local_shell_action(arguments: Any) -> dict:
-    args = parse_object(arguments) or {}
-    command = args.get("command")
-    env = args["env"] if isinstance(args.get("env"), dict) else {}
-    workdir = args.get("workdir") or args.get("working_directory")
-    return {
-        "type": "exec",
-        # a model that wrote one command line gets it run by a shell
-        "command": ["bash", "-lc", command] if isinstance(command, str) else _string_list(command),
-        "env": {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()},
-        "timeout_ms": _int_or_none(args.get("timeout_ms")),
-        "working_directory": workdir if isinstance(workdir, str) else None,
-        "user": None,
-    }
-
-
-def shell_action(arguments: Any) -> dict:
-    args = parse_object(arguments) or {}
-    return {
-        "commands": _string_list(args.get("commands") or args.get("command")),
-        "timeout_ms": _int_or_none(args.get("timeout_ms")),
-        "max_output_length": _int_or_none(args.get("max_output_length")),
-    }
-
-
-def patch_operation(arguments: Any) -> dict:
-    args = parse_object(arguments) or {}
-    kind = args.get("operation") or args.get("type")
-    kind = kind if kind in _PATCH_OPERATIONS else "update_file"
-    path = args.get("path")
-    operation = {"type": kind, "path": path if isinstance(path, str) else ""}
-    if kind != "delete_file":
-        diff = args.get("diff")
-        operation["diff"] = diff if isinstance(diff, str) else ""
-    return operation
-
-
-def call_item(tool: ClientTool, *, item_id: str, call_id: str, arguments: Any, status: str):
-    """The output item of a call to `tool`, complete (arguments as the canonical call's)."""
-    item: dict[str, Any] = {"id": item_id}
-    if tool.kind == "custom":
-        item.update(type="custom_tool_call", status=status, call_id=call_id, name=tool.name)
-        item["input"] = custom_input(arguments)
-    elif tool.kind == "local_shell":
-        item.update(type="local_shell_call", status=status, call_id=call_id)
-        item["action"] = local_shell_action(arguments)
-    elif tool.kind == "shell":
-        item.update(type="shell_call", status=status, call_id=call_id)
-        item["action"] = shell_action(arguments)
-        item["environment"] = tool.environment
-    elif tool.kind == "apply_patch":
-        # its status is in_progress or completed only
-        item.update(type="apply_patch_call", call_id=call_id)
-        item["status"] = "completed" if status == "completed" else "in_progress"
-        item["operation"] = patch_operation(arguments)
-    else:
-        item.update(type="function_call", status=status, call_id=call_id, name=tool.name)
-        item["arguments"] = arguments or "{}"
-    if tool.namespace is not None:
-        item["namespace"] = tool.namespace
-    return item
