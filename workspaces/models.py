@@ -116,3 +116,39 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
+
+
+class ManagementKey(models.Model):
+    """An `sk-orca-mgmt-` key for the management API: one workspace, one role. Stored like an
+    API key (keyed hash and display prefix only), in its own table so the relay, which looks
+    keys up in ApiKey, can never accept one, and the management API never accepts an ApiKey."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="management_keys"
+    )
+    name = models.CharField(max_length=100, default="default")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=40, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "management key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}, {self.role})"
+
+    @property
+    def is_active(self) -> bool:
+        from django.utils import timezone
+
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

@@ -2,19 +2,19 @@
 
 from rest_framework import exceptions, permissions
 
-from .models import Role
-from .selectors import membership_in
+from .management_auth import access_of, require_role
 
 
 class WorkspaceMember(permissions.BasePermission):
-    """The caller is a member of the URL's workspace (else 404, as for a missing one).
-    Viewers may read; developers and above may change. Sets `view.workspace`."""
+    """The caller (a member by session, or a management key of that workspace) may see the
+    URL's workspace; else 404, as for a missing one. Viewers may read; developers and above
+    may change, unless the view names other roles (`read_role`, `write_role`,
+    `method_roles`). Sets `view.workspace` and `view.access`."""
 
     def has_permission(self, request, view) -> bool:
-        membership = membership_in(request.user, view.kwargs["workspace"])
-        if membership is None:
+        access = access_of(request, view.kwargs["workspace"])
+        if access is None:
             raise exceptions.NotFound("no such workspace")
-        view.workspace = membership.workspace
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return membership.has_role(Role.DEVELOPER)
+        view.access = access
+        view.workspace = access.workspace
+        return require_role(request, view, access)

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .keys import display_prefix, generate_key, hash_key
-from .models import ApiKey, Membership, Role, Workspace
+from .keys import display_prefix, generate_key, generate_management_key, hash_key
+from .models import ApiKey, ManagementKey, Membership, Role, Workspace
 
 
 class InvalidKeySettings(ValueError):
@@ -72,6 +72,37 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
     return key
 
 
+def create_management_key(
+    workspace: Workspace,
+    *,
+    role: str,
+    name: str = "default",
+    expires_at: datetime | None = None,
+    created_by=None,
+) -> tuple[ManagementKey, str]:
+    """Create a management key and return it with the raw secret, which is never stored."""
+    if role not in Role.values:
+        raise ValueError(f"role must be one of {', '.join(Role.values)}, got {role!r}")
+    raw = generate_management_key()
+    key = ManagementKey.objects.create(
+        workspace=workspace,
+        name=name,
+        role=role,
+        key_hash=hash_key(raw),
+        prefix=display_prefix(raw),
+        expires_at=expires_at,
+        created_by=created_by,
+    )
+    return key, raw
+
+
+def revoke_management_key(key: ManagementKey) -> ManagementKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
 def mark_keys_used(last_used: dict[int, datetime]) -> None:
     """Record last use off the request path. Plain updates: no cache invalidation needed."""
     for key_id, when in last_used.items():
@@ -82,7 +113,9 @@ __all__ = [
     "InvalidKeySettings",
     "add_member",
     "create_api_key",
+    "create_management_key",
     "get_or_create_workspace",
     "mark_keys_used",
     "revoke_api_key",
+    "revoke_management_key",
 ]

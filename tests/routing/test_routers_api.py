@@ -85,7 +85,7 @@ def test_other_workspaces_answer_like_missing_ones(team):
     assert owner.get(f"{BASE}secret/").status_code == 404  # globex's router by name
     assert owner.delete("/api/workspaces/api-globex/routers/secret/").status_code == 404
     assert Router.objects.filter(name="secret").exists()
-    assert APIClient().get(BASE).status_code == 403  # anonymous
+    assert APIClient().get(BASE).status_code == 401  # anonymous: a Bearer challenge
 
 
 def test_model_health(team):

@@ -3,7 +3,7 @@ may use."""
 
 import time
 
-from workspaces.keys import hash_key, looks_like_key
+from workspaces.keys import MANAGEMENT_KEY_PREFIX, hash_key, looks_like_key
 from workspaces.selectors import KeyContext
 
 from ...catalog.snapshot import AmbiguousModel, Catalog, ModelRoute
@@ -29,6 +29,15 @@ async def authenticate(request: Request, raw_key: str | None) -> KeyContext:
         if not hit:
             context = await state.key(key_hash)
     if context is None:
+        # A management key is looked up like any other (ApiKey has no such hash, and the miss
+        # is cached); only the message, off the hot path, tells the caller what went wrong.
+        if raw_key.startswith(MANAGEMENT_KEY_PREFIX):
+            raise GatewayError(
+                401,
+                "management keys (sk-orca-mgmt-...) are not accepted here; "
+                "send an API key: 'Authorization: Bearer sk-orca-...'",
+                code="invalid_api_key",
+            )
         raise GatewayError(401, "invalid API key", code="invalid_api_key")
     if not context.enabled:
         raise GatewayError(401, "this API key has been revoked", code="invalid_api_key")
