@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.text import slugify
@@ -30,17 +31,46 @@ from .models import ApiKey, Membership, Role, Workspace
 # Slugs that would collide with fixed dashboard paths (/w/new/).
 RESERVED_SLUGS = {"new"}
 SLUG_MAX = Workspace._meta.get_field("slug").max_length
+# How a workspace gets credits, as the home page says it (a payment page may replace it).
+CREDITS_HINT = (
+    "staff grant credits from the admin; the demo workspace that make run seeds starts with $10"
+)
+
+
+def _api_base(request) -> str:
+    """The API's base URL as this page was reached, for the examples shown (display only:
+    nothing is ever sent to it)."""
+    return f"{request.scheme}://{request.get_host()}/v1"
 
 
 def home(request):
+    """The landing page for visitors; a signed-in user's workspaces with their balances."""
     if not request.user.is_authenticated:
-        return render(request, "home.html")
+        return render(request, "home.html", {"api_base": _api_base(request)})
     memberships = (
         Membership.objects.filter(user=request.user)
         .select_related("workspace")
+        .annotate(
+            active_keys=Count("workspace__api_keys", filter=Q(workspace__api_keys__enabled=True))
+        )
         .order_by("workspace__name", "workspace__slug")
     )
-    return render(request, "dashboard/home.html", {"memberships": memberships})
+    workspaces = [
+        {
+            "workspace": membership.workspace,
+            "role": membership.get_role_display(),
+            "balance": f"{balance_usd(membership.workspace_id):.2f}",
+            "keys": membership.active_keys,
+        }
+        for membership in memberships
+    ]
+    context = {
+        "workspaces": workspaces,
+        "memberships": memberships,
+        "api_base": _api_base(request),
+        "credits_hint": CREDITS_HINT,
+    }
+    return render(request, "dashboard/home.html", context)
 
 
 def signup(request):
