@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from .models import LedgerEntry
 
@@ -106,3 +106,59 @@ def seed_state(workspace_id: int, request_ids: Sequence[str] = ()) -> SeedState:
     # tuple() of the four sums: the 4-tuples SeedState.spends holds
     four_sums = cast(dict[int, tuple[int, int, int, int]], spends)
     return SeedState(balance_pico(workspace_id), four_sums, window_numbers(now), recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpend:
+    """One API key's spend, in pico-dollars, from its usage records (what the spend caps
+    count: UTC day and calendar month by the calls' created_at, as billing.windows)."""
+
+    total_pico: int = 0
+    day_pico: int = 0
+    month_pico: int = 0
+    requests: int = 0
+
+    @property
+    def total_usd(self) -> str:
+        return _cents(self.total_pico)
+
+    @property
+    def day_usd(self) -> str:
+        return _cents(self.day_pico)
+
+    @property
+    def month_usd(self) -> str:
+        return _cents(self.month_pico)
+
+
+def _cents(pico: int) -> str:
+    """Dollars to the cent, and to the micro-dollar below a cent (demo calls cost little)."""
+    usd = Decimal(pico) / PICO_PER_USD
+    if usd == 0 or usd >= Decimal("0.01"):
+        return f"{usd:.2f}"
+    return f"{usd:.6f}".rstrip("0")
+
+
+def key_spends(workspace_id: int) -> dict[int, KeySpend]:
+    """Every key of the workspace with usage: its spend, in one query."""
+    from .models import UsageRecord
+    from .windows import window_starts
+
+    day, _week, month = window_starts(time.time())
+    cost = "cost_pico"
+    rows = (
+        UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__isnull=False)
+        .values("api_key_id")
+        .annotate(
+            total=Sum(cost),
+            day=Sum(cost, filter=Q(created_at__gte=day)),
+            month=Sum(cost, filter=Q(created_at__gte=month)),
+            requests=Count("id"),
+        )
+    )
+    return {
+        row["api_key_id"]: KeySpend(
+            int(row["total"] or 0), int(row["day"] or 0), int(row["month"] or 0), row["requests"]
+        )
+        for row in rows
+    }

@@ -16,6 +16,7 @@ urlpatterns = [
     path("w/<slug:slug>/members/", workspace_views.members, name="members"),
     path("w/<slug:slug>/settings/", workspace_views.settings_view, name="settings"),
     path("w/<slug:slug>/keys/", workspace_views.keys, name="keys"),
+    path("w/<slug:slug>/keys/<int:key_id>/", workspace_views.key_edit, name="key_edit"),
     path("w/<slug:slug>/keys/<int:key_id>/revoke/", workspace_views.key_revoke, name="key_revoke"),
     path("w/<slug:slug>/routers/", routing_views.routers, name="routers"),
     path("w/<slug:slug>/routers/<str:name>/", routing_views.router_edit, name="router_edit"),

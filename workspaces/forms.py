@@ -155,3 +155,69 @@ class ApiKeyCreateForm(forms.Form):
     def expires_at(self):
         delta = EXPIRY_DELTAS.get(self.cleaned_data["expires_in"])
         return None if delta is None else timezone.now() + delta
+
+
+def _lines(values: list[str]) -> str:
+    return "\n".join(values)
+
+
+class ApiKeyEditForm(forms.Form):
+    """Everything about a key but its secret: name, on/off, expiry, models, IPs, limits."""
+
+    name = forms.CharField(max_length=100, strip=True)
+    enabled = forms.BooleanField(
+        required=False, help_text="Off: every call with the key gets 401 within a second."
+    )
+    expires_at = forms.DateTimeField(
+        label="Expires at (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        help_text="Blank: never.",
+    )
+    allowed_models = ApiKeyCreateForm.base_fields["allowed_models"]
+    allowed_ips = ApiKeyCreateForm.base_fields["allowed_ips"]
+    rpm_limit = ApiKeyCreateForm.base_fields["rpm_limit"]
+    tpm_limit = ApiKeyCreateForm.base_fields["tpm_limit"]
+    daily_limit_usd = _usd_field("Daily spend limit")
+    weekly_limit_usd = _usd_field("Weekly spend limit")
+    monthly_limit_usd = _usd_field("Monthly spend limit")
+    spend_limit_usd = _usd_field("Lifetime spend limit")
+
+    clean_allowed_models = ApiKeyCreateForm.clean_allowed_models
+    clean_allowed_ips = ApiKeyCreateForm.clean_allowed_ips
+
+    LIMITS = (
+        "rpm_limit",
+        "tpm_limit",
+        "daily_limit_usd",
+        "weekly_limit_usd",
+        "monthly_limit_usd",
+        "spend_limit_usd",
+    )
+
+    @classmethod
+    def for_key(cls, key, data=None) -> "ApiKeyEditForm":
+        initial = {
+            "name": key.name,
+            "enabled": key.enabled,
+            "expires_at": key.expires_at,
+            "allowed_models": _lines(key.allowed_models),
+            "allowed_ips": _lines(key.allowed_ips),
+            **{field: getattr(key, field) for field in cls.LIMITS},
+        }
+        return cls(data, initial=initial)
+
+    def apply(self, key) -> list[str]:
+        """Copy the cleaned values onto `key`; the fields that changed."""
+        data = self.cleaned_data
+        changed = []
+        for field in ("name", "expires_at", "allowed_models", "allowed_ips", *self.LIMITS):
+            if getattr(key, field) != data[field]:
+                setattr(key, field, data[field])
+                changed.append(field)
+        if key.enabled != data["enabled"]:
+            key.enabled = data["enabled"]
+            key.revoked_at = None if key.enabled else timezone.now()
+            changed += ["enabled", "revoked_at"]
+        return changed

@@ -13,12 +13,13 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from billing.selectors import balance_usd
+from billing.selectors import KeySpend, balance_usd, key_spends
 
 from . import services
 from .access import member_view
 from .forms import (
     ApiKeyCreateForm,
+    ApiKeyEditForm,
     InviteForm,
     RemoveMemberForm,
     RoleForm,
@@ -26,10 +27,12 @@ from .forms import (
     WorkspaceCreateForm,
     WorkspaceSettingsForm,
 )
+from .keys import hash_key
 from .models import ApiKey, Membership, Role, Workspace
 
 # Slugs that would collide with fixed dashboard paths (/w/new/).
 RESERVED_SLUGS = {"new"}
+NO_SPEND = KeySpend()
 SLUG_MAX = Workspace._meta.get_field("slug").max_length
 # How a workspace gets credits, as the home page says it (a payment page may replace it).
 CREDITS_HINT = (
@@ -267,10 +270,32 @@ def _with_limit_lines(key: ApiKey) -> ApiKey:
     return key
 
 
+# The key just created, between the POST that made it and the GET that shows it once.
+NEW_KEY_SESSION = "orca_new_key"
+
+
+def _take_new_key(request) -> tuple[ApiKey | None, str | None]:
+    """The key created by this session's last POST, once: popped from the session."""
+    pending = request.session.pop(NEW_KEY_SESSION, None)
+    if not isinstance(pending, dict):
+        return None, None
+    key = ApiKey.objects.filter(pk=pending.get("id"), workspace=request.workspace).first()
+    raw = pending.get("raw")
+    if key is None or not isinstance(raw, str) or hash_key(raw) != key.key_hash:
+        return None, None
+    return key, raw
+
+
+def _no_store(response):
+    add_never_cache_headers(response)  # includes no-store: a raw key must not be cached
+    return response
+
+
 @member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
 def keys(request, slug):
+    """POST creates a key and redirects (the secret rides in the session to the next GET,
+    which shows it once), so a reload never creates a second key."""
     workspace = request.workspace
-    new_key = raw_key = None
     status = 200
     if request.method == "POST":
         form = ApiKeyCreateForm(request.POST)
@@ -292,24 +317,57 @@ def keys(request, slug):
                     new_key.save(update_fields=limits)
             except services.InvalidKeySettings as exc:
                 form.add_error(None, str(exc))
-                status = 400
             else:
-                form = ApiKeyCreateForm()
-        else:
-            status = 400
+                request.session[NEW_KEY_SESSION] = {"id": new_key.pk, "raw": raw_key}
+                return _no_store(redirect("dashboard:keys", slug))
+        status = 400
+        new_key = raw_key = None
     else:
         form = ApiKeyCreateForm()
+        new_key, raw_key = _take_new_key(request)
+    spends = key_spends(workspace.id)
+    rows = [_with_limit_lines(key) for key in ApiKey.objects.filter(workspace=workspace)]
+    for key in rows:
+        key.spend = spends.get(key.pk, NO_SPEND)
     context = {
         "workspace": workspace,
-        "keys": [_with_limit_lines(key) for key in ApiKey.objects.filter(workspace=workspace)],
+        "keys": rows,
         "form": form,
         "can_write": request.membership.has_role(Role.DEVELOPER),
         "new_key": new_key,
         "raw_key": raw_key,  # shown once in this response, never stored
     }
-    response = render(request, "dashboard/keys.html", context, status=status)
-    add_never_cache_headers(response)  # includes no-store: the raw key must not be cached
-    return response
+    return _no_store(render(request, "dashboard/keys.html", context, status=status))
+
+
+@member_view(Role.VIEWER, write_minimum=Role.DEVELOPER)
+def key_edit(request, slug, key_id):
+    """One key: its spend, and (developers and above) its settings."""
+    key = get_object_or_404(ApiKey, pk=key_id, workspace=request.workspace)
+    can_write = request.membership.has_role(Role.DEVELOPER)
+    form = ApiKeyEditForm.for_key(key, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            changed = form.apply(key)
+            if changed:
+                key.save(update_fields=changed)  # post_save: every gateway reloads the key
+                messages.success(request, f"Key “{key.name}” ({key.prefix}) saved.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect("dashboard:key_edit", slug, key.pk)
+        status = 400
+    if not can_write:
+        for field in form.fields.values():
+            field.disabled = True
+    context = {
+        "workspace": request.workspace,
+        "key": _with_limit_lines(key),
+        "spend": key_spends(request.workspace.id).get(key.pk, NO_SPEND),
+        "form": form,
+        "can_write": can_write,
+    }
+    return render(request, "dashboard/key_edit.html", context, status=status)
 
 
 @member_view(Role.DEVELOPER)

@@ -137,6 +137,7 @@ BODIES: dict[str, list[dict]] = {
     "dashboard:settings": [{"name": "Stolen", "markup_percent": "0"}],
     "dashboard:keys": [{"name": "stolen"}],
     "dashboard:key_revoke": [{}],
+    "dashboard:key_edit": [{"name": "stolen", "rpm_limit": "1", "tpm_limit": "0"}],
     "dashboard:routers": [{"name": "stolen", "strategy": "cheapest"}],
     "dashboard:router_edit": [
         {"delete": "1"},
