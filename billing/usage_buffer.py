@@ -126,6 +126,10 @@ class UsageBuffer:
                     return event
         return None
 
+    def unwritten(self) -> list[UsageEvent]:
+        """A copy of the records not in the database yet (waiting, or being written)."""
+        return [*self._writing, *self._pending]
+
     @property
     def pending(self) -> int:
         return len(self._pending)

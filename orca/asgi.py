@@ -31,6 +31,11 @@ from routing.wire import tokens  # noqa: E402
 tokens.preload()
 
 RELAY_PREFIXES = ("/v1/", "/v1beta/")
+# OpenRouter's base URL: its account endpoints (relay keys) are the relay's too, looked up
+# only after the relay's own prefixes; provisioning (/api/v1/keys, management keys) is a
+# Django REST view.
+OPENROUTER_PREFIX = "/api/v1/"
+OPENROUTER_DJANGO = "/api/v1/keys"
 PROBE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"0")]
 
 
@@ -61,6 +66,12 @@ async def lifespan(receive, send) -> None:
             return
 
 
+def _openrouter_relay(path: str) -> bool:
+    if not path.startswith(OPENROUTER_PREFIX):
+        return False
+    return not (path == OPENROUTER_DJANGO or path.startswith(OPENROUTER_DJANGO + "/"))
+
+
 async def application(scope, receive, send) -> None:
     kind = scope["type"]
     if kind == "http" and scope["path"].startswith(RELAY_PREFIXES):
@@ -69,6 +80,8 @@ async def application(scope, receive, send) -> None:
         return await lifespan(receive, send)
     if kind == "http" and scope["method"] == "HEAD" and scope["path"] == "/":
         return await probe(send)
+    if kind == "http" and _openrouter_relay(scope["path"]):
+        return await relay_application(scope, receive, send)
     if kind == "http" and scope["path"].startswith(STATIC_PREFIX):
         return await static_application(scope, receive, send)
     return await django_application(scope, receive, send)

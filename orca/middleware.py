@@ -9,7 +9,7 @@ import re
 from inspect import iscoroutinefunction
 from urllib.parse import unquote_to_bytes
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
@@ -62,7 +62,13 @@ def request_problem(request) -> str | None:
     return url_problem(path, environ.get("QUERY_STRING", "").encode("latin-1", "replace"))
 
 
-def _bad_request(problem: str) -> HttpResponseBadRequest:
+OPENROUTER_PREFIX = "/api/v1/"  # OpenRouter's base URL: its clients read its error envelope
+
+
+def _bad_request(request, problem: str) -> HttpResponse:
+    if request.path.startswith(OPENROUTER_PREFIX):
+        body = {"error": {"code": 400, "message": f"Bad Request: {problem}"}}
+        return JsonResponse(body, status=400)
     return HttpResponseBadRequest(f"Bad Request: {problem}\n", content_type="text/plain")
 
 
@@ -73,7 +79,7 @@ def reject_unservable_urls(get_response):
         async def middleware(request):
             problem = request_problem(request)
             if problem:
-                return _bad_request(problem)
+                return _bad_request(request, problem)
             return await get_response(request)
 
     else:
@@ -81,7 +87,7 @@ def reject_unservable_urls(get_response):
         def middleware(request):
             problem = request_problem(request)
             if problem:
-                return _bad_request(problem)
+                return _bad_request(request, problem)
             return get_response(request)
 
     return middleware

@@ -4,6 +4,7 @@ import fnmatch
 import ipaddress
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from .models import ApiKey, Workspace
@@ -132,3 +133,78 @@ def still_existing(workspace_ids: set[int], key_ids: set[int]) -> tuple[set[int]
     workspaces = set(Workspace.objects.filter(id__in=workspace_ids).values_list("id", flat=True))
     keys = set(ApiKey.untracked.filter(id__in=key_ids).values_list("id", flat=True))
     return workspaces, keys
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDetails:
+    """An API key's settings as its owner sees them (never its secret or its hash's
+    secret): for the OpenRouter-style /api/v1/key and /api/v1/keys."""
+
+    key_id: int
+    workspace_id: int
+    workspace_slug: str
+    key_hash: str
+    name: str
+    prefix: str
+    enabled: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    creator_id: int | None
+    rpm_limit: int
+    tpm_limit: int
+    workspace_rpm: int
+    workspace_tpm: int
+    # spend caps in USD: lifetime, day, week, month; None: no cap
+    caps: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+
+
+_DETAIL_FIELDS = (
+    "id", "workspace_id", "workspace__slug", "key_hash", "name", "prefix", "enabled",
+    "created_at", "last_used_at", "expires_at", "created_by_id", "rpm_limit", "tpm_limit",
+    "workspace__rpm_limit", "workspace__tpm_limit", "spend_limit_usd", "daily_limit_usd",
+    "weekly_limit_usd", "monthly_limit_usd",
+)  # fmt: skip
+
+
+def _details(row: dict) -> KeyDetails:
+    return KeyDetails(
+        key_id=row["id"],
+        workspace_id=row["workspace_id"],
+        workspace_slug=row["workspace__slug"],
+        key_hash=row["key_hash"],
+        name=row["name"],
+        prefix=row["prefix"],
+        enabled=row["enabled"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        expires_at=row["expires_at"],
+        creator_id=row["created_by_id"],
+        rpm_limit=row["rpm_limit"],
+        tpm_limit=row["tpm_limit"],
+        workspace_rpm=row["workspace__rpm_limit"],
+        workspace_tpm=row["workspace__tpm_limit"],
+        caps=(
+            row["spend_limit_usd"],
+            row["daily_limit_usd"],
+            row["weekly_limit_usd"],
+            row["monthly_limit_usd"],
+        ),
+    )
+
+
+def key_details(key_id: int) -> KeyDetails | None:
+    row = ApiKey.objects.filter(pk=key_id).values(*_DETAIL_FIELDS).first()
+    return None if row is None else _details(row)
+
+
+def workspace_key_details(
+    workspace_id: int, *, key_hash: str | None = None, include_disabled: bool = True
+) -> list[KeyDetails]:
+    """The workspace's keys (newest first), or the one with `key_hash` if it is theirs."""
+    keys = ApiKey.objects.filter(workspace_id=workspace_id)
+    if key_hash is not None:
+        keys = keys.filter(key_hash=key_hash)
+    if not include_disabled:
+        keys = keys.filter(enabled=True)
+    return [_details(row) for row in keys.order_by("-created_at", "-id").values(*_DETAIL_FIELDS)]

@@ -201,6 +201,9 @@ class GeminiNotFoundConsumer(NotFoundConsumer):
         return GENERATE.render_error(error)
 
 
+MAX_REQUEST_ID = 40  # the usage table's request_id column
+
+
 class GenerationConsumer(KeyedConsumer):
     """GET /v1/generation?id=<request id>: tokens, cost, latency, router and fallbacks of one
     call of the key's workspace."""
@@ -214,9 +217,20 @@ class GenerationConsumer(KeyedConsumer):
             raise GatewayError(
                 400, "`id` is required", code="missing_required_parameter", param="id"
             )
+        if len(request_id) > MAX_REQUEST_ID:
+            raise GatewayError(
+                400,
+                f"`id` is longer than a request id ({MAX_REQUEST_ID} characters)",
+                code="invalid_request",
+                param="id",
+            )
         view = await find_generation(key, request_id)
         if view is None:
             raise GatewayError(
                 404, f"generation {request_id!r} not found", code="not_found", param="id"
             )
-        await self.send_json(200, orjson.dumps({"data": view}))
+        await self.send_json(200, orjson.dumps({"data": self.present(view)}))
+
+    def present(self, view: dict) -> dict:
+        """The answer's `data` (Orca's own generation view here)."""
+        return view

@@ -17,6 +17,7 @@ from .consumers import (
     ResponsesConsumer,
 )
 from .model_lists import ModelsConsumer
+from .openrouter import OPENROUTER_ROUTES, OpenRouterNotFoundConsumer
 
 # google-genai keeps slashes of the model id literally in the path, and depending on its
 # version and options calls the v1beta or the v1 API; both are served.
@@ -37,6 +38,7 @@ EXACT = {
     "v1/generation": GenerationConsumer.as_asgi(),
     "v1/models": ModelsConsumer.as_asgi(),  # OpenAI's, Anthropic's or Gemini's shape
     "v1beta/models": ModelsConsumer.as_asgi(),  # Gemini's
+    **OPENROUTER_ROUTES,  # /api/v1/key, credits, models, generation, chat/completions
 }
 NO_ARGUMENTS = MappingProxyType({"args": (), "kwargs": MappingProxyType({})})
 
@@ -51,6 +53,7 @@ relay_urlpatterns = [
     re_path(rf"^v1beta/{MODEL}", ModelsConsumer.as_asgi()),
     re_path(rf"^v1/{MODEL}", ModelsConsumer.as_asgi()),
     re_path(r"^v1beta/", GeminiNotFoundConsumer.as_asgi()),
+    re_path(r"^api/v1/", OpenRouterNotFoundConsumer.as_asgi()),
     re_path(r"", NotFoundConsumer.as_asgi()),
 ]
 

@@ -393,6 +393,7 @@ def test_the_route_list_covers_both_url_trees():
     assert "w/<slug>/usage/<request_id>/" in templates
     assert "api/workspaces/<workspace>/usage/export.csv" in templates
     assert "v1/generation" in templates
+    assert {"api/v1/key", "api/v1/credits", "api/v1/models", "api/v1/generation"} <= templates
     assert "v1beta/models/<model>:<action>" in templates
     assert len(ROUTES) > 100
 
@@ -469,12 +470,14 @@ def test_nul_and_invalid_utf8_never_give_a_500(route, caller):
     ("path", "envelope"),
     [
         ("/v1/generation?id=%00", lambda body: body["error"]["code"] == "invalid_request"),
+        ("/api/v1/generation?id=%00", lambda body: body["error"]["code"] == 400),  # OpenRouter's
+        ("/api/v1/key?q=%C0%80", lambda body: body["error"]["code"] == 400),
         ("/v1/messages?beta=%FF", lambda body: body["type"] == "error"),
         ("/v1beta/models/fake%00chat:generateContent", lambda body: body["error"]["code"] == 400),
     ],
 )
 def test_the_relay_answers_400_in_the_endpoints_dialect(caller, path, envelope):
-    method = "GET" if "generation" in path else "POST"
+    method = "GET" if "generation" in path or "/key" in path else "POST"
     response = httpx.request(
         method,
         caller.base_url + path,

@@ -8,8 +8,9 @@ missing workspace or object gives, and B's rows must not change. FILL says how t
 URL argument with B's value; a route with an argument FILL does not know fails, so a new URL
 is covered the day it is added (or the test says what to add), never silently skipped.
 
-The relay's workspace-scoped lookups (/v1/generation, previous_response_id) get the same
-check against the live server with A's API key."""
+The relay's workspace-scoped lookups (/v1/generation and /api/v1/generation,
+previous_response_id, /api/v1/key and /api/v1/credits) get the same check against the live
+server with A's API key."""
 
 import json
 import re
@@ -419,6 +420,48 @@ def test_generation_of_another_workspace_answers_like_a_missing_one(live, world)
     assert text.replace(world.b.request_id, "<id>") == missing[1].replace(
         MISSING.request_id, "<id>"
     )
+
+
+def test_openrouter_generation_of_another_workspace_answers_like_a_missing_one(live, world):
+    def generation(request_id: str) -> tuple[int, str]:
+        return _relay(live, "GET", "/api/v1/generation", live.key, params={"id": request_id})
+
+    own = generation(world.a.request_id)
+    assert own[0] == 200 and world.a.request_id in own[1]
+    status, text = generation(world.b.request_id)
+    missing = generation(MISSING.request_id)
+    assert status == missing[0] == 404
+    assert text.replace(world.b.request_id, "<id>") == missing[1].replace(
+        MISSING.request_id, "<id>"
+    )
+
+
+def test_openrouter_key_and_credits_show_only_the_callers_own(live, world):
+    """/api/v1/key and /api/v1/credits take no id: each key sees its own key and its own
+    workspace's ledger, never the other's."""
+    mine = json.loads(_relay(live, "GET", "/api/v1/key", world.a.api_key)[1])["data"]
+    theirs = json.loads(_relay(live, "GET", "/api/v1/key", world.b.api_key)[1])["data"]
+    a_prefix = ApiKey.objects.get(pk=world.a.key_id).prefix
+    b_prefix = ApiKey.objects.get(pk=world.b.key_id).prefix
+    assert (mine["label"], mine["workspace_id"]) == (a_prefix, world.a.slug)
+    assert (theirs["label"], theirs["workspace_id"]) == (b_prefix, world.b.slug)
+    grant = LedgerEntry.objects.create(
+        workspace=world.b_workspace, kind=LedgerEntry.Kind.GRANT, amount_pico=7 * 10**12
+    )
+    try:
+        for key, workspace in (
+            (world.a.api_key, live.workspace),
+            (world.b.api_key, world.b_workspace),
+        ):
+            credited = sum(
+                e.amount_pico
+                for e in LedgerEntry.objects.filter(workspace=workspace)
+                if e.kind != LedgerEntry.Kind.SPEND
+            )
+            data = json.loads(_relay(live, "GET", "/api/v1/credits", key)[1])["data"]
+            assert data["total_credits"] == credited / 10**12
+    finally:
+        grant.delete()
 
 
 def test_previous_response_of_another_workspace_answers_like_a_missing_one(live, world):

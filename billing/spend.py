@@ -1,0 +1,167 @@
+"""What API keys and workspaces have really spent, for the OpenRouter-style /api/v1/key,
+/api/v1/keys and /api/v1/credits.
+
+The truth is the usage records and the ledger in PostgreSQL. They trail the calls by up to
+one usage flush (each gateway writes its records in batches), so a call answered a moment
+ago is added from where it already is: the settled hash in Redis (billing.holds: every
+gateway's settled calls until their records commit) and, for the asking process, the
+records still in its own usage buffer. Each call counts once, by request id.
+
+Redis' spend counters (`orca:spend:k:…`) are not used: they include what running calls
+hold in reservation (the most a call can cost), which is what the limiter must count, not
+what the key has spent."""
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Q, Sum
+
+from .holds import SETTLED_KEY, parse_settled
+from .models import LedgerEntry, UsageRecord
+from .services import UsageEvent
+from .windows import window_starts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpend:
+    """A key's spend in pico-dollars: lifetime, and the current UTC day, Monday week and
+    calendar month (the windows of its spend caps, billing.windows)."""
+
+    total: int = 0
+    day: int = 0
+    week: int = 0
+    month: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    """A workspace's ledger: what was credited (grants, refunds, adjustments) and what its
+    calls spent, in pico-dollars. The balance is their difference."""
+
+    total_credits: int
+    total_usage: int
+
+    @property
+    def balance(self) -> int:
+        return self.total_credits - self.total_usage
+
+
+@dataclass(frozen=True, slots=True)
+class _Unwritten:
+    key_id: int | None
+    cost: int
+    at: float  # epoch seconds
+
+
+_client = None
+
+
+def _redis():
+    global _client
+    if _client is None:
+        import redis
+
+        _client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+    return _client
+
+
+def _settled_in_redis(workspace_id: int) -> dict[str, _Unwritten]:
+    """The workspace's calls settled in Redis whose records may not be written yet."""
+    if not settings.REDIS_URL:
+        return {}
+    import redis
+
+    found: dict[str, _Unwritten] = {}
+    try:
+        for field, value in _redis().hscan_iter(SETTLED_KEY.format(workspace_id), count=500):
+            try:
+                call = parse_settled(workspace_id, value)
+            except ValueError:
+                continue  # malformed: the beat task drops it
+            found[field.decode()] = _Unwritten(call.hold.key_id, call.cost_pico, call.settled_at)
+    except redis.RedisError as exc:
+        # The figures are then the database's alone: behind by at most one usage flush.
+        log.warning("reading settled calls of workspace %d failed (%s)", workspace_id, exc)
+        return {}
+    return found
+
+
+def _unwritten(workspace_id: int, buffered: Iterable[UsageEvent]) -> list[_Unwritten]:
+    """Calls of the workspace charged but not (yet) in the database, each once."""
+    calls = _settled_in_redis(workspace_id)
+    for event in buffered:
+        if event.workspace_id == workspace_id:
+            calls[event.request_id] = _Unwritten(
+                event.api_key_id, event.cost_pico, _epoch(event.created_at)
+            )
+    if not calls:
+        return []
+    written = set(
+        UsageRecord.objects.filter(request_id__in=list(calls)).values_list("request_id", flat=True)
+    )
+    return [call for request_id, call in calls.items() if request_id not in written]
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def key_spends(
+    workspace_id: int, key_ids: Iterable[int], buffered: Iterable[UsageEvent] = ()
+) -> dict[int, KeySpend]:
+    """The spend of each of these keys of the workspace (one query for all of them);
+    `buffered`: the asking process's usage records not written yet."""
+    wanted = set(key_ids)
+    if not wanted:
+        return {}
+    now = time.time()
+    day, week, month = window_starts(now)
+    cost = "cost_pico"
+    rows = (
+        UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__in=wanted)
+        .values("api_key_id")
+        .annotate(
+            total=Sum(cost),
+            day=Sum(cost, filter=Q(created_at__gte=day)),
+            week=Sum(cost, filter=Q(created_at__gte=week)),
+            month=Sum(cost, filter=Q(created_at__gte=month)),
+        )
+    )
+    sums = {
+        row["api_key_id"]: [int(row[f] or 0) for f in ("total", "day", "week", "month")]
+        for row in rows
+    }
+    starts = [moment.timestamp() for moment in (day, week, month)]
+    for call in _unwritten(workspace_id, buffered):
+        if call.key_id not in wanted:
+            continue
+        figures = sums.setdefault(call.key_id, [0, 0, 0, 0])
+        figures[0] += call.cost
+        for index, start in enumerate(starts, start=1):
+            if call.at >= start:
+                figures[index] += call.cost
+    return {key_id: KeySpend(*sums.get(key_id, (0, 0, 0, 0))) for key_id in wanted}
+
+
+def workspace_credits(workspace_id: int, buffered: Iterable[UsageEvent] = ()) -> Credits:
+    """The workspace's credits and usage from its ledger, plus calls not in it yet."""
+    spend = LedgerEntry.Kind.SPEND
+    sums = LedgerEntry.objects.filter(workspace_id=workspace_id).aggregate(
+        credited=Sum("amount_pico", filter=~Q(kind=spend)),
+        spent=Sum("amount_pico", filter=Q(kind=spend)),
+    )
+    unwritten = sum(call.cost for call in _unwritten(workspace_id, buffered))
+    return Credits(int(sums["credited"] or 0), -int(sums["spent"] or 0) + unwritten)
+
+
+def has_been_credited(workspace_id: int) -> bool:
+    """Whether the workspace ever received credit (OpenRouter's free tier: never bought)."""
+    return LedgerEntry.objects.filter(workspace_id=workspace_id, amount_pico__gt=0).exists()
