@@ -26,3 +26,18 @@ def credit_sync(workspace_id: int, amount_pico: int) -> None:
         from workspaces import config_version
 
         config_version.bump()
+
+
+def live_balances(workspace_ids: list[int]) -> dict[int, int]:
+    """The balances Redis holds for these workspaces (one MGET), net of calls in flight; a
+    workspace Redis has not loaded is left out. Empty without Redis."""
+    if not settings.REDIS_URL or not workspace_ids:
+        return {}
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    try:
+        values = client.mget([BALANCE_KEY.format(i) for i in workspace_ids])
+    finally:
+        client.close()
+    return {i: int(v) for i, v in zip(workspace_ids, values, strict=True) if v is not None}

@@ -130,3 +130,64 @@ class StoredExchange(models.Model):
 
     def __str__(self) -> str:
         return f"exchange of usage {self.usage_id}"
+
+
+class CheckoutTopUp(models.Model):
+    """A Stripe Checkout Session Orca opened for a workspace's top-up. The webhook credits
+    the workspace this row names (never one the event's metadata names alone), once."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        PENDING = "pending"  # completed, but a delayed payment method has not settled
+        PAID = "paid"
+        EXPIRED = "expired"
+        FAILED = "failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="topups")
+    session_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField(help_text="What the user asked to add.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set with the credit, in the transaction that writes the event below.
+    ledger_entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="topup"
+    )
+    credited_cents = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} ({self.workspace_id}, {self.status})"
+
+
+class StripeEvent(models.Model):
+    """A Stripe webhook event Orca acted on. The unique event id, written in the transaction
+    that credits the ledger, is what makes a redelivered or concurrent duplicate a no-op."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    session_id = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=40)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}: {self.outcome}"
+
+
+class LowBalanceAlert(models.Model):
+    """The low-balance e-mail went out for this workspace: no other until the balance is back
+    above the threshold (which deletes the row)."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="low_balance_alert"
+    )
+    balance_pico = models.BigIntegerField(help_text="The balance the alert was sent at.")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"low balance alert of {self.workspace_id}"

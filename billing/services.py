@@ -314,12 +314,24 @@ def grant_credits(
     """Add prepaid credit (an audited ledger entry), and tell the live balances after commit."""
     if not amount_usd.is_finite() or amount_usd <= 0:
         raise ValueError("a grant must be a positive amount of USD")
+    return credit_ledger(workspace_id, usd_to_pico(amount_usd), note, created_by)
+
+
+def credit_ledger(workspace_id: int, amount_pico: int, note: str, created_by=None) -> LedgerEntry:
+    """The grant entry, in the caller's transaction: the live balance hears of it after
+    commit, and a low-balance alert already sent is re-armed if this lifts the balance back
+    above the workspace's threshold."""
+    from .alerts import rearm_if_recovered
+
+    if amount_pico <= 0:
+        raise ValueError("a credit must be positive")
     entry = LedgerEntry.objects.create(
         workspace_id=workspace_id,
         kind=LedgerEntry.Kind.GRANT,
-        amount_pico=usd_to_pico(amount_usd),
+        amount_pico=amount_pico,
         note=storable(note)[:200],
         created_by=created_by,
     )
-    transaction.on_commit(lambda: balances.credit_sync(workspace_id, entry.amount_pico))
+    rearm_if_recovered(workspace_id)
+    transaction.on_commit(lambda: balances.credit_sync(workspace_id, amount_pico))
     return entry

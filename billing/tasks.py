@@ -174,3 +174,13 @@ def release_lost_holds(now: float | None = None) -> int:
         )
     finally:
         client.close()
+
+
+@shared_task(acks_late=True)
+def send_low_balance_alerts() -> dict:
+    """E-mail workspaces whose balance fell below their threshold (once per fall), and re-arm
+    those back above it. Safe to run twice at once: the alert row is claimed uniquely."""
+    from .alerts import send_low_balance_alerts as run
+
+    result = run()
+    return {"sent": result.sent, "rearmed": result.rearmed}

@@ -5,20 +5,28 @@ needs no JavaScript; the request log reads the latest usage records with the sam
 as the management API and its CSV export."""
 
 from datetime import timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 from urllib.parse import urlencode
 
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from rest_framework import exceptions
 
 from workspaces.access import member_view
-from workspaces.models import ApiKey
+from workspaces.models import ApiKey, Role
 
+from . import stripe_checkout
 from .api import usage_queryset
-from .models import LedgerEntry, UsageRecord
+from .models import CheckoutTopUp, LedgerEntry, UsageRecord
 from .pricing import format_usd
 from .rollups import PERIODS, bucket_floor, usage_series
 from .selectors import balance_pico, generation_view
@@ -232,3 +240,74 @@ def ledger(request, slug):
         "page": page,
     }
     return render(request, "dashboard/ledger.html", context)
+
+
+# --- credits: Stripe Checkout top-ups ---------------------------------------------------------
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(label="Amount (USD)", decimal_places=2, max_digits=9)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        low, high = settings.ORCA_TOPUP_MIN_USD, settings.ORCA_TOPUP_MAX_USD
+        field = self.fields["amount"]
+        field.validators += [MinValueValidator(low), MaxValueValidator(high)]
+        field.widget.attrs.update({"min": low, "max": high, "step": "0.01"})
+        field.help_text = f"From ${low} to ${high}."
+        field.initial = max(low, min(20, high))
+
+
+TOPUP_HISTORY = 20
+ADMIN = cast(str, Role.ADMIN)  # a TextChoices member (mypy takes it for its (value, label))
+
+
+@member_view(write_minimum=ADMIN)
+@require_http_methods(["GET", "HEAD", "POST"])
+def credits(request, slug):
+    """The balance and how credit arrives; with Stripe, admins and owners get a top-up form
+    that redirects to Stripe Checkout."""
+    workspace = request.workspace
+    enabled = stripe_checkout.enabled()
+    form = TopUpForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if not enabled:
+            messages.error(request, "Self-serve top-up is not configured on this Orca.")
+            return redirect("dashboard:credits", slug)
+        if form.is_valid():
+            cents = int(form.cleaned_data["amount"] * 100)
+            try:
+                checkout = stripe_checkout.start_checkout(workspace, cents, request.user)
+            except stripe_checkout.CheckoutFailed as exc:
+                form.add_error(None, str(exc))
+                status = 502
+            else:
+                return HttpResponseRedirect(checkout.url, status=303)
+        else:
+            status = 400
+    topups = list(CheckoutTopUp.objects.filter(workspace=workspace)[:TOPUP_HISTORY])
+    for topup in topups:
+        topup.amount_usd = f"{Decimal(topup.credited_cents or topup.amount_cents) / 100:.2f}"
+    context = {
+        "workspace": workspace,
+        "balance_usd": format_usd(balance_pico(workspace.id)),
+        "stripe_enabled": enabled,
+        "can_top_up": request.membership.has_role(ADMIN),
+        "form": form,
+        "topups": topups,
+        "returned": request.GET.get("checkout", "") if request.method != "POST" else "",
+        "threshold": workspace.low_balance_threshold_usd,
+    }
+    return render(request, "dashboard/credits.html", context, status=status)
+
+
+@csrf_exempt  # Stripe signs its calls instead (Stripe-Signature)
+@require_POST
+def stripe_webhook(request):
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        return JsonResponse({"error": "Stripe is not configured on this Orca"}, status=404)
+    result = stripe_checkout.handle_webhook(request.body, request.headers.get("Stripe-Signature"))
+    if result.status != 200:
+        return JsonResponse({"error": result.outcome}, status=result.status)
+    return JsonResponse({"received": True, "outcome": result.outcome})

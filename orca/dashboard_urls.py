@@ -25,4 +25,5 @@ urlpatterns = [
     path("w/<slug:slug>/usage/", billing_views.usage, name="usage"),
     path("w/<slug:slug>/usage/<str:request_id>/", billing_views.usage_detail, name="usage_detail"),
     path("w/<slug:slug>/ledger/", billing_views.ledger, name="ledger"),
+    path("w/<slug:slug>/credits/", billing_views.credits, name="credits"),
 ]

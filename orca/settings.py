@@ -8,6 +8,7 @@ DATABASE_URL and REDIS_URL moves it onto PostgreSQL and Redis.
 import ipaddress
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -136,6 +137,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "billing.tasks.purge_expired_exchanges",
         "schedule": 3600.0,
     },
+    # E-mail owners and admins of workspaces whose balance fell below their alert threshold.
+    "low-balance-alerts": {"task": "billing.tasks.send_low_balance_alerts", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------
@@ -263,4 +266,42 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# For EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (password resets, alerts).
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orca@localhost")
+
+# --- Credits: Stripe Checkout top-ups (billing/stripe_checkout.py, README "Credits and Stripe")
+# Without STRIPE_SECRET_KEY there is no self-serve top-up: staff grant credit in the admin.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# The endpoint's signing secret (whsec_...), from the Stripe dashboard or `stripe listen`.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Seconds a webhook's signed timestamp may be old (Stripe's own default: 300).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Where the Stripe API is; only tests (a fake Stripe) or a proxy set it.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# The address users reach this Orca at: Checkout's success and cancel URLs are built from it,
+# never from a request's Host header.
+ORCA_PUBLIC_BASE_URL = env.str("ORCA_PUBLIC_BASE_URL", default="").rstrip("/")
+# The bounds of one top-up, in whole USD.
+ORCA_TOPUP_MIN_USD = env.int("ORCA_TOPUP_MIN_USD", default=5)
+ORCA_TOPUP_MAX_USD = env.int("ORCA_TOPUP_MAX_USD", default=1000)
+if STRIPE_SECRET_KEY:
+    _public = urlsplit(ORCA_PUBLIC_BASE_URL)
+    if _public.scheme not in ("http", "https") or not _public.hostname:
+        raise environ.ImproperlyConfigured(
+            "STRIPE_SECRET_KEY is set: ORCA_PUBLIC_BASE_URL must be this Orca's public address "
+            f"(https://orca.example.com), not {ORCA_PUBLIC_BASE_URL!r}"
+        )
+    if not STRIPE_WEBHOOK_SECRET:
+        raise environ.ImproperlyConfigured(
+            "STRIPE_SECRET_KEY is set: STRIPE_WEBHOOK_SECRET (whsec_...) must be set too, or no "
+            "payment would ever be credited"
+        )
+if not 1 <= ORCA_TOPUP_MIN_USD <= ORCA_TOPUP_MAX_USD:
+    raise environ.ImproperlyConfigured(
+        "ORCA_TOPUP_MIN_USD must be at least 1 and at most ORCA_TOPUP_MAX_USD"
+    )

@@ -19,7 +19,8 @@ from routing.models import Model, Provider
 from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
-from tests.live import LiveServer
+from tests.fakes.stripe_api import FakeStripe
+from tests.live import LiveServer, free_port
 from workspaces import services
 from workspaces.models import ApiKey, Workspace
 
@@ -108,6 +109,7 @@ class LiveOrca:
     log_path: Path
     anthropic_upstream: FakeAnthropicUpstream
     gemini_upstream: FakeGeminiUpstream
+    stripe: FakeStripe  # the server's Stripe: top-ups on, webhooks signed by it
 
     @property
     def base_url(self) -> str:
@@ -151,6 +153,23 @@ def fake_upstream() -> Iterator[FakeOpenAIUpstream]:
     upstream = FakeOpenAIUpstream(api_key=UPSTREAM_CREDENTIAL).start()
     yield upstream
     upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[FakeStripe]:
+    stripe = FakeStripe().start()
+    yield stripe
+    stripe.stop()
+
+
+def stripe_environment(stripe: FakeStripe, public_base_url: str) -> dict[str, str]:
+    """The settings that turn Stripe top-ups on against the fake."""
+    return {
+        "STRIPE_SECRET_KEY": stripe.api_key,
+        "STRIPE_WEBHOOK_SECRET": stripe.webhook_secret,
+        "STRIPE_API_BASE": stripe.base_url,
+        "ORCA_PUBLIC_BASE_URL": public_base_url,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +266,12 @@ def _seed_embeddings() -> None:
 
 @pytest.fixture(scope="session")
 def live(
-    django_db_setup, django_db_blocker, fake_upstream, fake_native_upstreams, tmp_path_factory
+    django_db_setup,
+    django_db_blocker,
+    fake_upstream,
+    fake_native_upstreams,
+    fake_stripe,
+    tmp_path_factory,
 ) -> Iterator[LiveOrca]:
     """Committed data (outside any test transaction) and one running server for the session."""
     with django_db_blocker.unblock():
@@ -262,10 +286,22 @@ def live(
         for workspace in (acme, globex):
             grant_credits(workspace.id, Decimal(1000), note="test session")
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    server = LiveServer(log_path).start()
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    server = LiveServer(log_path, port=port, **stripe_environment(fake_stripe, public))
+    fake_stripe.webhook_url = public + "/billing/stripe/webhook/"
+    server.start()
     try:
         yield LiveOrca(
-            server, fake_upstream, key, acme, other_key, globex, log_path, *fake_native_upstreams
+            server,
+            fake_upstream,
+            key,
+            acme,
+            other_key,
+            globex,
+            log_path,
+            *fake_native_upstreams,
+            fake_stripe,
         )
     finally:
         server.stop()

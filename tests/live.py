@@ -61,10 +61,14 @@ def server_environment(**overrides: str) -> dict[str, str]:
 
 class LiveServer:
     def __init__(
-        self, log_path: Path, app: str = "orca.asgi:application", **env_overrides: str
+        self,
+        log_path: Path,
+        app: str = "orca.asgi:application",
+        port: int | None = None,  # one chosen beforehand, when the environment names it
+        **env_overrides: str,
     ) -> None:
         self.app = app  # the ASGI application uvicorn serves, as "module:attribute"
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._env = server_environment(**env_overrides)

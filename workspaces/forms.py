@@ -75,13 +75,21 @@ class WorkspaceSettingsForm(forms.ModelForm):
             "data_retention",
             "retention_days",
             "keep_response_history",
+            "low_balance_threshold_usd",
         ]
         labels = {
             "rpm_limit": "Requests per minute",
             "tpm_limit": "Tokens per minute",
             "data_retention": "Data retention",
             "keep_response_history": "Keep /v1/responses history",
+            "low_balance_threshold_usd": "Low-balance alert below (USD)",
         }
+
+    def clean_low_balance_threshold_usd(self):
+        value = self.cleaned_data["low_balance_threshold_usd"]
+        if value is not None and not Decimal("0.01") <= value <= Decimal("1000000"):
+            raise forms.ValidationError("Give an amount from $0.01 to $1,000,000, or leave blank.")
+        return value
 
 
 EXPIRY_CHOICES = [

@@ -30,6 +30,11 @@ class Workspace(models.Model):
     )  # fmt: skip
     rpm_limit = models.PositiveIntegerField(default=0, help_text="Requests per minute; 0: none")
     tpm_limit = models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0: none")
+    low_balance_threshold_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="E-mail the owners and admins once when the balance falls below this (USD); "
+        "blank: no alert.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = VersionedQuerySet.as_manager()

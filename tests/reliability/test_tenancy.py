@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from billing.models import LedgerEntry, UsageRecord
+from billing.models import CheckoutTopUp, LedgerEntry, UsageRecord
 from routing.models import Router, StoredResponse
 from workspaces import services
 from workspaces.models import ApiKey, Membership, Role, Workspace
@@ -144,6 +144,7 @@ BODIES: dict[str, list[dict]] = {
         {"delete": "1"},
         {"name": "{name}", "candidates": "stolen/*", "strategy": "cheapest"},
     ],
+    "dashboard:credits": [{"amount": "20"}],
     "dashboard:playground": [{"target": "fake/chat", "prompt": "hi", "api_key": "{api_key}"}],
 }
 API_BODY = {"name": "stolen", "candidates": ["stolen/*"], "strategy": "cheapest"}
@@ -265,6 +266,7 @@ def b_rows(workspace: Workspace) -> dict:
         "members": rows(Membership.objects),
         "usage": rows(UsageRecord.objects),
         "ledger": rows(LedgerEntry.objects),
+        "topups": rows(CheckoutTopUp.objects),
     }
 
 
