@@ -4,6 +4,7 @@ Charts are server-rendered SVG bars built from the rollups (`usage_series`), so 
 needs no JavaScript; the request log reads the latest usage records with the same filters
 as the management API and its CSV export."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -259,6 +260,7 @@ class TopUpForm(forms.Form):
 
 
 TOPUP_HISTORY = 20
+SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
 ADMIN = cast(str, Role.ADMIN)  # a TextChoices member (mypy takes it for its (value, label))
 
 
@@ -286,8 +288,16 @@ def credits(request, slug):
                 return HttpResponseRedirect(checkout.url, status=303)
         else:
             status = 400
+    returned = request.GET.get("checkout", "") if request.method != "POST" else ""
+    returned_topup = None
+    session_id = request.GET.get("session_id", "")
+    if returned == "success" and SESSION_ID.fullmatch(session_id):
+        # This workspace's own top-up only: another's session id reads like an unknown one.
+        returned_topup = CheckoutTopUp.objects.filter(
+            workspace=workspace, session_id=session_id
+        ).first()
     topups = list(CheckoutTopUp.objects.filter(workspace=workspace)[:TOPUP_HISTORY])
-    for topup in topups:
+    for topup in [*topups, *([returned_topup] if returned_topup else [])]:
         topup.amount_usd = f"{Decimal(topup.credited_cents or topup.amount_cents) / 100:.2f}"
     context = {
         "workspace": workspace,
@@ -296,7 +306,8 @@ def credits(request, slug):
         "can_top_up": request.membership.has_role(ADMIN),
         "form": form,
         "topups": topups,
-        "returned": request.GET.get("checkout", "") if request.method != "POST" else "",
+        "returned": returned,
+        "returned_topup": returned_topup,
         "threshold": workspace.low_balance_threshold_usd,
     }
     return render(request, "dashboard/credits.html", context, status=status)

@@ -208,7 +208,17 @@ def test_a_paid_session_is_credited_once_and_a_redelivery_adds_nothing(
     assert post_event(later, stripe_on.webhook_secret).json()["outcome"] == "already credited"
     assert LedgerEntry.objects.filter(workspace=workspace).count() == 1
     page = client.get(credits_url(workspace) + "?checkout=success&session_id=" + session_id)
-    assert b"$42" in page.content and b"Payment received" in page.content
+    assert b"Payment received: $42.00 added to the balance" in page.content
+    assert b"Balance: <strong>$42</strong>" in page.content
+    # Another workspace's session id on the return URL reads like an unknown one.
+    _, _, other = workspace_with("paid-other")
+    other_page = other.get(
+        reverse("dashboard:credits", args=["paid-other"])
+        + "?checkout=success&session_id="
+        + session_id
+    )
+    assert b"$42" not in other_page.content
+    assert b"reload to see it" in other_page.content
 
 
 @pytest.mark.django_db
