@@ -6,7 +6,15 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 
-from .models import LedgerEntry, StoredExchange, UsageRecord, UsageRollup
+from .models import (
+    CheckoutTopUp,
+    LedgerEntry,
+    LowBalanceAlert,
+    StoredExchange,
+    StripeEvent,
+    UsageRecord,
+    UsageRollup,
+)
 from .pricing import format_usd
 from .selectors import balance_pico
 from .services import grant_credits
@@ -179,3 +187,34 @@ class StoredExchangeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(CheckoutTopUp)
+class CheckoutTopUpAdmin(ReadOnlyAdmin):
+    """Stripe Checkout top-ups as Orca opened and credited them (the webhook writes them)."""
+
+    list_display = ["session_id", "workspace", "amount_cents", "credited_cents", "status"]
+    list_display += ["created_by", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["workspace", "created_by"]
+    search_fields = ["session_id", "workspace__slug"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "session_id", "outcome", "received_at"]
+    list_filter = ["type", "outcome"]
+    search_fields = ["event_id", "session_id"]
+    date_hierarchy = "received_at"
+
+
+@admin.register(LowBalanceAlert)
+class LowBalanceAlertAdmin(ReadOnlyAdmin):
+    """Alerts sent and not yet re-armed; deleting one lets the next check send again."""
+
+    list_display = ["workspace", "balance_pico", "sent_at"]
+    list_select_related = ["workspace"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return True

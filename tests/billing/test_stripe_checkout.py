@@ -469,3 +469,36 @@ def test_a_delivery_waits_for_one_in_flight_and_credits_if_that_one_failed(strip
     assert result == ["credited"]
     assert balance_pico(workspace.id) == 1200 * CENT
     connections.close_all()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "ORCA_PUBLIC_BASE_URL must be"),
+        (
+            {"STRIPE_WEBHOOK_SECRET": "whsec_x", "ORCA_PUBLIC_BASE_URL": "orca.test"},
+            "not 'orca.test'",
+        ),
+        ({"ORCA_PUBLIC_BASE_URL": "https://orca.test"}, "STRIPE_WEBHOOK_SECRET (whsec_...) must"),
+    ],
+)
+def test_a_stripe_key_without_the_settings_it_needs_stops_start_up(env, message):
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, server_environment
+
+    environment = server_environment()
+    for name in ("ORCA_PUBLIC_BASE_URL", "STRIPE_WEBHOOK_SECRET"):
+        environment.pop(name, None)
+    environment.update({"STRIPE_SECRET_KEY": "sk_test_x", **env})
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
