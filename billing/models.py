@@ -144,7 +144,9 @@ class CheckoutTopUp(models.Model):
         FAILED = "failed"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="topups")
-    session_id = models.CharField(max_length=255, unique=True)
+    # Null until Stripe has opened the session (the row comes first, and the session carries
+    # its id in metadata, so a session whose id never reached this row is still found).
+    session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     amount_cents = models.PositiveIntegerField(help_text="What the user asked to add.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(

@@ -15,6 +15,7 @@ one session credit it once.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 CURRENCY = "usd"  # the ledger's unit
 PICO_PER_CENT = 10**10
 METADATA_WORKSPACE = "orca_workspace_id"
+METADATA_TOPUP = "orca_topup_id"
+TOPUP_ID = re.compile(r"[0-9]{1,18}")  # a bigint primary key
 COMPLETED = "checkout.session.completed"
 ASYNC_SUCCEEDED = "checkout.session.async_payment_succeeded"
 ASYNC_FAILED = "checkout.session.async_payment_failed"
@@ -66,7 +69,12 @@ def _client() -> stripe.StripeClient:
 
 def start_checkout(workspace, amount_cents: int, user) -> Checkout:
     """Open a Checkout Session for `amount_cents` and record it as the workspace's top-up.
-    The return URLs come from ORCA_PUBLIC_BASE_URL, never from the request."""
+    The return URLs come from ORCA_PUBLIC_BASE_URL, never from the request. The top-up row
+    is written (committed) first and named in the session's metadata: a payment whose
+    session id was never stored here is still credited to it."""
+    topup = CheckoutTopUp.objects.create(
+        workspace=workspace, amount_cents=amount_cents, created_by=user
+    )
     credits_url = settings.ORCA_PUBLIC_BASE_URL + reverse(
         "dashboard:credits", args=[workspace.slug]
     )
@@ -83,7 +91,11 @@ def start_checkout(workspace, amount_cents: int, user) -> Checkout:
             }
         ],
         "client_reference_id": str(workspace.id),
-        "metadata": {METADATA_WORKSPACE: str(workspace.id), "orca_workspace": workspace.slug},
+        "metadata": {
+            METADATA_WORKSPACE: str(workspace.id),
+            METADATA_TOPUP: str(topup.pk),
+            "orca_workspace": workspace.slug,
+        },
         # Stripe substitutes the session id for the placeholder.
         "success_url": credits_url + "?checkout=success&session_id={CHECKOUT_SESSION_ID}",
         "cancel_url": credits_url + "?checkout=cancelled",
@@ -93,6 +105,7 @@ def start_checkout(workspace, amount_cents: int, user) -> Checkout:
     try:
         session = _client().v1.checkout.sessions.create(params=params)
     except stripe.StripeError as exc:
+        _set_status(topup, CheckoutTopUp.Status.FAILED, "")
         # The type, status and code only: a message may quote the request.
         log.warning(
             "stripe: no checkout session for workspace %s: %s (status %s, code %s)",
@@ -105,10 +118,10 @@ def start_checkout(workspace, amount_cents: int, user) -> Checkout:
     url = getattr(session, "url", None)
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         log.warning("stripe: checkout session %s came without a URL", session.id)
+        _set_status(topup, CheckoutTopUp.Status.FAILED, "")
         raise CheckoutFailed("Stripe could not open a checkout page; try again shortly.")
-    CheckoutTopUp.objects.create(
-        workspace=workspace, session_id=session.id, amount_cents=amount_cents, created_by=user
-    )
+    topup.session_id = session.id
+    topup.save(update_fields=["session_id"])
     return Checkout(session.id, url)
 
 
@@ -128,6 +141,7 @@ class SessionFacts:
     session_id: str
     client_reference_id: str | None
     metadata_workspace: str | None
+    metadata_topup: str | None
     payment_status: str
     amount_total: int | None
     currency: str
@@ -148,7 +162,9 @@ def _facts(session: dict) -> SessionFacts:
     if not session_id or session.get("object") != "checkout.session":
         raise MalformedEvent("data.object is not a checkout.session with an id")
     metadata = session.get("metadata")
-    workspace = metadata.get(METADATA_WORKSPACE) if isinstance(metadata, dict) else None
+    if not isinstance(metadata, dict):
+        metadata = {}
+    workspace, topup = metadata.get(METADATA_WORKSPACE), metadata.get(METADATA_TOPUP)
     amount = session.get("amount_total")
     if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
         raise MalformedEvent("data.object.amount_total is not an integer")
@@ -156,6 +172,7 @@ def _facts(session: dict) -> SessionFacts:
         session_id=session_id,
         client_reference_id=text("client_reference_id"),
         metadata_workspace=workspace if isinstance(workspace, str) else None,
+        metadata_topup=topup if isinstance(topup, str) else None,
         payment_status=text("payment_status") or "",
         amount_total=amount,
         currency=(text("currency") or "").lower(),
@@ -217,7 +234,15 @@ def apply_event(event_id: str, kind: str, facts: SessionFacts) -> str:
 
 
 def _apply(kind: str, facts: SessionFacts) -> str:
-    topup = CheckoutTopUp.objects.select_for_update().filter(session_id=facts.session_id).first()
+    locked = CheckoutTopUp.objects.select_for_update()
+    topup = locked.filter(session_id=facts.session_id).first()
+    if topup is None and TOPUP_ID.fullmatch(facts.metadata_topup or ""):
+        # Opened here, but its session id was never stored (the save after Stripe's answer
+        # failed): the metadata names the row, which has no other session.
+        topup = locked.filter(pk=int(facts.metadata_topup or 0), session_id__isnull=True).first()
+        if topup is not None:
+            topup.session_id = facts.session_id
+            topup.save(update_fields=["session_id"])
     if topup is None:
         return "unknown session"  # not opened by this Orca (another app on the account)
     own = str(topup.workspace_id)

@@ -173,7 +173,7 @@ def test_stripe_refusing_the_call_is_a_clear_502_without_the_key(stripe_on, sett
     assert response.status_code == 502
     assert b"Stripe could not open a checkout page" in response.content
     assert b"CANARY" not in response.content
-    assert not CheckoutTopUp.objects.exists()
+    assert CheckoutTopUp.objects.get().status == "failed"
 
 
 # --- the webhook ------------------------------------------------------------------------------
@@ -366,6 +366,42 @@ def test_another_workspaces_event_cannot_credit_a_different_workspace(stripe_on)
     assert post_event(stranger, stripe_on.webhook_secret).json()["outcome"] == "unknown session"
     assert balance_pico(victim.id) == 3000 * CENT
     assert balance_pico(attacker.id) == 0
+
+
+@pytest.mark.django_db
+def test_a_paid_session_whose_id_was_never_stored_is_found_by_its_top_up(stripe_on):
+    """The top-up row is written before Stripe is called and named in the metadata: if
+    storing the session id failed after Stripe answered, the payment still lands."""
+    workspace, _, client = workspace_with("lost-id")
+    session_id = open_session(client, workspace, "8")
+    topup = CheckoutTopUp.objects.get()
+    assert stripe_on.sessions[session_id]["metadata"]["orca_topup_id"] == str(topup.pk)
+    CheckoutTopUp.objects.filter(pk=topup.pk).update(session_id=None)
+    payload = stripe_on.paid_event(session_id)
+    assert post_event(payload, stripe_on.webhook_secret).json()["outcome"] == "credited"
+    topup.refresh_from_db()
+    assert (topup.session_id, topup.status) == (session_id, "paid")
+    assert balance_pico(workspace.id) == 800 * CENT
+    # Another workspace's session naming this row (now taken) or a row id that is no number.
+    other, _, other_client = workspace_with("lost-id-other")
+    other_session = open_session(other_client, other, "5")
+    for topup_id in (str(topup.pk), "²", "9" * 40):
+        moved = stripe_on.paid_event(
+            other_session,
+            id="cs_test_moved",
+            metadata={"orca_workspace_id": str(other.id), "orca_topup_id": topup_id},
+        )
+        assert post_event(moved, stripe_on.webhook_secret).json()["outcome"] == "unknown session"
+    assert balance_pico(workspace.id) == 800 * CENT
+
+
+@pytest.mark.django_db
+def test_a_failed_stripe_call_leaves_a_failed_top_up(stripe_on, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_wrong"
+    workspace, _, client = workspace_with("failed-call")
+    assert client.post(credits_url(workspace), {"amount": "20"}).status_code == 502
+    topup = CheckoutTopUp.objects.get()
+    assert (topup.status, topup.session_id, topup.ledger_entry) == ("failed", None, None)
 
 
 # --- concurrency on PostgreSQL ----------------------------------------------------------------
