@@ -21,6 +21,8 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -32,6 +34,15 @@ from workspaces.permissions import WorkspaceMember
 from .models import LedgerEntry, UsageRecord
 from .pricing import format_usd
 from .rollups import METRICS, bucket_floor, usage_series
+from .schema import (
+    LEDGER_FILTERS,
+    PAGING,
+    SERIES_FILTERS,
+    USAGE_FILTERS,
+    LedgerPageSerializer,
+    UsagePageSerializer,
+    UsageSeriesSerializer,
+)
 from .selectors import balance_pico
 
 # --- filters ------------------------------------------------------------------------------
@@ -48,6 +59,9 @@ def _param(params, name: str) -> str | None:
     return value.strip()
 
 
+MIN_YEAR, MAX_YEAR = 1900, 9998
+
+
 def parse_moment(params, name: str) -> datetime | None:
     value = _param(params, name)
     if value is None:
@@ -61,7 +75,12 @@ def parse_moment(params, name: str) -> datetime | None:
         except ValueError:
             moment = None
         if moment is not None:
-            return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment
+            if not MIN_YEAR <= moment.year <= MAX_YEAR:  # spans around it must not overflow
+                raise _bad(name, f"a datetime between the years {MIN_YEAR} and {MAX_YEAR}")
+            if timezone.is_naive(moment):
+                return moment.replace(tzinfo=UTC)
+            # In UTC: PostgreSQL refuses offsets past 15:59, which Python accepts.
+            return moment.astimezone(UTC)
     raise _bad(name, "an ISO 8601 datetime, e.g. 2025-01-31T12:00:00Z")
 
 
@@ -198,6 +217,11 @@ class NewestFirstCursor(CursorPagination):
 class UsageListView(APIView):
     permission_classes = [permissions.IsAuthenticated, WorkspaceMember]
 
+    @extend_schema(
+        summary="Usage records, newest first",
+        parameters=[*USAGE_FILTERS, *PAGING],
+        responses=UsagePageSerializer,
+    )
     def get(self, request, workspace: str) -> Response:
         records = usage_queryset(self.workspace, request.query_params).values(*_FIELDS)
         paginator = NewestFirstCursor()
@@ -312,6 +336,15 @@ class UsageExportView(APIView):
         # `Accept: text/csv` is what this view answers; errors still render as JSON.
         return super().perform_content_negotiation(request, force=True)
 
+    @extend_schema(
+        summary="Usage records as CSV",
+        parameters=USAGE_FILTERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="A header line, then one line per record."
+            )
+        },
+    )
     def get(self, request, workspace: str) -> StreamingHttpResponse:
         records = usage_queryset(self.workspace, request.query_params)
         lines = (
@@ -347,6 +380,11 @@ class UsageSeriesView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, WorkspaceMember]
 
+    @extend_schema(
+        summary="Usage sums per hour or day",
+        parameters=SERIES_FILTERS,
+        responses=UsageSeriesSerializer,
+    )
     def get(self, request, workspace: str) -> Response:
         params = request.query_params
         period = _param(params, "period") or "hour"
@@ -405,6 +443,11 @@ class LedgerView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, WorkspaceMember]
 
+    @extend_schema(
+        summary="Ledger entries and the balance",
+        parameters=LEDGER_FILTERS,
+        responses=LedgerPageSerializer,
+    )
     def get(self, request, workspace: str) -> Response:
         entries = LedgerEntry.objects.filter(workspace=self.workspace)
         kind = _param(request.query_params, "kind")

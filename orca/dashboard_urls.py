@@ -4,6 +4,7 @@ from django.urls import path
 
 from billing import views as billing_views
 from routing import views as routing_views
+from workspaces import management_views
 from workspaces import views as workspace_views
 
 app_name = "dashboard"
@@ -18,6 +19,16 @@ urlpatterns = [
     path("w/<slug:slug>/keys/", workspace_views.keys, name="keys"),
     path("w/<slug:slug>/keys/<int:key_id>/", workspace_views.key_edit, name="key_edit"),
     path("w/<slug:slug>/keys/<int:key_id>/revoke/", workspace_views.key_revoke, name="key_revoke"),
+    path(
+        "w/<slug:slug>/management-keys/",
+        management_views.management_keys,
+        name="management_keys",
+    ),
+    path(
+        "w/<slug:slug>/management-keys/<int:management_key_id>/revoke/",
+        management_views.management_key_revoke,
+        name="management_key_revoke",
+    ),
     path("w/<slug:slug>/routers/", routing_views.routers, name="routers"),
     path("w/<slug:slug>/routers/<str:name>/", routing_views.router_edit, name="router_edit"),
     path("w/<slug:slug>/playground/", routing_views.playground, name="playground"),

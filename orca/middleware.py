@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
+API_PREFIX = "/api/"
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 _CLOSER_LOOK = re.compile(rb"[\x00-\x1f\x7f-\xff%]")  # a control, a non-ASCII byte or an escape
 
@@ -69,6 +70,8 @@ def _bad_request(request, problem: str) -> HttpResponse:
     if request.path.startswith(OPENROUTER_PREFIX):
         body = {"error": {"code": 400, "message": f"Bad Request: {problem}"}}
         return JsonResponse(body, status=400)
+    if request.path.startswith(API_PREFIX):  # the management API answers JSON, as DRF would
+        return JsonResponse({"detail": f"Bad Request: {problem}"}, status=400)
     return HttpResponseBadRequest(f"Bad Request: {problem}\n", content_type="text/plain")
 
 

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_URL (no CDN)
     "channels",
     "workspaces",
     "routing",
@@ -163,6 +165,31 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # the API speaks JSON
+}
+
+# The management API's OpenAPI 3 schema (/api/schema/) and Swagger UI (/api/docs/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Orca management API",
+    "DESCRIPTION": (
+        "Workspaces, members, API keys, management keys, routers, usage and ledger. "
+        "Authenticate with `Authorization: Bearer sk-orca-mgmt-…` (a management key) or the "
+        "dashboard's session. Another workspace's slug or ids answer 404."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Tags and operation ids from what follows /api/workspaces/{workspace}/ (keys, usage…).
+    "SCHEMA_PATH_PREFIX": r"/api/(workspaces/(\{workspace\}/)?)?",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["orca.api_schema.management_api_only"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orca.api_schema.add_error_responses",
+    ],
 }
 
 # --- Production hardening (manage.py check --deploy) ----------------------------------

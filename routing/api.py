@@ -8,6 +8,7 @@
 import re
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -82,9 +83,24 @@ class RouterViewSet(viewsets.ModelViewSet):
         serializer.save(workspace=self.workspace)
 
 
+class ModelHealthRowSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    available = serializers.BooleanField()
+    cooldown_seconds_left = serializers.FloatField()
+    cooldown_reason = serializers.CharField()
+    error_rate = serializers.FloatField()
+    latency_ms = serializers.FloatField(allow_null=True)
+
+
+class ModelHealthSerializer(serializers.Serializer):
+    data = ModelHealthRowSerializer(many=True)
+    redis = serializers.BooleanField(help_text="False: this process's own view only.")
+
+
 class ModelHealthView(APIView):
     permission_classes = [permissions.IsAuthenticated, WorkspaceMember]
 
+    @extend_schema(summary="Cooldowns, error rates and latency", responses=ModelHealthSerializer)
     def get(self, request, workspace: str) -> Response:
         from .health_store import shared_snapshot
 

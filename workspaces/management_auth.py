@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -163,3 +164,17 @@ class ManagementKeyOnly(permissions.BasePermission):
         view.access = access
         view.workspace = access.workspace
         return require_role(request, view, access)
+
+
+class ManagementKeyScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes ManagementKeyAuthentication."""
+
+    target_class = ManagementKeyAuthentication
+    name = "managementKey"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A management key: `Authorization: Bearer sk-orca-mgmt-…`",
+        }

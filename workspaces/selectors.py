@@ -208,3 +208,17 @@ def workspace_key_details(
     if not include_disabled:
         keys = keys.filter(enabled=True)
     return [_details(row) for row in keys.order_by("-created_at", "-id").values(*_DETAIL_FIELDS)]
+
+
+def active_user(identifier: str):
+    """An active account by username, or by email when exactly one account has it (as the
+    dashboard's invite form finds one); None otherwise."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(is_active=True)
+    user = users.filter(username=identifier).first()
+    if user is None and "@" in identifier:
+        matches = list(users.filter(email__iexact=identifier)[:2])
+        if len(matches) == 1:
+            user = matches[0]
+    return user

@@ -28,7 +28,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from billing.models import CheckoutTopUp, LedgerEntry, UsageRecord
 from routing.models import Router, StoredResponse
 from workspaces import services
-from workspaces.models import ApiKey, Membership, Role, Workspace
+from workspaces.models import ApiKey, ManagementKey, Membership, Role, Workspace
 
 # --- the routes -------------------------------------------------------------------------------
 
@@ -99,6 +99,7 @@ class Tenant:
     request_id: str
     member_id: int
     entry_id: int
+    management_key_id: int
 
 
 # URL argument or form placeholder -> the Tenant field that fills it. A new URL argument
@@ -114,6 +115,7 @@ FILL = {
     "member_id": "member_id",
     "membership": "member_id",
     "entry_id": "entry_id",
+    "management_key_id": "management_key_id",  # API management-key-detail
 }
 
 MISSING = Tenant(
@@ -124,6 +126,7 @@ MISSING = Tenant(
     request_id="req_tenancy_no_such_call",
     member_id=2**31 - 5,
     entry_id=2**31 - 3,
+    management_key_id=2**31 - 11,
 )
 
 # Form bodies for the writing methods, by URL name: each is sent as it would do its work on
@@ -146,6 +149,15 @@ BODIES: dict[str, list[dict]] = {
     ],
     "dashboard:credits": [{"amount": "20"}],
     "dashboard:playground": [{"target": "fake/chat", "prompt": "hi", "api_key": "{api_key}"}],
+    "dashboard:management_keys": [{"name": "stolen", "role": "viewer", "expires_in": "never"}],
+    "dashboard:management_key_revoke": [{}],
+    # Management API (JSON bodies)
+    "workspace-detail": [{"rpm_limit": 7, "data_retention": "zero"}],
+    "member-list": [{"user": "tenancy-acme-owner", "role": "owner"}],
+    "member-detail": [{"role": "viewer"}],
+    "api-key-list": [{"name": "stolen"}],
+    "api-key-detail": [{"allowed_models": ["stolen/*"], "enabled": False, "rpm_limit": 1}],
+    "management-key-list": [{"name": "stolen", "role": "owner"}],
 }
 API_BODY = {"name": "stolen", "candidates": ["stolen/*"], "strategy": "cheapest"}
 # Query strings for GETs that filter by an id.
@@ -219,6 +231,12 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
     membership = services.add_member(workspace, member, Role.DEVELOPER)
     entry = LedgerEntry.objects.filter(workspace=workspace).order_by("pk").first()
     assert entry is not None, "the live fixture grants credits, which writes a ledger entry"
+    management_key = (
+        ManagementKey.objects.filter(workspace=workspace, name=f"tenancy-{tag}-mgmt").first()
+        or services.create_management_key(workspace, role=Role.VIEWER, name=f"tenancy-{tag}-mgmt")[
+            0
+        ]
+    )
     return Tenant(
         slug=workspace.slug,
         router=router.name,
@@ -227,12 +245,14 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
         request_id=record.request_id,
         member_id=membership.id,
         entry_id=entry.id,
+        management_key_id=management_key.id,
     )
 
 
 @dataclass
 class World:
     client: Client  # logged in as an owner of A
+    key_client: Client  # sends an owner management key of A, no session
     a: Tenant
     b: Tenant
     b_workspace: Workspace
@@ -249,8 +269,18 @@ def world(live, db_access) -> World:
     client = Client()
     client.force_login(owner)
     key_prefix = ApiKey.objects.get(pk=b.key_id).prefix
-    markers = ("globex/*", "globex/model", "tenancy-globex-member", key_prefix)
-    return World(client, a, b, live.other_workspace, markers)
+    management_prefix = ManagementKey.objects.get(pk=b.management_key_id).prefix
+    markers = (
+        "globex/*",
+        "globex/model",
+        "tenancy-globex-member",
+        key_prefix,
+        management_prefix,
+        "tenancy-globex-mgmt",
+    )
+    _, raw = services.create_management_key(live.workspace, role=Role.OWNER, name="tenancy")
+    key_client = Client(headers={"Authorization": f"Bearer {raw}"})
+    return World(client, key_client, a, b, live.other_workspace, markers)
 
 
 def b_rows(workspace: Workspace) -> dict:
@@ -267,6 +297,7 @@ def b_rows(workspace: Workspace) -> dict:
         "usage": rows(UsageRecord.objects),
         "ledger": rows(LedgerEntry.objects),
         "topups": rows(CheckoutTopUp.objects),
+        "management_keys": rows(ManagementKey.objects),
     }
 
 
@@ -300,7 +331,7 @@ def calls(route: Route, a: Tenant, b: Tenant) -> Iterator[tuple[str, Call, Call]
     has_objects = any(name not in WORKSPACE_KWARGS for name in route.kwargs)
     query = QUERIES.get(route.name)
     writes = ("POST", "PUT", "PATCH", "DELETE") if route.is_api else ("POST",)
-    bodies = [API_BODY] if route.is_api else BODIES.get(route.name, [{}])
+    bodies = BODIES.get(route.name, [API_BODY if route.is_api else {}])
     requests = [("GET", None, None)]
     if query:
         requests.append(("GET", None, query))
@@ -340,6 +371,11 @@ def test_the_urlconf_walk_finds_the_workspace_routes():
         "router-detail",
         "usage-list",
         "ledger",
+        "workspace-detail",
+        "member-detail",
+        "api-key-detail",
+        "management-key-detail",
+        "dashboard:management_key_revoke",
     }
     assert expected <= names, f"missing from the walk: {expected - names}"
     assert all(not route.pattern.startswith("admin/") for route in ROUTES)
@@ -368,17 +404,30 @@ def test_a_route_the_matrix_cannot_fill_fails_and_says_what_to_add():
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name or route.pattern)
 def test_another_workspaces_ids_answer_like_missing_ones(world, route):
+    check_isolation(world, route, world.client)
+
+
+API_ROUTES = [route for route in ROUTES if route.is_api]
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=lambda route: route.name or route.pattern)
+def test_a_management_key_sees_nothing_of_another_workspace(world, route):
+    """The same matrix, with an owner management key of A instead of a session."""
+    check_isolation(world, route, world.key_client)
+
+
+def check_isolation(world: World, route: Route, client: Client) -> None:
     require_fillable(route)
     assert resolve(url(route, world.a, world.a)).func is route.callback
 
     # Control: with A's own ids the route finds its rows, so the 404s below mean something.
-    own = world.client.get(url(route, world.a, world.a))
+    own = client.get(url(route, world.a, world.a))
     assert own.status_code != 404 and own.status_code < 500, (route.pattern, own.status_code)
 
     before = b_rows(world.b_workspace)
     for label, cross, baseline in calls(route, world.a, world.b):
-        got = cross.send(world.client, route)
-        expected = baseline.send(world.client, route)
+        got = cross.send(client, route)
+        expected = baseline.send(client, route)
         where = f"{route.pattern} {label}"
         assert got.status_code < 500, f"{where}: {got.status_code}"
         if cross.workspace is world.b:

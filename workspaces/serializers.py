@@ -1,0 +1,217 @@
+"""Serializers of the workspace management API (workspaces, members, API and management
+keys). Validation mirrors the dashboard's forms, so both refuse the same input."""
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from .models import ApiKey, ManagementKey, Membership, Role, Workspace
+from .services import InvalidKeySettings, normalise_ip_allowlist
+
+MAX_LIST_ENTRIES = 200
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="The caller's role in this workspace.")
+    retention_days = serializers.IntegerField(
+        min_value=1, max_value=180, required=False, help_text="For 'keep' retention (1-180)."
+    )
+
+    class Meta:
+        model = Workspace
+        fields = [
+            "slug",
+            "name",
+            "role",
+            "rpm_limit",
+            "tpm_limit",
+            "data_retention",
+            "retention_days",
+            "keep_response_history",
+            "markup_percent",
+            "created_at",
+        ]
+        # As on the dashboard's settings page: name, slug and markup are the operator's.
+        read_only_fields = ["slug", "name", "markup_percent", "created_at"]
+
+    def get_role(self, workspace: Workspace) -> str:
+        return self.context["roles"][workspace.id]
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.CharField(source="user.email", read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "email", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user = serializers.CharField(
+        max_length=254, help_text="The username or email address of an existing account."
+    )
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.DEVELOPER)
+
+    def validate_user(self, identifier: str):
+        from .selectors import active_user
+
+        user = active_user(identifier.strip())
+        if user is None:
+            raise serializers.ValidationError("no account with this username or email address")
+        return user
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+def _future(moment):
+    if moment is not None and moment <= timezone.now():
+        raise serializers.ValidationError("must be in the future")
+    return moment
+
+
+def _usd(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        min_value=0,
+        allow_null=True,
+        required=False,
+        help_text=f"{help_text} in USD; null: no limit.",
+    )
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    """An API key's settings. The secret is never part of it (see ApiKeyCreatedSerializer)."""
+
+    name = serializers.CharField(max_length=100, required=False, default="default")
+    expires_at = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="ISO 8601; null: never."
+    )
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        max_length=MAX_LIST_ENTRIES,
+        required=False,
+        help_text="Model ids or globs (openai/*); empty: every model.",
+    )
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        max_length=MAX_LIST_ENTRIES,
+        required=False,
+        help_text="IP addresses or CIDR ranges; empty: any address.",
+    )
+    rpm_limit = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, help_text="0: no limit."
+    )
+    tpm_limit = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, help_text="0: no limit."
+    )
+    spend_limit_usd = _usd("Lifetime spend limit")
+    daily_limit_usd = _usd("Daily spend limit")
+    weekly_limit_usd = _usd("Weekly spend limit")
+    monthly_limit_usd = _usd("Monthly spend limit")
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "enabled",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "expires_at",
+            "allowed_models",
+            "allowed_ips",
+            "rpm_limit",
+            "tpm_limit",
+            "spend_limit_usd",
+            "daily_limit_usd",
+            "weekly_limit_usd",
+            "monthly_limit_usd",
+        ]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def validate_name(self, name: str) -> str:
+        if not name.strip():
+            raise serializers.ValidationError("may not be blank")
+        return name.strip()
+
+    def validate_expires_at(self, moment):
+        return _future(moment)
+
+    def validate_allowed_models(self, patterns: list[str]) -> list[str]:
+        cleaned = [p.strip() for p in patterns if p.strip()]
+        for pattern in cleaned:
+            if any(c.isspace() for c in pattern):
+                raise serializers.ValidationError(f"not a model id or pattern: {pattern!r}")
+        return cleaned
+
+    def validate_allowed_ips(self, entries: list[str]) -> list[str]:
+        try:
+            return normalise_ip_allowlist([e for e in entries if e.strip()])
+        except InvalidKeySettings as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_enabled(self, enabled: bool) -> bool:
+        if enabled and self.instance is not None and self.instance.revoked_at is not None:
+            raise serializers.ValidationError("a revoked key cannot be enabled again")
+        return enabled
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(
+        read_only=True, help_text="The secret. Shown in this response only; Orca keeps a hash."
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class ManagementKeySerializer(serializers.ModelSerializer):
+    name = serializers.CharField(max_length=100, required=False, default="default")
+    role = serializers.ChoiceField(
+        choices=Role.choices, help_text="At most the creator's own role."
+    )
+    expires_at = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="ISO 8601; null: never."
+    )
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = ManagementKey
+        fields = [
+            "id",
+            "name",
+            "role",
+            "prefix",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+            "expires_at",
+        ]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def validate_name(self, name: str) -> str:
+        if not name.strip():
+            raise serializers.ValidationError("may not be blank")
+        return name.strip()
+
+    def validate_expires_at(self, moment):
+        return _future(moment)
+
+
+class ManagementKeyCreatedSerializer(ManagementKeySerializer):
+    key = serializers.CharField(
+        read_only=True, help_text="The secret. Shown in this response only; Orca keeps a hash."
+    )
+
+    class Meta(ManagementKeySerializer.Meta):
+        fields = [*ManagementKeySerializer.Meta.fields, "key"]
