@@ -69,6 +69,8 @@ def add_error_responses(result: dict, **_kwargs) -> dict:
 
 def not_found(request, exception) -> HttpResponse:
     """handler404: JSON under /api/ (what the schema documents), the usual page elsewhere."""
+    if request.path.startswith("/api/v1/"):  # OpenRouter's base URL, and its error envelope
+        return JsonResponse({"error": {"code": 404, "message": "Not Found"}}, status=404)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)

@@ -2,10 +2,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
-
-from billing.views import stripe_webhook
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.views import stripe_webhook
 from workspaces.api import WorkspaceListView
 
 urlpatterns = [

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from .models import ApiKey, Membership, Workspace
+from .models import ApiKey, ManagementKey, Membership, Workspace
 from .services import InvalidKeySettings, normalise_ip_allowlist
 
 
@@ -94,3 +94,37 @@ class ApiKeyAdmin(admin.ModelAdmin):
             key.save(update_fields=["enabled", "revoked_at"])
             count += 1
         self.message_user(request, f"{count} key(s) disabled.", messages.SUCCESS)
+
+
+@admin.register(ManagementKey)
+class ManagementKeyAdmin(admin.ModelAdmin):
+    """Created from the dashboard, the management API or `create_key --management`; the admin
+    sees the display prefix only and can revoke."""
+
+    list_display = ["prefix", "name", "workspace", "role", "revoked_at", "last_used_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["name", "prefix", "workspace__slug"]
+    fields = [
+        "workspace",
+        "name",
+        "role",
+        "prefix",
+        "expires_at",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+    actions = ["revoke_keys"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # read-only; revoking is the action below
+
+    @admin.action(description="Revoke selected management keys")
+    def revoke_keys(self, request, queryset) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{count} management key(s) revoked.", messages.SUCCESS)

@@ -8,7 +8,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from rest_framework.test import APIClient, APIRequestFactory
+from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
 
 from routing.models import Router
 from workspaces import services
@@ -16,6 +18,7 @@ from workspaces.keys import generate_key, hash_key, looks_like_management_key
 from workspaces.management_auth import (
     RELAY_KEY_REFUSED,
     ManagementKeyAuthentication,
+    ManagementKeyOnly,
     access_of,
 )
 from workspaces.models import ManagementKey, Role
@@ -182,3 +185,60 @@ def test_access_of_gives_the_keys_workspace_and_role(pair):
     assert access.has_role(Role.VIEWER) and not access.has_role(Role.ADMIN)
     assert access_of(request, "mk-acme") == access
     assert access_of(request, "mk-globex") is None
+
+
+def test_staff_see_management_keys_read_only_and_can_revoke_them(pair, client, django_user_model):
+    acme, _ = pair
+    key, raw = services.create_management_key(acme, role=Role.ADMIN, name="ops")
+    staff = django_user_model.objects.create_superuser("mk-root", "root@example.test")
+    client.force_login(staff)
+    listing = client.get("/admin/workspaces/managementkey/")
+    assert listing.status_code == 200 and key.prefix in listing.content.decode()
+    detail = client.get(f"/admin/workspaces/managementkey/{key.id}/change/")
+    assert detail.status_code == 200
+    for page in (listing, detail):
+        assert raw not in page.content.decode() and key.key_hash not in page.content.decode()
+    revoked = client.post(
+        "/admin/workspaces/managementkey/",
+        {"action": "revoke_keys", "_selected_action": [key.id]},
+    )
+    assert revoked.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+class _KeyScoped(APIView):
+    """A view with no workspace in its URL, as the OpenRouter-style /api/v1/keys is."""
+
+    permission_classes = [ManagementKeyOnly]
+    write_role = Role.ADMIN
+
+    def get(self, request):
+        return Response({"workspace": self.workspace.slug, "role": self.access.role})
+
+    def post(self, request):
+        return Response({"ok": True})
+
+
+def test_management_key_only_gives_the_keys_workspace(pair, django_user_model):
+    acme, _ = pair
+    _, viewer = services.create_management_key(acme, role=Role.VIEWER)
+    _, admin = services.create_management_key(acme, role=Role.ADMIN)
+    factory = APIRequestFactory()
+    view = _KeyScoped.as_view()
+
+    def call(method: str, raw: str | None = None, user=None):
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"} if raw else {}
+        request = getattr(factory, method)("/", **headers)
+        if user is not None:
+            force_authenticate(request, user)
+        return view(request)
+
+    got = call("get", viewer)
+    assert got.status_code == 200 and got.data == {"workspace": "mk-acme", "role": "viewer"}
+    assert call("post", viewer).status_code == 403
+    assert call("post", admin).status_code == 200
+    assert call("get").status_code == 401
+    user = django_user_model.objects.create_user("mk-session")
+    services.add_member(acme, user, Role.OWNER)
+    assert call("get", user=user).status_code == 403  # a session has no single workspace
