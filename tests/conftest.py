@@ -78,7 +78,7 @@ RESPONSES_MODELS = {
 }
 
 
-# Native-kind fakes: public id -> upstream model name.
+# Native-kind fakes: public id -> upstream model name. Web searches cost $0.01 each.
 ANTHROPIC_MODELS = {
     "anthropic-fake/claude": "claude-fake",
     "anthropic-fake/error-500": "claude-error-500",
@@ -203,6 +203,7 @@ def _seed_native(anthropic: FakeAnthropicUpstream, gemini: FakeGeminiUpstream) -
                 input_price="3",
                 output_price="15",
                 cached_input_price="0.3",
+                extra_prices={"web_search": "0.01"},
                 context_length=200_000,
                 max_output_tokens=8192,
                 capabilities=["tools", "vision", "json_schema", "reasoning"],

@@ -137,9 +137,10 @@ def _split_variant(name: str, request: dict | None = None) -> tuple[str, str | N
 
     `:online` (alone or with one sort variant, in either order: `x:online:floor`) asks for
     a web search: it is stripped, and the canonical `request` gets `web_search_options: {}`
-    unless it has some (the call then searches whichever model of a chain serves it). The
-    Chat and Responses surfaces already asked for it in the client's body (what a
-    pass-through call sends: surfaces/chat.py, responses.py); this covers the others."""
+    unless it has some (the call then searches whichever model of a chain serves it). Every
+    chat-family surface already asked for it in the client's body (what a pass-through
+    call sends: surfaces/chat.py, responses.py, messages.py, generate.py); this covers the
+    canonical form of any other."""
     variant, online = None, False
     for _ in range(2):  # `:online` and one sort variant, in either order
         base, _, suffix = name.rpartition(":")

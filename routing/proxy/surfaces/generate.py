@@ -9,6 +9,21 @@ from ..errors import GatewayError
 from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, GoogleSurface
+from .chat import asks_online
+
+ONLINE_TOOL: dict[str, dict] = {"googleSearch": {}}
+
+
+def _with_online_search(body: dict) -> None:
+    """`model:online` on a generateContent call: Google Search grounding joins the client's
+    `tools`, in place, unless they ask for it already. The body is what a pass-through call
+    sends and what the canonical request is translated from, so the search is asked for
+    either way (and metered from the answer's groundingMetadata)."""
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return  # invalid: validation already refused it
+    if not gemini.has_search_tool(tools):
+        body["tools"] = [*(tools or ()), dict(ONLINE_TOOL)]
 
 
 class GenerateSurface(GoogleSurface):
@@ -28,6 +43,8 @@ class GenerateSurface(GoogleSurface):
         )
 
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
+        if asks_online(call.model):
+            _with_online_search(body)
         return gemini.generate_to_chat(body, model=call.model, stream=call.stream)
 
     def render_completion(self, completion: dict, call: ClientCall) -> bytes:

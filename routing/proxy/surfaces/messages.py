@@ -9,8 +9,22 @@ from ..errors import GatewayError
 from ..operations import CHAT as CHAT_OPERATION
 from ..request import Request
 from .base import ClientCall, Surface
+from .chat import asks_online
 
 BETA_HEADER = b"anthropic-beta"
+ONLINE_TOOL = {"type": anthropic.SEARCH_TOOL_TYPE, "name": anthropic.SEARCH_TOOL_NAME}
+
+
+def _with_online_search(body: dict) -> None:
+    """`model:online` on a Messages call: Anthropic's web search server tool joins the
+    client's body, in place, unless it has one. The body is what a pass-through call sends
+    and what the canonical request is translated from, so the search is asked for either
+    way (and metered from `usage.server_tool_use` like a search the client asked for)."""
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return  # invalid: validation already refused it
+    if not any(anthropic.is_search_tool(tool) for tool in tools or ()):
+        body["tools"] = [*(tools or ()), dict(ONLINE_TOOL)]
 
 
 def beta_headers(request: Request) -> dict[str, str]:
@@ -40,6 +54,8 @@ class MessagesSurface(Surface):
         )
 
     def to_canonical(self, body: dict, call: ClientCall) -> dict:
+        if asks_online(call.model):
+            _with_online_search(body)
         canonical = anthropic.messages_to_chat(body)
         # A part with no canonical form (a server tool, `mcp_servers`...) is refused here;
         # the pipeline then plans with `planning_form` and lets only an Anthropic upstream,

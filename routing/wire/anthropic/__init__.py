@@ -44,16 +44,20 @@ from .response import (
     error_envelope,
     usage_to_canonical,
 )
+from .search import SEARCH_TOOL_NAME, SEARCH_TOOL_TYPE, is_search_tool
 from .stream import AnthropicStreamDecoder, MessagesStreamEncoder
 from .validation import validate_messages_request
 
 __all__ = [
+    "SEARCH_TOOL_NAME",
+    "SEARCH_TOOL_TYPE",
     "AnthropicStreamDecoder",
     "MessagesStreamEncoder",
     "anthropic_to_chat_response",
     "chat_to_anthropic_request",
     "chat_to_messages_response",
     "error_envelope",
+    "is_search_tool",
     "messages_to_chat",
     "model_list",
     "model_object",

@@ -59,6 +59,7 @@ Choices made where the canonical contract is silent:
   take `include_thoughts` to hide reasoning from a client that did not ask for it.
 """
 
+from .grounding import has_search_tool
 from .models import model_list, model_object
 from .options import THINKING_BUDGETS
 from .request import SKIP_SIGNATURE, chat_to_gemini_request, generate_to_chat
@@ -76,6 +77,7 @@ __all__ = [
     "error_envelope",
     "gemini_to_chat_response",
     "generate_to_chat",
+    "has_search_tool",
     "model_list",
     "model_object",
     "validate_count_tokens_request",

@@ -73,6 +73,11 @@ def search_request(tools: Any) -> tuple[dict | None, dict | None]:
     return {}, ({"blocked_domains": blocked} if blocked else None)
 
 
+def has_search_tool(tools: Any) -> bool:
+    """Whether a generateContent `tools` list asks for Google Search grounding."""
+    return search_request(tools)[0] is not None
+
+
 def wants_search(chat: dict) -> bool:
     return isinstance(chat.get(SEARCH_OPTIONS), dict)
 

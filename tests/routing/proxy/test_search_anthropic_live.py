@@ -162,3 +162,51 @@ def test_anthropic_sdk_web_search_to_a_gemini_model(claude, upstreams, stream):
     again = claude.messages.create(**{**request, "messages": history})
     assert again.content[0].type == "text"
     assert upstreams["gemini"].rejections == []
+
+
+def _search_cost(record) -> int:
+    """What the native fakes charge beyond the tokens ($3 / $0.3 cached / $15 per million):
+    $0.01 a search, so a call that searched once is dearer than its tokens by 10**10 pico."""
+    per_token = (
+        (record.prompt_tokens - record.cached_tokens) * 3
+        + record.cached_tokens * 0.3
+        + record.completion_tokens * 15
+    )
+    return record.cost_pico - int(per_token * 10**12 // 1_000_000)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_online_on_an_anthropic_pass_through_sends_the_search_tool(
+    claude, upstreams, django_db_blocker, stream
+):
+    """`model:online` from an Anthropic client to an Anthropic model: the body sent is the
+    client's own plus the web_search server tool, and the search is billed once."""
+    from tests.usage import wait_for_usage
+
+    request = {
+        "model": "anthropic-fake/claude:online",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    if stream:
+        with claude.messages.with_streaming_response.create(**request, stream=True) as raw:
+            request_id = raw.headers["x-orca-request-id"]
+            events = list(raw.parse())
+        stop = next(e for e in events if e.type == "message_delta")
+        assert stop.usage.server_tool_use.web_search_requests == 1
+    else:
+        raw = claude.messages.with_raw_response.create(**request)
+        request_id = raw.headers["x-orca-request-id"]
+        _assert_search_message(raw.parse())
+    assert _sent_tools(upstreams) == [{"type": "web_search_20250305", "name": "web_search"}]
+    assert _search_cost(wait_for_usage(django_db_blocker, request_id)) == 10**10
+
+
+def test_online_keeps_the_anthropic_clients_own_search_tool(claude, upstreams):
+    claude.messages.create(
+        model="anthropic-fake/claude:online",
+        max_tokens=256,
+        tools=[SEARCH_TOOL],
+        messages=[{"role": "user", "content": PROMPT}],
+    )
+    assert _sent_tools(upstreams) == [SEARCH_TOOL]

@@ -134,3 +134,45 @@ def test_openai_chat_web_search_stream_to_a_gemini_model(sdk, upstreams):
     assert citation["url"] == fake.SEARCH_URI
     assert content[citation["start_index"] : citation["end_index"]] == fake.SEARCH_SEGMENT
     assert _sent_search_tool(upstreams) == [{"googleSearch": {}}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_online_on_a_gemini_pass_through_sends_google_search(
+    live, upstreams, django_db_blocker, stream
+):
+    """`model:online` from google-genai to a Gemini model: the body sent is the client's own
+    plus googleSearch in its tools; the grounding comes back and the search is billed once."""
+    import httpx
+
+    from tests.usage import wait_for_usage
+
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "generationConfig": {"maxOutputTokens": 200},
+    }
+    response = httpx.post(
+        f"{live.server.base_url}/v1beta/models/gemini-fake/flash:online:{action}",
+        json=body,
+        headers={"x-goog-api-key": live.key},
+        timeout=20,
+    )
+    assert response.status_code == 200, response.text
+    assert "groundingMetadata" in response.text and fake.SEARCH_URI in response.text
+    assert _sent_search_tool(upstreams) == [{"googleSearch": {}}]
+    assert upstreams["gemini"].requests[-1].json["generationConfig"] == {"maxOutputTokens": 200}
+    record = wait_for_usage(django_db_blocker, response.headers["x-orca-request-id"])
+    per_token = (
+        (record.prompt_tokens - record.cached_tokens) * 3
+        + record.cached_tokens * 0.3
+        + record.completion_tokens * 15
+    )
+    assert record.cost_pico - int(per_token * 10**12 // 1_000_000) == 10**10  # one search
+
+
+def test_online_keeps_the_genai_clients_own_search_tool(gemini_client, upstreams):
+    config = types.GenerateContentConfig(tools=[SEARCH_TOOL])
+    gemini_client.models.generate_content(
+        model="gemini-fake/flash:online", contents=PROMPT, config=config
+    )
+    assert _sent_search_tool(upstreams) == [{"googleSearch": {}}]
