@@ -639,9 +639,9 @@ def _scalars(body: JSONDict) -> None:
         ("auto", "default", "flex", "scale", "priority", "fast", "ultrafast"),
     )
     _enum(body, "prompt_cache_retention", "", ("in_memory", "24h"))
-    for key in ("user", "prompt_cache_key"):
-        _string(body, key, "")
-    _string(body, "safety_identifier", "", max_length=64)
+    _string(body, "prompt_cache_key", "")
+    for key in ("user", "safety_identifier"):  # the spec's 64 for safety_identifier; the
+        _string(body, key, "", max_length=64)  # API holds the deprecated `user` to it too
     options = body.get("stream_options")
     if options is not None:
         _check_keys(_object(options, "stream_options"), ("include_obfuscation",), "stream_options")

@@ -9,7 +9,8 @@ records every request it receives and fails on demand. Behaviour is chosen by th
   With ``web_search_options`` (an object, else a 400 like OpenAI's) and a last user text
   containing "search", the text is ``SEARCH_REPLY`` with one nested ``url_citation`` in
   ``message.annotations`` (streamed: a delta of its own after the text, OpenAI's late
-  delta). Like OpenAI's chat usage, the usage does not count the search.
+  delta). Like OpenAI's chat usage, the usage does not count the search. A ``user`` or
+  ``safety_identifier`` over 64 characters is OpenAI's 400 ``string_above_max_length``.
 * ``fake-error-500`` / ``-503`` / ``-429`` (``Retry-After: 7``) / ``-400``: that status with an
   OpenAI error envelope.
 * ``fake-leaky-error``: 401 whose message echoes the Authorization header it received.
@@ -76,6 +77,7 @@ MODEL_SUFFIX = "-2024-01-01"
 SYSTEM_FINGERPRINT = "fp_fake_upstream"
 EMBEDDING_DIMENSIONS = 8  # the vector length when a request names no dimensions
 MAX_EMBEDDING_INPUTS = 2048
+USER_MAX_LENGTH = 64  # `user` and `safety_identifier` on chat completions
 LONG_WAIT = 30.0  # seconds, for fake-hang and fake-stall-midstream
 SLOW_STREAM_CHUNKS = 200
 SLOW_STREAM_DELAY = 0.05
@@ -492,6 +494,21 @@ class FakeOpenAIUpstream(ValidatingFakeUpstream):
         canned = self._canned_error(request, model)
         if canned is not None:
             return canned
+        for name in ("user", "safety_identifier"):
+            # safety_identifier: maxLength 64 in the OpenAPI spec; the API holds the
+            # deprecated `user` to the same 64 characters.
+            value = body.get(name)
+            if isinstance(value, str) and len(value) > USER_MAX_LENGTH:
+                self._reject(f"{name} too long", model)
+                return _error_response(
+                    400,
+                    f"Invalid '{name}': string too long. Expected a string with maximum "
+                    f"length {USER_MAX_LENGTH}, but got a string with length {len(value)} "
+                    "instead.",
+                    "invalid_request_error",
+                    param=name,
+                    code="string_above_max_length",
+                )
         search = body.get("web_search_options")
         if search is not None and not isinstance(search, dict):
             return _error_response(

@@ -17,8 +17,15 @@ block at the end of a turn, which Claude Code sends) become canonical system mes
 their place in the conversation. Fields that only steer Anthropic's own service
 (`context_management`, `container`, `cache_control`, `service_tier`, `speed`...) have no
 canonical form and are dropped; a pass-through call sends them as the client did.
+
+`metadata.user_id` becomes canonical `user`, bounded to what OpenAI takes there: its
+`safety_identifier` is at most 64 characters (the OpenAPI spec) and the API holds `user` to
+the same, while Claude Code sends about 150. A longer id becomes `orca-` and the first 40
+hex digits of its SHA-256: stable for one id, the same on every call, and never the id
+itself in pieces.
 """
 
+import hashlib
 from typing import Any
 
 from .. import untranslatable
@@ -36,6 +43,7 @@ _EFFORT_FROM_ANTHROPIC = {
     "max": "high",
 }
 STRUCTURED_OUTPUT_NAME = "structured_output"
+USER_LIMIT = 64  # OpenAI's most for `user` / `safety_identifier`
 MID_CONVERSATION_SYSTEM = "mid_conv_system"
 
 Gaps = list[InvalidRequest]
@@ -241,6 +249,14 @@ def _reasoning_to_chat(body: dict, out: dict) -> None:
         }
 
 
+def bounded_user(user_id: str) -> str:
+    """An end-user id as OpenAI takes it: as given up to USER_LIMIT characters, else a
+    stable hash of it (module docstring)."""
+    if len(user_id) <= USER_LIMIT:
+        return user_id
+    return "orca-" + hashlib.sha256(user_id.encode("utf-8", "replace")).hexdigest()[:40]
+
+
 def messages_to_chat(body: dict) -> dict:
     """A (validated) Messages request as a canonical chat request; what has no canonical form
     is left out, the first such part recorded under untranslatable.KEY."""
@@ -275,7 +291,7 @@ def messages_to_chat(body: dict) -> dict:
     _reasoning_to_chat(body, out)
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        out["user"] = metadata["user_id"]
+        out["user"] = bounded_user(metadata["user_id"])
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}

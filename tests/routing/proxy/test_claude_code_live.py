@@ -260,3 +260,28 @@ def test_model_list_errors_speak_anthropic(live, path, headers, status, error_ty
     assert response.status_code == status
     assert response.json()["type"] == "error"
     assert response.json()["error"]["type"] == error_type
+
+
+CLAUDE_CODE_USER_ID = (  # the shape Claude Code 2.1 sends: 150 characters
+    "user_" + "a1b2c3d4" * 8 + "_account_0f3c9a1e-7d2b-4c55-9e1f-2a6b8c0d4e7f"
+    "_session_5b7e1c2a-9d3f-4e8b-a6c1-3f2d7e9b1a0c"
+)
+
+
+def test_claude_codes_long_user_id_reaches_an_openai_kind_within_its_limit(claude, upstreams):
+    """metadata.user_id (about 150 characters) becomes a `user` OpenAI accepts (at most 64):
+    a stable hash of it, the same on every call; a short one goes as it is."""
+    assert len(CLAUDE_CODE_USER_ID) > 64
+    sent = []
+    for user_id in (CLAUDE_CODE_USER_ID, CLAUDE_CODE_USER_ID, "user-42"):
+        message = claude.messages.create(
+            model="fake/chat",
+            max_tokens=64,
+            metadata={"user_id": user_id},
+            messages=[{"role": "user", "content": "Hi"}],
+        )
+        assert message.content[0].type == "text"
+        sent.append(upstreams["openai"].requests[-1].json["user"])
+    assert upstreams["openai"].rejections == []
+    assert sent[0] == sent[1] and sent[0].startswith("orca-") and len(sent[0]) <= 64
+    assert sent[2] == "user-42"

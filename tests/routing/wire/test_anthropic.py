@@ -1174,3 +1174,21 @@ def test_decoder_raises_on_error_events_and_waits_for_the_end():
     with pytest.raises(StreamError) as info:
         decoder.feed(sse("error", error={"type": "overloaded_error", "message": "Overloaded"}))
     assert (info.value.message, info.value.type) == ("Overloaded", "overloaded_error")
+
+
+def test_a_long_metadata_user_id_becomes_a_bounded_stable_user():
+    from routing.wire.anthropic.client_request import USER_LIMIT, messages_to_chat
+
+    def user_of(user_id: str) -> str:
+        body = {
+            "model": "m",
+            "max_tokens": 8,
+            "metadata": {"user_id": user_id},
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+        return messages_to_chat(body)["user"]
+
+    long_id = "user_" + "f" * 64 + "_account__session_" + "9" * 36
+    assert user_of(long_id) == user_of(long_id) != user_of(long_id + "x")
+    assert len(user_of(long_id)) <= USER_LIMIT and long_id[:20] not in user_of(long_id)
+    assert user_of("x" * USER_LIMIT) == "x" * USER_LIMIT  # at the limit: as given
