@@ -32,6 +32,7 @@ urlpatterns = [
     path("w/<slug:slug>/routers/", routing_views.routers, name="routers"),
     path("w/<slug:slug>/routers/<str:name>/", routing_views.router_edit, name="router_edit"),
     path("w/<slug:slug>/playground/", routing_views.playground, name="playground"),
+    path("w/<slug:slug>/playground/chat/", routing_views.playground_chat, name="playground_chat"),
     path("w/<slug:slug>/models/", routing_views.models_view, name="models"),
     path("w/<slug:slug>/usage/", billing_views.usage, name="usage"),
     path("w/<slug:slug>/usage/<str:request_id>/", billing_views.usage_detail, name="usage_detail"),

@@ -71,27 +71,3 @@ class RouterForm(forms.Form):
     def save(self) -> Router:
         assert self.serializer is not None, "call is_valid() first"
         return self.serializer.save(workspace=self.workspace)
-
-
-class PlaygroundForm(forms.Form):
-    target = forms.ChoiceField(label="Router or model")
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20_000)
-    api_key = forms.CharField(
-        label="API key",
-        max_length=200,
-        strip=True,
-        # never rendered back into the page, never stored
-        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
-        help_text="An sk-orca- key of this workspace; sent once to the relay, not stored.",
-    )
-
-    def __init__(self, *args, routers=(), models=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        choices = []
-        if routers:
-            choices.append(
-                ("Routers", [(f"orcarouter/{name}", f"orcarouter/{name}") for name in routers])
-            )
-        if models:
-            choices.append(("Models", [(model, model) for model in models]))
-        self.fields["target"].choices = choices

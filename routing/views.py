@@ -3,28 +3,34 @@
 Viewers read every page; developers and above create, change and delete routers and send
 playground prompts. Another workspace's router name answers 404 like a missing one."""
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from workspaces.access import member_view
-from workspaces.keys import hash_key
-from workspaces.models import ApiKey, Role, Workspace
+from workspaces.models import Role, Workspace
+from workspaces.session_keys import playground_key
 
-from .forms import PlaygroundForm, RouterForm
+from .forms import RouterForm
 from .models import Capability, Model, Router
-from .playground import client_ip, send_prompt
+from .playground import (
+    CHAT_PATH,
+    MAX_OUTPUT_TOKENS,
+    TIMEOUT_SECONDS,
+    BadCall,
+    IncompleteReply,
+    client_ip,
+    open_stream,
+    parse_call,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,68 +120,87 @@ def router_edit(request, slug, name):
 
 # --- Playground ------------------------------------------------------------------------------
 
-
-@dataclass
-class _Playground:
-    form: PlaygroundForm
-    status: int = 200
-    # What to send once the form is valid and the key is ours; holds the raw key, so it is
-    # kept out of repr() (and with it out of any log line or error report that prints one).
-    send: dict | None = dataclasses.field(default=None, repr=False)
-    result: dict | None = None
+DEFAULT_TARGET = "orcarouter/auto"
+# The relay's headers the page may read: which model answered, the call's id and cost.
+PASSED_HEADERS = (b"x-orca-request-id", b"x-orca-resolved-model", b"x-orca-router", b"x-orca-cost")
 
 
-def _playground_form(request: HttpRequest, workspace: Workspace) -> _Playground:
-    router_names = list(
+def _chat_model_ids() -> list[str]:
+    return [
+        public_id
+        for public_id, endpoints in Model.objects.filter(
+            enabled=True, provider__enabled=True
+        ).values_list("public_id", "endpoint_types")
+        if not {"chat", "responses"}.isdisjoint(endpoints or ["chat"])
+    ]
+
+
+def _playground_targets(workspace: Workspace) -> tuple[list[str], list[str]]:
+    routers = list(
         Router.objects.filter(workspace=workspace, enabled=True)
         .order_by("name")
         .values_list("name", flat=True)
     )
-    choices = {"routers": router_names, "models": _catalog_ids()}
-    if request.method != "POST":
-        initial = {"target": request.GET["target"]} if request.GET.get("target") else {}
-        return _Playground(PlaygroundForm(initial=initial, **choices))
-    form = PlaygroundForm(request.POST, **choices)
-    if not form.is_valid():
-        return _Playground(form, status=400)
-    api_key = form.cleaned_data["api_key"]
-    if not ApiKey.objects.filter(workspace=workspace, key_hash=hash_key(api_key)).exists():
-        form.add_error("api_key", "Not an API key of this workspace.")
-        return _Playground(form, status=400)
-    send = {
-        "api_key": api_key,
-        "target": form.cleaned_data["target"],
-        "prompt": form.cleaned_data["prompt"],
-        "ip": client_ip(request),
-    }
-    return _Playground(form, send=send)
+    return [f"orcarouter/{name}" for name in routers], sorted(_chat_model_ids())
 
 
-def _playground_page(request: HttpRequest, page: _Playground) -> HttpResponse:
-    if not request.membership.has_role(Role.DEVELOPER):
-        _readonly(page.form)
+@member_view(cast(str, Role.VIEWER))
+@require_safe
+def playground(request, slug):
+    """The page: model and router pickers, a system message, parameters and the
+    conversation; static/orca/playground.js sends it to `playground_chat`."""
+    routers, models = _playground_targets(request.workspace)
+    wanted = request.GET.get("target", "")
+    default = wanted if wanted in routers or wanted in models else DEFAULT_TARGET
+    if default not in routers and default not in models:
+        default = (routers or models or [""])[0]
     context = {
         "workspace": request.workspace,
-        "form": page.form,
-        "result": page.result,
+        "routers": routers,
+        "models": models,
+        "default_target": default,
         "can_send": request.membership.has_role(Role.DEVELOPER),
+        "max_output_tokens": MAX_OUTPUT_TOKENS,
     }
-    response = render(request, "dashboard/playground.html", context, status=page.status)
+    return render(request, "dashboard/playground.html", context)
+
+
+def _error(status: int, message: str, param: str | None = None) -> JsonResponse:
+    return JsonResponse({"error": {"message": message, "param": param}}, status=status)
+
+
+@member_view(cast(str, Role.DEVELOPER))
+@require_POST
+async def playground_chat(request: HttpRequest, slug: str) -> HttpResponse:
+    """One send: the conversation as JSON in, the relay's SSE stream out (or its JSON error
+    with its status). Asynchronous, so a long stream waits in the event loop instead of
+    holding a worker thread; the relay is called in process (routing/playground.py), never
+    through a URL built from the request."""
+    workspace = request.workspace
+    routers, models = await sync_to_async(_playground_targets)(workspace)
+    try:
+        call = parse_call(request.body, frozenset(routers) | frozenset(models))
+    except BadCall as exc:
+        return _error(400, str(exc), exc.param)
+    api_key = await sync_to_async(playground_key)(request, workspace)
+    try:
+        stream = await open_stream(
+            CHAT_PATH, call.body(), api_key=api_key, client_ip=client_ip(request)
+        )
+    except TimeoutError:
+        return _error(504, f"the relay did not answer within {TIMEOUT_SECONDS:g} seconds")
+    except IncompleteReply:
+        return _error(502, "the relay ended the call without an answer")
+    content_type = stream.header(b"content-type") or "application/octet-stream"
+    response = StreamingHttpResponse(
+        stream.chunks(), status=stream.status, content_type=content_type
+    )
+    for name in PASSED_HEADERS:
+        if (value := stream.header(name)) is not None:
+            response[name.decode()] = value
+    response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the stream back
     add_never_cache_headers(response)
     return response
-
-
-@member_view(cast(str, Role.VIEWER), write_minimum=cast(str, Role.DEVELOPER))
-@sensitive_post_parameters("api_key")  # kept out of error reports
-async def playground(request: HttpRequest, slug: str) -> HttpResponse:
-    """Asynchronous, so a minute-long call waits in the event loop instead of holding a
-    worker thread; the ORM and template work runs in a thread around it. The relay is
-    called in process (routing/playground.py), never through a URL built from the request."""
-    page = await sync_to_async(_playground_form)(request, request.workspace)
-    if page.send is not None:
-        page.result = await send_prompt(**page.send)
-        page.send = None
-    return await sync_to_async(_playground_page)(request, page)
 
 
 # --- Models ----------------------------------------------------------------------------------

@@ -5,4 +5,4 @@ class WorkspacesConfig(AppConfig):
     name = "workspaces"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects cache invalidation)
+        from . import session_keys, signals  # noqa: F401  (connect logout and cache signals)

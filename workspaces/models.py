@@ -111,6 +111,15 @@ class ApiKey(models.Model):
     weekly_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     monthly_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
 
+    class Purpose(models.TextChoices):
+        API = "api", "API key"
+        # Minted by the dashboard for one login session's playground (workspaces/session_keys.py).
+        PLAYGROUND = "playground", "Playground session key"
+
+    purpose = models.CharField(
+        max_length=16, choices=Purpose.choices, default=Purpose.API, editable=False
+    )
+
     objects = VersionedQuerySet.as_manager()
     # For bookkeeping writes (last_used_at) that must not flush every gateway's caches.
     untracked = models.Manager()  # noqa: DJ012  (a manager, not a field)

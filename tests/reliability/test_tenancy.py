@@ -148,7 +148,7 @@ BODIES: dict[str, list[dict]] = {
         {"name": "{name}", "candidates": "stolen/*", "strategy": "cheapest"},
     ],
     "dashboard:credits": [{"amount": "20"}],
-    "dashboard:playground": [{"target": "fake/chat", "prompt": "hi", "api_key": "{api_key}"}],
+    "dashboard:playground_chat": [{"target": "fake/chat", "prompt": "hi"}],
     "dashboard:management_keys": [{"name": "stolen", "role": "viewer", "expires_in": "never"}],
     "dashboard:management_key_revoke": [{}],
     # Management API (JSON bodies)

@@ -4,8 +4,9 @@ The dashboard once built the relay URL from the request's Host header, so a deve
 point it (and the workspace's API key) at any local port and read the answers back: an SSRF
 and a port scanner. These tests send hostile Host headers at a real listening socket and
 check that nothing ever connects to it, that the call is still served and metered, that the
-raw key shows up in no page, log line or stored row, and that a slow playground call does
-not hold up the rest of the dashboard."""
+session's playground key shows up in no page, log line or stored row (the session holds
+only a salt), that the answer streams as SSE, and that a slow playground call neither holds
+up the rest of the dashboard nor outlives the browser that asked for it."""
 
 import json
 import re
@@ -14,11 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from billing.models import UsageRecord
@@ -27,10 +28,11 @@ from tests.fakes.openai_upstream import REPLY_TEXT
 from tests.live import free_port
 from tests.usage import wait_for_usage
 from workspaces import services
+from workspaces.keys import hash_key
 from workspaces.models import ApiKey, Membership, Role
 
 PLAYGROUND = "/w/acme/playground/"
-REQUEST_ID = re.compile(r"<code>x-orca-request-id</code></th><td><code>(req_[0-9a-f]+)</code>")
+CHAT = "/w/acme/playground/chat/"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Listener:
     each one at once, or, with `answer`, replies with that body once `release` is set."""
 
     answer: bytes | None = None
+    content_type: bytes = b"application/json"
     release: threading.Event = field(default_factory=threading.Event)
     received: list[bytes] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -72,8 +75,9 @@ class Listener:
                     if not self._hold(conn):
                         continue
                     head = (
-                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                        b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(self.answer)
+                        b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\n"
+                        b"connection: close\r\ncontent-length: %d\r\n\r\n"
+                        % (self.content_type, len(self.answer))
                     )
                     conn.sendall(head + self.answer)
 
@@ -119,24 +123,50 @@ class Dashboard:
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.base_url + path, headers=self._cookies(), timeout=20)
 
-    def csrf(self, path: str) -> tuple[str, dict[str, str]]:
-        """The form's CSRF token and the headers to post it with."""
-        page = self.get(path)
+    def csrf_headers(self) -> dict[str, str]:
+        page = self.get(PLAYGROUND)
         assert page.status_code == 200, page.text[:500]
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        return token, self._cookies(f"; csrftoken={page.cookies['csrftoken']}")
+        token = re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+        headers = self._cookies(f"; csrftoken={page.cookies['csrftoken']}")
+        return {**headers, "X-CSRFToken": token, "Content-Type": "application/json"}
 
     def post_playground(self, data: dict, host: str | None = None) -> httpx.Response:
-        path = PLAYGROUND
-        token, headers = self.csrf(path)
+        """What playground.js sends, read to the end."""
+        headers = self.csrf_headers()
         if host is not None:
             headers["Host"] = host
         return httpx.post(
-            self.base_url + path,
-            data={**data, "csrfmiddlewaretoken": token},
-            headers=headers,
-            timeout=30,
+            self.base_url + CHAT, content=chat_body(data), headers=headers, timeout=30
         )
+
+    def session_key(self, django_db_blocker) -> str:
+        """The raw playground key of this session, derived as the server derives it."""
+        from django.contrib.sessions.backends.db import SessionStore
+
+        from workspaces.session_keys import SESSION_FIELD, _derive
+
+        with django_db_blocker.unblock():
+            entries = SessionStore(self.session).load()[SESSION_FIELD]
+        [entry] = entries.values()
+        return _derive(self.session, entry["salt"])
+
+
+def chat_body(data: dict) -> bytes:
+    return json.dumps(
+        {"target": data["target"], "messages": [{"role": "user", "content": data["prompt"]}]}
+    ).encode()
+
+
+def answer_of(response: httpx.Response) -> str:
+    """The text of an SSE chat stream."""
+    assert response.headers["content-type"].startswith("text/event-stream"), response.text[:500]
+    text = ""
+    for line in response.text.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            chunk = json.loads(line[6:])
+            for choice in chunk.get("choices") or []:
+                text += (choice.get("delta") or {}).get("content") or ""
+    return text
 
 
 @pytest.fixture
@@ -161,14 +191,13 @@ def _no_secret_in(text: str, key: str) -> None:
 @pytest.mark.parametrize("hostname", ["127.0.0.1", "localhost"])
 def test_a_hostile_host_header_never_reaches_its_port(live, upstream, dashboard, trap, hostname):
     response = dashboard.post_playground(
-        {"target": "fake/chat", "prompt": "Say hi", "api_key": live.key},
+        {"target": "fake/chat", "prompt": "Say hi"},
         host=f"{hostname}:{trap.port}",
     )
     assert trap.received == [], "the playground connected to the port named in Host"
     assert response.status_code == 200
-    assert REPLY_TEXT in response.text  # served in-process by the relay, not by the port
+    assert REPLY_TEXT in answer_of(response)  # served in-process by the relay, not the port
     assert len(upstream.requests) == 1
-    _no_secret_in(response.text, live.key)
 
 
 def test_the_answer_does_not_depend_on_the_port_in_host(live, upstream, dashboard, trap):
@@ -176,66 +205,64 @@ def test_the_answer_does_not_depend_on_the_port_in_host(live, upstream, dashboar
     closed = free_port()
     pages = [
         dashboard.post_playground(
-            {"target": "fake/chat", "prompt": "Say hi", "api_key": live.key},
+            {"target": "fake/chat", "prompt": "Say hi"},
             host=host,
         )
         for host in (f"127.0.0.1:{trap.port}", f"127.0.0.1:{closed}", None)
     ]
     assert trap.received == []
     assert [page.status_code for page in pages] == [200, 200, 200]
-    assert all(REPLY_TEXT in page.text for page in pages)
+    assert all(REPLY_TEXT in answer_of(page) for page in pages)
 
 
 def test_a_playground_call_is_metered_and_the_key_stays_secret(
     live, upstream, dashboard, django_db_blocker
 ):
-    response = dashboard.post_playground(
-        {"target": "fake/chat", "prompt": "Say hi", "api_key": live.key}
-    )
-    assert response.status_code == 200 and REPLY_TEXT in response.text
-    assert "Status</th><td>200" in response.text
-    request_id = REQUEST_ID.search(response.text).group(1)
+    response = dashboard.post_playground({"target": "fake/chat", "prompt": "Say hi"})
+    assert response.status_code == 200 and REPLY_TEXT in answer_of(response)
+    request_id = response.headers["x-orca-request-id"]
     record = wait_for_usage(django_db_blocker, request_id)
+    secret = dashboard.session_key(django_db_blocker)
     with django_db_blocker.unblock():
-        key = ApiKey.objects.get(workspace=live.workspace, name="live")
+        key = ApiKey.objects.get(key_hash=hash_key(secret))
         row = UsageRecord.objects.filter(pk=record.pk).values().get()
+    assert key.purpose == ApiKey.Purpose.PLAYGROUND and key.workspace_id == live.workspace.id
     assert record.workspace_id == live.workspace.id and record.api_key_id == key.id
     assert record.model == "fake/chat" and record.status_code == 200
     assert record.prompt_tokens > 0 and record.cost_pico > 0
-    _no_secret_in(json.dumps(row, default=str), live.key)
-    _no_secret_in(response.text, live.key)
-    _no_secret_in(live.log_path.read_text(errors="replace"), live.key)
-    # What reached the upstream carried Orca's provider credential, never the client's key.
-    _no_secret_in(json.dumps([r.headers for r in upstream.requests], default=str), live.key)
+    assert record.streamed
+    _no_secret_in(json.dumps(row, default=str), secret)
+    _no_secret_in(response.text + json.dumps(dict(response.headers)), secret)
+    _no_secret_in(live.log_path.read_text(errors="replace"), secret)
+    # What reached the upstream carried Orca's provider credential, never the session's key.
+    _no_secret_in(json.dumps([r.headers for r in upstream.requests], default=str), secret)
+    with django_db_blocker.unblock():
+        sessions = json.dumps(list(Session.objects.values_list("session_data", flat=True)))
+    _no_secret_in(sessions, secret)  # derived when needed, never stored
 
 
-def test_the_error_of_a_refused_call_is_shown_without_the_key(live, upstream, dashboard):
-    response = dashboard.post_playground(
-        {"target": "fake/error-429", "prompt": "Say hi", "api_key": live.key}
-    )
-    assert response.status_code == 200
-    assert "Error 429" in response.text and "x-orca-request-id" in response.text
-    _no_secret_in(response.text, live.key)
+def test_the_error_of_a_refused_call_is_shown_without_the_key(
+    live, upstream, dashboard, django_db_blocker
+):
+    response = dashboard.post_playground({"target": "fake/error-429", "prompt": "Say hi"})
+    assert response.status_code == 429
+    assert response.json()["error"]["message"] and response.headers["x-orca-request-id"]
+    _no_secret_in(response.text, dashboard.session_key(django_db_blocker))
 
 
 @pytest.fixture
 def held_model(live, db_access) -> Iterator[Listener]:
     """A model whose upstream holds its answer until the test releases it."""
-    answer = {
-        "id": "chatcmpl-held",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "held-chat",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "released"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-    }
-    listener = Listener(answer=json.dumps(answer).encode())
+    chunks = [
+        {"id": "chatcmpl-held", "object": "chat.completion.chunk", "created": 1,
+         "model": "held-chat", "choices": [{"index": 0, "delta": {"role": "assistant",
+         "content": "released"}, "finish_reason": None}]},
+        {"id": "chatcmpl-held", "object": "chat.completion.chunk", "created": 1,
+         "model": "held-chat", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
+    ]  # fmt: skip
+    stream = b"".join(b"data: %s\n\n" % json.dumps(c).encode() for c in chunks)
+    listener = Listener(answer=stream + b"data: [DONE]\n\n", content_type=b"text/event-stream")
     provider = Provider(
         slug="playground-held",
         name="Held upstream",
@@ -268,9 +295,7 @@ def test_a_pending_playground_call_does_not_hold_up_the_dashboard(live, dashboar
     outcome: dict = {}
 
     def play() -> None:
-        outcome["page"] = dashboard.post_playground(
-            {"target": "held/chat", "prompt": "Wait", "api_key": live.key}
-        )
+        outcome["page"] = dashboard.post_playground({"target": "held/chat", "prompt": "Wait"})
 
     thread = threading.Thread(target=play, daemon=True)
     thread.start()
@@ -283,25 +308,22 @@ def test_a_pending_playground_call_does_not_hold_up_the_dashboard(live, dashboar
     finally:
         held_model.release.set()
         thread.join(30)
-    assert outcome["page"].status_code == 200 and "released" in outcome["page"].text
+    assert outcome["page"].status_code == 200 and answer_of(outcome["page"]) == "released"
 
 
 def test_leaving_the_page_cancels_the_pending_call(live, dashboard, held_model, django_db_blocker):
     """The browser goes away mid-call: the relay call is cancelled with it (metered as 499,
     client closed) and its upstream connection closed, instead of a thread waiting out the
     upstream until the relay's own deadline ends the call as a timeout."""
-    token, headers = dashboard.csrf(PLAYGROUND)
-    form = urlencode(
-        {"target": "held/chat", "prompt": "Wait", "api_key": live.key, "csrfmiddlewaretoken": token}
-    ).encode()
+    headers = dashboard.csrf_headers()
+    form = chat_body({"target": "held/chat", "prompt": "Wait"})
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     port = int(live.server.base_url.rsplit(":", 1)[1])
     with django_db_blocker.unblock():
         before = UsageRecord.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as browser:
         browser.sendall(
-            f"POST {PLAYGROUND} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
-            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"POST {CHAT} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
             f"Content-Length: {len(form)}\r\nConnection: close\r\n\r\n".encode()
             + form
         )
