@@ -124,6 +124,8 @@ if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        # kombu's exchange tables (default: ./control, at the repository root).
+        "control_folder": str(VAR_DIR / "celery-control"),
     }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -131,7 +133,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict = {
     # Roll usage records up into hourly and daily buckets (idempotent; recomputes recent ones).
-    "usage-rollups": {"task": "billing.tasks.roll_up_recent_usage", "schedule": 300.0},
+    "usage-rollups": {
+        "task": "billing.tasks.roll_up_recent_usage",
+        # `make run` sets 60 s, so a newcomer's charts fill within a minute.
+        "schedule": env.float("ORCA_ROLLUP_SECONDS", default=300.0),
+    },
     # Settle balance reservations whose settlement never reached Redis.
     "release-lost-holds": {"task": "billing.tasks.release_lost_holds", "schedule": 300.0},
     # Delete prompt/output text whose retention period is over.

@@ -1,4 +1,6 @@
-"""`make run` from a fresh copy of the repository answers with the key it printed."""
+"""`make run` from a fresh copy of the repository: the key it printed answers, the login it
+printed opens the demo workspace's dashboard, the playground's default answers, and the
+worker runs beat, so the usage chart fills (with Celery's files under var/)."""
 
 import os
 import re
@@ -40,6 +42,7 @@ def test_make_run_serves_the_demo_model_with_the_printed_key(tmp_path):
         if not k.startswith(("PYTEST", "DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_", "ORCA_"))
         and k not in {"SECRET_KEY", "VIRTUAL_ENV"}
     }
+    env["ORCA_ROLLUP_SECONDS"] = "3"  # beat rolls usage up every 3 s instead of make run's 60
     log_path = tmp_path / "make-run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -78,6 +81,50 @@ def test_make_run_serves_the_demo_model_with_the_printed_key(tmp_path):
         while "ready" not in log_path.read_text() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert re.search(r"celery@\S+ ready", log_path.read_text()), "no Celery worker started"
+        assert "beat: Starting" in log_path.read_text(), "the worker runs without beat"
+
+        login = re.search(r"Demo login:\s+(\S+) / (\S+)", log_path.read_text())
+        assert login, "make run printed no login:\n" + log_path.read_text()[-3000:]
+        browser = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        form = browser.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        signed_in = browser.post(
+            "/accounts/login/",
+            data={"username": login.group(1), "password": login.group(2)},
+            headers={"X-CSRFToken": token},
+        )
+        assert signed_in.status_code == 302, signed_in.text[:2000]
+        home = browser.get("/")
+        assert "Demo workspace" in home.text and "Owner" in home.text
+
+        # The playground's default target answers (orcarouter/auto picks the free demo model).
+        page = browser.get("/w/demo/playground/")
+        default = re.search(r'<option value="([^"]+)" selected>', page.text).group(1)
+        assert default == "orcarouter/auto"
+        token = re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+        answer = browser.post(
+            "/w/demo/playground/chat/",
+            json={"target": default, "messages": [{"role": "user", "content": "hi"}]},
+            headers={"X-CSRFToken": token},
+        )
+        assert answer.status_code == 200, answer.text[:2000]
+        assert "You said: hi" in "".join(re.findall(r'"content":\s*"([^"]*)"', answer.text))
+        assert answer.headers["x-orca-resolved-model"] == "orca/demo"
+
+        # Beat rolls the calls up: the usage chart shows the demo model.
+        deadline = time.monotonic() + 90
+        while (
+            "orca/demo"
+            not in (usage := browser.get("/w/demo/usage/").text)
+            .split('data-metric="requests"')[-1]
+            .split("</figure>")[0]
+        ):
+            assert time.monotonic() < deadline, "the usage chart never filled:\n" + usage[-3000:]
+            time.sleep(1)
+
+        assert not (checkout / "control").exists(), "Celery's control/ is at the repository root"
+        assert (checkout / "var" / "celery-control").is_dir()
+        assert not (checkout / "celerybeat-schedule").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

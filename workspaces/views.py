@@ -36,7 +36,8 @@ NO_SPEND = KeySpend()
 SLUG_MAX = Workspace._meta.get_field("slug").max_length
 # How a workspace gets credits, as the home page says it (a payment page may replace it).
 CREDITS_HINT = (
-    "staff grant credits from the admin; the demo workspace that make run seeds starts with $10"
+    "add credit on the workspace's Credits page (by card when Stripe is set up, otherwise "
+    "staff grant it); the demo workspace that make run seeds starts with $10"
 )
 
 

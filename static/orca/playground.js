@@ -38,10 +38,7 @@
   const meta = (turn, parts) => {
     const line = document.createElement("span");
     line.className = "meta";
-    for (const part of parts) {
-      if (typeof part === "string") line.append(part);
-      else line.append(part);
-    }
+    parts.forEach((part, index) => line.append(...(index ? [" · ", part] : [part])));
     turn.append(line);
   };
 
@@ -70,6 +67,7 @@
     $("pg-stop").hidden = false;
     let answer = "";
     let usage = null;
+    let servedBy = "";
     let failed = null;
     let response;
     try {
@@ -109,6 +107,7 @@
                 out.textContent = answer;
               }
               if (chunk.usage) usage = chunk.usage;
+              if (chunk.model && !servedBy) servedBy = chunk.model;
             }
           }
         }
@@ -123,19 +122,19 @@
     }
     const parts = [];
     if (response) {
-      const model = response.headers.get("x-orca-resolved-model");
+      const model = response.headers.get("x-orca-resolved-model") || servedBy;
       const id = response.headers.get("x-orca-request-id");
       if (model) parts.push(model);
       if (usage) {
-        parts.push(` · ${usage.prompt_tokens ?? "?"} in / ${usage.completion_tokens ?? "?"} out tokens`);
-        if (usage.cost !== undefined) parts.push(` · $${usage.cost}`);
+        parts.push(`${usage.prompt_tokens ?? "?"} in / ${usage.completion_tokens ?? "?"} out tokens`);
+        if (usage.cost !== undefined) parts.push(`$${usage.cost}`);
       }
       if (id) {
         const link = document.createElement("a");
         link.href = `${root.dataset.usageUrl}${encodeURIComponent(id)}/`;
         link.textContent = id;
         link.className = "request-id";
-        parts.push(" · ", link);
+        parts.push(link);
       }
     }
     if (failed) {

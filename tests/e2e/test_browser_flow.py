@@ -1,10 +1,13 @@
-"""The dashboard acceptance flow in a real browser (issue 6).
+"""The dashboard acceptance flow in a real browser (issues 6 and 15).
 
 Playwright (sync API) drives Debian's Chromium at /usr/bin/chromium, headless, against the
-session's live server: sign up -> create a workspace -> create a key and copy it -> a chat
-completion with that key through the API -> the request shows in the usage log and chart ->
-revoke the key -> the key gets 401. Screenshots of the keys, routers and usage pages go to
-<repo>/artefacts/ (git-ignored).
+session's live server: the landing page -> sign up -> create a workspace -> top up ->
+create a key (shown once, copied; a reload creates no second one) -> a call with it through
+the API -> the playground streams an answer -> the usage log and chart show the calls ->
+the key's spend matches its usage records -> edit the key's limit, which the relay then
+enforces (the refused call shows in the log) -> revoke it -> 401. Pages are also opened at
+390 px wide (the nav folds, nothing overflows). Screenshots go to <repo>/artefacts/
+(git-ignored).
 
 Never `playwright install` here: it downloads a browser build, which this network refuses.
 
@@ -144,16 +147,69 @@ def _wait_for_usage(request_id: str, timeout: float = 5.0):
     return record
 
 
-def test_sign_up_to_revoked_key(live, orm, browser_context):
+def _fits(page, width: int) -> None:
+    """Nothing on the page is wider than the viewport (wide tables scroll in their box)."""
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url} is {scroll} px wide at a {width} px viewport"
+
+
+def _narrow(browser_context, path: str, name: str) -> None:
+    """`path` at 390 px in the same session: fits, nav folded behind the Menu toggle."""
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(path)
+    _no_server_error(page)
+    _fits(page, 390)
+    toggle = page.locator("label.nav-toggle-label")
+    if toggle.count():
+        nav = page.locator(".nav")
+        assert not nav.is_visible(), f"the nav of {path} is not folded at 390 px"
+        toggle.click()
+        assert nav.is_visible()
+        page.screenshot(path=ARTEFACTS / f"{name}-390-menu.png", full_page=False)
+        toggle.click()
+    page.screenshot(path=ARTEFACTS / f"{name}-390.png", full_page=True)
+    page.close()
+
+
+def _spend_of_key(key_id: int) -> int:
+    from django.db.models import Sum
+
+    from billing.models import UsageRecord
+
+    return UsageRecord.objects.filter(api_key_id=key_id).aggregate(s=Sum("cost_pico"))["s"] or 0
+
+
+def _top_up(page, orm, slug: str) -> None:
+    """TOP UP: credits for the new workspace. The Stripe Checkout step (fake Stripe) goes
+    here: open the Credits page, pay, come back with the balance raised. Until it lands,
+    staff grant the credits (committed, so the server sees them)."""
     from billing.services import grant_credits
 
+    workspace = orm(_workspace, slug)
+    orm(grant_credits, workspace.id, Decimal("5"), note="browser e2e")
+    page.goto("/")
+    assert "$5.00" in _text(page), _text(page)
+
+
+def test_landing_to_revoked_key(live, orm, browser_context):
     ARTEFACTS.mkdir(exist_ok=True)
     page = browser_context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # a confirm() before revoking, if any
     tag = secrets.token_hex(4)
 
+    # The landing page: what Orca is, sign-up and log-in; a favicon.
+    page.goto("/")
+    _no_server_error(page)
+    assert "LLM API gateway" in _text(page)
+    assert page.request.get("/favicon.ico").ok
+    page.screenshot(path=ARTEFACTS / "landing.png", full_page=True)
+    _narrow(browser_context, "/", "landing")
+    with page.expect_navigation():
+        page.locator("main .hero a", has_text="Create an account").click()
+    assert page.url.endswith("/accounts/signup/"), page.url
+
     # Sign up: the new account is logged in and sent on to create a workspace.
-    page.goto("/accounts/signup/")
     signup = "form:has([name=password2])"
     page.fill(f"{signup} [name=username]", f"e2e-{tag}")
     page.fill(f"{signup} [name=email]", f"e2e-{tag}@example.com")
@@ -172,29 +228,29 @@ def test_sign_up_to_revoked_key(live, orm, browser_context):
     slug = match.group(1)
     assert slug.startswith(f"e2e-{tag}")
 
-    # Create a key: shown once in #new-key; the copy button puts it on the clipboard.
+    _top_up(page, orm, slug)
+    page.goto(f"/w/{slug}/keys/")
+
+    # Create a key: redirected to the list, shown once in #new-key, copied to the clipboard.
     key_form = "form:has([name=expires_in])"
     page.fill(f"{key_form} [name=name]", "browser")
     _submit(page, key_form)
     _no_server_error(page)
+    assert page.url.endswith(f"/w/{slug}/keys/"), page.url  # POST, redirect, GET
     new_key = page.locator("#new-key")
     new_key.wait_for(state="visible")
     raw_key = new_key.inner_text().strip()
     assert raw_key.startswith(KEY_PREFIX), raw_key
-    script = page.request.get("/static/orca/dashboard.js")
-    assert script.ok, (
-        f"the copy button's script /static/orca/dashboard.js answers {script.status}: "
-        "the ASGI app serves no static files"
-    )
+    page.screenshot(path=ARTEFACTS / "key-created.png", full_page=True)
     page.locator("[data-copy='#new-key']").click()
     deadline = time.monotonic() + 5
     while (copied := page.evaluate("navigator.clipboard.readText()").strip()) != raw_key:
         assert time.monotonic() < deadline, f"the copy button put {copied!r} on the clipboard"
         time.sleep(0.1)
-
-    # Credits for the new workspace (committed, so the server sees them).
-    workspace = orm(_workspace, slug)
-    orm(grant_credits, workspace.id, Decimal("5"), note="browser e2e")
+    page.reload()  # the browser's reload: a GET, no second key, the secret gone
+    assert raw_key not in page.content()
+    assert page.locator("table.keys tbody tr").count() == 1
+    key = orm(_key, slug, "browser")
 
     # A chat completion with the copied key through the API.
     client = openai.OpenAI(base_url=live.base_url, api_key=raw_key, max_retries=0, timeout=20)
@@ -202,29 +258,86 @@ def test_sign_up_to_revoked_key(live, orm, browser_context):
         model="fake/chat", messages=[{"role": "user", "content": "hello from the browser test"}]
     )
     request_id = raw.headers["x-orca-request-id"]
-    completion = raw.parse()
-    assert completion.choices[0].message.content
+    assert raw.parse().choices[0].message.content
     record = orm(_wait_for_usage, request_id)
-    assert record.workspace_id == workspace.id and record.model == "fake/chat"
-    orm(_roll_up_now)
+    assert record.workspace_id == key.workspace_id and record.model == "fake/chat"
 
-    # The request appears in the usage log (records are flushed in batches: reload, bounded),
-    # and in the charts, which are drawn from the rollups.
+    # The playground, from the top nav: a system message, a model picked, a streamed answer,
+    # then a second turn that carries the first.
+    page.locator("nav.sections a", has_text="Playground").click()
+    page.wait_for_url(f"**/w/{slug}/playground/")
+    _no_server_error(page)
+    assert page.input_value("#pg-target") == "orcarouter/auto"  # the default
+    page.select_option("#pg-target", "fake/chat")
+    page.fill("#pg-system", "You are terse.")
+    page.fill("#pg-max-tokens", "64")
+    page.fill("#pg-prompt", "Say hi")
+    page.click("#pg-send")
+    first = page.locator(".turn.assistant").first
+    page.wait_for_selector(".turn.assistant.done, .turn.assistant.failed")
+    assert "done" in (first.get_attribute("class") or ""), first.inner_text()
+    answer = first.locator(".text").inner_text()
+    assert answer.strip(), "the playground streamed no text"
+    played_id = first.locator("a.request-id").inner_text()
+    page.fill("#pg-prompt", "And once more")
+    page.click("#pg-send")
+    page.wait_for_function("document.querySelectorAll('.turn.assistant.done').length == 2")
+    page.screenshot(path=ARTEFACTS / "playground.png", full_page=True)
+    played = orm(_wait_for_usage, played_id)
+    assert played.streamed and played.model == "fake/chat" and played.status_code == 200
+    _narrow(browser_context, f"/w/{slug}/playground/", "playground")
+
+    # The usage log lists the API call and the playground's; the charts (from the rollups,
+    # which beat runs under `make run`; rolled up here directly) show fake/chat.
+    orm(_roll_up_now)
     page.goto(f"/w/{slug}/usage/")
     log = page.locator("table.request-log")
     deadline = time.monotonic() + 10
-    while request_id not in (log.inner_text() if log.count() else ""):
+    while not all(i in (log.inner_text() if log.count() else "") for i in (request_id, played_id)):
         _no_server_error(page)
-        assert time.monotonic() < deadline, f"{request_id} not in the request log:\n{_text(page)}"
+        assert time.monotonic() < deadline, f"calls not in the request log:\n{_text(page)}"
         time.sleep(0.5)
         page.reload()
-    row = log.locator("tr", has_text=request_id)
-    assert "fake/chat" in row.inner_text()
+    assert "fake/chat" in log.locator("tr", has_text=request_id).inner_text()
     requests_chart = page.locator("figure.chart[data-metric=requests] svg")
     assert requests_chart.count() == 1, f"no requests chart on the usage page:\n{_text(page)}"
     bar_titles = requests_chart.locator("rect title").all_text_contents()
     assert any("fake/chat" in title for title in bar_titles), bar_titles
     page.screenshot(path=ARTEFACTS / "usage.png", full_page=True)
+    _narrow(browser_context, f"/w/{slug}/usage/", "usage")
+
+    # The key's spend is what its usage records cost.
+    page.goto(f"/w/{slug}/keys/{key.pk}/")
+    _no_server_error(page)
+    spent = Decimal(orm(_spend_of_key, key.pk)) / 10**12
+    assert spent > 0
+    shown = Decimal(page.locator("#spend-total").inner_text().lstrip("$"))
+    assert shown == spent.quantize(shown), (shown, spent)
+
+    # Edit the key's limit: a daily cap below what it spent today. The relay enforces it
+    # (402) within a second or so, and the refused call shows in the request log.
+    page.fill("[name=daily_limit_usd]", "0.000001")
+    _submit(page, "form.key-form")
+    _no_server_error(page)
+    assert "saved" in _text(page)
+    page.screenshot(path=ARTEFACTS / "key-edit.png", full_page=True)
+    _narrow(browser_context, f"/w/{slug}/keys/{key.pk}/", "key-edit")
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            client.chat.completions.create(
+                model="fake/chat", messages=[{"role": "user", "content": "over the cap?"}]
+            )
+        except openai.APIStatusError as exc:
+            assert exc.status_code == 402 and exc.code == "key_spend_limit_exceeded"
+            refused_id = exc.response.headers["x-orca-request-id"]
+            break
+        assert time.monotonic() < deadline, "the new daily limit was never enforced"
+        time.sleep(0.2)
+    refused = orm(_wait_for_usage, refused_id)
+    assert (refused.status_code, refused.cost_pico) == (402, 0)
+    page.goto(f"/w/{slug}/usage/?status=error#log")
+    assert refused_id in page.locator("table.request-log").inner_text()
 
     page.goto(f"/w/{slug}/routers/")
     _no_server_error(page)
@@ -235,7 +348,7 @@ def test_sign_up_to_revoked_key(live, orm, browser_context):
     _no_server_error(page)
     assert raw_key not in page.content()
     page.screenshot(path=ARTEFACTS / "keys.png", full_page=True)
-    key = orm(_key, slug, "browser")
+    _narrow(browser_context, f"/w/{slug}/keys/", "keys")
     revoke = f"form[action$='/w/{slug}/keys/{key.pk}/revoke/']"
     _submit(page, revoke)
     _no_server_error(page)
@@ -255,3 +368,19 @@ def test_sign_up_to_revoked_key(live, orm, browser_context):
             break
         assert time.monotonic() - revoked_at < 2, "the revoked key still works after 2 s"
         time.sleep(0.1)
+
+    # Logging out revokes the playground's session key.
+    page.locator("form[action$='/accounts/logout/'] button").first.click()
+    page.wait_for_load_state()
+    session_keys = orm(_playground_keys, slug)
+    assert session_keys and not any(session_keys), session_keys
+
+
+def _playground_keys(slug) -> list[bool]:
+    from workspaces.models import ApiKey
+
+    return list(
+        ApiKey.objects.filter(workspace__slug=slug, purpose="playground").values_list(
+            "enabled", flat=True
+        )
+    )

@@ -29,6 +29,7 @@ from .call import Call
 from .history import conversation_so_far
 from .plan import ORCA_FIELDS, fallback_chain, plan, provider_preferences
 from .record import CLIENT_CLOSED, CallRecord
+from .refusals import KeyRefused, record_refusal
 from .state import run_db, state
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,11 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     request = consumer.request
     raw_key = surface.api_key(request) or ""
     # A large body's key was checked before the body was read (consumer.preauthenticate).
-    key = consumer.key or await authenticate(request, raw_key)
+    try:
+        key = consumer.key or await authenticate(request, raw_key)
+    except KeyRefused as refused:
+        record_refusal(refused.key, consumer.request_id, endpoint, refused)
+        raise
 
     # Parse and validate, in the client's dialect, before anything is spent.
     payload = await read_json_body(body)
@@ -76,15 +81,28 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         await hooks.run(hooks.before_plan, call)
 
     # Plan the models to try and hold what the call may cost.
-    chosen = await plan(client.model, chain, key, call.canonical, prefs, operation)
+    try:
+        chosen = await plan(client.model, chain, key, call.canonical, prefs, operation)
+    except GatewayError as exc:  # a model the key may not use (403) is logged, not others
+        if exc.code == "model_not_allowed":
+            record_refusal(key, consumer.request_id, endpoint, exc, model=client.model)
+        raise
     if client.untranslatable is not None and not any(
         native_for(call, route) for route in chosen.targets
     ):
         raise client.untranslatable  # only a native upstream could have taken it as sent
     prompt_estimate = operation.estimate_prompt(call.canonical)
-    ticket = await admit(
-        key, chosen, operation, call.canonical, prompt_estimate, consumer.request_id, endpoint
-    )
+    try:
+        ticket = await admit(
+            key, chosen, operation, call.canonical, prompt_estimate, consumer.request_id, endpoint
+        )
+    except GatewayError as refused:  # balance, rate or spend limit: in the request log too
+        router = f"orcarouter/{chosen.router}" if chosen.router else ""
+        record_refusal(
+            key, consumer.request_id, endpoint, refused,
+            model=chosen.targets[0].public_id, streamed=client.stream, router=router,
+        )  # fmt: skip
+        raise
     record = call.record = CallRecord(
         key=key,
         route=chosen.targets[0],

@@ -10,6 +10,7 @@ from ...catalog.snapshot import AmbiguousModel, Catalog, ModelRoute
 from ..errors import GatewayError
 from ..operations import Operation
 from ..request import Request
+from .refusals import KeyRefused
 from .state import state
 
 
@@ -39,14 +40,16 @@ async def authenticate(request: Request, raw_key: str | None) -> KeyContext:
                 code="invalid_api_key",
             )
         raise GatewayError(401, "invalid API key", code="invalid_api_key")
+    # A known key refused: KeyRefused carries it, so the relay can log the refusal.
     if not context.enabled:
-        raise GatewayError(401, "this API key has been revoked", code="invalid_api_key")
+        raise KeyRefused(context, 401, "this API key has been revoked", code="invalid_api_key")
     if context.is_expired(time.time()):
-        raise GatewayError(401, "this API key has expired", code="invalid_api_key")
+        raise KeyRefused(context, 401, "this API key has expired", code="invalid_api_key")
     if not context.allows_ip(request.client_ip()):
-        raise GatewayError(
-            403, "this API key may not be used from your IP address", code="ip_not_allowed"
-        )
+        raise KeyRefused(
+            context, 403, "this API key may not be used from your IP address",
+            code="ip_not_allowed",
+        )  # fmt: skip
     return context
 
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workspaces", "0004_management_keys"),
+        ("workspaces", "0005_low_balance_threshold"),
     ]
 
     operations = [
