@@ -55,7 +55,13 @@ def home(request):
         Membership.objects.filter(user=request.user)
         .select_related("workspace")
         .annotate(
-            active_keys=Count("workspace__api_keys", filter=Q(workspace__api_keys__enabled=True))
+            active_keys=Count(
+                "workspace__api_keys",
+                filter=Q(
+                    workspace__api_keys__enabled=True,
+                    workspace__api_keys__purpose=ApiKey.Purpose.API,  # not session keys
+                ),
+            )
         )
         .order_by("workspace__name", "workspace__slug")
     )

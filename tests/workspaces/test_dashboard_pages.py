@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from billing.services import grant_credits
 from workspaces import services
-from workspaces.models import Role
+from workspaces.models import ApiKey, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,8 @@ def owner():
     services.create_api_key(workspace, name="one")
     revoked, _ = services.create_api_key(workspace, name="two")
     services.revoke_api_key(revoked)
+    session_key, _ = services.create_api_key(workspace, name="playground · pages-owner")
+    ApiKey.objects.filter(pk=session_key.pk).update(purpose=ApiKey.Purpose.PLAYGROUND)
     client = Client()
     client.force_login(user)
     return client, workspace
@@ -49,7 +51,7 @@ def test_the_signed_in_home_lists_workspaces_with_balance_and_active_keys(owner)
     html = client.get("/").content.decode()
     assert "Acme Pages" in html
     assert "$12.50" in html
-    assert "1 active key" in html  # the revoked one is not counted
+    assert "1 active key" in html  # neither the revoked one nor the playground's
     assert reverse("dashboard:playground", args=[workspace.slug]) in html
 
 
