@@ -334,20 +334,24 @@ def function_tools(chat: dict) -> dict:
     return out
 
 
-def custom_calls_for_chat(completion: dict, tools: Any) -> dict:
-    """A canonical chat.completion for a Chat client whose `tools` (its request's) hold custom
-    tools: calls of their functions (function_tools() made them) as the custom tool calls the
-    real API returns, {id, type: "custom", custom: {name, input}}. The chat surface applies it
-    to translated non-stream answers; streamed custom calls still arrive as function deltas
-    (the Chat chunk schema defines no custom delta)."""
-    names = {
+def custom_tool_names(tools: Any) -> frozenset[str]:
+    """The names of a Chat request's custom tools ({type: "custom", custom: {name}})."""
+    return frozenset(
         tool["custom"]["name"]
         for tool in (tools if isinstance(tools, list) else ())
         if isinstance(tool, dict)
         and tool.get("type") == "custom"
         and isinstance(tool.get("custom"), dict)
         and isinstance(tool["custom"].get("name"), str)
-    }
+    )
+
+
+def custom_calls_for_chat(completion: dict, tools: Any) -> dict:
+    """A canonical chat.completion for a Chat client whose `tools` (its request's) hold custom
+    tools: calls of their functions (function_tools() made them) as the custom tool calls the
+    real API returns, {id, type: "custom", custom: {name, input}}. The chat surface applies it
+    to translated non-stream answers; CustomCallChunks does the same for streams."""
+    names = custom_tool_names(tools)
     if not names:
         return completion
     choices = []
@@ -369,3 +373,73 @@ def custom_calls_for_chat(completion: dict, tools: Any) -> dict:
             choice = {**choice, "message": {**message, "tool_calls": converted}}
         choices.append(choice)
     return {**completion, "choices": choices}
+
+
+class CustomCallChunks:
+    """Canonical chat chunks for a Chat client with custom tools: a streamed call of one of
+    them comes as the custom tool call delta OpenAI streams, never as function deltas. Its
+    first delta is {index, id, type: "custom", custom: {name, input: ""}}, then
+    {index, custom: {input}} deltas carry the text as InputDecoder frees it from the canonical
+    JSON arguments; the choice's finishing chunk carries what is left, so the streamed input
+    is what custom_calls_for_chat answers without a stream."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+        # (choice, call index) -> the call's decoder and argument fragments so far
+        self.open: dict[tuple[int, int], tuple[InputDecoder, list[str]]] = {}
+
+    def chunk(self, chunk: dict) -> dict:
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return chunk
+        return {**chunk, "choices": [self._choice(c) for c in choices]}
+
+    def _choice(self, choice: Any) -> Any:
+        if not isinstance(choice, dict):
+            return choice
+        position = choice.get("index", 0)
+        delta = _object(choice.get("delta"))
+        calls = delta.get("tool_calls")
+        out: list = []
+        for call in calls if isinstance(calls, list) else ():
+            out.extend(self._call(position, call))
+        if choice.get("finish_reason") is not None:
+            out.extend(self._close(position))
+        if not isinstance(calls, list) and not out:
+            return choice
+        delta = {k: v for k, v in delta.items() if k != "tool_calls"}
+        if out:
+            delta["tool_calls"] = out
+        return {**choice, "delta": delta}
+
+    def _call(self, position: int, call: Any) -> list:
+        if not isinstance(call, dict):
+            return [call]
+        index = call.get("index", 0)
+        key = (position, index)
+        function = _object(call.get("function"))
+        arguments = function.get("arguments")
+        fragment = arguments if isinstance(arguments, str) else ""
+        out = []
+        if key not in self.open:
+            name = function.get("name")
+            if name not in self.names:
+                return [call]
+            self.open[key] = (InputDecoder(), [])
+            rest = {k: v for k, v in call.items() if k not in ("function", "type")}
+            out.append({**rest, "type": "custom", "custom": {"name": name, "input": ""}})
+        decoder, fragments = self.open[key]
+        fragments.append(fragment)
+        text = decoder.feed(fragment) if fragment else ""
+        if text:
+            out.append({"index": index, "custom": {"input": text}})
+        return out
+
+    def _close(self, position: int) -> list:
+        out = []
+        for key in [k for k in self.open if k[0] == position]:
+            decoder, fragments = self.open.pop(key)
+            rest, _ = decoder.finish("".join(fragments))
+            if rest:
+                out.append({"index": key[1], "custom": {"input": rest}})
+        return out

@@ -52,6 +52,18 @@ class ChatStreamEncoder:
         return DONE
 
 
+class CustomToolStreamEncoder(ChatStreamEncoder):
+    """A translated stream to a client that offered custom tools: their calls are streamed
+    as custom tool call deltas, as render_completion answers them (tools.CustomCallChunks)."""
+
+    def __init__(self, include_usage: bool, names: frozenset[str]) -> None:
+        super().__init__(include_usage)
+        self.custom = tools.CustomCallChunks(names)
+
+    def feed(self, chunk: dict) -> bytes:
+        return super().feed(self.custom.chunk(chunk))
+
+
 def openai_stream_error(error: GatewayError) -> bytes:
     payload = error_body(error.message, code=error.code, type_=error.type or GATEWAY_ERROR_TYPE)
     return encode_data(orjson.dumps(payload)) + DONE
@@ -95,6 +107,11 @@ class ChatSurface(Surface):
         return orjson.dumps(without_extensions(completion))
 
     def stream_encoder(self, call: ClientCall) -> ChatStreamEncoder:
+        # Translated streams only. A client's custom tools went upstream as functions.
+        if call.body.get("tools"):
+            names = tools.custom_tool_names(call.body["tools"])
+            if names:
+                return CustomToolStreamEncoder(call.include_usage, names)
         return ChatStreamEncoder(call.include_usage)
 
     def stream_error(self, error: GatewayError, encoder=None) -> bytes:

@@ -301,3 +301,24 @@ def test_a_chat_clients_custom_tool_comes_back_as_a_custom_call(sdk, upstreams):
     sent = upstreams["anthropic"].requests[-1].json["tools"]
     assert sent[0]["name"] == "run_sql"
     assert sent[0]["input_schema"]["properties"]["input"]["type"] == "string"
+
+
+@pytest.mark.parametrize("model", ["anthropic-fake/claude", "gemini-fake/flash"])
+def test_a_streamed_custom_tool_call_comes_back_as_a_custom_call(sdk, upstreams, model):
+    """The stream matches the non-stream answer: custom tool call deltas (the first with the
+    id, type "custom" and name; then the input), never function deltas."""
+    tool = {"type": "custom", "custom": {"name": "run_sql", "description": "Run a SQL query"}}
+    request = {"model": model, "messages": [{"role": "user", "content": "Count"}], "tools": [tool]}
+    whole = sdk.chat.completions.create(**request).choices[0].message.tool_calls
+    deltas = []
+    for chunk in sdk.chat.completions.create(**request, stream=True):
+        for choice in chunk.choices:
+            deltas += [d.model_dump(exclude_none=True) for d in choice.delta.tool_calls or ()]
+    assert deltas and all("function" not in d for d in deltas)
+    first = deltas[0]
+    assert first["type"] == "custom" and first["custom"] == {"name": "run_sql", "input": ""}
+    assert isinstance(first.get("id"), str) and first["id"]
+    streamed: dict[int, str] = {}
+    for delta in deltas:
+        streamed[delta["index"]] = streamed.get(delta["index"], "") + delta["custom"]["input"]
+    assert [streamed[i] for i in sorted(streamed)] == [c.custom.input for c in whole]

@@ -318,3 +318,67 @@ def test_custom_calls_for_chat_renders_calls_as_custom_tool_calls():
 
     parsed = ChatCompletion.model_validate({**out, "created": 1, "model": "m"})
     assert parsed.choices[0].message.tool_calls[0].custom.input == "x"
+
+
+def _chunk(delta: dict, finish: str | None = None) -> dict:
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+WEATHER_CALL = {"name": "weather", "arguments": '{"city":"Paris"}'}
+
+
+def test_streamed_calls_of_custom_tools_become_custom_tool_call_deltas():
+    from routing.wire.tools import CustomCallChunks, custom_tool_names
+
+    names = custom_tool_names([PATCH_TOOL, WEATHER])
+    assert names == {"apply_patch"}
+    stream = CustomCallChunks(names)
+    patch_args = json.dumps({"input": '*** Begin Patch\n\u00e9 "x"\n'})
+    first = {"index": 0, "id": "call_1", "type": "function"}
+    chunks = [
+        _chunk({"role": "assistant", "content": None}),
+        _chunk({"tool_calls": [{**first, "function": {"name": "apply_patch", "arguments": ""}}]}),
+        *(
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": patch_args[i : i + 5]}}]})
+            for i in range(0, len(patch_args), 5)
+        ),
+        _chunk(
+            {
+                "tool_calls": [
+                    {"index": 1, "id": "call_2", "type": "function", "function": WEATHER_CALL}
+                ]
+            }
+        ),
+        _chunk({}, "tool_calls"),
+    ]
+    out = [stream.chunk(c) for c in chunks]
+    deltas = [d for c in out for d in c["choices"][0]["delta"].get("tool_calls", ())]
+    custom = [d for d in deltas if d["index"] == 0]
+    assert custom[0] == {
+        "index": 0,
+        "id": "call_1",
+        "type": "custom",
+        "custom": {"name": "apply_patch", "input": ""},
+    }
+    assert all(set(d) == {"index", "custom"} for d in custom[1:])
+    assert "".join(d["custom"]["input"] for d in custom) == '*** Begin Patch\n\u00e9 "x"\n'
+    assert len(custom) > 3  # the text streamed as it arrived, not in one piece at the end
+    (weather,) = [d for d in deltas if d["index"] == 1]
+    assert weather["type"] == "function" and weather["function"]["name"] == "weather"
+    assert out[0] == chunks[0] and out[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_custom_call_whose_arguments_are_not_the_input_object_settles_at_the_finish():
+    from routing.wire.tools import CustomCallChunks
+
+    stream = CustomCallChunks(frozenset({"apply_patch"}))
+    start = {"index": 0, "id": "call_1", "type": "function"}
+    stream.chunk(_chunk({"tool_calls": [{**start, "function": {"name": "apply_patch"}}]}))
+    held = stream.chunk(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": "raw"}}]}))
+    assert "tool_calls" not in held["choices"][0]["delta"]  # nothing decodable yet
+    last = stream.chunk(_chunk({}, "tool_calls"))
+    assert last["choices"][0]["delta"]["tool_calls"] == [{"index": 0, "custom": {"input": "raw"}}]
