@@ -122,7 +122,10 @@
     }
     const parts = [];
     if (response) {
-      const model = response.headers.get("x-orca-resolved-model") || servedBy;
+      // A router's pick comes as a header; a model asked for by name is that model (a
+      // pass-through stream's chunks carry the upstream's own name for it).
+      const model = response.headers.get("x-orca-resolved-model")
+        || (body.target.startsWith("orcarouter/") ? servedBy : body.target);
       const id = response.headers.get("x-orca-request-id");
       if (model) parts.push(model);
       if (usage) {
