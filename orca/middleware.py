@@ -13,6 +13,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
 API_PREFIX = "/api/"
+OPENROUTER_PREFIX = "/api/v1/"  # OpenRouter's base URL: its clients read its error envelope
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 _CLOSER_LOOK = re.compile(rb"[\x00-\x1f\x7f-\xff%]")  # a control, a non-ASCII byte or an escape
 
@@ -61,9 +62,6 @@ def request_problem(request) -> str | None:
     path = environ.get("PATH_INFO", "").encode("latin-1", "replace")
     path = unquote_to_bytes(path) if b"%" in path else path
     return url_problem(path, environ.get("QUERY_STRING", "").encode("latin-1", "replace"))
-
-
-OPENROUTER_PREFIX = "/api/v1/"  # OpenRouter's base URL: its clients read its error envelope
 
 
 def _bad_request(request, problem: str) -> HttpResponse:

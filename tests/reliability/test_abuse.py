@@ -394,6 +394,7 @@ def test_the_route_list_covers_both_url_trees():
     assert "api/workspaces/<workspace>/usage/export.csv" in templates
     assert "v1/generation" in templates
     assert {"api/v1/key", "api/v1/credits", "api/v1/models", "api/v1/generation"} <= templates
+    assert {"api/v1/keys", "api/v1/keys/<key_hash>"} <= templates  # Django's, management keys
     assert "v1beta/models/<model>:<action>" in templates
     assert len(ROUTES) > 100
 
@@ -487,6 +488,13 @@ def test_the_relay_answers_400_in_the_endpoints_dialect(caller, path, envelope):
     )
     assert response.status_code == 400
     assert envelope(response.json())
+
+
+@pytest.mark.parametrize("path", ["/api/v1/keys?offset=%00", "/api/v1/keys/%C0%80"])
+def test_openrouters_django_paths_answer_400_in_its_envelope(caller, path):
+    response = httpx.get(caller.base_url + path, headers=caller.headers, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == 400
 
 
 @pytest.mark.parametrize("query", ["model=%00", "model=%C0%80", "key=%FF", "q=a%0Ab"])

@@ -38,6 +38,9 @@ EXEMPT = {
     "accounts/": "login and password reset act on the user's own account",
 }
 WORKSPACE_KWARGS = frozenset({"slug", "workspace"})
+# Routes authenticated by a management key alone (its workspace is the one acted on; a
+# session has none there): the session matrix calls them with A's management key too.
+MANAGEMENT_KEY_ONLY = ("api/v1/",)
 API_PREFIX = "api/"
 
 
@@ -95,6 +98,7 @@ class Tenant:
     slug: str
     router: str
     key_id: int
+    key_hash: str  # OpenRouter's id of a key (/api/v1/keys/{hash})
     api_key: str  # the raw key, for forms that take one
     request_id: str
     member_id: int
@@ -110,6 +114,7 @@ FILL = {
     "workspace": "slug",
     "name": "router",  # router name: dashboard router_edit, API router-detail
     "key_id": "key_id",
+    "key_hash": "key_hash",
     "api_key": "api_key",
     "request_id": "request_id",
     "member_id": "member_id",
@@ -122,6 +127,7 @@ MISSING = Tenant(
     slug="tenancy-no-such-workspace",
     router="tenancy-no-such-router",
     key_id=2**31 - 7,
+    key_hash="0" * 64,
     api_key="sk-orca-" + "N" * 43,
     request_id="req_tenancy_no_such_call",
     member_id=2**31 - 5,
@@ -241,6 +247,7 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
         slug=workspace.slug,
         router=router.name,
         key_id=key.id,
+        key_hash=key.key_hash,
         api_key=_RAW_KEYS[key.id],
         request_id=record.request_id,
         member_id=membership.id,
@@ -376,6 +383,7 @@ def test_the_urlconf_walk_finds_the_workspace_routes():
         "api-key-detail",
         "management-key-detail",
         "dashboard:management_key_revoke",
+        "openrouter-key",
     }
     assert expected <= names, f"missing from the walk: {expected - names}"
     assert all(not route.pattern.startswith("admin/") for route in ROUTES)
@@ -404,7 +412,9 @@ def test_a_route_the_matrix_cannot_fill_fails_and_says_what_to_add():
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name or route.pattern)
 def test_another_workspaces_ids_answer_like_missing_ones(world, route):
-    check_isolation(world, route, world.client)
+    # A session has no workspace on management-key-only routes: they take A's key here too.
+    key_only = route.pattern.startswith(MANAGEMENT_KEY_ONLY)
+    check_isolation(world, route, world.key_client if key_only else world.client)
 
 
 API_ROUTES = [route for route in ROUTES if route.is_api]
@@ -443,6 +453,23 @@ def check_isolation(world: World, route: Route, client: Client) -> None:
         for marker in world.markers:
             assert marker not in got_n[2], f"{where}: shows B's {marker!r}"
         assert b_rows(world.b_workspace) == before, f"{where}: changed B's rows"
+
+
+def test_openrouter_key_list_shows_only_the_management_keys_workspace(world):
+    listed = world.key_client.get("/api/v1/keys", {"include_disabled": "true"})
+    assert listed.status_code == 200
+    hashes = [key["hash"] for key in listed.json()["data"]]
+    assert world.a.key_hash in hashes and world.b.key_hash not in hashes
+    for marker in world.markers:
+        assert marker not in listed.content.decode()
+    before = b_rows(world.b_workspace)
+    made = world.key_client.post(
+        "/api/v1/keys",
+        json.dumps({"name": "tenancy-made", "workspace_id": world.b.slug}),
+        content_type="application/json",
+    )
+    assert made.status_code == 400  # a key is made in the management key's workspace only
+    assert b_rows(world.b_workspace) == before
 
 
 # --- the relay ------------------------------------------------------------------------------
