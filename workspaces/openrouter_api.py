@@ -15,11 +15,12 @@ daily, weekly, monthly); setting it replaces the key's caps with that one. Every
 errors included, is in OpenRouter's shape (`{"error": {"code", "message"}}`)."""
 
 import re
+import time
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -42,6 +43,7 @@ CREATE_FIELDS = frozenset(
     {"name", "limit", "limit_reset", "include_byok_in_limit", "expires_at", "workspace_id",
      "creator_user_id"}
 )  # fmt: skip
+DELETE_TRIES = 5
 UPDATE_FIELDS = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
 
 
@@ -51,6 +53,11 @@ class BadInput(exceptions.ValidationError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class StillRecording(exceptions.APIException):
+    status_code = 409
+    default_detail = "the key's last calls are still being recorded; delete it again in a moment"
 
 
 def _message(exc: exceptions.APIException) -> str:
@@ -251,5 +258,15 @@ class KeyDetailView(OpenRouterView):
         return self.answer(key_hash)
 
     def delete(self, request, key_hash: str):
-        self.key.delete()  # its usage records stay, without the key, in the workspace's
-        return Response({"deleted": True})
+        # Its usage records stay in the workspace, without the key. A record the usage
+        # writer commits while the deletion runs still names the key and fails the deletion
+        # at commit (the foreign key is checked then): the next try unlinks it too.
+        for attempt in range(DELETE_TRIES):
+            try:
+                with transaction.atomic():
+                    ApiKey.objects.filter(pk=self.key.pk).delete()  # post_delete: caches drop it
+                return Response({"deleted": True})
+            except IntegrityError:
+                if attempt + 1 < DELETE_TRIES:
+                    time.sleep(0.2)
+        raise StillRecording()

@@ -268,3 +268,39 @@ def test_wrong_methods_and_media_types(live, provisioning, db_access):
     )
     assert form.status_code == 415
     assert form.json()["error"]["code"] == 415
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("failures", "status"), [(1, 200), (5, 409)])
+def test_a_deletion_racing_the_usage_writer_is_tried_again(monkeypatch, failures, status):
+    """A usage record committed while the deletion runs fails it at commit (the foreign key
+    is checked then): the deletion is tried again, and after five tries answers 409."""
+    from django.db import IntegrityError
+    from django.db.models import QuerySet
+    from django.test import Client
+
+    workspace, _ = services.get_or_create_workspace("or-delete-race")
+    key, _ = services.create_api_key(workspace, name="racing")
+    _, admin = services.create_management_key(workspace, role=Role.ADMIN)
+    real_delete = QuerySet.delete
+    tries = []
+
+    def delete(queryset):
+        if queryset.model is ApiKey:
+            tries.append(1)
+            if len(tries) <= failures:
+                real_delete(queryset)  # really deleted, then refused at commit: rolled back
+                raise IntegrityError("still referenced from billing_usagerecord")
+        return real_delete(queryset)
+
+    monkeypatch.setattr(QuerySet, "delete", delete)
+    monkeypatch.setattr("workspaces.openrouter_api.time.sleep", lambda seconds: None)
+    answer = Client().delete(f"/api/v1/keys/{key.key_hash}", HTTP_AUTHORIZATION=f"Bearer {admin}")
+    assert answer.status_code == status, answer.content
+    assert ApiKey.objects.filter(pk=key.pk).exists() is (status == 409)
+    assert len(tries) == min(failures + 1, 5)
+    if status == 409:
+        assert answer.json()["error"] == {
+            "code": 409,
+            "message": "the key's last calls are still being recorded; delete it again in a moment",
+        }
