@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from routing.wire import openrouter as wire
 
+from . import openrouter_schema as schema
 from . import services
 from .management_auth import ManagementKeyOnly
 from .models import ApiKey, Role
@@ -187,6 +188,7 @@ def _expires_at(data: dict) -> datetime | None:
 
 
 class KeyListView(OpenRouterView):
+    @schema.list_keys
     def get(self, request):
         offset = request.query_params.get("offset", "0")
         if not offset.isdigit() or len(offset) > 9:
@@ -197,6 +199,7 @@ class KeyListView(OpenRouterView):
         )
         return Response({"data": [wire.key_object(k) for k in keys[start : start + PAGE]]})
 
+    @schema.create_key
     def post(self, request):
         data = self.body(request, CREATE_FIELDS)
         name = _name(data, required=True)
@@ -232,9 +235,11 @@ class KeyDetailView(OpenRouterView):
         if self.key is None:
             raise exceptions.NotFound("no API key with this hash in the workspace")
 
+    @schema.get_key
     def get(self, request, key_hash: str):
         return self.answer(key_hash)
 
+    @schema.update_key
     def patch(self, request, key_hash: str):
         data = self.body(request, UPDATE_FIELDS)
         key = self.key
@@ -257,6 +262,7 @@ class KeyDetailView(OpenRouterView):
             key.save(update_fields=changed)  # post_save: every gateway reloads the key
         return self.answer(key_hash)
 
+    @schema.delete_key
     def delete(self, request, key_hash: str):
         # Its usage records stay in the workspace, without the key. A record the usage
         # writer commits while the deletion runs still names the key and fails the deletion
