@@ -1,13 +1,13 @@
 """The dashboard acceptance flow in a real browser (issues 6 and 15).
 
 Playwright (sync API) drives Debian's Chromium at /usr/bin/chromium, headless, against the
-session's live server: the landing page -> sign up -> create a workspace -> top up ->
-create a key (shown once, copied; a reload creates no second one) -> a call with it through
-the API -> the playground streams an answer -> the usage log and chart show the calls ->
-the key's spend matches its usage records -> edit the key's limit, which the relay then
-enforces (the refused call shows in the log) -> revoke it -> 401. Pages are also opened at
-390 px wide (the nav folds, nothing overflows). Screenshots go to <repo>/artefacts/
-(git-ignored).
+session's live server: the landing page -> sign up -> create a workspace -> top up (Stripe
+Checkout on the fake Stripe: tests/e2e/topup.py) -> create a key (shown once, copied; a
+reload creates no second one) -> a call with it through the API -> the playground streams
+an answer -> the usage log and chart show the calls -> the key's spend matches its usage
+records -> edit the key's limit, which the relay then enforces (the refused call shows in
+the log) -> revoke it -> 401. Pages are also opened at 390 px wide (the nav folds, nothing
+overflows). Screenshots go to <repo>/artefacts/ (git-ignored).
 
 Never `playwright install` here: it downloads a browser build, which this network refuses.
 
@@ -29,6 +29,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.e2e.topup import top_up
 from workspaces.keys import KEY_PREFIX
 
 CHROMIUM = "/usr/bin/chromium"
@@ -115,12 +116,6 @@ def _text(page) -> str:
     return main.inner_text(timeout=1_000) if main.count() else page.inner_text("body")
 
 
-def _workspace(slug):
-    from workspaces.models import Workspace
-
-    return Workspace.objects.get(slug=slug)
-
-
 def _key(workspace_slug, name):
     from workspaces.models import ApiKey
 
@@ -180,14 +175,25 @@ def _spend_of_key(key_id: int) -> int:
     return UsageRecord.objects.filter(api_key_id=key_id).aggregate(s=Sum("cost_pico"))["s"] or 0
 
 
-def _top_up(page, orm, slug: str) -> None:
-    """TOP UP: credits for the new workspace. The Stripe Checkout step (fake Stripe) goes
-    here: open the Credits page, pay, come back with the balance raised. Until it lands,
-    staff grant the credits (committed, so the server sees them)."""
-    from billing.services import grant_credits
+def _credited(session_id: str) -> tuple[str, int, int]:
+    from billing.models import CheckoutTopUp
+    from billing.selectors import balance_pico
 
-    workspace = orm(_workspace, slug)
-    orm(grant_credits, workspace.id, Decimal("5"), note="browser e2e")
+    topup = CheckoutTopUp.objects.select_related("workspace", "ledger_entry").get(
+        session_id=session_id
+    )
+    return topup.workspace.slug, topup.ledger_entry.amount_pico, balance_pico(topup.workspace_id)
+
+
+def _top_up(page, orm, live, slug: str) -> None:
+    """TOP UP: the new workspace has nothing; Credits → the fake Stripe's Checkout page →
+    pay (the fake sends the signed webhook) → back on Credits with the balance raised, and
+    the home page shows it."""
+    page.goto(f"/w/{slug}/credits/")
+    assert "$0" in page.locator(".balance").inner_text()
+    session_id = top_up(page, slug, "5", ARTEFACTS)
+    assert live.stripe.deliveries[-1].status == 200
+    assert orm(_credited, session_id) == (slug, 5 * 10**12, 5 * 10**12)
     page.goto("/")
     assert "$5.00" in _text(page), _text(page)
 
@@ -228,7 +234,7 @@ def test_landing_to_revoked_key(live, orm, browser_context):
     slug = match.group(1)
     assert slug.startswith(f"e2e-{tag}")
 
-    _top_up(page, orm, slug)
+    _top_up(page, orm, live, slug)
     page.goto(f"/w/{slug}/keys/")
 
     # Create a key: redirected to the list, shown once in #new-key, copied to the clipboard.
