@@ -28,6 +28,10 @@ class UsageRecord(models.Model):
     cost_pico = models.BigIntegerField(
         default=0, help_text="What the workspace was charged, in 10^-12 USD (exact)."
     )
+    byok = models.BooleanField(
+        default=False,
+        help_text="Served with the workspace's own provider credential; charged the BYOK fee.",
+    )
     router = models.CharField(
         max_length=60, blank=True, help_text="orcarouter/{name} if one served"
     )

@@ -5,7 +5,7 @@ of pico-dollars (10^-12 USD) and every cost below is an exact integer of them.
 """
 
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 PICO_PER_USD = 10**12
 _MICRO = Decimal(10**6)
@@ -46,6 +46,10 @@ class Prices:
     cache_write: int | None = None  # None: cache writes cost the input price
     reasoning: int | None = None  # None: reasoning tokens cost the output price
     extra: dict[str, int] = field(default_factory=dict)  # per call/image/second
+    # The share of these prices charged, in percent (a BYOK call: the platform's fee);
+    # None charges them in full. Applied to the total, so a fraction of a pico-dollar per
+    # token is not lost, and the same way by the reservation and the charge.
+    percent: Decimal | None = None
 
     @classmethod
     def from_catalog(
@@ -98,6 +102,8 @@ def cost_pico(prices: Prices, used: Metered, markup_percent: Decimal = Decimal(0
     )
     if used.units:
         total += sum(count * prices.extra.get(unit, 0) for unit, count in used.units.items())
+    if prices.percent is not None:
+        total = _share(total, prices.percent)
     if markup_percent:
         scaled = Decimal(total) * (Decimal(100) + Decimal(markup_percent)) / Decimal(100)
         total = int(scaled.to_integral_value(rounding=ROUND_HALF_UP))
@@ -111,7 +117,15 @@ def estimate_pico(
     produce at the dearer of the output and reasoning prices."""
     output = max(prices.output, prices.reasoning or 0)
     total = prompt_tokens * max(prices.input, prices.cache_write or 0) + max_output * output
+    if prices.percent is not None:
+        total = _share(total, prices.percent)
     if markup_percent:
         scaled = Decimal(total) * (Decimal(100) + Decimal(markup_percent)) / Decimal(100)
         total = int(scaled.to_integral_value(rounding=ROUND_HALF_UP))
     return max(total, 0)
+
+
+def _share(total: int, percent: Decimal) -> int:
+    """`percent` of `total`, rounded up: a fee's hold and charge never fall below it."""
+    scaled = Decimal(total) * Decimal(percent) / Decimal(100)
+    return int(scaled.to_integral_value(rounding=ROUND_CEILING))

@@ -44,6 +44,7 @@ class UsageEvent:
     fallback_level: int | None = None
     attempts: str = "[]"  # JSON text, ready for the column
     cost_pico: int = 0
+    byok: bool = False  # served with the workspace's own provider credential
     # Prompt and output text, only for workspaces whose retention keeps them: (request body
     # JSON, response text, days to keep). Not a column of the usage table.
     exchange: tuple[str, str, int] | None = None
@@ -98,6 +99,7 @@ def _row_of(event: UsageEvent, adapt_datetime) -> tuple:
         None if e.fallback_level is None else _small(e.fallback_level),
         storable_json(e.attempts),
         max(e.cost_pico, 0),
+        e.byok,
     )
 
 
@@ -256,16 +258,19 @@ def _copy_batch(rows: list[tuple]) -> None:
         )
         cursor.execute(
             f"INSERT INTO {ledger} (workspace_id, kind, amount_pico, request_id, note, "
-            f"created_at) SELECT workspace_id, %s, -cost_pico, request_id, left(model, 200), "
+            f"created_at) SELECT workspace_id, %s, -cost_pico, request_id, "
+            f"left(CASE WHEN byok THEN %s || model ELSE model END, 200), "
             f"created_at FROM {_STAGE} WHERE cost_pico > 0 ON CONFLICT (request_id) DO NOTHING",
             # a TextChoices member (without Django's types mypy takes it for a plain str)
-            [cast(Any, LedgerEntry.Kind.SPEND).value],
+            [cast(Any, LedgerEntry.Kind.SPEND).value, BYOK_NOTE],
         )
 
 
-_WORKSPACE, _MODEL, _CREATED, _COST = (
-    _COLUMNS.index(c) for c in ("workspace_id", "model", "created_at", "cost_pico")
+_WORKSPACE, _MODEL, _CREATED, _COST, _BYOK = (
+    _COLUMNS.index(c) for c in ("workspace_id", "model", "created_at", "cost_pico", "byok")
 )
+# A BYOK call's spend is the platform's fee: its ledger note says so before the model.
+BYOK_NOTE = "BYOK fee: "
 
 
 def _write_spends(rows: list[tuple]) -> None:
@@ -280,9 +285,13 @@ def _write_spends(rows: list[tuple]) -> None:
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (request_id) DO NOTHING"
     )
     spend = cast(Any, LedgerEntry.Kind.SPEND).value  # a TextChoices member, as above
-    values = [(r[_WORKSPACE], spend, -r[_COST], r[0], r[_MODEL], r[_CREATED]) for r in charged]
+    values = [(r[_WORKSPACE], spend, -r[_COST], r[0], _note(r), r[_CREATED]) for r in charged]
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
+
+
+def _note(row: tuple) -> str:
+    return (BYOK_NOTE + row[_MODEL])[:200] if row[_BYOK] else row[_MODEL]
 
 
 def _write_exchanges(events: Sequence[UsageEvent]) -> None:

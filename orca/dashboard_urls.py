@@ -34,6 +34,12 @@ urlpatterns = [
     path("w/<slug:slug>/playground/", routing_views.playground, name="playground"),
     path("w/<slug:slug>/playground/chat/", routing_views.playground_chat, name="playground_chat"),
     path("w/<slug:slug>/models/", routing_views.models_view, name="models"),
+    path("w/<slug:slug>/providers/", routing_views.providers, name="providers"),
+    path(
+        "w/<slug:slug>/providers/<slug:provider>/delete/",
+        routing_views.provider_delete,
+        name="provider_delete",
+    ),
     path("w/<slug:slug>/usage/", billing_views.usage, name="usage"),
     path("w/<slug:slug>/usage/<str:request_id>/", billing_views.usage_detail, name="usage_detail"),
     path("w/<slug:slug>/ledger/", billing_views.ledger, name="ledger"),

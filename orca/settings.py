@@ -7,6 +7,7 @@ DATABASE_URL and REDIS_URL moves it onto PostgreSQL and Redis.
 
 import ipaddress
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -293,6 +294,14 @@ ORCA_HEALTH_COOLDOWN_SECONDS = env.float("ORCA_HEALTH_COOLDOWN_SECONDS", default
 ORCA_HEALTH_MAX_COOLDOWN_SECONDS = env.float("ORCA_HEALTH_MAX_COOLDOWN_SECONDS", default=300.0)
 # How many models a router tries, best first, before giving up.
 ORCA_ROUTER_MAX_ATTEMPTS = env.int("ORCA_ROUTER_MAX_ATTEMPTS", default=3)
+# What a call served with a workspace's own provider credential (BYOK) costs: this percent
+# of the model's price instead of the price (OpenRouter charges 5); 0 charges nothing.
+try:
+    ORCA_BYOK_FEE_PERCENT = Decimal(env.str("ORCA_BYOK_FEE_PERCENT", default="0").strip())
+except InvalidOperation:
+    raise environ.ImproperlyConfigured("ORCA_BYOK_FEE_PERCENT must be a number") from None
+if not ORCA_BYOK_FEE_PERCENT.is_finite() or not 0 <= ORCA_BYOK_FEE_PERCENT <= 100:
+    raise environ.ImproperlyConfigured("ORCA_BYOK_FEE_PERCENT must be between 0 and 100")
 
 # --- Dashboard accounts ------------------------------------------------------------------
 LOGIN_URL = "login"

@@ -71,3 +71,48 @@ class RouterForm(forms.Form):
     def save(self) -> Router:
         assert self.serializer is not None, "call is_valid() first"
         return self.serializer.save(workspace=self.workspace)
+
+
+class OwnCredentialForm(forms.Form):
+    """Add or replace the workspace's own key for a provider (BYOK); checked by the same
+    rules as the API (routing/own_credentials.py)."""
+
+    provider = forms.ChoiceField(choices=())
+    credential = forms.CharField(
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: after saving, only its last four characters are shown.",
+    )
+    base_url = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="OpenAI-compatible providers only (e.g. your vLLM server); empty: the catalog's.",
+    )
+    allow_fallback = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text="When this key fails, use the platform's key (charged at the model's price).",
+    )
+
+    def __init__(self, *args, providers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.providers = {p.slug: p for p in providers}
+        self.fields["provider"].choices = [(p.slug, f"{p.name} ({p.slug})") for p in providers]
+        self.checked = None
+
+    def clean(self):
+        from . import own_credentials
+
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.checked = own_credentials.check(
+                self.providers[cleaned["provider"]],
+                cleaned["credential"],
+                cleaned.get("base_url", ""),
+                cleaned.get("allow_fallback", False),
+            )
+        except own_credentials.Refused as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned

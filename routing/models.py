@@ -76,6 +76,48 @@ class Provider(models.Model):
         return bool(self.credential_encrypted)
 
 
+class ProviderCredential(models.Model):
+    """A workspace's own credential for a catalog provider (BYOK), used before the
+    platform's. Write-only: stored encrypted, shown only as its last characters (`hint`)."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="provider_credentials"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="own_credentials")
+    credential_encrypted = models.TextField(editable=False)
+    hint = models.CharField(max_length=8, editable=False, help_text="The last characters.")
+    base_url = models.URLField(
+        max_length=300,
+        blank=True,
+        help_text="OpenAI-compatible providers only; blank: the catalog's.",
+    )
+    allow_fallback = models.BooleanField(
+        default=True, help_text="When this credential fails, the platform's may serve the call."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VersionedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workspace", "provider__slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "provider"], name="one_own_credential_per_provider"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace} / {self.provider} (…{self.hint})"
+
+    def set_credential(self, secret: str) -> None:
+        self.credential_encrypted = credentials.encrypt(secret)
+        self.hint = secret[-4:] if len(secret) >= 12 else ""
+
+    def credential(self) -> str:
+        return credentials.decrypt(self.credential_encrypted)
+
+
 def _default_endpoints() -> list[str]:
     # TextChoices members are enum members at runtime; without Django stubs mypy sees str.
     return [EndpointType.CHAT.value]  # type: ignore[attr-defined]

@@ -163,6 +163,9 @@ def order_deployments(
         if len(weighted) > 1:
             first = pick(weighted, [d.weight for d in weighted])
             ordered = [first, *[d for d in ordered if d is not first]]
+    if any(d.provider.byok for d in ordered):
+        # A workspace's own credentials go first (OpenRouter's BYOK rule); stable sort.
+        ordered.sort(key=lambda d: not d.provider.byok)
     if prefs.order:
         position = {slug: i for i, slug in enumerate(prefs.order)}
         listed = sorted(

@@ -7,8 +7,9 @@ from django.db.models import Prefetch
 
 from billing.pricing import Prices
 
+from .catalog.byok import OwnCredential
 from .catalog.snapshot import Catalog, ModelRoute, ProviderRoute, RouterSpec
-from .models import Model, ModelAlternate, Router, StoredResponse
+from .models import Model, ModelAlternate, ProviderCredential, Router, StoredResponse
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def _provider_route(provider, cache: dict[int, ProviderRoute]) -> ProviderRoute:
             first_byte_timeout=provider.first_byte_timeout,
             idle_timeout=provider.idle_timeout,
             total_timeout=provider.total_timeout,
+            credential_env=provider.credential_env,
         )
     return route
 
@@ -47,7 +49,8 @@ def _prices(model: Model, input_price, output_price, cached_input_price) -> Pric
 
 
 def load_catalog() -> Catalog:
-    """Every enabled model of an enabled provider, with credentials resolved once."""
+    """Every enabled model of an enabled provider, with credentials resolved once (a
+    provider without one serves nothing until a workspace brings its own: catalog/byok.py)."""
     routes: list[ModelRoute] = []
     providers: dict[int, ProviderRoute] = {}
     alternates = Prefetch(
@@ -126,3 +129,47 @@ def workspace_routers(workspace_id: int) -> dict[str, RouterSpec]:
         )
         for row in Router.objects.filter(workspace_id=workspace_id)
     }
+
+
+def workspace_credentials(workspace_id: int) -> tuple[OwnCredential, ...]:
+    """The workspace's own provider credentials (BYOK), decrypted, for its catalog view."""
+    found = []
+    for row in ProviderCredential.objects.filter(workspace_id=workspace_id).select_related(
+        "provider"
+    ):
+        try:
+            secret = row.credential()
+        except ValueError:
+            log.error("workspace %s: own credential for %s unreadable", workspace_id, row.provider)
+            continue
+        found.append(
+            OwnCredential(
+                provider=row.provider.slug,
+                credential=secret,
+                base_url=row.base_url,
+                allow_fallback=row.allow_fallback,
+            )
+        )
+    return tuple(found)
+
+
+def configured_providers(workspace_id: int | None = None) -> set[int]:
+    """Ids of the providers that can be called (for the models page), by the rule of
+    ProviderRoute.configured, plus those the workspace has its own credential for."""
+    from .models import Provider
+
+    ids = set()
+    for provider in Provider.objects.filter(enabled=True):
+        try:
+            credential = provider.resolve_credential()
+        except ValueError:
+            credential = ""
+        if credential or not provider.credential_env or provider.kind == "demo":
+            ids.add(provider.pk)
+    if workspace_id is not None:
+        ids.update(
+            ProviderCredential.objects.filter(workspace_id=workspace_id).values_list(
+                "provider_id", flat=True
+            )
+        )
+    return ids

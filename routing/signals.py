@@ -3,9 +3,9 @@ from django.db.models.signals import post_delete, post_save
 from workspaces.models import Workspace
 from workspaces.signals import bump_after_commit
 
-from .models import Model, ModelAlternate, Provider, Router
+from .models import Model, ModelAlternate, Provider, ProviderCredential, Router
 
-for _model in (Model, ModelAlternate, Provider, Router):
+for _model in (Model, ModelAlternate, Provider, ProviderCredential, Router):
     post_save.connect(bump_after_commit, sender=_model, dispatch_uid=f"bump-{_model.__name__}")
     post_delete.connect(bump_after_commit, sender=_model, dispatch_uid=f"del-{_model.__name__}")
 

@@ -1,10 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import ModelHealthView, RouterViewSet
+from .api import ModelHealthView, OwnCredentialViewSet, RouterViewSet
 
 router = SimpleRouter()
 router.register("routers", RouterViewSet, basename="router")
+router.register("providers", OwnCredentialViewSet, basename="own-credential")
 
 urlpatterns = [
     *router.urls,

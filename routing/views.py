@@ -8,19 +8,22 @@ from decimal import Decimal
 from typing import cast
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from workspaces.access import member_view
 from workspaces.models import Role, Workspace
 from workspaces.session_keys import playground_key
 
-from .forms import RouterForm
-from .models import Capability, Model, Router
+from . import own_credentials
+from .forms import OwnCredentialForm, RouterForm
+from .models import Capability, Model, ProviderCredential, Router
 from .playground import (
     CHAT_PATH,
     MAX_OUTPUT_TOKENS,
@@ -31,6 +34,7 @@ from .playground import (
     open_stream,
     parse_call,
 )
+from .selectors import configured_providers
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +230,12 @@ def _health() -> tuple[dict, bool]:
 @member_view()
 @require_safe
 def models_view(request, slug):
-    catalog = Model.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
+    catalog = (
+        Model.objects.filter(enabled=True, provider__enabled=True)
+        .select_related("provider")
+        .prefetch_related("alternates")
+    )
+    usable = configured_providers(request.workspace.id)
     q = request.GET.get("q", "").strip()
     capability = request.GET.get("capability", "").strip()
     provider = request.GET.get("provider", "").strip().strip("/")
@@ -244,6 +253,10 @@ def models_view(request, slug):
         if capability and capability not in capabilities:
             continue
         health = snapshot.get(f"{model.provider.slug}|{model.public_id}", {})
+        providers = [
+            model.provider_id,
+            *(a.provider_id for a in model.alternates.all() if a.enabled),
+        ]
         rows.append(
             {
                 "public_id": model.public_id,
@@ -254,6 +267,8 @@ def models_view(request, slug):
                 "context_length": model.context_length,
                 "max_output_tokens": model.max_output_tokens,
                 "capabilities": capabilities,
+                "configured": any(p in usable for p in providers),
+                "credential_env": model.provider.credential_env,
                 "available": health.get("available", True),
                 "cooldown_seconds_left": health.get("cooldown_seconds_left", 0),
                 "cooldown_reason": health.get("cooldown_reason", ""),
@@ -271,3 +286,49 @@ def models_view(request, slug):
         "health_known": health_known,
     }
     return render(request, "dashboard/models.html", context)
+
+
+# --- The workspace's own provider keys (BYOK) -------------------------------------------------
+
+
+@member_view(cast(str, Role.ADMIN))
+@sensitive_post_parameters("credential")  # kept out of error reports
+def providers(request, slug):
+    """Add or replace (POST, then redirect) the workspace's own key for a provider; the
+    list shows each one's last four characters only."""
+    workspace = request.workspace
+    choices = list(own_credentials.providers())
+    status = 200
+    if request.method == "POST":
+        form = OwnCredentialForm(request.POST, providers=choices)
+        if form.is_valid() and form.checked is not None:
+            row, created = own_credentials.save(workspace, form.checked)
+            verb = "added" if created else "replaced"
+            messages.success(request, f"Your key for {row.provider.name} was {verb}.")
+            return redirect("dashboard:providers", slug)
+        status = 400
+    else:
+        form = OwnCredentialForm(providers=choices)
+    context = {
+        "workspace": workspace,
+        "credentials": ProviderCredential.objects.filter(workspace=workspace)
+        .select_related("provider")
+        .order_by("provider__slug"),
+        "form": form,
+        "fee_percent": settings.ORCA_BYOK_FEE_PERCENT,
+    }
+    response = render(request, "dashboard/providers.html", context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+@member_view(cast(str, Role.ADMIN))
+@require_POST
+def provider_delete(request, slug, provider):
+    row = get_object_or_404(
+        ProviderCredential, workspace=request.workspace, provider__slug=provider
+    )
+    name = row.provider.name
+    row.delete()
+    messages.success(request, f"Your key for {name} was deleted; the platform's key serves it.")
+    return redirect("dashboard:providers", slug)

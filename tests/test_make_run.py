@@ -41,6 +41,7 @@ def test_make_run_serves_the_demo_model_with_the_printed_key(tmp_path):
         for k, v in os.environ.items()
         if not k.startswith(("PYTEST", "DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_", "ORCA_"))
         and k not in {"SECRET_KEY", "VIRTUAL_ENV"}
+        and not k.endswith("_API_KEY")  # no provider credential: only orca/demo is configured
     }
     env["ORCA_ROLLUP_SECONDS"] = "3"  # beat rolls usage up every 3 s instead of make run's 60
     log_path = tmp_path / "make-run.log"
@@ -74,6 +75,18 @@ def test_make_run_serves_the_demo_model_with_the_printed_key(tmp_path):
         assert completion.choices[0].message.content == (
             "Hello from Orca's demo model. You said: ping"
         )
+        # The shipped catalog's other models need a credential that is not set.
+        with pytest.raises(openai.APIStatusError) as refused:
+            client.chat.completions.create(
+                model="openai/gpt-6.1-sol", messages=[{"role": "user", "content": "ping"}]
+            )
+        assert refused.value.status_code == 503
+        assert refused.value.code == "provider_not_configured"
+        assert "OPENAI_API_KEY" in refused.value.message
+        auto = client.chat.completions.with_raw_response.create(
+            model="orcarouter/auto", messages=[{"role": "user", "content": "ping"}]
+        )
+        assert auto.headers["x-orca-resolved-model"] == "orca/demo"
         home = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert home.status_code == 200 and "Orca" in home.text
 

@@ -18,12 +18,27 @@ class ProviderRoute:
     first_byte_timeout: float | None = None
     idle_timeout: float | None = None
     total_timeout: float | None = None
+    credential_env: str = ""  # the variable the operator sets (named by "not configured")
+    # A workspace's own credential (BYOK): the id of the workspace it belongs to, else 0.
+    owner: int = 0
     # The credential as bytes, for scrubbing every relayed stream event (empty: none).
     secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         secret = self.credential.encode() if len(self.credential) >= 4 else b""
         object.__setattr__(self, "secrets", (secret,) if secret else ())
+
+    @property
+    def byok(self) -> bool:
+        return self.owner != 0
+
+    @property
+    def configured(self) -> bool:
+        """Whether calls can be sent: it has a credential, or needs none (the demo kind, or
+        a provider that names no credential variable, such as a local Ollama). A provider
+        whose `credential_env` is unset in the environment, with no stored credential, is
+        not configured."""
+        return bool(self.credential) or not self.credential_env or self.kind == "demo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +65,15 @@ class ModelRoute:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deployments", (self, *self.alternates))
-        object.__setattr__(self, "health_key", f"{self.provider.slug}|{self.public_id}")
+        provider = self.provider
+        # A workspace's own key fails (429, 401) for that workspace only: its own health.
+        slug = f"{provider.slug}~{provider.owner}" if provider.owner else provider.slug
+        object.__setattr__(self, "health_key", f"{slug}|{self.public_id}")
+
+    @property
+    def configured(self) -> bool:
+        """Some provider of it can be called (the catalog put a configured one first)."""
+        return self.provider.configured
 
     @property
     def vendor(self) -> str:
@@ -66,17 +89,27 @@ class AmbiguousModel(Exception):
 
 @dataclass(frozen=True)
 class Catalog:
+    """Routes by public id, each with its usable providers (configured ones, a workspace's
+    own first) in `deployments`; `raw` keeps every provider, for the workspaces' views."""
+
     by_id: dict[str, ModelRoute]
     by_bare_name: dict[str, tuple[ModelRoute, ...]]
+    raw: tuple[ModelRoute, ...] = ()
 
     @classmethod
-    def build(cls, routes: list[ModelRoute]) -> "Catalog":
+    def build(cls, raw: list[ModelRoute], routes: list[ModelRoute] | None = None) -> "Catalog":
+        """`raw`: every enabled route with all its providers; `routes`: the same arranged
+        for use (default: `raw` as the platform serves it, see catalog/byok.py)."""
+        if routes is None:
+            from .byok import arrange
+
+            routes = [arrange(route) for route in raw]
         by_id = {route.public_id.lower(): route for route in routes}
         bare: dict[str, list[ModelRoute]] = {}
         for route in routes:
             name = route.public_id.split("/", 1)[-1].lower()
             bare.setdefault(name, []).append(route)
-        return cls(by_id=by_id, by_bare_name={k: tuple(v) for k, v in bare.items()})
+        return cls(by_id=by_id, by_bare_name={k: tuple(v) for k, v in bare.items()}, raw=tuple(raw))
 
     def resolve(self, name: str) -> ModelRoute | None:
         """A full public id, or a bare name that exactly one provider serves."""

@@ -138,7 +138,7 @@ class CountTokensConsumer(_CountingConsumer):
         try:
             anthropic.validate_messages_request(payload, count_tokens=True)
             route = await resolve_model(payload["model"], key)
-            if route.provider.kind == "anthropic":
+            if route.provider.kind == "anthropic" and route.configured:
                 counted = await self._ask_upstream(route, payload)
             else:
                 counted = _estimate_tokens(anthropic.messages_to_chat(payload), route)
@@ -170,7 +170,7 @@ class GeminiCountTokensConsumer(_CountingConsumer):
         try:
             request = gemini.validate_count_tokens_request(payload)
             route = await resolve_model(model, key)
-            if route.provider.kind == "gemini":
+            if route.provider.kind == "gemini" and route.configured:
                 counted = await self._ask_upstream(route, payload)
             else:
                 chat = gemini.generate_to_chat(request, model=model, stream=False)

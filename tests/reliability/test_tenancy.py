@@ -26,7 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from billing.models import CheckoutTopUp, LedgerEntry, UsageRecord
-from routing.models import Router, StoredResponse
+from routing.models import Provider, ProviderCredential, Router, StoredResponse
 from workspaces import services
 from workspaces.models import ApiKey, ManagementKey, Membership, Role, Workspace
 
@@ -104,6 +104,7 @@ class Tenant:
     member_id: int
     entry_id: int
     management_key_id: int
+    provider: str  # the slug of a provider the workspace has its own key for (BYOK)
 
 
 # URL argument or form placeholder -> the Tenant field that fills it. A new URL argument
@@ -121,6 +122,7 @@ FILL = {
     "membership": "member_id",
     "entry_id": "entry_id",
     "management_key_id": "management_key_id",  # API management-key-detail
+    "provider": "provider",  # own provider key (BYOK): dashboard provider_delete, API detail
 }
 
 MISSING = Tenant(
@@ -133,6 +135,7 @@ MISSING = Tenant(
     member_id=2**31 - 5,
     entry_id=2**31 - 3,
     management_key_id=2**31 - 11,
+    provider="tenancy-no-such-provider",
 )
 
 # Form bodies for the writing methods, by URL name: each is sent as it would do its work on
@@ -164,6 +167,10 @@ BODIES: dict[str, list[dict]] = {
     "api-key-list": [{"name": "stolen"}],
     "api-key-detail": [{"allowed_models": ["stolen/*"], "enabled": False, "rpm_limit": 1}],
     "management-key-list": [{"name": "stolen", "role": "owner"}],
+    # Saving a key of one's own for a catalog provider is no other workspace's row: only the
+    # B-workspace form is tried (it must 404 and add nothing).
+    "dashboard:providers": [{"provider": "fake", "credential": "stolen-credential-1234"}],
+    "dashboard:provider_delete": [{}],
 }
 API_BODY = {"name": "stolen", "candidates": ["stolen/*"], "strategy": "cheapest"}
 # Query strings for GETs that filter by an id.
@@ -243,6 +250,15 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
             0
         ]
     )
+    # A provider of its own (no models: the catalog is unchanged) the workspace has a key for.
+    provider, _ = Provider.objects.get_or_create(
+        slug=f"tenancy-{tag}-provider",
+        defaults={"name": f"tenancy {tag}", "kind": "openai", "base_url": "https://x.test/v1"},
+    )
+    if not ProviderCredential.objects.filter(workspace=workspace, provider=provider).exists():
+        own = ProviderCredential(workspace=workspace, provider=provider)
+        own.set_credential(f"tenancy-{tag}-own-credential-CANARY")
+        own.save()
     return Tenant(
         slug=workspace.slug,
         router=router.name,
@@ -253,6 +269,7 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
         member_id=membership.id,
         entry_id=entry.id,
         management_key_id=management_key.id,
+        provider=provider.slug,
     )
 
 
@@ -284,6 +301,7 @@ def world(live, db_access) -> World:
         key_prefix,
         management_prefix,
         "tenancy-globex-mgmt",
+        "tenancy-globex-own-credential-CANARY",
     )
     _, raw = services.create_management_key(live.workspace, role=Role.OWNER, name="tenancy")
     key_client = Client(headers={"Authorization": f"Bearer {raw}"})
@@ -305,6 +323,7 @@ def b_rows(workspace: Workspace) -> dict:
         "ledger": rows(LedgerEntry.objects),
         "topups": rows(CheckoutTopUp.objects),
         "management_keys": rows(ManagementKey.objects),
+        "own_credentials": rows(ProviderCredential.objects),
     }
 
 
@@ -376,6 +395,8 @@ def test_the_urlconf_walk_finds_the_workspace_routes():
         "dashboard:usage_detail",
         "dashboard:members",
         "router-detail",
+        "own-credential-detail",
+        "dashboard:provider_delete",
         "usage-list",
         "ledger",
         "workspace-detail",

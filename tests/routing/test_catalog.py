@@ -162,6 +162,7 @@ slug = "q"
 name = "Q"
 kind = "openai"
 base_url = "https://q.example.test/v1"
+credential_env = "Q_KEY"
 
 [[models]]
 id = "p/m"
@@ -180,7 +181,7 @@ input = "0.5"
 )
 
 
-def test_alternate_providers_load_and_reapply_idempotently(tmp_path):
+def test_alternate_providers_load_and_reapply_idempotently(tmp_path, monkeypatch):
     from routing.models import ModelAlternate
     from routing.selectors import load_catalog
 
@@ -194,9 +195,18 @@ def test_alternate_providers_load_and_reapply_idempotently(tmp_path):
     assert alternate.input_price == Decimal("0.5") and alternate.output_price is None
     assert "models: 0 created, 0 updated" in apply_file(write(tmp_path, ALTERNATES))
 
+    monkeypatch.setenv("P_KEY", "p-credential")
+    monkeypatch.setenv("Q_KEY", "q-credential")
     route = load_catalog().resolve("p/m")
     assert [d.provider.slug for d in route.deployments] == ["p", "q"]
     assert route.alternates[0].output_price == Decimal("2")  # inherited from the model
+    # A provider without a credential serves nothing; the model goes on through the other.
+    monkeypatch.delenv("P_KEY")
+    route = load_catalog().resolve("p/m")
+    assert [(d.provider.slug, d.upstream_name) for d in route.deployments] == [("q", "m-on-q")]
+    monkeypatch.delenv("Q_KEY")
+    route = load_catalog().resolve("p/m")
+    assert not route.configured and route.provider.credential_env == "P_KEY"
 
     without = ALTERNATES.split("[[models.alternates]]")[0]
     assert "models: 0 created, 1 updated" in apply_file(write(tmp_path, without), "--prune")

@@ -26,9 +26,16 @@ def upstream_error(
     status = response.status
     message, type_, param, code = parse_upstream_error(raw)
     message = scrub(message, route.provider.credential, client_key)
-    if status == 401 or (status == 400 and "API key not valid" in message):
+    if _credential_refused(status, message):
         # Our credential for the provider was refused (Gemini says so with a 400); the
         # client's key is fine.
+        if route.provider.byok:
+            return GatewayError(
+                502,
+                f"upstream rejected the workspace's own credential for provider "
+                f"{route.provider.slug!r}: {message}",
+                code="upstream_auth_failed",
+            )
         return GatewayError(
             502,
             f"upstream rejected the gateway's credentials: {message}",
@@ -45,6 +52,10 @@ def upstream_error(
         type_=type_ or "upstream_error",
         headers=[(b"retry-after", retry_after.encode())] if retry_after else None,
     )
+
+
+def _credential_refused(status: int, message: str) -> bool:
+    return status == 401 or (status == 400 and "API key not valid" in message)
 
 
 def _retryable(status: int) -> bool:
@@ -161,7 +172,11 @@ async def _send(
             if response.status >= 400:
                 error = upstream_error(response, await response.read(), route, call.raw_key)
                 _failed(route, error, response.headers.get("retry-after"))
-                if may_retry and _retryable(response.status):
+                if may_retry and (
+                    _retryable(response.status)
+                    # a workspace's own key refused: the platform's may follow (fallback)
+                    or (route.provider.byok and error.code == "upstream_auth_failed")
+                ):
                     return error
                 raise error
             if client.stream:

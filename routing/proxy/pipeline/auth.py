@@ -54,7 +54,28 @@ async def authenticate(request: Request, raw_key: str | None) -> KeyContext:
 
 
 async def resolve_model(name: str, key: KeyContext) -> ModelRoute:
-    return resolve_in(state.cached_catalog or await state.catalog(), name, key)
+    return resolve_in(await catalog_of(key), name, key)
+
+
+async def catalog_of(key: KeyContext) -> Catalog:
+    """The catalog as the key's workspace sees it (its own provider credentials first)."""
+    return state.cached_view(key.workspace_id) or await state.view(key.workspace_id)
+
+
+def configured(route: ModelRoute) -> ModelRoute:
+    """The route, if some provider of it has a credential (the platform's or the
+    workspace's own): else a 503 naming what to set, before anything is sent or held."""
+    if route.configured:
+        return route
+    provider = route.provider
+    raise GatewayError(
+        503,
+        f"model {route.public_id!r} is not configured: its provider {provider.slug!r} has no "
+        f"credential; set {provider.credential_env} in the gateway's environment, or add "
+        f"the workspace's own key for {provider.slug!r} (BYOK)",
+        code="provider_not_configured",
+        param="model",
+    )
 
 
 def resolve_in(catalog: Catalog, name: str, key: KeyContext) -> ModelRoute:

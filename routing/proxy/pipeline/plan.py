@@ -12,7 +12,7 @@ from ... import selection
 from ...catalog.snapshot import ModelRoute
 from ..errors import GatewayError
 from ..operations import Operation
-from .auth import resolve_in, resolve_model, serving
+from .auth import catalog_of, configured, resolve_in, resolve_model, serving
 from .state import state
 
 ROUTER_PREFIX = "orcarouter/"
@@ -191,12 +191,13 @@ async def _router_plan(name: str, key: KeyContext, request: dict, operation: Ope
         raise GatewayError(
             404, f"router {name!r} does not exist", code="model_not_found", param="model"
         )
-    catalog = await state.catalog()
+    catalog = await catalog_of(key)
     patterns = selection.compile_patterns(spec.candidates)
     pool = [
         r
         for r in catalog.models()
-        if operation.serves(r)
+        if r.configured
+        and operation.serves(r)
         and key.allows_model(r.public_id)
         and (patterns is None or patterns.match(r.public_id.lower()))
     ]
@@ -205,7 +206,7 @@ async def _router_plan(name: str, key: KeyContext, request: dict, operation: Ope
     live = [r for r in fitting if state.health.available(r.health_key)] or fitting
     ranked = selection.rank(live, spec.strategy, lambda r: state.health.latency(r.health_key))
     if not ranked and spec.default_model:
-        ranked = [serving(await resolve_model(spec.default_model, key), operation)]
+        ranked = [serving(configured(await resolve_model(spec.default_model, key)), operation)]
     if not ranked:
         raise GatewayError(
             400,
@@ -232,8 +233,10 @@ async def plan(
             plan = await _router_plan(name, key, request, operation)
             return _expand(plan, prefs, [None] * len(plan.targets))
         base, variant = _split_variant(name, request)
-        route = resolve_in(state.cached_catalog or await state.catalog(), base, key)
-        return _expand(Plan([serving(route, operation)], [0]), prefs, [variant])
+        route = resolve_in(
+            state.cached_view(key.workspace_id) or await state.view(key.workspace_id), base, key
+        )
+        return _expand(Plan([serving(configured(route), operation)], [0]), prefs, [variant])
     entries = list(dict.fromkeys([name, *chain]))[:MAX_CHAIN]
     targets: list[ModelRoute] = []
     levels: list[int] = []
@@ -246,7 +249,7 @@ async def plan(
                 route = (await _router_plan(entry, key, request, operation)).targets[0]
             else:
                 base, variant = _split_variant(entry, request)
-                route = serving(await resolve_model(base, key), operation)
+                route = serving(configured(await resolve_model(base, key)), operation)
         except GatewayError as exc:  # unresolvable, not allowed or not serving this: skipped
             first_error = first_error or exc
             continue

@@ -119,5 +119,6 @@ class CallRecord:
             fallback_level=self.fallback_level,
             attempts=orjson.dumps(self.attempts).decode() if self.attempts else "[]",
             cost_pico=self.cost_pico,
+            byok=self.route.provider.owner != 0,
             exchange=self.exchange,
         )

@@ -18,17 +18,26 @@ from billing.usage_buffer import UsageBuffer
 from workspaces.config_version import VersionReader
 from workspaces.selectors import KeyContext, key_context
 
+from ...catalog.byok import OwnCredential, workspace_catalog
 from ...catalog.snapshot import Catalog, ProviderRoute, RouterSpec
 from ...health import HealthBoard
 from ...providers import Timeouts
 from ...providers import http as upstream_http
-from ...selectors import load_catalog, workspace_routers
+from ...selectors import load_catalog, workspace_credentials, workspace_routers
 
 log = logging.getLogger(__name__)
 
 _ENTRY_TTL = 60.0  # belt and braces: re-read a key at least this often even with no bump
 _DEGRADED_TTL = 1.0
 _MAX_CACHED_KEYS = 100_000  # unknown keys are cached too; bound what random keys can fill
+
+
+def _key_and_credentials(key_hash: str) -> tuple[KeyContext | None, tuple[OwnCredential, ...]]:
+    """A key's context and its workspace's own provider credentials, in one thread hop."""
+    context = key_context(key_hash)
+    if context is None:
+        return None, ()
+    return context, workspace_credentials(context.workspace_id)
 
 
 def run_db(fn, *args):
@@ -60,6 +69,10 @@ class GatewayState:
         self._keys: dict[str, tuple[KeyContext | None, float]] = {}
         self._catalog: Catalog | None = None
         self._routers: dict[int, dict[str, RouterSpec]] = {}
+        # Per workspace: its own provider credentials (read with its keys) and the catalog
+        # as it sees it (the platform's own object when it has none).
+        self._own: dict[int, tuple[OwnCredential, ...]] = {}
+        self._views: dict[int, Catalog] = {}
         self._generation = 0  # bumped on every clear; loads from an older one are dropped
         self._version: str | None = None
         self._reader: VersionReader | None = None
@@ -111,6 +124,8 @@ class GatewayState:
         self._keys = {}
         self._catalog = None
         self._routers = {}
+        self._own = {}
+        self._views = {}
         self.limiter.forget_balances()
 
     @property
@@ -140,12 +155,41 @@ class GatewayState:
         if hit:
             return context
         generation = self._generation
-        context = await run_db(key_context, key_hash)
+        context, own = await run_db(_key_and_credentials, key_hash)
         if generation == self._generation:
             if len(self._keys) >= _MAX_CACHED_KEYS:
                 self._keys = {}
             self._keys[key_hash] = (context, time.monotonic())
+            if context is not None:
+                self._remember_credentials(context.workspace_id, own)
         return context
+
+    def _remember_credentials(self, workspace_id: int, own: tuple[OwnCredential, ...]) -> None:
+        if self._own.get(workspace_id) == own:
+            return
+        if len(self._own) >= _MAX_CACHED_KEYS:
+            self._own, self._views = {}, {}
+        self._own[workspace_id] = own
+        self._views.pop(workspace_id, None)  # re-derived from these on the next call
+
+    def cached_view(self, workspace_id: int) -> Catalog | None:
+        """The catalog as this workspace sees it (its own credentials first), if built."""
+        return self._views.get(workspace_id)
+
+    async def view(self, workspace_id: int) -> Catalog:
+        view = self._views.get(workspace_id)
+        if view is not None:
+            return view
+        generation = self._generation
+        catalog = self._catalog or await self.catalog()
+        own = self._own.get(workspace_id)
+        if own is None:  # the key was cached before a clear; its workspace is read again
+            own = await run_db(workspace_credentials, workspace_id)
+        view = workspace_catalog(catalog, own, workspace_id, settings.ORCA_BYOK_FEE_PERCENT)
+        if generation == self._generation:
+            self._own[workspace_id] = own
+            self._views[workspace_id] = view
+        return view
 
     async def catalog(self) -> Catalog:
         catalog = self._catalog
