@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 
 from workspaces.models import Role
 from workspaces.permissions import WorkspaceMember
-from workspaces.selectors import membership_in
 
 from . import own_credentials
 from .models import (
@@ -141,16 +140,6 @@ _HEALTHY = {
 # --- A workspace's own provider credentials (BYOK) ----------------------------------------
 
 
-class WorkspaceAdmin(WorkspaceMember):
-    """Admins and owners of the URL's workspace only, reads included; other members get
-    403, everyone else 404 (as for a missing workspace)."""
-
-    def has_permission(self, request, view) -> bool:
-        super().has_permission(request, view)  # 404 unless a member; sets view.workspace
-        membership = membership_in(request.user, view.kwargs["workspace"])
-        return membership is not None and membership.has_role(Role.ADMIN)
-
-
 class OwnCredentialSerializer(serializers.Serializer):
     """The credential is write-only: answers carry only `hint`, its last four characters."""
 
@@ -188,8 +177,13 @@ def _refused(exc: own_credentials.Refused) -> serializers.ValidationError:
 
 
 class OwnCredentialViewSet(viewsets.GenericViewSet):
+    """Admins and owners only, reads included (WorkspaceMember's `read_role`/`write_role`):
+    a session member or a management key of the URL's workspace; anyone else gets 404."""
+
     serializer_class = OwnCredentialSerializer
-    permission_classes = [permissions.IsAuthenticated, WorkspaceAdmin]
+    permission_classes = [permissions.IsAuthenticated, WorkspaceMember]
+    read_role = Role.ADMIN
+    write_role = Role.ADMIN
     lookup_field = "provider"
     lookup_value_regex = "[-a-zA-Z0-9_]{1,60}"
 

@@ -275,3 +275,28 @@ def test_the_models_page_says_not_configured(team):
     assert "not configured" not in status_of("dm/m")  # the demo kind needs no credential
     team["admin"].post(BASE, {"provider": "oa", "credential": SECRET}, format="json")
     assert "not configured" not in status_of("oa/m")  # the workspace's own key serves it
+
+
+def test_management_keys_use_the_same_roles(team):
+    def client_with(workspace, role: str) -> APIClient:
+        _, raw = services.create_management_key(workspace, role=role)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    admin = client_with(team["acme"], Role.ADMIN)
+    created = admin.post(BASE, {"provider": "oa", "credential": SECRET}, format="json")
+    assert created.status_code == 201 and SECRET not in created.content.decode()
+    assert [r["provider"] for r in admin.get(BASE).json()["data"]] == ["oa"]
+    developer = client_with(team["acme"], Role.DEVELOPER)
+    assert developer.get(BASE).status_code == 403
+    assert developer.delete(f"{BASE}oa/").status_code == 403
+    other = client_with(team["globex"], Role.OWNER)
+    assert other.get(BASE).status_code == 404
+    assert other.delete(f"{BASE}oa/").status_code == 404
+    assert ProviderCredential.objects.filter(workspace=team["acme"]).count() == 1
+    # A relay key is no credential here.
+    _, relay_key = services.create_api_key(team["acme"])
+    relay = APIClient()
+    relay.credentials(HTTP_AUTHORIZATION=f"Bearer {relay_key}")
+    assert relay.get(BASE).status_code in (401, 403)
