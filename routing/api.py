@@ -12,8 +12,8 @@ import re
 
 from django.conf import settings
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -141,12 +141,24 @@ _HEALTHY = {
 
 
 class OwnCredentialSerializer(serializers.Serializer):
-    """The credential is write-only: answers carry only `hint`, its last four characters."""
+    """A saved credential as answers show it: never the credential, only `hint`."""
 
-    provider = serializers.CharField(max_length=60)
+    provider = serializers.CharField(source="provider.slug", read_only=True)
+    kind = serializers.CharField(source="provider.kind", read_only=True)
+    hint = serializers.CharField(read_only=True, help_text="The credential's last 4 characters.")
+    base_url = serializers.CharField(read_only=True)
+    allow_fallback = serializers.BooleanField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class OwnCredentialChangeSerializer(serializers.Serializer):
+    """PUT sends the credential again (the rest defaults); PATCH sends what changes."""
+
     credential = serializers.CharField(
-        write_only=True, max_length=own_credentials.MAX_CREDENTIAL, trim_whitespace=True
-    )
+        write_only=True, max_length=own_credentials.MAX_CREDENTIAL, trim_whitespace=True,
+        help_text="Write-only: stored encrypted, never shown again.",
+    )  # fmt: skip
     base_url = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=300,
         help_text="OpenAI-compatible providers only; empty: the catalog's base URL.",
@@ -155,30 +167,34 @@ class OwnCredentialSerializer(serializers.Serializer):
         required=False, default=True,
         help_text="When this credential fails, the platform's may serve the call.",
     )  # fmt: skip
-    hint = serializers.CharField(read_only=True)
-    kind = serializers.CharField(read_only=True, source="provider.kind")
-    created_at = serializers.DateTimeField(read_only=True)
-    updated_at = serializers.DateTimeField(read_only=True)
 
-    def to_representation(self, row: ProviderCredential) -> dict:
-        return {
-            "provider": row.provider.slug,
-            "kind": row.provider.kind,
-            "hint": row.hint,
-            "base_url": row.base_url,
-            "allow_fallback": row.allow_fallback,
-            "created_at": serializers.DateTimeField().to_representation(row.created_at),
-            "updated_at": serializers.DateTimeField().to_representation(row.updated_at),
-        }
+
+class OwnCredentialAddSerializer(OwnCredentialChangeSerializer):
+    provider = serializers.CharField(max_length=60, help_text="A catalog provider's slug.")
 
 
 def _refused(exc: own_credentials.Refused) -> serializers.ValidationError:
     return serializers.ValidationError({exc.field: [exc.message]})
 
 
-class OwnCredentialViewSet(viewsets.GenericViewSet):
-    """Admins and owners only, reads included (WorkspaceMember's `read_role`/`write_role`):
-    a session member or a management key of the URL's workspace; anyone else gets 404."""
+@extend_schema_view(
+    create=extend_schema(
+        description="Add the workspace's own credential for a provider (201), or replace the "
+        "one it has (200).",
+        request=OwnCredentialAddSerializer,
+        responses={201: OwnCredentialSerializer, 200: OwnCredentialSerializer},
+    ),
+    update=extend_schema(request=OwnCredentialChangeSerializer, responses=OwnCredentialSerializer),
+    partial_update=extend_schema(
+        request=OwnCredentialChangeSerializer, responses=OwnCredentialSerializer
+    ),
+    destroy=extend_schema(responses={204: OpenApiResponse(description="Deleted.")}),
+)
+class OwnCredentialViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The workspace's own provider credentials (BYOK), used before the platform's. Admins
+    and owners only, reads included (`read_role`/`write_role`); anyone else gets 404."""
 
     serializer_class = OwnCredentialSerializer
     permission_classes = [permissions.IsAuthenticated, WorkspaceMember]
@@ -188,8 +204,10 @@ class OwnCredentialViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[-a-zA-Z0-9_]{1,60}"
 
     def get_queryset(self):
-        return ProviderCredential.objects.filter(workspace=self.workspace).select_related(
-            "provider"
+        return (
+            ProviderCredential.objects.filter(workspace=self.workspace)
+            .select_related("provider")
+            .order_by("provider__slug")
         )
 
     def get_object(self) -> ProviderCredential:
@@ -198,15 +216,10 @@ class OwnCredentialViewSet(viewsets.GenericViewSet):
             raise Http404("no credential of this workspace for that provider")
         return row
 
-    def list(self, request, workspace: str) -> Response:
-        rows = self.get_queryset().order_by("provider__slug")
-        return Response({"data": [OwnCredentialSerializer(row).data for row in rows]})
-
     def create(self, request, workspace: str) -> Response:
-        """Add the workspace's credential for a provider, or replace the one it has."""
-        incoming = OwnCredentialSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
+        given = OwnCredentialAddSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
         try:
             provider = own_credentials.provider_named(data["provider"])
             checked = own_credentials.check(
@@ -220,37 +233,26 @@ class OwnCredentialViewSet(viewsets.GenericViewSet):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    def retrieve(self, request, workspace: str, provider: str) -> Response:
-        return Response(OwnCredentialSerializer(self.get_object()).data)
-
     def update(self, request, workspace: str, provider: str) -> Response:
-        """PUT replaces the credential (sent again); PATCH changes base_url/allow_fallback,
-        and the credential too if one is sent."""
         row = self.get_object()
         partial = request.method == "PATCH"
-        # .items(): a form-encoded body (a QueryDict) gives each field's value, not its list
-        body = dict(request.data.items()) if isinstance(request.data, dict) else {}
-        incoming = OwnCredentialSerializer(
-            data={"provider": row.provider.slug, **body}, partial=partial
-        )
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
-        if data.get("provider", row.provider.slug) != row.provider.slug:
-            raise serializers.ValidationError({"provider": ["the provider cannot be changed"]})
+        given = OwnCredentialChangeSerializer(data=request.data, partial=partial)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
         try:
-            if "credential" in data:
+            if "credential" in data:  # always on PUT (required there)
                 checked = own_credentials.check(
                     row.provider,
                     data["credential"],
-                    data.get("base_url", row.base_url if partial else ""),
-                    data.get("allow_fallback", row.allow_fallback if partial else True),
+                    data.get("base_url", row.base_url),
+                    data.get("allow_fallback", row.allow_fallback),
                 )
                 row, _ = own_credentials.save(self.workspace, checked)
             else:
                 row = own_credentials.update(
                     row,
-                    base_url=data.get("base_url") if "base_url" in body else None,
-                    allow_fallback=data.get("allow_fallback") if "allow_fallback" in body else None,
+                    base_url=data.get("base_url"),
+                    allow_fallback=data.get("allow_fallback"),
                 )
         except own_credentials.Refused as exc:
             raise _refused(exc) from None
