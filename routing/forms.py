@@ -1,4 +1,4 @@
-"""Dashboard forms for routers and the playground.
+"""Dashboard forms for routers and the workspace's own provider keys.
 
 RouterForm validates through the management API's RouterSerializer, so the dashboard and the
 API accept and refuse exactly the same routers (name pattern, reserved names, unique per

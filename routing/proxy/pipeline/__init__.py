@@ -83,8 +83,9 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
     # Plan the models to try and hold what the call may cost.
     try:
         chosen = await plan(client.model, chain, key, call.canonical, prefs, operation)
-    except GatewayError as exc:  # a model the key may not use (403) is logged, not others
-        if exc.code == "model_not_allowed":
+    except GatewayError as exc:  # a model the key may not use (403) or one no credential
+        # serves (503) is logged, not the others (a typo is no call)
+        if exc.code in ("model_not_allowed", "provider_not_configured"):
             record_refusal(key, consumer.request_id, endpoint, exc, model=client.model)
         raise
     if client.untranslatable is not None and not any(

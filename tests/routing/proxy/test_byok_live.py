@@ -271,8 +271,11 @@ def test_a_model_without_a_credential_is_503_on_every_surface(
         assert error["code"] == "provider_not_configured", error
     assert BARE_ENV in error["message"] and "BYOK" in error["message"]
     assert upstream.requests == []  # nothing was sent anywhere
+    record = wait_for_usage(django_db_blocker, outcome.request_id)  # in the request log
+    assert (record.status_code, record.error_code) == (503, "provider_not_configured")
+    assert record.cost_pico == 0 and record.model == "aaa-bare/chat"
     with django_db_blocker.unblock():
-        assert not UsageRecord.objects.filter(model="aaa-bare/chat", cost_pico__gt=0).exists()
+        assert not LedgerEntry.objects.filter(request_id=outcome.request_id).exists()
 
 
 def test_the_chat_error_names_the_code_and_nothing_is_held(live, byok, upstream):
