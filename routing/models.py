@@ -20,6 +20,9 @@ class Capability(models.TextChoices):
     VISION = "vision"
     JSON_SCHEMA = "json_schema"
     REASONING = "reasoning"
+    # Anthropic: the model takes `thinking: {type: "adaptive"}` + `output_config.effort` (for
+    # a model id Orca cannot read the Claude version from; see wire/anthropic/request.py).
+    ADAPTIVE_THINKING = "adaptive_thinking"
 
 
 class EndpointType(models.TextChoices):

@@ -87,6 +87,9 @@ ANTHROPIC_MODELS = {
     "anthropic-fake/error-400": "claude-error-400",
     "anthropic-fake/midstream": "claude-midstream-error",
     "anthropic-fake/slow": "claude-slow-stream",
+    # Real model ids, for the fake's per-generation thinking rules (anthropic_validation.py).
+    "anthropic-fake/opus-4.7": "claude-opus-4-7",
+    "anthropic-fake/sonnet-4.5": "claude-sonnet-4-5-20250929",
 }
 GEMINI_MODELS = {
     "gemini-fake/flash": "gemini-fake",

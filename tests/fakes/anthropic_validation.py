@@ -140,6 +140,26 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# Claude model generations by thinking form: adaptive from 4.6 (where `enabled` is deprecated
+# but still taken), `enabled` refused from Opus 4.7 on, adaptive refused before 4.6 (and
+# `output_config.effort` before 4.5, where Opus 4.5 brought it). Names the fake cannot read
+# (`claude-fake`, the error models) take every form.
+ADAPTIVE_FROM = (4, 6)
+ADAPTIVE_ONLY = (4, 7)
+_CLAUDE_VERSION = re.compile(r"^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-\d{8})?$")
+_CLAUDE_OLD_VERSION = re.compile(r"^claude-(\d+)(?:-(\d))?-(?:opus|sonnet|haiku)")
+
+
+def claude_version(model: Any) -> tuple[int, int] | None:
+    """(major, minor) of a Claude model id (`claude-opus-4-7`, `claude-3-7-sonnet-…`)."""
+    if not isinstance(model, str):
+        return None
+    found = _CLAUDE_VERSION.match(model) or _CLAUDE_OLD_VERSION.match(model)
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2) or 0)
+
+
 def _thinking_type(body: JSONDict) -> str | None:
     thinking = body.get("thinking")
     return thinking.get("type") if isinstance(thinking, dict) else None
@@ -208,6 +228,17 @@ def _validate_thinking(body: JSONDict, max_tokens: int | None) -> None:
             "'enabled', 'adaptive', 'disabled', 'between_tools'"
         )
     kind = thinking["type"]
+    version = claude_version(body.get("model"))
+    if kind == "enabled" and version is not None and version >= ADAPTIVE_ONLY:
+        raise RequestInvalid(
+            '"thinking.type.enabled" is not supported for this model. Use '
+            '"thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+        )
+    if kind == "adaptive" and version is not None and version < ADAPTIVE_FROM:
+        raise RequestInvalid("adaptive thinking is not supported on this model")
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort is not None and version is not None and version < (4, 5):
+        raise RequestInvalid("output_config.effort: effort is not supported on this model")
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
         if not _is_int(budget):

@@ -25,6 +25,9 @@ class AnthropicChat(JsonPost):
             request,
             upstream_model=route.upstream_name,
             default_max_tokens=route.max_output_tokens or DEFAULT_MAX_TOKENS,
+            adaptive_thinking=anthropic.takes_adaptive_thinking(
+                route.upstream_name, route.capabilities
+            ),
         )
 
     def url(self, route: ModelRoute, stream: bool) -> str:

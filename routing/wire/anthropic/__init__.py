@@ -37,7 +37,7 @@ Policies where the reference leaves a choice (kept the same everywhere in this p
 
 from .client_request import messages_to_chat
 from .models import model_list, model_object
-from .request import chat_to_anthropic_request
+from .request import chat_to_anthropic_request, takes_adaptive_thinking
 from .response import (
     anthropic_to_chat_response,
     chat_to_messages_response,
@@ -61,6 +61,7 @@ __all__ = [
     "messages_to_chat",
     "model_list",
     "model_object",
+    "takes_adaptive_thinking",
     "usage_to_canonical",
     "validate_messages_request",
 ]

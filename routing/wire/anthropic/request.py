@@ -9,6 +9,12 @@ turn or at the end, so folding is the form every Anthropic model accepts.
 
 `web_search_options` (with the extension `x_orca_search`) becomes the `web_search_20250305`
 server tool, after the function tools (search.py).
+
+A reasoning effort (or an exact thinking budget) asks for the thinking form the model takes:
+`thinking: {type: "adaptive"}` plus `output_config.effort` from Claude 4.6 on (Opus 4.7 and
+later refuse anything else), the legacy `{type: "enabled", budget_tokens}` before
+(takes_adaptive_thinking decides, from the model id or the catalog's `adaptive_thinking`
+capability).
 """
 
 import hashlib
@@ -17,7 +23,7 @@ from typing import Any
 
 from .. import untranslatable
 from ..canonical import InvalidRequest
-from ..common import is_int, is_number
+from ..common import effort_for_budget, is_int, is_number
 from ..tools import function_tools
 from .search import canonical_to_search_tool
 from .shared import (
@@ -34,6 +40,20 @@ IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/we
 
 # reasoning_effort -> thinking budget (orcarouter.md §5.2; xhigh/max follow LiteLLM's ladder).
 EFFORT_BUDGETS = {"low": 1280, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 16384}
+# reasoning_effort -> output_config.effort, for models that think adaptively.
+ADAPTIVE_EFFORTS = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "max",
+}
+ADAPTIVE_CAPABILITY = "adaptive_thinking"  # routing.models.Capability
+ADAPTIVE_FROM = (4, 6)
+# The Claude generation in a model id: claude-opus-4-7, claude-sonnet-4-5-20250929 (4.5),
+# claude-opus-4-20250514 (4.0), anthropic.claude-opus-5-5-v1; claude-3-7-sonnet is older.
+_CLAUDE_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?!\d)")
 
 JSON_OBJECT_INSTRUCTION = (
     "Respond with one valid JSON object and nothing else: no prose, no code fences."
@@ -272,8 +292,34 @@ def _tool_choice_out(chat: dict, tools: list[dict]) -> tuple[dict | None, list[d
     return out, tools
 
 
-def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_tokens: int) -> dict:
-    """A canonical chat request as an Anthropic Messages body for `upstream_model`."""
+def takes_adaptive_thinking(model: str, capabilities: tuple[str, ...] = ()) -> bool:
+    """Whether a Claude model thinks adaptively (`thinking: {type: "adaptive"}` and
+    `output_config.effort`): every model from 4.6 on (Opus 4.7 and later refuse the legacy
+    `enabled` + `budget_tokens`, which 4.5 and older need), read from its id, or a catalog
+    model listing the `adaptive_thinking` capability."""
+    if ADAPTIVE_CAPABILITY in capabilities:
+        return True
+    found = _CLAUDE_VERSION.search(model)
+    return found is not None and (int(found[1]), int(found[2] or 0)) >= ADAPTIVE_FROM
+
+
+def _adaptive_effort(chat: dict) -> str | None:
+    """The output_config.effort for an adaptive model, None for no thinking; an exact
+    budget (a Gemini or Anthropic client's) counts first, as _thinking_budget reads it."""
+    budget: Any = chat.get("reasoning_budget_tokens")
+    if is_int(budget) and budget != 0:
+        return ADAPTIVE_EFFORTS[effort_for_budget(budget)]
+    if is_int(budget):
+        return None  # an explicit "no thinking"
+    return ADAPTIVE_EFFORTS.get(chat.get("reasoning_effort"))  # type: ignore[arg-type]
+
+
+def chat_to_anthropic_request(
+    chat: dict, *, upstream_model: str, default_max_tokens: int, adaptive_thinking: bool = False
+) -> dict:
+    """A canonical chat request as an Anthropic Messages body for `upstream_model`; with
+    `adaptive_thinking` (takes_adaptive_thinking) a reasoning effort asks for adaptive
+    thinking at that effort, else for the legacy thinking budget."""
     untranslatable.refuse(chat)
     chat = function_tools(chat)  # custom tools as functions, other types left out
     n: Any = chat.get("n")
@@ -360,13 +406,14 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
         ),
         default_max_tokens,
     )
-    budget = _thinking_budget(chat)
+    effort = _adaptive_effort(chat) if adaptive_thinking else None
+    budget = None if adaptive_thinking else _thinking_budget(chat)
     forced = tools and tool_choice is not None and tool_choice["type"] in ("any", "tool")
-    if budget is not None and (forced or _replay_lacks_thinking(turns)):
-        budget = None
+    if (budget is not None or effort is not None) and (forced or _replay_lacks_thinking(turns)):
+        budget = effort = None
 
     response_format = chat.get("response_format")
-    output_config = None
+    output_config: dict[str, Any] | None = None
     if isinstance(response_format, dict):
         if response_format.get("type") == "json_schema":
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
@@ -378,7 +425,10 @@ def chat_to_anthropic_request(chat: dict, *, upstream_model: str, default_max_to
     if system:
         body["system"] = system
     body["messages"] = turns
-    if budget is not None:
+    if effort is not None:
+        body["thinking"] = {"type": "adaptive"}
+        output_config = {**(output_config or {}), "effort": effort}
+    elif budget is not None:
         budget = max(budget, MIN_THINKING_BUDGET)
         if max_tokens <= budget:
             body["max_tokens"] = budget + max_tokens  # keep the asked-for room for the answer

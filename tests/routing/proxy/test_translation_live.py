@@ -166,3 +166,25 @@ def test_same_format_calls_pass_through_untranslated(live, upstreams):
     )
     config = upstreams["gemini"].requests[-1].json["generationConfig"]
     assert config["temperature"] == 0.3 and config["seed"] == 11
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [
+        ("anthropic-fake/opus-4.7", {"type": "adaptive"}),  # refuses the legacy form
+        ("anthropic-fake/sonnet-4.5", {"type": "enabled", "budget_tokens": 4096}),
+    ],
+)
+def test_a_reasoning_effort_reaches_anthropic_in_the_form_the_model_takes(
+    sdk, upstreams, model, thinking
+):
+    completion = sdk.chat.completions.create(
+        model=model, messages=HELLO, reasoning_effort="high", max_tokens=8000
+    )
+    assert completion.choices[0].message.content
+    seen = upstreams["anthropic"].requests[-1].json
+    assert seen["thinking"] == thinking
+    if thinking["type"] == "adaptive":
+        assert seen["output_config"] == {"effort": "high"}
+    else:
+        assert "output_config" not in seen

@@ -1192,3 +1192,72 @@ def test_a_long_metadata_user_id_becomes_a_bounded_stable_user():
     assert user_of(long_id) == user_of(long_id) != user_of(long_id + "x")
     assert len(user_of(long_id)) <= USER_LIMIT and long_id[:20] not in user_of(long_id)
     assert user_of("x" * USER_LIMIT) == "x" * USER_LIMIT  # at the limit: as given
+
+
+@pytest.mark.parametrize(
+    ("model", "adaptive"),
+    [
+        ("claude-opus-4-7", True),
+        ("claude-opus-5-5", True),
+        ("claude-sonnet-4-6", True),
+        ("anthropic.claude-opus-4-6-v1", True),
+        ("claude-sonnet-4-5-20250929", False),
+        ("claude-opus-4-20250514", False),
+        ("claude-3-7-sonnet-20250219", False),
+        ("claude-fake", False),
+    ],
+)
+def test_which_claude_models_think_adaptively(model, adaptive):
+    assert wire.takes_adaptive_thinking(model) is adaptive
+    assert wire.takes_adaptive_thinking(model, ("tools", "adaptive_thinking")) is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "effort"),
+    [
+        ({"reasoning_effort": "minimal"}, "low"),
+        ({"reasoning_effort": "medium"}, "medium"),
+        ({"reasoning_effort": "xhigh"}, "xhigh"),
+        ({"reasoning_effort": "max"}, "max"),
+        ({"reasoning_effort": "low", "reasoning_budget_tokens": 20000}, "high"),
+        ({"reasoning_effort": "high", "reasoning_budget_tokens": 0}, None),
+        ({}, None),
+    ],
+)
+def test_an_adaptive_model_gets_adaptive_thinking_and_an_effort(extra, effort):
+    from tests.fakes import anthropic_validation as fake
+
+    schema = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}
+    chat = chat_request(temperature=0.2, response_format=schema, **extra)
+    body = wire.chat_to_anthropic_request(
+        chat, upstream_model="claude-opus-4-7", default_max_tokens=4096, adaptive_thinking=True
+    )
+    fake.validate_request(body)  # what Opus 4.7 takes
+    if effort is None:
+        assert "thinking" not in body and body["temperature"] == 0.2
+        assert body["output_config"] == {
+            "format": {"type": "json_schema", "schema": {"type": "object"}}
+        }
+    else:
+        assert body["thinking"] == {"type": "adaptive"} and "temperature" not in body
+        assert body["output_config"]["effort"] == effort
+        assert body["output_config"]["format"]["type"] == "json_schema"
+        assert body["max_tokens"] == 4096  # no budget to make room for
+
+
+def test_the_fake_anthropic_takes_only_the_thinking_form_of_the_models_generation():
+    from tests.fakes import anthropic_validation as fake
+
+    def body(model, **extra):
+        hello = [{"role": "user", "content": "Hi"}]
+        return {"model": model, "max_tokens": 4096, "messages": hello, **extra}
+
+    legacy = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+    adaptive = {"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}
+    with pytest.raises(fake.RequestInvalid, match=r"thinking\.type\.enabled"):
+        fake.validate_request(body("claude-opus-4-7", **legacy))
+    with pytest.raises(fake.RequestInvalid, match="adaptive thinking is not supported"):
+        fake.validate_request(body("claude-sonnet-4-5-20250929", **adaptive))
+    fake.validate_request(body("claude-opus-4-7", **adaptive))
+    fake.validate_request(body("claude-sonnet-4-6", **legacy))  # deprecated there, still taken
+    fake.validate_request(body("claude-sonnet-4-5-20250929", **legacy))
