@@ -222,3 +222,22 @@ def active_user(identifier: str):
         if len(matches) == 1:
             user = matches[0]
     return user
+
+
+def management_key_workspace(raw_key: str) -> int | None:
+    """The workspace of a management key that is neither revoked nor expired, for the one
+    relay-side endpoint OpenRouter reads with such a key (/api/v1/credits)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from .keys import hash_key, looks_like_management_key
+    from .models import ManagementKey
+
+    if not looks_like_management_key(raw_key):
+        return None
+    return (
+        ManagementKey.objects.filter(key_hash=hash_key(raw_key), revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .values_list("workspace_id", flat=True)
+        .first()
+    )

@@ -18,7 +18,9 @@ from decimal import Decimal
 import orjson
 
 from billing.spend import workspace_credits
+from workspaces.keys import MANAGEMENT_KEY_PREFIX
 from workspaces.openrouter import calling_key
+from workspaces.selectors import management_key_workspace
 
 from ..catalog.snapshot import ModelRoute
 from ..wire import openrouter as wire
@@ -57,11 +59,30 @@ class KeyInfoConsumer(OpenRouterConsumer):
 
 
 class CreditsConsumer(OpenRouterConsumer):
-    """GET /api/v1/credits: the key's workspace's ledger, credited and spent (USD)."""
+    """GET /api/v1/credits: the key's workspace's ledger, credited and spent (USD). Besides
+    an API key it takes a management key, with which OpenRouter's scripts read it: a read
+    of the balance, never a call to a model (looked up in the database: this endpoint is
+    not on any call's path)."""
+
+    workspace_id: int | None = None
+
+    async def preauthenticate(self) -> None:
+        raw = self.surface.api_key(self.request) or ""
+        if not raw.startswith(MANAGEMENT_KEY_PREFIX):
+            await super().preauthenticate()
+            assert self.key is not None
+            self.workspace_id = self.key.workspace_id
+            return
+        workspace_id = await run_db(management_key_workspace, raw)
+        if workspace_id is None:
+            raise GatewayError(401, "invalid management key", code="invalid_api_key")
+        self.workspace_id = workspace_id
 
     async def handle(self, body: bytes) -> None:
-        key = await self.authenticated()
-        found = await run_db(workspace_credits, key.workspace_id, state.usage.unwritten())
+        if self.workspace_id is None:
+            await self.preauthenticate()
+        assert self.workspace_id is not None
+        found = await run_db(workspace_credits, self.workspace_id, state.usage.unwritten())
         data = wire.credits(found.total_credits, found.total_usage)
         await self.send_json(200, orjson.dumps({"data": data}))
 

@@ -164,11 +164,37 @@ def test_only_management_keys_are_accepted(live, provisioning, credential, statu
 
 def test_a_management_key_is_refused_on_the_relays_openrouter_endpoints(live, provisioning):
     _, admin, _ = provisioning
-    answer = httpx.get(
-        live.server.base_url + "/api/v1/key", headers={"Authorization": f"Bearer {admin}"}
+    for path in ("/api/v1/key", "/api/v1/models", "/api/v1/generation?id=req_x"):
+        answer = httpx.get(
+            live.server.base_url + path, headers={"Authorization": f"Bearer {admin}"}
+        )
+        assert answer.status_code == 401, path
+        assert "management keys" in answer.json()["error"]["message"]
+    chat = httpx.post(
+        live.server.base_url + "/api/v1/chat/completions",
+        json={"model": "fake/chat", "messages": HELLO},
+        headers={"Authorization": f"Bearer {admin}"},
     )
-    assert answer.status_code == 401
-    assert "management keys" in answer.json()["error"]["message"]
+    assert chat.status_code == 401
+
+
+def test_credits_take_a_live_management_key_only(live, provisioning, db_access):
+    workspace, admin, viewer = provisioning
+
+    def credits(key: str) -> httpx.Response:
+        return httpx.get(
+            live.server.base_url + "/api/v1/credits", headers={"Authorization": f"Bearer {key}"}
+        )
+
+    for key in (admin, viewer):
+        answer = credits(key)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["total_credits"] == 5.0
+    services.revoke_management_key(ManagementKey.objects.get(workspace=workspace, name="reader"))
+    for key in (viewer, "sk-orca-mgmt-" + "z" * 43):
+        answer = credits(key)
+        assert answer.status_code == 401
+        assert answer.json()["error"]["message"] == "invalid management key"
 
 
 def test_a_viewer_key_reads_but_does_not_write(live, provisioning, db_access):

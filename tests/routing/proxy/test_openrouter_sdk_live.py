@@ -93,15 +93,19 @@ def test_the_sdk_reads_key_credits_models_and_generations(
 
 
 def test_the_sdk_provisions_keys_with_a_management_key(live, sdk_workspace, upstreams):
-    _, _, management, _ = sdk_workspace
-    with client(live, management) as admin:
+    _, raw, management, _ = sdk_workspace
+    with client(live, management) as admin, client(live, raw) as user:
+        # /credits, which OpenRouter reads with a management key, takes one here too.
+        credits = admin.credits.get_credits().data
+        assert credits.total_credits == 3.0
+        assert credits == user.credits.get_credits().data  # the same workspace's
         created = admin.api_keys.create(name="from the sdk", limit=2, limit_reset="weekly")
         assert created.key.startswith("sk-orca-") and created.data.name == "from the sdk"
         assert (created.data.limit, created.data.limit_reset) == (2.0, "weekly")
         key_hash = created.data.hash
 
-        with client(live, created.key) as user:  # the new key calls the relay at once
-            assert user.chat.send(model="fake/chat", messages=HELLO).choices
+        with client(live, created.key) as new:  # the new key calls the relay at once
+            assert new.chat.send(model="fake/chat", messages=HELLO).choices
 
         listed = admin.api_keys.list(include_disabled=True).data
         assert key_hash in [k.hash for k in listed]
