@@ -173,7 +173,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # the API speaks JSON
+    "DEFAULT_PARSER_CLASSES": ["orca.api_parsers.JSONParser"],  # the API speaks JSON
 }
 
 # The management API's OpenAPI 3 schema (/api/schema/) and Swagger UI (/api/docs/).

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from .health_store import clear_cooldown, put_in_cooldown
-from .models import Model, ModelAlternate, Provider, Router, StoredResponse
+from .models import Model, ModelAlternate, Provider, ProviderCredential, Router, StoredResponse
 
 
 class ProviderForm(forms.ModelForm):
@@ -110,6 +110,36 @@ class StoredResponseAdmin(admin.ModelAdmin):
     search_fields = ["response_id", "workspace__slug"]
     fields = ["response_id", "workspace", "model", "created_at"]
     readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(admin.ModelAdmin):
+    """Workspaces' own provider keys (BYOK), for staff to see and delete; read-only, and
+    never the key: only its last four characters. Workspaces manage them themselves."""
+
+    list_display = ["workspace", "provider", "masked", "base_url", "allow_fallback", "updated_at"]
+    list_filter = ["provider", "allow_fallback"]
+    search_fields = ["workspace__slug", "provider__slug", "base_url"]
+    fields = [
+        "workspace",
+        "provider",
+        "masked",
+        "base_url",
+        "allow_fallback",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="credential")
+    def masked(self, row: ProviderCredential) -> str:
+        return f"…{row.hint}" if row.hint else "(stored)"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -522,3 +522,36 @@ def test_the_url_rule_holds_under_the_test_clients_too(url):
     assert Client().get(url).status_code == 400
     if url != "/%C0%80/":
         assert async_to_sync(AsyncClient().get)(url).status_code == 400
+
+
+# --- the workspace's own provider keys (BYOK): bad bodies ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"provider": "fake", "credential": "a\\u0000b-credential"}',
+        b'{"provider": "fa\\u0000ke", "credential": "abcdefgh-credential"}',
+        b'{"provider": "fake", "credential": "abcdefgh", "base_url": "http://x\\u0000y/"}',
+        b'{"provider": "fake", "credential": "\\ud800-lone-surrogate"}',
+        b'{"provider": "fake", "credential": "\xff\xfe-not-utf8"}',
+        b'{"provider": "fake", "credential": "' + b"k" * 100_000 + b'"}',
+        b'{"provider": "fake", "credential": {"nested": [1, 2, 3]}}',
+        b'{"provider": "fake", "credential": "abcdefgh", "base_url": "http://[::1/"}',
+        b'{"provider": "fake", "credential": "abcdefgh", "base_url": "http://x.test:99999/"}',
+        b'{"provider": "fake", "credential": "abcdefgh", "allow_fallback": "\\u0000"}',
+        b"[" * 5000 + b"]" * 5000,
+        b"not json",
+    ],
+    ids=lambda body: body[:40].decode("latin-1"),
+)
+def test_bad_provider_key_bodies_are_400_and_save_nothing(caller, body, django_db_blocker):
+    from routing.models import ProviderCredential
+
+    url = f"{caller.base_url}/api/workspaces/{caller.workspace}/providers/"
+    headers = {**caller.headers, "Content-Type": "application/json"}
+    for method, target in (("POST", url), ("PUT", f"{url}fake/"), ("PATCH", f"{url}fake/")):
+        response = httpx.request(method, target, content=body, headers=headers, timeout=20)
+        assert response.status_code in (400, 404), (method, response.status_code, response.text)
+    with django_db_blocker.unblock():
+        assert not ProviderCredential.objects.filter(workspace__slug=caller.workspace).exists()

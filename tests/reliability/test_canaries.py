@@ -20,6 +20,7 @@ from decimal import Decimal
 from itertools import product
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.forms.models import model_to_dict
 from django.test import Client
 
@@ -199,3 +200,97 @@ def test_no_secret_on_admin_pages(run, django_db_blocker, django_user_model):
             assert page.status_code == 200, url
             problems += [f"{url}: {s!r}" for s in leaks(page.content.decode(), run)]
     assert not problems, "\n".join(problems)
+
+
+OWN_CANARY = "sk-own-provider-key-CANARY-b7e4d1"  # a workspace's own provider key (BYOK)
+
+
+def test_a_workspaces_own_provider_key_never_surfaces(live, django_db_blocker):
+    """The workspace's own key reaches its own server only: the fake echoes it back (error
+    body, in-stream error, header, a 401 naming it) and it must appear in no answer, log,
+    usage row, stored row, API answer or page, its own workspace's or anyone else's."""
+    from rest_framework.test import APIClient
+
+    from routing.models import ProviderCredential
+    from tests.fakes.openai_upstream import FakeOpenAIUpstream
+    from workspaces.models import Role
+
+    own = FakeOpenAIUpstream(api_key=OWN_CANARY).start()
+    try:
+        with django_db_blocker.unblock():
+            workspace, _ = services.get_or_create_workspace(f"canary-byok-{secrets.token_hex(3)}")
+            grant_credits(workspace.id, Decimal(10), note="canaries")
+            _, key = services.create_api_key(workspace, name="canaries")
+            admin_user = get_user_model().objects.create_user(f"{workspace.slug}-admin")
+            services.add_member(workspace, admin_user, Role.ADMIN)
+            api = APIClient()
+            api.force_authenticate(admin_user)
+            saved = api.post(
+                f"/api/workspaces/{workspace.slug}/providers/",
+                {"provider": "fake", "credential": OWN_CANARY, "base_url": own.base_url,
+                 "allow_fallback": False},
+                format="json",
+            )  # fmt: skip
+            assert saved.status_code == 201, saved.content
+        time.sleep(0.6)  # the server polls the config version every 0.25 s
+        outcomes = [call(live.server.base_url, key, "chat", "fake/leaky", "Hi", False)]
+        for surface, stream, fault in product(SURFACES, (False, True), ("echo_key", "echo_header")):
+            prompt = f"orca-fault:{fault} Say something."
+            outcomes.append(call(live.server.base_url, key, surface, "fake/chat", prompt, stream))
+        assert own.requests and all(
+            r.headers.get("authorization") == f"Bearer {OWN_CANARY}" for r in own.requests
+        )
+        assert outcomes[0].status == 502 and outcomes[0].error["code"] == "upstream_auth_failed"
+        records = [wait_for_usage(django_db_blocker, o.request_id, timeout=15) for o in outcomes]
+        assert all(r.byok for r in records)
+
+        secrets_ = (OWN_CANARY, OWN_CANARY.rsplit("CANARY-", 1)[1])
+        texts = {}
+        for o in outcomes:
+            texts[f"answer {o.describe()}"] = o.body + "\n" + json.dumps(o.headers)
+        texts["server log"] = live.log_path.read_text(errors="replace")
+        for record in records:
+            texts[f"usage {record.request_id}"] = json.dumps(model_to_dict(record), default=str)
+        with django_db_blocker.unblock():
+            row = ProviderCredential.objects.get(workspace=workspace)
+            texts["stored row"] = (
+                json.dumps(model_to_dict(row), default=str) + row.credential_encrypted
+            )
+            base = f"/api/workspaces/{workspace.slug}/providers/"
+            texts["API list"] = api.get(base).content.decode()
+            texts["API detail"] = api.get(f"{base}fake/").content.decode()
+            browser = Client()
+            browser.force_login(admin_user)
+            texts["dashboard page"] = browser.get(
+                f"/w/{workspace.slug}/providers/"
+            ).content.decode()
+            staff = get_user_model().objects.create_superuser(
+                f"{workspace.slug}-root", f"{workspace.slug}@example.test", "pw-1-long"
+            )
+            root = Client()
+            root.force_login(staff)
+            for url in (
+                "/admin/routing/providercredential/",
+                f"/admin/routing/providercredential/{row.pk}/change/",
+                "/admin/routing/provider/",
+                f"/admin/billing/usagerecord/?q={workspace.slug}",
+            ):
+                page = root.get(url)
+                assert page.status_code == 200, url
+                texts[url] = page.content.decode()
+            # Another workspace's members and keys see nothing of it.
+            other = APIClient()
+            other_user = get_user_model().objects.create_user(f"{workspace.slug}-other")
+            services.add_member(live.other_workspace, other_user, Role.OWNER)
+            other.force_authenticate(other_user)
+            assert other.get(base).status_code == 404
+            texts["other workspace's list"] = other.get(
+                f"/api/workspaces/{live.other_workspace.slug}/providers/"
+            ).content.decode()
+        # The fake did echo it (so the searches below mean something): scrubbed on the way.
+        assert sum("[redacted]" in o.body + json.dumps(o.headers) for o in outcomes) >= 9
+        assert "…" + OWN_CANARY[-4:] in texts["dashboard page"]  # the hint, and only it
+        leaked = [f"{where}: {s!r}" for where, text in texts.items() for s in secrets_ if s in text]
+        assert not leaked, "\n".join(leaked)
+    finally:
+        own.stop()
