@@ -9,7 +9,8 @@ records still in its own usage buffer. Each call counts once, by request id.
 
 Redis' spend counters (`orca:spend:k:…`) are not used: they include what running calls
 hold in reservation (the most a call can cost), which is what the limiter must count, not
-what the key has spent."""
+what the key has spent. (billing.selectors.key_spends, the dashboard's, reads the usage
+records alone: a page shown to a person may trail by a flush.)"""
 
 import logging
 import time
@@ -26,6 +27,7 @@ from .services import UsageEvent
 from .windows import window_starts
 
 log = logging.getLogger(__name__)
+_PAGE = 1000  # request ids per lookup of which calls are written
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +104,13 @@ def _unwritten(workspace_id: int, buffered: Iterable[UsageEvent]) -> list[_Unwri
             calls[event.request_id] = _Unwritten(
                 event.api_key_id, event.cost_pico, _epoch(event.created_at)
             )
-    if not calls:
-        return []
-    written = set(
-        UsageRecord.objects.filter(request_id__in=list(calls)).values_list("request_id", flat=True)
-    )
+    ids = list(calls)
+    written: set[str] = set()
+    for start in range(0, len(ids), _PAGE):  # a busy workspace settles thousands a flush
+        page = ids[start : start + _PAGE]
+        written.update(
+            UsageRecord.objects.filter(request_id__in=page).values_list("request_id", flat=True)
+        )
     return [call for request_id, call in calls.items() if request_id not in written]
 
 
