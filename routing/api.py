@@ -64,7 +64,7 @@ class RouterSerializer(serializers.ModelSerializer):
 
     def validate_candidates(self, candidates) -> list[str]:
         if not isinstance(candidates, list) or not all(
-            isinstance(c, str) and c.strip() for c in candidates
+            isinstance(c, str) and c.strip() and c.isprintable() for c in candidates
         ):
             raise serializers.ValidationError('a list of model ids or patterns, e.g. ["openai/*"]')
         if len(candidates) > 200:

@@ -555,3 +555,72 @@ def test_bad_provider_key_bodies_are_400_and_save_nothing(caller, body, django_d
         assert response.status_code in (400, 404), (method, response.status_code, response.text)
     with django_db_blocker.unblock():
         assert not ProviderCredential.objects.filter(workspace__slug=caller.workspace).exists()
+
+
+# --- the management API: bad credentials and bad JSON ------------------------------------------
+
+MGMT_WRITES = [  # (method, path under the workspace, a body that would be valid)
+    ("PATCH", "", {"rpm_limit": 1}),
+    ("POST", "members/", {"user": "abuse-member", "role": "viewer"}),
+    ("POST", "keys/", {"name": "abuse", "allowed_models": ["a/*"], "allowed_ips": ["10.0.0.1"]}),
+    ("POST", "management-keys/", {"name": "abuse", "role": "viewer"}),
+    ("POST", "routers/", {"name": "abuse", "candidates": ["a/*"]}),
+]
+
+
+def _poisoned(body: dict) -> Iterator[dict]:
+    """The body with a NUL in one string (or list entry) at a time."""
+    for field, value in body.items():
+        if isinstance(value, str):
+            yield {**body, field: value + "\x00"}
+        elif isinstance(value, list):
+            yield {**body, field: [value[0] + "\x00"]}
+
+
+@pytest.fixture(scope="module")
+def management(live, member, django_db_blocker) -> tuple[str, str]:
+    """An owner management key of the walk's workspace."""
+    _, workspace, _ = member
+    with django_db_blocker.unblock():
+        _, raw = services.create_management_key(workspace, role=Role.OWNER, name="abuse")
+    return workspace.slug, raw
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(b"Bearer sk-orca-mgmt-\xff\xfe" + b"x" * 40, id="not UTF-8"),
+        pytest.param(b"Bearer sk-orca-mgmt-" + b"x" * 6000, id="6 kB key"),
+        pytest.param(b"Bearer sk-orca-mgmt-a sk-orca-mgmt-b", id="two tokens"),
+        pytest.param(b"Bearer", id="no token"),
+        pytest.param(b"Bearer sk-orca-" + b"x" * 43, id="a relay-shaped key"),
+    ],
+)
+def test_bad_management_credentials_are_401_before_any_view(live, management, authorization):
+    slug, _ = management
+    head = request_head(f"/api/workspaces/{slug}/keys/", method="GET").replace(
+        b"\r\n\r\n", b"\r\nAuthorization: " + authorization + b"\r\n\r\n"
+    )
+    answer = exchange(live.server, head)
+    assert answer.status == 401, answer.body
+    assert "detail" in orjson.loads(answer.body)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), MGMT_WRITES, ids=lambda v: str(v)[:20])
+def test_nul_and_broken_json_in_management_bodies_are_400(live, management, method, path, body):
+    slug, raw = management
+    url = f"{live.server.base_url}/api/workspaces/{slug}/{path}"
+    headers = {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"}
+    contents = [orjson.dumps(poisoned) for poisoned in _poisoned(body)]
+    contents += [
+        b'{"name": "\xff\xfe"}',  # not UTF-8
+        b"[" * 5000 + b"]" * 5000,  # deep nesting
+        b'{"name": "' + b"a" * 200_000,  # long and unterminated
+        b"null",
+        b"[]",
+    ]
+    with httpx.Client(headers=headers, timeout=20) as http:
+        for content in contents:
+            answer = http.request(method, url, content=content)
+            assert answer.status_code == 400, (content[:60], answer.status_code, answer.text)
+            assert answer.headers["content-type"] == "application/json"
