@@ -19,6 +19,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
 from rest_framework.response import Response
 
+from billing.spend import KeySpend, key_spends
+
 from . import services
 from .management_auth import WorkspaceAccess, access_of
 from .member_rules import MemberRuleError, add_member, change_role, remove_member
@@ -212,8 +214,26 @@ class ApiKeyViewSet(
     lookup_value_regex = ID_PATTERN
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    _spends: dict[int, KeySpend] = {}  # a new key has spent nothing
+
     def get_queryset(self):
         return ApiKey.objects.filter(workspace=self.workspace).order_by("-created_at", "-id")
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "spends": self._spends}
+
+    def _load_spends(self, keys: list[ApiKey]) -> None:
+        self._spends = key_spends(self.workspace.id, [key.id for key in keys])  # one query
+
+    def get_object(self) -> ApiKey:
+        key = super().get_object()
+        self._load_spends([key])
+        return key
+
+    def list(self, request, workspace: str) -> Response:
+        keys = list(self.get_queryset())
+        self._load_spends(keys)
+        return Response(self.get_serializer(keys, many=True).data)
 
     def create(self, request, workspace: str) -> Response:
         given = ApiKeySerializer(data=request.data)
@@ -241,7 +261,7 @@ class ApiKeyViewSet(
         key = self.get_object()
         if key.revoked_at is None:
             services.revoke_api_key(key)
-        return Response(ApiKeySerializer(key).data)
+        return Response(self.get_serializer(key).data)
 
 
 # --- management keys ------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 keys). Validation mirrors the dashboard's forms, so both refuse the same input."""
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from billing.pricing import format_usd
+from billing.spend import KeySpend
 
 from .models import ApiKey, ManagementKey, Membership, Role, Workspace
 from .services import InvalidKeySettings, normalise_ip_allowlist
@@ -84,8 +88,24 @@ def _usd(help_text: str) -> serializers.DecimalField:
     )
 
 
+class KeySpendSerializer(serializers.Serializer):
+    """Exact decimal strings in USD: lifetime, and the current UTC day, Monday week and month
+    (the windows of the spend limits)."""
+
+    total_usd = serializers.CharField()
+    day_usd = serializers.CharField()
+    week_usd = serializers.CharField()
+    month_usd = serializers.CharField()
+
+
+_PERIODS = ("total", "day", "week", "month")
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
-    """An API key's settings. The secret is never part of it (see ApiKeyCreatedSerializer)."""
+    """An API key's settings and spend. The secret is never part of it (see
+    ApiKeyCreatedSerializer). `spend` comes from the context's `spends` (key id -> KeySpend)."""
+
+    spend = serializers.SerializerMethodField()
 
     name = serializers.CharField(max_length=100, required=False, default="default")
     expires_at = serializers.DateTimeField(
@@ -120,6 +140,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "id",
             "name",
             "prefix",
+            "purpose",
             "enabled",
             "created_at",
             "last_used_at",
@@ -133,8 +154,14 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "daily_limit_usd",
             "weekly_limit_usd",
             "monthly_limit_usd",
+            "spend",
         ]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "purpose", "created_at", "last_used_at", "revoked_at"]
+
+    @extend_schema_field(KeySpendSerializer)
+    def get_spend(self, key: ApiKey) -> dict:
+        spend = self.context.get("spends", {}).get(key.id) or KeySpend()
+        return {f"{period}_usd": format_usd(getattr(spend, period)) for period in _PERIODS}
 
     def validate_name(self, name: str) -> str:
         if not name.strip():

@@ -510,3 +510,34 @@ def test_a_session_write_still_needs_its_csrf_token(team, client):
     refused = csrf_client.patch(BASE, {"rpm_limit": 9}, format="json")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     assert team.keys[Role.OWNER].patch(BASE, {"rpm_limit": 9}, format="json").status_code == 200
+
+
+def test_a_keys_spend_is_in_its_answers(team):
+    from datetime import UTC, datetime
+
+    from billing.models import UsageRecord
+
+    key, _ = services.create_api_key(team.acme, name="spender")
+    other, _ = services.create_api_key(team.acme, name="idle")
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    for number, (cost, when) in enumerate([(1_500_000_000_000, old), (250_000_000_000, None)]):
+        UsageRecord.objects.create(
+            request_id=f"req_spend_{number}",
+            workspace=team.acme,
+            api_key=key,
+            endpoint="chat.completions",
+            model="fake/chat",
+            status_code=200,
+            cost_pico=cost,
+            created_at=when or timezone.now(),
+        )
+    viewer = team.keys[Role.VIEWER]
+    one = viewer.get(f"{BASE}keys/{key.id}/").json()["spend"]
+    assert one == {"total_usd": "1.75", "day_usd": "0.25", "week_usd": "0.25", "month_usd": "0.25"}
+    listed = {k["name"]: k["spend"]["total_usd"] for k in viewer.get(BASE + "keys/").json()}
+    assert listed == {"spender": "1.75", "idle": "0"}
+    changed = team.keys[Role.DEVELOPER].patch(
+        f"{BASE}keys/{key.id}/", {"rpm_limit": 3}, format="json"
+    )
+    assert changed.json()["spend"]["total_usd"] == "1.75"
+    assert other.id in {k["id"] for k in viewer.get(BASE + "keys/").json()}
