@@ -23,22 +23,20 @@ class ProviderRoute:
     owner: int = 0
     # The credential as bytes, for scrubbing every relayed stream event (empty: none).
     secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    # Whether calls can be sent: it has a credential, or needs none (the demo kind, or a
+    # provider that names no credential variable, such as a local Ollama). One whose
+    # `credential_env` is unset, with no stored credential, is not configured.
+    configured: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         secret = self.credential.encode() if len(self.credential) >= 4 else b""
         object.__setattr__(self, "secrets", (secret,) if secret else ())
+        configured = bool(self.credential) or not self.credential_env or self.kind == "demo"
+        object.__setattr__(self, "configured", configured)
 
     @property
     def byok(self) -> bool:
         return self.owner != 0
-
-    @property
-    def configured(self) -> bool:
-        """Whether calls can be sent: it has a credential, or needs none (the demo kind, or
-        a provider that names no credential variable, such as a local Ollama). A provider
-        whose `credential_env` is unset in the environment, with no stored credential, is
-        not configured."""
-        return bool(self.credential) or not self.credential_env or self.kind == "demo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +60,8 @@ class ModelRoute:
     # Derived once, when the catalog is loaded: the hot path reads them on every call.
     deployments: tuple["ModelRoute", ...] = field(init=False, repr=False, compare=False)
     health_key: str = field(init=False, repr=False, compare=False)
+    # Some provider of it can be called (the catalog put a configured one first).
+    configured: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deployments", (self, *self.alternates))
@@ -69,11 +69,7 @@ class ModelRoute:
         # A workspace's own key fails (429, 401) for that workspace only: its own health.
         slug = f"{provider.slug}~{provider.owner}" if provider.owner else provider.slug
         object.__setattr__(self, "health_key", f"{slug}|{self.public_id}")
-
-    @property
-    def configured(self) -> bool:
-        """Some provider of it can be called (the catalog put a configured one first)."""
-        return self.provider.configured
+        object.__setattr__(self, "configured", provider.configured)
 
     @property
     def vendor(self) -> str:

@@ -54,7 +54,8 @@ async def authenticate(request: Request, raw_key: str | None) -> KeyContext:
 
 
 async def resolve_model(name: str, key: KeyContext) -> ModelRoute:
-    return resolve_in(await catalog_of(key), name, key)
+    view = state.cached_view(key.workspace_id) or await state.view(key.workspace_id)
+    return resolve_in(view, name, key)
 
 
 async def catalog_of(key: KeyContext) -> Catalog:
