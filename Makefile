@@ -78,11 +78,16 @@ format: install
 	$(BIN)/ruff check --fix .
 
 ## serve: production serving, several uvicorn worker processes, no access log
+## (metrics of every worker summed through PROMETHEUS_MULTIPROC_DIR, emptied at each start)
+PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/var/prometheus
 serve: migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	mkdir -p "$(PROMETHEUS_MULTIPROC_DIR)" && rm -f "$(PROMETHEUS_MULTIPROC_DIR)"/*.db
+	PROMETHEUS_MULTIPROC_DIR="$(PROMETHEUS_MULTIPROC_DIR)" \
 	$(BIN)/uvicorn orca.asgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --no-access-log --no-proxy-headers --lifespan on \
-		--http orca.server:HttpProtocol
+		--http orca.server:HttpProtocol \
+		$(if $(filter json,$(ORCA_LOG_FORMAT)),--log-config orca/uvicorn-log.json)
 
 worker: install
 	$(BIN)/celery -A orca worker --loglevel INFO

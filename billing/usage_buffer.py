@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -133,6 +134,19 @@ class UsageBuffer:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def unwritten(self) -> int:
+        """Records waiting, plus those of the batch being written."""
+        return len(self._pending) + len(self._writing)
+
+    def lag_seconds(self) -> float:
+        """How long the oldest record not yet written has waited (0 with none waiting): the
+        writer's lag, for the metrics."""
+        batch = self._writing or self._pending
+        if not batch:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - batch[0].created_at).total_seconds())
 
 
 # One long-lived writer thread, so its database connection (and the staging table that

@@ -3,10 +3,12 @@
 The relay (/v1/*, /v1beta/*) skips Django's request handler entirely (DESIGN.md, hot path).
 `HEAD /` is a reachability probe (Anthropic clients send one to their base URL) and answers
 200 with no body here; every other method on `/` (a browser's GET: the dashboard) is
-Django's. Lifespan shutdown flushes buffered usage records and closes the upstream
-connection pool.
+Django's. `/healthz`, `/readyz` and `/metrics` (orca/ops.py) are answered here too, before
+Django's middleware. Lifespan shutdown flushes buffered usage records and the metrics,
+exports the last traces and closes the upstream connection pool.
 """
 
+import asyncio
 import gc
 import os
 
@@ -22,13 +24,17 @@ django_application = get_asgi_application()
 static_application = ASGIStaticFilesHandler(django_application)
 STATIC_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
 
+from orca import logs  # noqa: E402
+from orca.ops import ROUTES as OPS_ROUTES  # noqa: E402
 from routing.proxy.pipeline.state import state  # noqa: E402
 from routing.proxy.routes import relay_application  # noqa: E402
+from routing.telemetry import metrics  # noqa: E402
 from routing.wire import tokens  # noqa: E402
 
 # The tokenizers' vocabularies (0.6 s and 64 MB for o200k, 0.25 s and 37 MB for cl100k) load
 # as the worker starts, not inside the first request that counts tokens.
 tokens.preload()
+logs.adopt_uvicorn_logs()
 
 RELAY_PREFIXES = ("/v1/", "/v1beta/")
 # OpenRouter's base URL: its account endpoints (relay keys) are the relay's too, looked up
@@ -59,9 +65,14 @@ async def lifespan(receive, send) -> None:
             # and walks whatever the in-flight calls hold. Ten times rarer measured ~4 %
             # less CPU per call at c=64; a cycle waits a little longer to be reclaimed.
             gc.set_threshold(7_000, 10, 10)
+            metrics.forget_dead_workers()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await state.close()
+            if settings.ORCA_TRACING:
+                from routing.telemetry import tracing
+
+                await asyncio.to_thread(tracing.shutdown)
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -78,6 +89,10 @@ async def application(scope, receive, send) -> None:
         return await relay_application(scope, receive, send)
     if kind == "lifespan":
         return await lifespan(receive, send)
+    if kind == "http":
+        ops = OPS_ROUTES.get(scope["path"])
+        if ops is not None:
+            return await ops(scope, receive, send)
     if kind == "http" and scope["method"] == "HEAD" and scope["path"] == "/":
         return await probe(send)
     if kind == "http" and _openrouter_relay(scope["path"]):

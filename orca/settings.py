@@ -214,13 +214,28 @@ SECURE_PROXY_SSL_HEADER = (
 )
 
 # --- Logging: one line per event, never a request body or a secret ----------------------
+from orca import logs as _logs  # noqa: E402  (after .env is read: it reads ORCA_LOG_FORMAT)
+
+# plain (default) or json: one JSON object per line, with the request id (orca/logs.py).
+ORCA_LOG_FORMAT = _logs.FORMAT
+if ORCA_LOG_FORMAT not in _logs.FORMATS:
+    raise environ.ImproperlyConfigured(
+        f"ORCA_LOG_FORMAT must be one of {', '.join(_logs.FORMATS)}, not {ORCA_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "orca.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": ORCA_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # uvicorn's loggers keep their own handlers (so --no-access-log stays off): in
+        # JSON mode orca/asgi.py gives those handlers the JSON format.
+    },
 }
 
 # --- Orca gateway -------------------------------------------------------------------------
@@ -347,3 +362,21 @@ if not 1 <= ORCA_TOPUP_MIN_USD <= ORCA_TOPUP_MAX_USD:
     raise environ.ImproperlyConfigured(
         "ORCA_TOPUP_MIN_USD must be at least 1 and at most ORCA_TOPUP_MAX_USD"
     )
+# --- Operations: metrics, traces, health checks (README "Operations") ----------------------
+# /metrics answers only `Authorization: Bearer <this token>`; with none set it is refused
+# (403) rather than open to anyone who can reach the gateway.
+ORCA_METRICS_TOKEN = env.str("ORCA_METRICS_TOKEN", default="")
+# Several worker processes (make serve): each writes its metrics to files here, and a scrape
+# of any worker sums them. prometheus-client reads the variable itself; `make serve` empties
+# the folder before the workers start.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# OpenTelemetry traces of relayed calls when an OTLP/HTTP endpoint is set; the exporter reads
+# the standard OTEL_* variables (endpoint, headers, timeout, OTEL_SERVICE_NAME, ...).
+ORCA_TRACING = bool(
+    env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+    or env.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default="")
+) and not env.bool("OTEL_SDK_DISABLED", default=False)
+# /readyz: how long each check (database, Redis) may take before it counts as down.
+ORCA_READY_TIMEOUT = env.float("ORCA_READY_TIMEOUT", default=2.0)

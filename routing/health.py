@@ -8,6 +8,7 @@ Pure bookkeeping: no I/O here.
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _WINDOW = 20  # calls in the rolling error rate
@@ -34,9 +35,15 @@ class Health:
 
 class HealthBoard:
     def __init__(
-        self, *, failure_threshold: int = 3, cooldown: float = 30.0, max_cooldown: float = 300.0
+        self,
+        *,
+        failure_threshold: int = 3,
+        cooldown: float = 30.0,
+        max_cooldown: float = 300.0,
+        on_cooldown: Callable[[str], None] | None = None,
     ) -> None:
         self.failure_threshold = failure_threshold
+        self.on_cooldown = on_cooldown  # told each key put in cooldown (the metrics)
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
         self._entries: dict[str, Health] = {}
@@ -95,6 +102,13 @@ class HealthBoard:
         entry.cooldown_until = max(entry.cooldown_until, time.time() + seconds)
         entry.cooldown_reason = reason
         self._dirty_cooldowns[key] = (entry.cooldown_until, reason)
+        if self.on_cooldown is not None:
+            self.on_cooldown(key)
+
+    def cooling_count(self, now: float | None = None) -> int:
+        """How many keys are in cooldown now (this process's view, shared ones merged)."""
+        now = now or time.time()
+        return sum(1 for entry in self._entries.values() if entry.cooldown_until > now)
 
     def clear_cooldown(self, key: str) -> None:
         entry = self._entry(key)

@@ -292,7 +292,10 @@ def live(
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    server = LiveServer(log_path, port=port, **stripe_environment(fake_stripe, public))
+    # JSON logs (ORCA_LOG_FORMAT=json): the canaries search them for secrets.
+    server = LiveServer(
+        log_path, port=port, ORCA_LOG_FORMAT="json", **stripe_environment(fake_stripe, public)
+    )
     fake_stripe.webhook_url = public + "/billing/stripe/webhook/"
     server.start()
     try:

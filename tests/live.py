@@ -65,9 +65,11 @@ class LiveServer:
         log_path: Path,
         app: str = "orca.asgi:application",
         port: int | None = None,  # one chosen beforehand, when the environment names it
+        args: tuple[str, ...] = (),
         **env_overrides: str,
     ) -> None:
         self.app = app  # the ASGI application uvicorn serves, as "module:attribute"
+        self.args = args  # more uvicorn options, e.g. ("--workers", "2")
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -85,6 +87,7 @@ class LiveServer:
                 *UVICORN_ARGS,
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             cwd=ROOT,
             env=self._env,

@@ -23,13 +23,17 @@ from typing import TYPE_CHECKING, Any
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 
+from orca import logs
 from orca.middleware import scope_problem
 
+from ..telemetry import metrics
 from .errors import ClientGone, GatewayError
 from .request import Request
 
 if TYPE_CHECKING:
     from workspaces.selectors import KeyContext
+
+    from ..catalog.snapshot import ModelRoute
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,14 @@ def _body_limits() -> tuple[int, int]:
 class RelayConsumer(AsyncHttpConsumer):
     allowed_methods: tuple[str, ...] = ("POST",)
     key: "KeyContext | None" = None  # once `preauthenticate` checked the API key
+    # Metrics: the `surface` label of this endpoint's errors; whether its calls count in
+    # orca_requests (the pipeline's surfaces); the model planned, once known; and whether
+    # the pipeline recorded the call itself (from admission on).
+    metric_surface = "other"
+    counts_requests = False
+    planned: "ModelRoute | None" = None
+    recorded = False
+    span: Any = None  # the call's OpenTelemetry span, when tracing is on
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +98,8 @@ class RelayConsumer(AsyncHttpConsumer):
         self.scope = scope
         self.request = Request(scope)
         self.base_send = send
+        if logs.REQUEST_IDS:
+            logs.tag_task(self.request_id)  # this task's log lines carry it
         try:
             problem = scope_problem(scope)
             if problem:
@@ -99,16 +113,27 @@ class RelayConsumer(AsyncHttpConsumer):
             body = await self._read_body(receive)
             await self._run_watching_disconnect(self.handle(body), receive)
         except GatewayError as exc:
+            if not self.recorded:
+                self._count_unrecorded(exc.status, exc.code or "")
             if not self.response_started:
                 await self.send_error(exc)
         except ClientGone:
             pass
         except Exception:
             log.exception("request %s failed", self.request_id)
+            if not self.recorded:
+                self._count_unrecorded(500, "internal_error")
             if not self.response_started:
                 await self.send_error(
                     GatewayError(500, "internal gateway error", code="internal_error")
                 )
+
+    def _count_unrecorded(self, status: int, code: str) -> None:
+        """An error the pipeline did not record (it came before admission, or from an
+        endpoint outside the pipeline)."""
+        metrics.error(self.metric_surface, code)
+        if self.counts_requests:
+            metrics.unadmitted(self.metric_surface, self.planned, status)
 
     async def _read_body(self, receive) -> bytes:
         limit, unchecked = _body_limits()
@@ -222,6 +247,7 @@ class RelayConsumer(AsyncHttpConsumer):
 
 class NotFoundConsumer(RelayConsumer):
     allowed_methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+    metric_surface = "not_found"
 
     async def preauthenticate(self) -> None:
         await self.handle(b"")  # nothing here reads a body

@@ -60,6 +60,11 @@ class SurfaceConsumer(KeyedConsumer):
     """A relay endpoint speaking one client dialect."""
 
     endpoint = ""
+    counts_requests = True
+
+    @property
+    def metric_surface(self) -> str:  # type: ignore[override]
+        return self.surface.name
 
     async def handle(self, body: bytes) -> None:
         await relay(self, body, self.surface, self.endpoint)
@@ -98,6 +103,8 @@ def invalid_request(exc: InvalidRequest) -> GatewayError:
 
 class _CountingConsumer(KeyedConsumer):
     """What both token counters share: the upstream's own count, read from its answer."""
+
+    metric_surface = "count_tokens"
 
     def render_error(self, error: GatewayError) -> bytes:
         return self.surface.render_error(error)
@@ -209,6 +216,7 @@ class GenerationConsumer(KeyedConsumer):
     call of the key's workspace."""
 
     allowed_methods = ("GET",)
+    metric_surface = "generation"
 
     async def handle(self, body: bytes) -> None:
         key = await self.authenticated()

@@ -73,6 +73,7 @@ class ModelsConsumer(KeyedConsumer):
     Gemini's shape (`models_dialect`); a model the key may not use is not found."""
 
     allowed_methods = ("GET",)
+    metric_surface = "models"
     dialect = "openai"
 
     async def __call__(self, scope, receive, send) -> None:

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
+from orca.ops import ROUTES as OPS_ROUTES
 from routing.proxy.routes import relay_urlpatterns
 from tests.live import LiveServer
 from workspaces import services
@@ -376,12 +377,16 @@ def _walk(patterns, prefix=()) -> Iterator[tuple]:
 
 
 def every_route() -> list[Route]:
-    """Django's URLconf (dashboard, accounts, admin, API) and the relay's routes."""
+    """Django's URLconf (dashboard, accounts, admin, API), the relay's routes, and the
+    operator endpoints orca/asgi.py answers before Django (orca/ops.py)."""
     routes = {}
     for chain in [*_walk(get_resolver().url_patterns), *_walk(relay_urlpatterns)]:
         parts = tuple(part for pattern in chain for part in _parts(pattern))
         template = "".join(text if name is None else f"<{name}>" for name, text in parts)
         routes.setdefault(template, Route(template or "(root)", parts))
+    for path in OPS_ROUTES:
+        template = path.removeprefix("/")
+        routes.setdefault(template, Route(template, ((None, template),)))
     return list(routes.values())
 
 
@@ -396,6 +401,7 @@ def test_the_route_list_covers_both_url_trees():
     assert {"api/v1/key", "api/v1/credits", "api/v1/models", "api/v1/generation"} <= templates
     assert {"api/v1/keys", "api/v1/keys/<key_hash>"} <= templates  # Django's, management keys
     assert "v1beta/models/<model>:<action>" in templates
+    assert {"healthz", "readyz", "metrics"} <= templates
     assert len(ROUTES) > 100
 
 

@@ -147,6 +147,9 @@ def test_no_secret_reaches_the_client(run):
 def test_no_secret_in_the_server_log(run, live):
     text = live.log_path.read_text(errors="replace")
     assert leaks(text, run) == []
+    # The session's gateway writes JSON logs (tests/conftest.py): one object a line.
+    entries = [json.loads(line) for line in text.splitlines()]
+    assert any(entry.get("request_id") for entry in entries)
 
 
 def test_no_secret_in_usage_records_attempts_included(run, django_db_blocker):

@@ -13,9 +13,12 @@ import asyncio
 import logging
 from dataclasses import asdict
 
+from django.conf import settings
+
 from billing.selectors import generation, generation_view
 from workspaces.selectors import KeyContext
 
+from ...telemetry import metrics
 from ...wire.canonical import InvalidRequest
 from ..bodies import read_json_body
 from ..consumer import RelayConsumer
@@ -34,6 +37,11 @@ from .state import run_db, state
 
 log = logging.getLogger(__name__)
 
+# Traces only when an OTLP endpoint is configured; otherwise OpenTelemetry is not imported.
+traced = None
+if settings.ORCA_TRACING:
+    from ...telemetry.tracing import traced  # type: ignore[assignment]
+
 
 def _invalid(exc: InvalidRequest) -> GatewayError:
     return GatewayError(400, exc.message, code=exc.code, param=exc.param)
@@ -42,6 +50,12 @@ def _invalid(exc: InvalidRequest) -> GatewayError:
 async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint: str) -> None:
     """Serve one call on any client surface, against any provider kind, trying the planned
     models in order until one answers (never switching once bytes reached the client)."""
+    if traced is not None:
+        return await traced(_relay, consumer, body, surface, endpoint)
+    return await _relay(consumer, body, surface, endpoint)
+
+
+async def _relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint: str) -> None:
     request = consumer.request
     raw_key = surface.api_key(request) or ""
     # A large body's key was checked before the body was read (consumer.preauthenticate).
@@ -88,6 +102,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
         if exc.code in ("model_not_allowed", "provider_not_configured"):
             record_refusal(key, consumer.request_id, endpoint, exc, model=client.model)
         raise
+    consumer.planned = chosen.targets[0]  # the labels of its metrics, should it stop here
     if client.untranslatable is not None and not any(
         native_for(call, route) for route in chosen.targets
     ):
@@ -104,6 +119,7 @@ async def relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoint
             model=chosen.targets[0].public_id, streamed=client.stream, router=router,
         )  # fmt: skip
         raise
+    metrics.live.in_flight += 1
     record = call.record = CallRecord(
         key=key,
         route=chosen.targets[0],
@@ -162,6 +178,14 @@ def _settle_and_record(call: Call, ticket) -> None:
     except Exception:  # the reservation stays held: the balance errs on the safe side
         log.exception("request %s: settling the reservation failed", call.request_id)
     event = record.to_event(call.request_id)
+    metrics.live.in_flight -= 1
+    metrics.record_call(call.surface.name, record)
+    if record.status != 200:
+        metrics.error(call.surface.name, record.error_code)
+    consumer = call.consumer
+    consumer.recorded = True
+    if consumer.span is not None:
+        consumer.span.record(call.surface.name, record, call.client.model)
     if event.status_code == 200 and event.completion_tokens and event.latency_ms:
         state.health.record_throughput(
             record.route.health_key, event.completion_tokens * 1000 / event.latency_ms

@@ -8,6 +8,7 @@ from billing.pricing import estimate_pico
 from billing.selectors import balance_pico, seed_state
 from workspaces.selectors import KeyContext
 
+from ...telemetry import metrics
 from ..errors import GatewayError
 from ..operations import Operation
 from .plan import Plan
@@ -64,6 +65,7 @@ async def admit(
             endpoint=endpoint,
         )
     except Refused as refused:
+        metrics.refused(refused.code)
         headers = (
             [(b"retry-after", str(refused.retry_after).encode())] if refused.retry_after else None
         )
@@ -73,6 +75,7 @@ async def admit(
     except Exception:
         # Without the shared counters no balance or limit can be honoured: refuse, safely.
         log.exception("usage limits unavailable")
+        metrics.refused("limits_unavailable")
         raise GatewayError(
             503, "usage limits cannot be checked right now; try again shortly",
             code="limits_unavailable", headers=[(b"retry-after", b"5")],

@@ -8,6 +8,7 @@ from billing.pricing import format_usd
 
 from ...catalog.snapshot import ModelRoute
 from ...providers import FamilyAdapter, UpstreamFailure, UpstreamResponse
+from ...telemetry import metrics
 from ...wire import tools
 from ...wire.canonical import InvalidRequest
 from ...wire.openai_errors import parse_upstream_error
@@ -160,6 +161,10 @@ async def _send(
     record, client = call.record, call.client
     started = time.perf_counter()
     response: UpstreamResponse | None = None
+    extra_headers = client.forward_headers if passthrough else None
+    span = call.consumer.span
+    if span is not None:  # tracing: the upstream continues this call's trace
+        extra_headers = span.upstream_headers(extra_headers)
     try:
         try:
             response = await kind.send(
@@ -167,9 +172,10 @@ async def _send(
                 body,
                 stream=client.stream,
                 timeouts=state.timeouts_for(route.provider),
-                extra_headers=client.forward_headers if passthrough else None,
+                extra_headers=extra_headers,
             )
             if response.status >= 400:
+                metrics.upstream_error(route, response.status)
                 error = upstream_error(response, await response.read(), route, call.raw_key)
                 _failed(route, error, response.headers.get("retry-after"))
                 if may_retry and (
@@ -194,6 +200,7 @@ async def _send(
             raw = await response.read()
         except UpstreamFailure as exc:
             error = failure_error(exc)
+            metrics.upstream_error(route, error.status)
             _failed(route, error)
             if may_retry:
                 return error

@@ -24,6 +24,7 @@ from ...health import HealthBoard
 from ...providers import Timeouts
 from ...providers import http as upstream_http
 from ...selectors import load_catalog, workspace_credentials, workspace_routers
+from ...telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class GatewayState:
             failure_threshold=settings.ORCA_HEALTH_FAILURE_THRESHOLD,
             cooldown=settings.ORCA_HEALTH_COOLDOWN_SECONDS,
             max_cooldown=settings.ORCA_HEALTH_MAX_COOLDOWN_SECONDS,
+            on_cooldown=metrics.cooldown_started,
         )
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._keys: dict[str, tuple[KeyContext | None, float]] = {}
@@ -103,6 +105,7 @@ class GatewayState:
         assert self._reader is not None
         while True:
             await asyncio.sleep(settings.ORCA_CONFIG_POLL_SECONDS)
+            self.report_metrics()
             try:
                 version = await self._reader.read()
             except Exception:
@@ -118,6 +121,17 @@ class GatewayState:
                 await self._reader.share_health(self.health)
             except Exception:
                 log.warning("could not share provider health", exc_info=True)
+
+    def report_metrics(self) -> None:
+        """Move this process's call tallies into the metrics and sample its gauges (each
+        tick, before a scrape in this process, at shutdown)."""
+        try:
+            metrics.flush()
+            metrics.sample(
+                self.health.cooling_count(), self.usage.unwritten, self.usage.lag_seconds()
+            )
+        except Exception:  # metrics must never stop the poller
+            log.exception("reporting metrics failed")
 
     def clear(self) -> None:
         self._generation += 1
@@ -239,6 +253,7 @@ class GatewayState:
             self._poller.cancel()
             self._poller = None
         await self.usage.close()
+        self.report_metrics()
         await self.limiter.close()
         await upstream_http.close()
         if self._reader is not None:

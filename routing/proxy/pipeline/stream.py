@@ -21,6 +21,7 @@ from billing.pricing import format_usd
 
 from ...catalog.snapshot import ModelRoute
 from ...providers import ChatAdapter, FamilyAdapter, UpstreamFailure, UpstreamTimeout
+from ...telemetry import metrics
 from ...wire import openai_chat, responses
 from ...wire.canonical import ChunkAccumulator, StreamError
 from ...wire.sse import EventSplitter, data_lines, encode_data
@@ -334,10 +335,12 @@ async def relay_stream(
     except StreamError as exc:
         error = stream_failure(exc, route)
         record.status, record.error_code = 502, STREAM_ERROR_CODE
+        metrics.upstream_error(route, 502)
         await consumer.send_body(surface.stream_error(error, path.encoder), more_body=True)
     except UpstreamFailure as exc:
         error = failure_error(exc)
         record.status, record.error_code = error.status, error.code or ""
+        metrics.upstream_error(route, error.status)
         await consumer.send_body(surface.stream_error(error, path.encoder), more_body=True)
     except GatewayError as exc:  # a watcher stopped the stream
         record.status, record.error_code = exc.status, exc.code or ""
