@@ -136,7 +136,7 @@ class UsageBuffer:
         return len(self._pending)
 
     @property
-    def unwritten(self) -> int:
+    def unwritten_count(self) -> int:
         """Records waiting, plus those of the batch being written."""
         return len(self._pending) + len(self._writing)
 

@@ -128,7 +128,7 @@ class GatewayState:
         try:
             metrics.flush()
             metrics.sample(
-                self.health.cooling_count(), self.usage.unwritten, self.usage.lag_seconds()
+                self.health.cooling_count(), self.usage.unwritten_count, self.usage.lag_seconds()
             )
         except Exception:  # metrics must never stop the poller
             log.exception("reporting metrics failed")
