@@ -1,0 +1,87 @@
+"""The metrics module on its own: tallies flushed into the exposition exactly as
+prometheus-client's own observe() would have put them, and bounded error-code labels."""
+
+from decimal import Decimal
+
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from routing.catalog.snapshot import ModelRoute, ProviderRoute
+from routing.proxy.pipeline.record import CallRecord
+from routing.telemetry import metrics
+from routing.wire.usage import Usage
+
+
+def _route(model: str) -> ModelRoute:
+    provider = ProviderRoute(slug="unit", kind="openai", base_url="http://x", credential="")
+    return ModelRoute(
+        public_id=model,
+        upstream_name="m",
+        provider=provider,
+        input_price=Decimal(1),
+        output_price=Decimal(2),
+        cached_input_price=None,
+        context_length=1000,
+        max_output_tokens=100,
+        capabilities=(),
+        endpoint_types=("chat",),
+        created=0,
+    )
+
+
+def _samples(text: str, name: str, **labels: str) -> dict[str, float]:
+    """le -> value of a histogram's buckets (or "" -> value for other samples)."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                found[sample.labels.get("le", "")] = sample.value
+    return found
+
+
+def test_a_flushed_tally_reads_as_observe_would_have_written_it():
+    route = _route("unit/flush")
+    durations = [0.003, 0.02, 0.02, 0.7, 4.0, 400.0]  # the last one is past every bound
+    registry = CollectorRegistry()
+    reference = Histogram(
+        "reference_seconds", "", registry=registry, buckets=metrics.DURATION_BUCKETS
+    )
+    for seconds in durations:
+        record = CallRecord(key=None, route=route, endpoint="chat", streamed=True)  # type: ignore[arg-type]
+        record.status = 200 if seconds < 100 else 502
+        record.usage = Usage(prompt_tokens=10, completion_tokens=5)
+        record.cost_pico = 1_000_000
+        record.started -= seconds  # the call began `seconds` ago
+        record.first_byte_at = record.started + seconds / 2
+        metrics.record_call("chat", record)
+        reference.observe(seconds)
+    metrics.flush()
+    ours = generate_latest(metrics.REGISTRY).decode()
+    theirs = generate_latest(registry).decode()
+    buckets = _samples(ours, "orca_request_duration_seconds_bucket", model="unit/flush")
+    assert buckets == _samples(theirs, "reference_seconds_bucket")
+    assert buckets["0.025"] == 3 and buckets["300.0"] == 5 and buckets["+Inf"] == 6
+    total = _samples(ours, "orca_request_duration_seconds_sum", model="unit/flush")[""]
+    assert total == pytest.approx(sum(durations), rel=1e-3)
+    requests = _samples(ours, "orca_requests_total", model="unit/flush", status="200")
+    assert requests[""] == 5
+    assert _samples(ours, "orca_requests_total", model="unit/flush", status="502")[""] == 1
+    assert _samples(ours, "orca_tokens_total", model="unit/flush", direction="input")[""] == 60
+    assert _samples(ours, "orca_cost_usd_total", model="unit/flush")[""] == pytest.approx(6e-6)
+    ttft = _samples(ours, "orca_time_to_first_token_seconds_count", model="unit/flush")
+    assert ttft[""] == 6
+    metrics.flush()  # nothing new: nothing added twice
+    again = generate_latest(metrics.REGISTRY).decode()
+    assert _samples(again, "orca_requests_total", model="unit/flush", status="200")[""] == 5
+
+
+def test_error_codes_are_bounded_label_values():
+    assert metrics.code_label("insufficient_quota") == "insufficient_quota"
+    assert metrics.code_label("") == "none"
+    assert metrics.code_label("Not A Code!") == "other"
+    assert metrics.code_label("x" * 65) == "other"
+    for index in range(metrics._MAX_CODES + 10):
+        metrics.code_label(f"upstream_code_{index}")
+    assert metrics.code_label("a_new_code_past_the_cap") == "other"
+    assert metrics.code_label("insufficient_quota") == "insufficient_quota"  # kept
