@@ -16,7 +16,7 @@ errors included, is in OpenRouter's shape (`{"error": {"code", "message"}}`)."""
 
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -45,6 +45,7 @@ CREATE_FIELDS = frozenset(
      "creator_user_id"}
 )  # fmt: skip
 DELETE_TRIES = 5
+MAX_EXPIRY_YEAR = 9998  # psycopg reads no year past 9999: stay clear of its edge
 UPDATE_FIELDS = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
 
 
@@ -182,6 +183,14 @@ def _expires_at(data: dict) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         raise BadInput("`expires_at` needs a time zone (e.g. Z for UTC)")
+    try:
+        # In UTC: PostgreSQL refuses offsets past 15:59 (which Python accepts), and a moment
+        # past 9999 in UTC would be stored but could never be read back.
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or moment.year > MAX_EXPIRY_YEAR:
+        raise BadInput(f"`expires_at` must be before the year {MAX_EXPIRY_YEAR + 1} (UTC)")
     if moment <= timezone.now():
         raise BadInput("`expires_at` must be in the future")
     return moment

@@ -234,6 +234,9 @@ BAD_CREATES = [
     ({"name": "k", "expires_at": 5}, "ISO 8601"),
     ({"name": "k", "expires_at": "2099-01-01T00:00:00"}, "time zone"),
     ({"name": "k", "expires_at": "2001-01-01T00:00:00Z"}, "in the future"),
+    # Past 9999 once in UTC: stored, it could never be read back (every list would fail).
+    ({"name": "k", "expires_at": "9999-12-31T23:59:59-12:00"}, "before the year 9999"),
+    ({"name": "k", "expires_at": "9999-06-01T00:00:00Z"}, "before the year 9999"),
     ({"name": "k", "include_byok_in_limit": "yes"}, "true or false"),
     ({"name": "k", "workspace_id": "someone-else"}, "own workspace"),
     ({"name": "k", "creator_user_id": "u1"}, "not supported"),
@@ -249,6 +252,18 @@ def test_bad_input_is_a_400_naming_the_problem(live, provisioning, db_access, bo
     assert answer.json()["error"]["code"] == 400
     assert needle in answer.json()["error"]["message"]
     assert not ApiKey.objects.filter(workspace=workspace).exists()  # nothing written
+
+
+def test_an_expiry_with_any_offset_is_kept_in_utc(live, provisioning, db_access):
+    # PostgreSQL refuses offsets past 15:59, which ISO 8601 and Python allow.
+    workspace, admin, _ = provisioning
+    body = {"name": "far offset", "expires_at": "2030-01-01T00:00:00+23:59"}
+    made = api(live, "POST", "/keys", admin, body)
+    assert made.status_code == 201, made.text
+    assert made.json()["data"]["expires_at"] == "2029-12-31T00:01:00+00:00"
+    listed = api(live, "GET", "/keys", admin)
+    assert listed.status_code == 200, listed.text
+    assert [k["name"] for k in listed.json()["data"]] == ["far offset"]
 
 
 @pytest.mark.parametrize(
