@@ -1,47 +1,21 @@
 """Dashboard page for management keys (admins and owners): create, list, revoke.
 
-POST/redirect/GET: the created key's secret rides to the next GET in the session, encrypted
-(Fernet, with a key derived from SECRET_KEY), and is removed the first time it is shown, so a
-reload neither creates another key nor shows the secret again."""
+POST/redirect/GET: the created key's secret rides to the next GET in the session, encrypted,
+and is removed the first time it is shown (workspaces/reveal.py)."""
 
-import base64
-import hashlib
-
-from cryptography.fernet import Fernet, InvalidToken
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import reveal, services
 from .access import member_view
 from .forms import EXPIRY_CHOICES, EXPIRY_DELTAS
 from .models import ROLE_RANK, ManagementKey, Role
 
 _REVEAL = "orca_new_management_key"
-
-
-def _fernet() -> Fernet:
-    digest = hashlib.sha256(f"orca-management-key-reveal:{settings.SECRET_KEY}".encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def _stash(request, key_id: int, raw: str) -> None:
-    request.session[_REVEAL] = {"id": key_id, "secret": _fernet().encrypt(raw.encode()).decode()}
-
-
-def _reveal(request) -> tuple[int, str] | None:
-    """The secret stashed by the POST before, once: it leaves the session as it is read."""
-    stashed = request.session.pop(_REVEAL, None)
-    if not isinstance(stashed, dict):
-        return None
-    try:
-        return stashed["id"], _fernet().decrypt(stashed["secret"].encode()).decode()
-    except (InvalidToken, KeyError, TypeError, ValueError):
-        return None
 
 
 def _roles_up_to(role: str) -> list[tuple[str, str]]:
@@ -81,12 +55,12 @@ def management_keys(request, slug):
                 expires_at=form.expires_at(),
                 created_by=request.user,
             )
-            _stash(request, key.id, raw)
+            reveal.stash(request.session, _REVEAL, key.id, raw)
             return redirect("dashboard:management_keys", slug)
         status = 400
     else:
         form = ManagementKeyForm(roles=roles)
-    revealed = _reveal(request)
+    revealed = reveal.take(request.session, _REVEAL)
     keys = list(ManagementKey.objects.filter(workspace=workspace).select_related("created_by"))
     new_key = next((k for k in keys if revealed and k.id == revealed[0]), None)
     context = {

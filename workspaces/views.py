@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from billing.selectors import KeySpend, balance_usd, key_spends
 
-from . import services
+from . import reveal, services
 from .access import member_view
 from .forms import (
     ApiKeyCreateForm,
@@ -283,12 +283,12 @@ NEW_KEY_SESSION = "orca_new_key"
 
 def _take_new_key(request) -> tuple[ApiKey | None, str | None]:
     """The key created by this session's last POST, once: popped from the session."""
-    pending = request.session.pop(NEW_KEY_SESSION, None)
-    if not isinstance(pending, dict):
+    pending = reveal.take(request.session, NEW_KEY_SESSION)
+    if pending is None:
         return None, None
-    key = ApiKey.objects.filter(pk=pending.get("id"), workspace=request.workspace).first()
-    raw = pending.get("raw")
-    if key is None or not isinstance(raw, str) or hash_key(raw) != key.key_hash:
+    key_id, raw = pending
+    key = ApiKey.objects.filter(pk=key_id, workspace=request.workspace).first()
+    if key is None or hash_key(raw) != key.key_hash:
         return None, None
     return key, raw
 
@@ -325,7 +325,7 @@ def keys(request, slug):
             except services.InvalidKeySettings as exc:
                 form.add_error(None, str(exc))
             else:
-                request.session[NEW_KEY_SESSION] = {"id": new_key.pk, "raw": raw_key}
+                reveal.stash(request.session, NEW_KEY_SESSION, new_key.pk, raw_key)
                 return _no_store(redirect("dashboard:keys", slug))
         status = 400
         new_key = raw_key = None

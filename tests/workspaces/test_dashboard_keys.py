@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -215,6 +216,18 @@ def test_creating_a_key_needs_a_csrf_token(acme):
 
 
 # --- POST/redirect/GET, editing, spend -------------------------------------------------------
+
+
+def test_while_the_redirect_is_in_flight_no_stored_session_holds_the_secret(acme):
+    client = member_client(acme, "dev", Role.DEVELOPER)
+    url = reverse("dashboard:keys", args=[acme.slug])
+    posted = client.post(url, {**KEY_FORM, "name": "in flight"})
+    assert posted.status_code == 302
+    # The GET that shows the secret may never come: the session row outlives the redirect.
+    for session in Session.objects.all():
+        assert "sk-orca-" not in str(session.get_decoded())
+    raw = raw_key_in(client.get(url).content)
+    assert hash_key(raw) == ApiKey.objects.get(workspace=acme).key_hash
 
 
 def test_a_reload_after_creating_a_key_creates_no_second_key(acme):
