@@ -256,7 +256,7 @@ def test_bad_input_is_a_400_naming_the_problem(live, provisioning, db_access, bo
 
 def test_an_expiry_with_any_offset_is_kept_in_utc(live, provisioning, db_access):
     # PostgreSQL refuses offsets past 15:59, which ISO 8601 and Python allow.
-    workspace, admin, _ = provisioning
+    _, admin, _ = provisioning
     body = {"name": "far offset", "expires_at": "2030-01-01T00:00:00+23:59"}
     made = api(live, "POST", "/keys", admin, body)
     assert made.status_code == 201, made.text
