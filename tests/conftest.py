@@ -98,6 +98,7 @@ GEMINI_MODELS = {
     "gemini-fake/error-400": "gemini-error-400",
     "gemini-fake/midstream": "gemini-midstream-error",
     "gemini-fake/slow": "gemini-slow-stream",
+    "gemini-fake/gemini-3": "gemini-3-flash-fake",  # Gemini 3's thought signature rule
 }
 
 

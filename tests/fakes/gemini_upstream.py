@@ -8,7 +8,9 @@ the things a translating gateway can get wrong, and fails on demand. Routes:
 ``...:{batchEmbedContents|embedContent}`` (google-genai >= 3 defaults to ``v1``, and its
 ``embed_content`` always calls ``batchEmbedContents``). Behaviour is chosen by the model in the URL:
 
-* ``gemini-fake`` and any unknown name: success. A thought part first when
+* ``gemini-fake`` and any unknown name: success; a ``gemini-3…`` (or later) name also
+  refuses a current-turn functionCall step without its ``thoughtSignature``, as Gemini 3
+  does. A thought part first when
   ``thinkingConfig.includeThoughts`` is set; two parallel ``functionCall`` parts (with
   ``thoughtSignature``) when function declarations are given (unless the mode is ``NONE``);
   otherwise one text part (``{"answer": "fake"}`` when ``responseMimeType`` is JSON).
@@ -335,14 +337,17 @@ def _unknown(name: str, where: str | None = None) -> RequestInvalid:
 # ---------------------------------------------------------------------------------- validation
 
 
-def validate_request(body: Any) -> None:
-    """Raise ``RequestInvalid`` naming the first problem the real API would report."""
+def validate_request(body: Any, model: str | None = None) -> None:
+    """Raise ``RequestInvalid`` naming the first problem the real API would report (for
+    `model`, where the rules differ by model: Gemini 3's thought signatures)."""
     if not isinstance(body, dict):
         raise RequestInvalid("Invalid JSON payload received. Expected an object.")
     for key in body:
         if key not in _REQUEST_FIELDS:
             raise _unknown(key)
     _validate_contents(_get(body, "contents"))
+    if model is not None and _GEMINI_3.match(model):
+        _validate_signatures(_get(body, "contents"))
     if _has(body, "systemInstruction"):
         _validate_system_instruction(_get(body, "systemInstruction"))
     declared = _validate_tools(_get(body, "tools"))
@@ -466,6 +471,33 @@ def _check_base64(value: Any, where: str) -> None:
 
 def _function_parts(content: JSONDict, camel: str) -> list[JSONDict]:
     return [_get(p, camel) for p in content["parts"] if _has(p, camel)]
+
+
+_GEMINI_3 = re.compile(r"^gemini-(?:[3-9]|\d{2,})")
+
+
+def _validate_signatures(contents: list[JSONDict]) -> None:
+    """Gemini 3 (ai.google.dev/gemini-api/docs/thought-signatures): in the current turn (the
+    contents after the last user text), the first functionCall part of every model step
+    must carry its thoughtSignature (parallel calls: only the first has one). Earlier turns
+    are not checked; the documented dummy value passes like a real signature."""
+    start = 0
+    for i, content in enumerate(contents):
+        parts = _get(content, "parts") or []
+        if _get(content, "role", "user") == "user" and any(_has(p, "text") for p in parts):
+            start = i + 1
+    for i in range(start, len(contents)):
+        content = contents[i]
+        if _get(content, "role") != "model":
+            continue
+        calls = [p for p in _get(content, "parts") or [] if _has(p, "functionCall")]
+        if calls and not _get(calls[0], "thoughtSignature"):
+            name = _get(_get(calls[0], "functionCall"), "name")
+            raise RequestInvalid(
+                f"Function call `{name}` in the `{i}.` content block is missing a "
+                "`thought_signature`. Learn more: "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures"
+            )
 
 
 def _validate_function_turns(contents: list[JSONDict]) -> None:
@@ -1090,7 +1122,7 @@ class FakeGeminiUpstream(ValidatingFakeUpstream):
             if method == "countTokens":
                 validate_count_tokens(body)
             else:
-                validate_request(body)
+                validate_request(body, model)
         except RequestInvalid as exc:
             return self._invalid(str(exc), model, as_array=as_array)
 

@@ -42,6 +42,10 @@ Choices made where the canonical contract is silent:
   from different turns never collide (Anthropic rejects duplicate tool_use ids).
 * Ids are not sent to a Gemini upstream (Vertex rejects `functionCall.id`); Gemini pairs
   calls and responses by name and order.
+* A Gemini answer's signed call also carries its thoughtSignature in its id
+  (`orcats_<n>_<signature>_<id>`, signed_ids.py), for clients that keep only the id (Claude
+  Code, Codex, most chat agents); a replayed call takes its signature from extra_content, else
+  from its id.
 * A replayed assistant turn whose calls carry no thoughtSignature (history produced by another
   provider) gets Google's documented validator-skip sentinel on its first call, which Gemini 3
   requires; see SKIP_SIGNATURE.

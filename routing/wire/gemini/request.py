@@ -25,6 +25,7 @@ from .shared import (
     _model_message,
     _text_of,
 )
+from .signed_ids import id_signature
 
 # Google's documented value for a functionCall whose real signature is unknown.
 SKIP_SIGNATURE = "skip_thought_signature_validator"
@@ -286,7 +287,9 @@ def _assistant_parts(message: dict, names: dict[str, str], where: str) -> list[d
             "functionCall": {"name": name, "args": _args_object(function.get("arguments"))}
         }
         signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
-        if isinstance(signature, str) and signature:
+        if not (isinstance(signature, str) and signature):
+            signature = id_signature(call.get("id"))  # a client that kept only the id
+        if signature:
             part["thoughtSignature"] = signature
         calls.append(part)
     if calls and not any("thoughtSignature" in part for part in calls):

@@ -16,7 +16,7 @@ from .grounding import (
     search_count,
     text_parts,
 )
-from .shared import _args_object, _chat_tool_call, _get, _model_message, _text_of
+from .shared import _answer_tool_call, _args_object, _get, _model_message, _text_of
 
 _FINISH_TO_CHAT = {
     "STOP": "stop",
@@ -187,7 +187,7 @@ def gemini_to_chat_response(body: dict, *, model: str) -> dict:
     searches = 0
     for position, candidate in enumerate(body.get("candidates") or []):
         parts = _get(candidate.get("content"), "parts") or []
-        message = _model_message(parts, _chat_tool_call)
+        message = _model_message(parts, _answer_tool_call)
         grounding = _get(candidate, "groundingMetadata")
         if isinstance(grounding, dict):
             searches += search_count(grounding)

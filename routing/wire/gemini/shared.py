@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..common import assistant_message, dumps, is_int, parse_object, text_of
+from .signed_ids import signed_call_id
 
 # --------------------------------------------------------------------------------------------
 # small helpers
@@ -63,10 +64,16 @@ def _code_text(part: dict) -> str | None:
 
 
 def _chat_tool_call(
-    call: dict, part: dict, index: int | None = None, *, call_id: str | None = None
+    call: dict,
+    part: dict,
+    index: int | None = None,
+    *,
+    call_id: str | None = None,
+    sign_id: bool = False,
 ) -> dict:
     """A functionCall part as a canonical tool call; its id is `call_id` when given, else the
-    call's own id or a fresh random one."""
+    call's own id or a fresh random one. With `sign_id` (a Gemini answer's calls) the id
+    also carries the part's thoughtSignature (signed_ids.py)."""
     if call_id is None:
         own_id = _get(call, "id")
         call_id = own_id if isinstance(own_id, str) and own_id else _new_call_id()
@@ -83,7 +90,14 @@ def _chat_tool_call(
     signature = _get(part, "thoughtSignature")
     if isinstance(signature, str) and signature:
         tool_call["extra_content"] = {"google": {"thought_signature": signature}}
+        if sign_id:
+            tool_call["id"] = signed_call_id(call_id, signature)
     return tool_call
+
+
+def _answer_tool_call(call: dict, part: dict, index: int | None = None) -> dict:
+    """A Gemini answer's functionCall part as a canonical tool call, signature in its id."""
+    return _chat_tool_call(call, part, index, sign_id=True)
 
 
 def _model_message(parts: Iterable[Any], tool_call: Callable[[dict, dict], dict]) -> dict:

@@ -26,7 +26,7 @@ from .response import (
     _usage_metadata,
     error_envelope,
 )
-from .shared import _chat_tool_call, _code_text, _get
+from .shared import _answer_tool_call, _code_text, _get
 
 # Gemini status -> the error type vocabulary of the other decoders.
 _ERROR_TYPES = {
@@ -294,7 +294,7 @@ class GeminiStreamDecoder:
                 number = self._tool_count.get(index, 0)
                 self._tool_count[index] = number + 1
                 out.append(
-                    self._delta(index, {"tool_calls": [_chat_tool_call(call, part, number)]})
+                    self._delta(index, {"tool_calls": [_answer_tool_call(call, part, number)]})
                 )
                 continue
             code = _code_text(part)

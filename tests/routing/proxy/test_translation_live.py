@@ -188,3 +188,98 @@ def test_a_reasoning_effort_reaches_anthropic_in_the_form_the_model_takes(
         assert seen["output_config"] == {"effort": "high"}
     else:
         assert "output_config" not in seen
+
+
+# --- Gemini thought signatures through clients that keep only the call id -----------------
+
+GEMINI_3 = "gemini-fake/gemini-3"  # the fake refuses a current-turn call with no signature
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+def _sent_model_turn(upstreams) -> list[dict]:
+    from tests.fakes.gemini_upstream import THOUGHT_SIGNATURE
+
+    contents = upstreams["gemini"].requests[-1].json["contents"]
+    (model_turn,) = [c for c in contents if c["role"] == "model"]
+    calls = [p for p in model_turn["parts"] if "functionCall" in p]
+    assert calls[0]["thoughtSignature"] == THOUGHT_SIGNATURE  # Gemini's own, not a dummy
+    return calls
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gemini_3_signature_comes_back_through_an_anthropic_client(live, upstreams, stream):
+    """Claude Code's loop on a Gemini 3 model: the tool_use ids it replays carry the
+    signatures Gemini gave its calls, so the next turn sends them back."""
+    claude = anthropic.Anthropic(base_url=live.server.base_url, api_key=live.key, max_retries=0)
+    ask = [{"role": "user", "content": "Weather in Paris?"}]
+    request = {"model": GEMINI_3, "max_tokens": 512, "tools": [WEATHER_TOOL], "messages": ask}
+    if stream:
+        with claude.messages.stream(**request) as events:
+            first = events.get_final_message()
+    else:
+        first = claude.messages.create(**request)
+    uses = [b for b in first.content if b.type == "tool_use"]
+    assert uses and all("=" not in b.id for b in uses)  # Anthropic's id pattern
+    turn = [
+        *ask,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": b.id, "content": "sunny"} for b in uses
+            ],
+        },
+    ]
+    second = claude.messages.create(**{**request, "messages": turn})
+    assert second.content  # the fake found every current-turn call signed
+    _sent_model_turn(upstreams)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gemini_3_signature_comes_back_through_a_chat_client_that_keeps_only_ids(
+    sdk, upstreams, stream
+):
+    tools = [{"type": "function", "function": {**WEATHER_TOOL, "parameters": {"type": "object"}}}]
+    for tool in tools:
+        del tool["function"]["input_schema"]
+    ask = [{"role": "user", "content": "Weather in Paris?"}]
+    if stream:
+        calls: dict[int, dict] = {}
+        for chunk in sdk.chat.completions.create(
+            model=GEMINI_3, messages=ask, tools=tools, stream=True
+        ):
+            for choice in chunk.choices:
+                for delta in choice.delta.tool_calls or ():
+                    call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] += delta.id or ""
+                    call["name"] += (delta.function and delta.function.name) or ""
+                    call["arguments"] += (delta.function and delta.function.arguments) or ""
+        kept = [calls[i] for i in sorted(calls)]
+    else:
+        message = sdk.chat.completions.create(model=GEMINI_3, messages=ask, tools=tools)
+        kept = [
+            {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+            for c in message.choices[0].message.tool_calls
+        ]
+    assert kept and len(kept[0]["id"]) < 200
+    replay = [  # an agent that keeps id, name and arguments, and no extra_content
+        *ask,
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for c in kept
+            ],
+        },
+        *[{"role": "tool", "tool_call_id": c["id"], "content": "sunny"} for c in kept],
+    ]
+    sdk.chat.completions.create(model=GEMINI_3, messages=replay, tools=tools)
+    _sent_model_turn(upstreams)

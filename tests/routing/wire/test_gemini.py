@@ -894,7 +894,7 @@ def test_gemini_response_to_chat_completion():
     assert message["content"] == "Checking the weather."
     assert message["reasoning_content"] == "thinking about it"
     first, second = message["tool_calls"]
-    assert first["id"].startswith("call_")
+    assert first["id"].startswith("orcats_4_sig1_call_")  # the signature rides in the id
     assert first["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
     assert first["extra_content"] == {"google": {"thought_signature": "sig1"}}
     assert second["id"] == "fc-2" and "extra_content" not in second
@@ -1320,3 +1320,65 @@ def test_encoder_output_decodes_back_to_the_same_conversation():
     assert final.usage.prompt_tokens == 50
     assert final.usage.completion_tokens == 30
     assert final.usage.total_tokens == 80
+
+
+def test_a_signature_rides_in_the_call_id_and_comes_back_exactly():
+    import base64
+
+    from routing.wire.gemini.signed_ids import MAX_SIGNATURE, id_signature, signed_call_id
+
+    signature = base64.b64encode(bytes(range(256)) * 3).decode()  # has + / and padding
+    signed = signed_call_id("call_abc_1", signature)
+    assert signed.startswith("orcats_") and signed.endswith("_call_abc_1")
+    assert all(c.isalnum() or c in "_-" for c in signed)  # Anthropic's tool id pattern
+    assert id_signature(signed) == signature
+    assert id_signature("call_abc_1") is None and id_signature("orcats_9_short") is None
+    assert signed_call_id("call_1", "not base64!") == "call_1"
+    too_long = base64.b64encode(b"x" * MAX_SIGNATURE).decode()
+    assert signed_call_id("call_1", too_long) == "call_1"  # bounded: extra_content only
+
+
+def test_gemini_answers_sign_their_call_ids_and_requests_read_them_back():
+    from tests.fakes import gemini_upstream as fake
+
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"},
+                        {"functionCall": {"name": "f", "args": {"x": 1}}},
+                    ],
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
+    message = gemini.gemini_to_chat_response(answer, model="gemini-3-pro")["choices"][0]["message"]
+    first, second = message["tool_calls"]
+    assert first["id"].startswith("orcats_") and not second["id"].startswith("orcats_")
+    kept = [{k: v for k, v in c.items() if k != "extra_content"} for c in (first, second)]
+    chat = {
+        "model": "m",
+        "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+        ],
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": None, "tool_calls": kept},
+            *[{"role": "tool", "tool_call_id": c["id"], "content": "ok"} for c in kept],
+        ],
+    }
+    body = gemini.chat_to_gemini_request(chat)
+    parts = body["contents"][1]["parts"]
+    assert [p.get("thoughtSignature") for p in parts] == ["c2ln", None]
+    fake.validate_request(body, "gemini-3-pro")  # what Gemini 3 takes
+    bare = {"role": "model", "parts": [{"functionCall": p["functionCall"]} for p in parts]}
+    unsigned = {**body, "contents": [body["contents"][0], bare, body["contents"][2]]}
+    with pytest.raises(fake.RequestInvalid, match="missing a `thought_signature`"):
+        fake.validate_request(unsigned, "gemini-3-pro")
+    fake.validate_request(unsigned, "gemini-2.5-flash")  # only Gemini 3 insists
+    next_ask = {"role": "user", "parts": [{"text": "next"}]}
+    older = {**unsigned, "contents": [*unsigned["contents"], next_ask]}
+    fake.validate_request(older, "gemini-3-pro")  # an earlier turn is not checked
