@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
-from .models import Role, Workspace
+from .models import ApiKey, Role, Workspace
 from .services import InvalidKeySettings, normalise_ip_allowlist
 
 
@@ -195,6 +195,8 @@ class ApiKeyEditForm(forms.Form):
     clean_allowed_models = ApiKeyCreateForm.clean_allowed_models
     clean_allowed_ips = ApiKeyCreateForm.clean_allowed_ips
 
+    key: ApiKey | None = None  # the key being edited (for_key sets it)
+
     LIMITS = (
         "rpm_limit",
         "tpm_limit",
@@ -203,6 +205,13 @@ class ApiKeyEditForm(forms.Form):
         "monthly_limit_usd",
         "spend_limit_usd",
     )
+
+    def clean_enabled(self) -> bool:
+        # A revoked key stays revoked (as through the API): it may have leaked.
+        enabled = self.cleaned_data["enabled"]
+        if enabled and self.key is not None and self.key.revoked_at is not None:
+            raise forms.ValidationError("A revoked key cannot be enabled again; create a new one.")
+        return enabled
 
     @classmethod
     def for_key(cls, key, data=None) -> "ApiKeyEditForm":
@@ -214,7 +223,9 @@ class ApiKeyEditForm(forms.Form):
             "allowed_ips": _lines(key.allowed_ips),
             **{field: getattr(key, field) for field in cls.LIMITS},
         }
-        return cls(data, initial=initial)
+        form = cls(data, initial=initial)
+        form.key = key
+        return form
 
     def apply(self, key) -> list[str]:
         """Copy the cleaned values onto `key`; the fields that changed."""
@@ -226,6 +237,5 @@ class ApiKeyEditForm(forms.Form):
                 changed.append(field)
         if key.enabled != data["enabled"]:
             key.enabled = data["enabled"]
-            key.revoked_at = None if key.enabled else timezone.now()
-            changed += ["enabled", "revoked_at"]
+            changed.append("enabled")
         return changed

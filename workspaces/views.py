@@ -381,7 +381,7 @@ def key_edit(request, slug, key_id):
 @require_POST
 def key_revoke(request, slug, key_id):
     key = get_object_or_404(ApiKey, pk=key_id, workspace=request.workspace)
-    if key.enabled:
+    if key.revoked_at is None:  # a disabled key can still be revoked for good
         services.revoke_api_key(key)
         messages.success(request, f"Key “{key.name}” ({key.prefix}) revoked.")
     return redirect("dashboard:keys", slug)

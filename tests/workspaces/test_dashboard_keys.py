@@ -291,7 +291,7 @@ def test_a_developer_edits_every_setting_of_a_key_and_the_relay_sees_it(acme):
     assert b"Key \xe2\x80\x9crenamed\xe2\x80\x9d" in shown.content and b"saved" in shown.content
 
 
-def test_disabling_a_key_in_the_editor_revokes_it_and_enabling_restores_it(acme):
+def test_disabling_a_key_in_the_editor_pauses_it_and_enabling_restores_it(acme):
     key, raw = services.create_api_key(acme, name="toggle")
     client = member_client(acme, "dev", Role.DEVELOPER)
     url = reverse("dashboard:key_edit", args=[acme.slug, key.pk])
@@ -299,12 +299,32 @@ def test_disabling_a_key_in_the_editor_revokes_it_and_enabling_restores_it(acme)
     del off["enabled"]  # an unticked checkbox is not sent
     client.post(url, off)
     key.refresh_from_db()
-    assert not key.enabled and key.revoked_at is not None
+    assert not key.enabled and key.revoked_at is None
     assert not key_context(hash_key(raw)).enabled
+    assert b"disabled" in client.get(url).content
     client.post(url, {**off, "enabled": "on"})
     key.refresh_from_db()
     assert key.enabled and key.revoked_at is None
     assert key_context(hash_key(raw)).enabled
+    client.post(url, off)  # disabled again, then revoked for good
+    client.post(reverse("dashboard:key_revoke", args=[acme.slug, key.pk]))
+    key.refresh_from_db()
+    assert not key.enabled and key.revoked_at is not None
+
+
+def test_a_revoked_key_is_not_enabled_again_in_the_editor(acme):
+    # As through the API: a key revoked (it may have leaked) stays revoked.
+    key, raw = services.create_api_key(acme, name="leaked")
+    services.revoke_api_key(key)
+    client = member_client(acme, "dev", Role.DEVELOPER)
+    url = reverse("dashboard:key_edit", args=[acme.slug, key.pk])
+    answer = client.post(url, {**EDIT_FORM, "name": "leaked", "enabled": "on"})
+    assert answer.status_code == 400
+    assert b"A revoked key cannot be enabled again" in answer.content
+    key.refresh_from_db()
+    assert not key.enabled and key.revoked_at is not None
+    assert not key_context(hash_key(raw)).enabled
+    assert b"revoked" in client.get(url).content
 
 
 def test_bad_edits_are_400_with_the_field_named_and_change_nothing(acme):
