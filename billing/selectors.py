@@ -57,6 +57,7 @@ def generation_view(record: dict) -> dict:
         "tokens_reasoning": record["reasoning_tokens"],
         "usage_reported": record["usage_reported"],
         "total_cost": format_usd(record["cost_pico"]),
+        "byok": bool(record.get("byok")),  # served with the workspace's own credential
         "latency_ms": record["latency_ms"],
         "time_to_first_token_ms": record["ttft_ms"],
         "router": record["router"] or None,

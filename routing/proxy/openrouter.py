@@ -28,6 +28,7 @@ from .consumer import NotFoundConsumer
 from .consumers import ChatCompletionsConsumer, GenerationConsumer, KeyedConsumer
 from .errors import GatewayError
 from .pipeline import run_db, state
+from .pipeline.auth import catalog_of
 
 _PICO_PER_MILLION_TOKENS = Decimal(10**6)  # pico-dollars per token -> USD per 1M tokens
 _PICO_PER_USD = Decimal(10**12)
@@ -107,6 +108,7 @@ def model_facts(route: ModelRoute) -> wire.ModelFacts:
         extra_prices=tuple(
             (unit, Decimal(pico) / _PICO_PER_USD) for unit, pico in sorted(prices.extra.items())
         ),
+        share=prices.percent,
     )
 
 
@@ -122,10 +124,11 @@ def _list_query(value: str | None, name: str) -> list[str]:
 
 
 class OpenRouterModelsConsumer(OpenRouterConsumer):
-    """GET /api/v1/models: the models the key may use, from the relay's catalog snapshot,
-    priced as the workspace pays (markup included). `output_modalities` (text by default,
-    embeddings, or all) and `supported_parameters` (every one listed) filter, as at
-    OpenRouter."""
+    """GET /api/v1/models: the models the key may use and can call (a provider has a
+    credential), from the workspace's view of the catalog the relay plans with (its own
+    credentials first), priced as the workspace pays (BYOK fee share, markup).
+    `output_modalities` (text by default, embeddings, or all) and `supported_parameters`
+    (every one listed) filter, as at OpenRouter."""
 
     async def handle(self, body: bytes) -> None:
         key = await self.authenticated()
@@ -141,11 +144,10 @@ class OpenRouterModelsConsumer(OpenRouterConsumer):
                 param="output_modalities",
             )
         wanted = set(_list_query(query("supported_parameters"), "supported_parameters"))
-        catalog = state.cached_catalog or await state.catalog()
         items = []
-        for route in catalog.models():
-            if not key.allows_model(route.public_id):
-                continue
+        for route in (await catalog_of(key)).models():
+            if not route.configured or not key.allows_model(route.public_id):
+                continue  # only what the key can call
             facts = model_facts(route)
             kind = "text" if wire.is_text_model(facts) else "embeddings"
             if "all" not in modalities and kind not in modalities:

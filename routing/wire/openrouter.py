@@ -241,14 +241,19 @@ class ModelFacts:
     cache_write_price: Decimal | None = None
     reasoning_price: Decimal | None = None
     extra_prices: tuple[tuple[str, Decimal], ...] = ()
+    share: Decimal | None = None  # the percent of these prices charged (BYOK: the fee)
 
 
-def _price(per_million: Decimal | None, markup: Decimal, *, per_unit: bool = False) -> str | None:
+def _price(
+    per_million: Decimal | None, facts: ModelFacts, markup: Decimal, *, per_unit: bool = False
+) -> str | None:
     """A catalog price as OpenRouter writes it: a decimal string of USD per token (per unit
-    for per-call prices), the workspace's markup included."""
+    for per-call prices) as the workspace pays it, BYOK share and markup included."""
     if per_million is None:
         return None
     value = per_million if per_unit else per_million / _PER_MILLION
+    if facts.share is not None:
+        value = value * facts.share / _HUNDRED
     if markup:
         value = value * (_HUNDRED + markup) / _HUNDRED
     return format(value.normalize(), "f") if value else "0"
@@ -265,16 +270,16 @@ def model_object(facts: ModelFacts, markup: Decimal = Decimal(0)) -> dict[str, A
     outputs = ["text"] if text else ["embeddings"]
     extra = dict(facts.extra_prices)
     pricing: dict[str, Any] = {
-        "prompt": _price(facts.input_price, markup),
-        "completion": _price(facts.output_price, markup),
+        "prompt": _price(facts.input_price, facts, markup),
+        "completion": _price(facts.output_price, facts, markup),
     }
     for field, value in (
-        ("input_cache_read", _price(facts.cached_input_price, markup)),
-        ("input_cache_write", _price(facts.cache_write_price, markup)),
-        ("internal_reasoning", _price(facts.reasoning_price, markup)),
-        ("web_search", _price(extra.get("web_search"), markup, per_unit=True)),
-        ("request", _price(extra.get("request"), markup, per_unit=True)),
-        ("image", _price(extra.get("image"), markup, per_unit=True)),
+        ("input_cache_read", _price(facts.cached_input_price, facts, markup)),
+        ("input_cache_write", _price(facts.cache_write_price, facts, markup)),
+        ("internal_reasoning", _price(facts.reasoning_price, facts, markup)),
+        ("web_search", _price(extra.get("web_search"), facts, markup, per_unit=True)),
+        ("request", _price(extra.get("request"), facts, markup, per_unit=True)),
+        ("image", _price(extra.get("image"), facts, markup, per_unit=True)),
     ):
         if value is not None:
             pricing[field] = value
@@ -377,7 +382,7 @@ def generation(view: dict[str, Any]) -> dict[str, Any]:
         "usage": float(cost),
         "upstream_inference_cost": None,
         "cache_discount": None,
-        "is_byok": False,
+        "is_byok": bool(view.get("byok")),
         "latency": view["latency_ms"],
         "generation_time": view["latency_ms"],
         "moderation_latency": None,

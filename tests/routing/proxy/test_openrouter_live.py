@@ -13,7 +13,8 @@ from django.conf import settings
 from billing.models import UsageRecord
 from billing.pricing import format_usd
 from billing.services import grant_credits
-from routing.models import Model
+from routing.models import Model, Provider, ProviderCredential
+from tests.conftest import UPSTREAM_CREDENTIAL
 from tests.live import LiveServer
 from tests.usage import wait_for_usage
 from workspaces import services
@@ -255,3 +256,38 @@ def test_errors_in_openrouters_envelope(live, method, path, key, status, needle)
     error = response.json()["error"]
     assert error["code"] == status
     assert needle in error["message"]
+
+
+def test_models_are_the_workspaces_view_own_credentials_and_unconfigured(
+    live, upstreams, django_db_blocker
+):
+    """With its own credential for a provider a workspace pays the BYOK fee there (0 % on
+    this gateway); a model no credential can serve is not listed; a BYOK call says so."""
+    _, _, raw = workspace_with_key(django_db_blocker, "or-byok")
+    with django_db_blocker.unblock():
+        workspace = ApiKey.objects.get(workspace__slug="or-byok").workspace
+        own = ProviderCredential(workspace=workspace, provider=Provider.objects.get(slug="fake"))
+        own.set_credential(UPSTREAM_CREDENTIAL)
+        own.save()
+        bare = Provider.objects.create(  # its variable is set nowhere: not configured
+            slug="or-bare", name="no credential", kind="openai",
+            base_url="http://127.0.0.1:9/v1", credential_env="OR_BARE_UNSET_KEY",
+        )  # fmt: skip
+        Model.objects.create(public_id="or-bare/chat", provider=bare, upstream_name="x")
+    try:
+        time.sleep(0.6)
+        models = {
+            m["id"]: m for m in get(live.server.base_url, "/api/v1/models", raw).json()["data"]
+        }
+        assert "or-bare/chat" not in models
+        assert models["fake/chat"]["pricing"]["prompt"] == "0"  # the fee share of the price
+        assert models["anthropic-fake/claude"]["pricing"]["prompt"] == "0.000003"  # not theirs
+        request_id = chat(live.server.base_url, raw)
+        generation = get(live.server.base_url, "/api/v1/generation", raw, params={"id": request_id})
+        assert generation.json()["data"]["is_byok"] is True
+        assert generation.json()["data"]["total_cost"] == 0
+    finally:
+        with django_db_blocker.unblock():
+            Model.objects.filter(provider=bare).delete()
+            bare.delete()
+            own.delete()
