@@ -35,6 +35,7 @@ characters are 2,389 of English prose (the rule says 2,500), 2,184 of Python, 2,
 schemas, 3,391 of Russian, 6,488 of Chinese, 7,557 of Japanese, 6,788 of base64.
 """
 
+import functools
 import logging
 import math
 import threading
@@ -103,6 +104,7 @@ _counters: dict[str, Callable[[str], int] | None] = {}  # encoding -> counter, N
 _loading = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1024)  # model ids repeat: one lookup a call, not string work
 def encoding_for(model: str | None) -> str:
     """The encoding that counts for `model` (a vendor prefix such as `openai/` is ignored)."""
     if not model:

@@ -141,6 +141,8 @@ def _split_variant(name: str, request: dict | None = None) -> tuple[str, str | N
     chat-family surface already asked for it in the client's body (what a pass-through
     call sends: surfaces/chat.py, responses.py, messages.py, generate.py); this covers the
     canonical form of any other."""
+    if ":" not in name:
+        return name, None  # most calls: no variant at all
     variant, online = None, False
     for _ in range(2):  # `:online` and one sort variant, in either order
         base, _, suffix = name.rpartition(":")

@@ -20,6 +20,8 @@ SEARCH_KEY = "x_orca_search"  # canonical.EXTENSION_FIELDS: knobs for the transl
 def asks_online(model: str) -> bool:
     """Whether a model id ends in `:online` (OpenRouter's web search variant), alone or
     beside one sort variant (`x:online:floor`); planning strips it (pipeline/plan.py)."""
+    if ":" not in model:
+        return False  # most calls: no variant at all
     suffixes = model.rsplit("/", 1)[-1].split(":")[1:]
     return "online" in suffixes[-2:]
 
