@@ -283,14 +283,6 @@ def _chunk_cites(chunk: dict) -> bool:
     )
 
 
-def _has_annotations(choices: list) -> bool:
-    for choice in choices:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict) and "annotations" in delta:
-            return True
-    return False
-
-
 @dataclass(slots=True)
 class StreamMeter:
     """Watches a pass-through chat stream's events: usage, whether output began, whether it
@@ -332,10 +324,11 @@ class StreamMeter:
             if usage is not None:
                 self.usage = usage
                 usage_only = not chunk.get("choices")
-            elif choices := chunk.get("choices"):
+            elif chunk.get("choices"):
                 self.content_chunks += 1
-                # Dict lookups, not a scan of the payload's bytes: this runs on every event.
-                if not self.cited and isinstance(choices, list) and _has_annotations(choices):
+                # find(), not `in`: bytes.__contains__ first tries the needle as an int and
+                # builds (then drops) a TypeError, ~2k instructions on every event.
+                if not self.cited and payload.find(b"url_citation") >= 0:
                     self.cited = _chunk_cites(chunk)
         return usage_only
 
