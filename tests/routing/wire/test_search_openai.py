@@ -397,3 +397,21 @@ def test_online_keeps_the_clients_own_search_options_and_plain_names_add_none():
     assert _split_variant("fake/chat:floor", plain) == ("fake/chat", "price")
     assert _split_variant("fake/chat", plain) == ("fake/chat", None)
     assert "web_search_options" not in plain
+
+
+@pytest.mark.parametrize(
+    ("model", "online"),
+    [
+        ("fake/chat:online", True),
+        ("fake/chat:online:floor", True),
+        ("fake/chat:nitro:online", True),
+        ("fake/chat", False),
+        ("fake/chat:floor", False),
+        ("online/chat", False),
+        ("a:online/chat", False),
+    ],
+)
+def test_asks_online_reads_only_the_model_names_own_suffixes(model, online):
+    from routing.proxy.surfaces.chat import asks_online
+
+    assert asks_online(model) is online
