@@ -541,3 +541,42 @@ def test_a_keys_spend_is_in_its_answers(team):
     )
     assert changed.json()["spend"]["total_usd"] == "1.75"
     assert other.id in {k["id"] for k in viewer.get(BASE + "keys/").json()}
+
+
+# --- a member's management keys follow their membership ----------------------------------
+
+
+def _made_by(team: Team, role: str, key_role: str) -> APIClient:
+    made = team.sessions[role].post(BASE + "management-keys/", {"role": key_role}, format="json")
+    assert made.status_code == 201, made.content
+    return _key_client(made.json()["key"])
+
+
+def test_removing_a_member_revokes_the_management_keys_they_made(team):
+    admin_key = _made_by(team, Role.ADMIN, Role.ADMIN)
+    assert admin_key.get(BASE + "members/").status_code == 200
+    member = Membership.objects.get(workspace=team.acme, user=team.users[Role.ADMIN])
+    removed = team.sessions[Role.OWNER].delete(BASE + f"members/{member.id}/")
+    assert removed.status_code == 204
+    refused = admin_key.get(BASE + "members/")
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert team.keys[Role.ADMIN].get(BASE + "members/").status_code == 200  # not theirs
+
+
+def test_a_demoted_member_keeps_only_the_keys_within_their_new_role(team):
+    admin_key = _made_by(team, Role.ADMIN, Role.ADMIN)
+    viewer_key = _made_by(team, Role.ADMIN, Role.VIEWER)
+    member = Membership.objects.get(workspace=team.acme, user=team.users[Role.ADMIN])
+    demoted = team.sessions[Role.OWNER].patch(
+        BASE + f"members/{member.id}/", {"role": Role.DEVELOPER}, format="json"
+    )
+    assert demoted.status_code == 200
+    assert admin_key.get(BASE + "keys/").status_code == 401
+    assert viewer_key.get(BASE + "keys/").status_code == 200
+
+
+def test_deleting_the_account_revokes_its_management_keys(team):
+    admin_key = _made_by(team, Role.ADMIN, Role.DEVELOPER)
+    team.users[Role.ADMIN].delete()
+    assert admin_key.get(BASE + "keys/").status_code == 401
+    assert team.keys[Role.ADMIN].get(BASE + "keys/").status_code == 200  # made by no one
