@@ -85,3 +85,41 @@ def test_error_codes_are_bounded_label_values():
         metrics.code_label(f"upstream_code_{index}")
     assert metrics.code_label("a_new_code_past_the_cap") == "other"
     assert metrics.code_label("insufficient_quota") == "insufficient_quota"  # kept
+
+
+def _in_worker(folder, code: str) -> str:
+    """Run `code` in a new process with the metrics in multiprocess mode under `folder`."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.live import ROOT
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    env["DJANGO_SETTINGS_MODULE"] = "orca.settings"
+    script = "import django; django.setup(); from routing.telemetry import metrics; " + code
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_dead_workers_live_gauges_are_dropped_and_its_counters_kept(tmp_path):
+    """A worker that died mid-call left in-flight 2 and one call counted; the next worker to
+    start forgets the gauge (nobody is serving those calls) and keeps the counter."""
+    _in_worker(
+        tmp_path,
+        "metrics.live.in_flight = 2; metrics.sample(0, 0, 0.0); metrics.refused('rate_limit')",
+    )
+    before = _in_worker(tmp_path, "print(metrics.exposition().decode())")
+    assert "orca_in_flight_requests 2.0" in before  # the dead worker's calls, still counted
+    out = _in_worker(
+        tmp_path, "metrics.forget_dead_workers(); print(metrics.exposition().decode())"
+    )
+    families = {f.name: f for f in text_string_to_metric_families(out)}
+    assert [s.value for s in families["orca_in_flight_requests"].samples] in ([], [0.0])
+    refused = families["orca_admission_refused"].samples
+    assert [(s.labels["code"], s.value) for s in refused if s.name.endswith("_total")] == [
+        ("rate_limit", 1.0)
+    ]
