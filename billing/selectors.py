@@ -1,10 +1,9 @@
 """Reads across billing."""
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import cast
 
 from django.db.models import Count, Q, Sum
 
@@ -20,6 +19,50 @@ def balance_pico(workspace_id: int) -> int:
 
 def balance_usd(workspace_id: int) -> Decimal:
     return Decimal(balance_pico(workspace_id)) / PICO_PER_USD
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSums:
+    """One API key's usage records summed: lifetime and the current UTC day, Monday week and
+    calendar month (billing.windows), in pico-dollars, and how many calls."""
+
+    total: int
+    day: int
+    week: int
+    month: int
+    requests: int
+
+
+def key_window_sums(
+    workspace_id: int, key_ids: Iterable[int] | None = None, now: float | None = None
+) -> dict[int, WindowSums]:
+    """Each key of the workspace with usage records (or only `key_ids`): its sums, in one
+    query. The spend caps (seed_state), the dashboard and /api/v1/key all count this way."""
+    from .models import UsageRecord
+    from .windows import window_starts
+
+    day, week, month = window_starts(time.time() if now is None else now)
+    records = UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__isnull=False)
+    if key_ids is not None:
+        records = records.filter(api_key_id__in=list(key_ids))
+    cost = "cost_pico"
+    rows = records.values("api_key_id").annotate(
+        total=Sum(cost),
+        day=Sum(cost, filter=Q(created_at__gte=day)),
+        week=Sum(cost, filter=Q(created_at__gte=week)),
+        month=Sum(cost, filter=Q(created_at__gte=month)),
+        requests=Count("id"),
+    )
+    return {
+        row["api_key_id"]: WindowSums(
+            total=int(row["total"] or 0),
+            day=int(row["day"] or 0),
+            week=int(row["week"] or 0),
+            month=int(row["month"] or 0),
+            requests=row["requests"],
+        )
+        for row in rows
+    }
 
 
 def generation(workspace_id: int, request_id: str) -> dict | None:
@@ -81,32 +124,18 @@ def seed_state(workspace_id: int, request_ids: Sequence[str] = ()) -> SeedState:
     """The ledger balance, every key's spend per window (UTC, by the calls' created_at, as
     billing.windows names them) and which of `request_ids` are recorded: one query each."""
     from .models import UsageRecord
-    from .windows import window_numbers, window_starts
+    from .windows import window_numbers
 
     now = time.time()
-    day, week, month = window_starts(now)
-    cost = "cost_pico"
-    rows = (
-        UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__isnull=False)
-        .values("api_key_id")
-        .annotate(
-            total=Sum(cost),
-            day=Sum(cost, filter=Q(created_at__gte=day)),
-            week=Sum(cost, filter=Q(created_at__gte=week)),
-            month=Sum(cost, filter=Q(created_at__gte=month)),
-        )
-    )
     spends = {
-        row["api_key_id"]: tuple(int(row[f] or 0) for f in ("total", "day", "week", "month"))
-        for row in rows
+        key_id: (sums.total, sums.day, sums.week, sums.month)
+        for key_id, sums in key_window_sums(workspace_id, now=now).items()
     }
     recorded = frozenset(
         UsageRecord.objects.filter(workspace_id=workspace_id, request_id__in=request_ids)
         .values_list("request_id", flat=True)
     ) if request_ids else frozenset()  # fmt: skip
-    # tuple() of the four sums: the 4-tuples SeedState.spends holds
-    four_sums = cast(dict[int, tuple[int, int, int, int]], spends)
-    return SeedState(balance_pico(workspace_id), four_sums, window_numbers(now), recorded)
+    return SeedState(balance_pico(workspace_id), spends, window_numbers(now), recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,24 +171,7 @@ def _cents(pico: int) -> str:
 
 def key_spends(workspace_id: int) -> dict[int, KeySpend]:
     """Every key of the workspace with usage: its spend, in one query."""
-    from .models import UsageRecord
-    from .windows import window_starts
-
-    day, _week, month = window_starts(time.time())
-    cost = "cost_pico"
-    rows = (
-        UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__isnull=False)
-        .values("api_key_id")
-        .annotate(
-            total=Sum(cost),
-            day=Sum(cost, filter=Q(created_at__gte=day)),
-            month=Sum(cost, filter=Q(created_at__gte=month)),
-            requests=Count("id"),
-        )
-    )
     return {
-        row["api_key_id"]: KeySpend(
-            int(row["total"] or 0), int(row["day"] or 0), int(row["month"] or 0), row["requests"]
-        )
-        for row in rows
+        key_id: KeySpend(sums.total, sums.day, sums.month, sums.requests)
+        for key_id, sums in key_window_sums(workspace_id).items()
     }

@@ -23,6 +23,7 @@ from django.db.models import Q, Sum
 
 from .holds import SETTLED_KEY, parse_settled
 from .models import LedgerEntry, UsageRecord
+from .selectors import key_window_sums
 from .services import UsageEvent
 from .windows import window_starts
 
@@ -127,23 +128,11 @@ def key_spends(
     if not wanted:
         return {}
     now = time.time()
-    day, week, month = window_starts(now)
-    cost = "cost_pico"
-    rows = (
-        UsageRecord.objects.filter(workspace_id=workspace_id, api_key_id__in=wanted)
-        .values("api_key_id")
-        .annotate(
-            total=Sum(cost),
-            day=Sum(cost, filter=Q(created_at__gte=day)),
-            week=Sum(cost, filter=Q(created_at__gte=week)),
-            month=Sum(cost, filter=Q(created_at__gte=month)),
-        )
-    )
     sums = {
-        row["api_key_id"]: [int(row[f] or 0) for f in ("total", "day", "week", "month")]
-        for row in rows
+        key_id: [found.total, found.day, found.week, found.month]
+        for key_id, found in key_window_sums(workspace_id, wanted, now).items()
     }
-    starts = [moment.timestamp() for moment in (day, week, month)]
+    starts = [moment.timestamp() for moment in window_starts(now)]
     for call in _unwritten(workspace_id, buffered):
         if call.key_id not in wanted:
             continue
