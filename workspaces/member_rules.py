@@ -1,5 +1,5 @@
-"""The rules for changing a workspace's members, for the management API (the dashboard's
-members view applies the same ones): admins manage members, only an owner grants, changes or
+"""The rules for changing a workspace's members, for the management API and the dashboard's
+members page alike: admins manage members, only an owner grants, changes or
 removes an owner, and a workspace keeps at least one owner."""
 
 from dataclasses import dataclass

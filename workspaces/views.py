@@ -28,6 +28,7 @@ from .forms import (
     WorkspaceSettingsForm,
 )
 from .keys import hash_key
+from .member_rules import MemberRuleError, add_member, change_role, remove_member
 from .models import ApiKey, Membership, Role, Workspace
 
 # Slugs that would collide with fixed dashboard paths (/w/new/).
@@ -132,11 +133,6 @@ def workspace_home(request, slug):
 # --- Members ---------------------------------------------------------------------------------
 
 
-def _owner_count(workspace) -> int:
-    # Lock the owner rows so two concurrent demotions cannot both pass the last-owner check.
-    return len(Membership.objects.select_for_update().filter(workspace=workspace, role=Role.OWNER))
-
-
 def _members_page(request, invite_form=None, status=200):
     workspace = request.workspace
     can_manage = request.membership.has_role(Role.ADMIN)
@@ -155,6 +151,10 @@ def _members_page(request, invite_form=None, status=200):
     return render(request, "dashboard/members.html", context, status=status)
 
 
+def _sentence(message: str) -> str:
+    return message[0].upper() + message[1:] + "."
+
+
 @member_view(Role.VIEWER, write_minimum=Role.ADMIN)
 def members(request, slug):
     if request.method != "POST":
@@ -168,13 +168,11 @@ def members(request, slug):
         if not form.is_valid():
             return _members_page(request, form, status=400)
         user, role = form.cleaned_data["user"], form.cleaned_data["role"]
-        if role == Role.OWNER and not is_owner:
-            form.add_error("role", "Only an owner can make someone an owner.")
-            return _members_page(request, form, status=403)
-        if Membership.objects.filter(workspace=workspace, user=user).exists():
-            form.add_error("user", "Already a member; change their role below.")
-            return _members_page(request, form, status=400)
-        services.add_member(workspace, user, role)
+        try:
+            add_member(workspace, user, role, by_owner=is_owner)
+        except MemberRuleError as error:
+            form.add_error("role" if error.status == 403 else "user", _sentence(error.message))
+            return _members_page(request, form, status=403 if error.status == 403 else 400)
         messages.success(request, f"{user.username} added as {Role(role).label.lower()}.")
         return redirect("dashboard:members", slug)
 
@@ -190,22 +188,19 @@ def members(request, slug):
                 workspace=workspace,
             )
             new_role = form.cleaned_data.get("role")
-            touches_owner = target.role == Role.OWNER or new_role == Role.OWNER
-            if touches_owner and not is_owner:
-                messages.error(request, "Only an owner can grant, change or remove an owner.")
-                return redirect("dashboard:members", slug)
-            leaves_owners = target.role == Role.OWNER and new_role != Role.OWNER
-            if leaves_owners and _owner_count(workspace) <= 1:
-                messages.error(request, "A workspace must keep at least one owner.")
+            try:  # the management API's rules (workspaces/member_rules.py)
+                if action == "role":
+                    change_role(target, new_role, by_owner=is_owner)
+                else:
+                    remove_member(target, by_owner=is_owner)
+            except MemberRuleError as error:
+                messages.error(request, _sentence(error.message))
                 return redirect("dashboard:members", slug)
             if action == "role":
-                target.role = new_role
-                target.save(update_fields=["role"])
                 messages.success(
                     request, f"{target.user.username} is now {Role(new_role).label.lower()}."
                 )
             else:
-                target.delete()
                 messages.success(request, f"{target.user.username} removed.")
         if action == "remove" and target.user_id == request.user.id:
             return redirect("dashboard:home")  # you left the workspace

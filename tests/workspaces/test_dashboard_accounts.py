@@ -247,7 +247,7 @@ def test_admin_invites_by_username_or_email_and_changes_roles(acme):
     unknown = post_members(admin, acme.slug, action="invite", user="nobody", role="viewer")
     assert unknown.status_code == 400 and b"No account" in unknown.content
     again = post_members(admin, acme.slug, action="invite", user="carol", role="admin")
-    assert again.status_code == 400
+    assert again.status_code == 400 and b"Already a member" in again.content
     post_members(admin, acme.slug, action="remove", membership=dave_membership.pk)
     assert not Membership.objects.filter(pk=dave_membership.pk).exists()
 
@@ -261,7 +261,7 @@ def test_only_an_owner_can_grant_or_touch_the_owner_role(acme):
     owner_membership = Membership.objects.get(user=owner)
 
     response = post_members(admin, acme.slug, action="invite", user="frank", role="owner")
-    assert response.status_code == 403
+    assert response.status_code == 403 and b"Only an owner can make someone" in response.content
     assert not Membership.objects.filter(user=frank).exists()
     post_members(admin, acme.slug, action="role", membership=erin_membership.pk, role="owner")
     post_members(admin, acme.slug, action="role", membership=owner_membership.pk, role="viewer")
