@@ -9,8 +9,10 @@ import re
 from inspect import iscoroutinefunction
 from urllib.parse import unquote_to_bytes
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
+from django.utils.deprecation import MiddlewareMixin
 
 API_PREFIX = "/api/"
 OPENROUTER_PREFIX = "/api/v1/"  # OpenRouter's base URL: its clients read its error envelope
@@ -92,3 +94,24 @@ def reject_unservable_urls(get_response):
             return get_response(request)
 
     return middleware
+
+
+class AnswerDatabaseOutages(MiddlewareMixin):
+    """A view that needs PostgreSQL while it is out of reach answers 503 (retry shortly),
+    in JSON under /api/ and as text elsewhere, instead of a 500 (the relay consumers do the
+    same: routing/proxy/errors.py DATABASE_UNAVAILABLE)."""
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        message = "the database is unavailable; try again shortly"
+        if request.path.startswith(OPENROUTER_PREFIX):
+            response: HttpResponse = JsonResponse(
+                {"error": {"code": 503, "message": message}}, status=503
+            )
+        elif request.path.startswith(API_PREFIX):
+            response = JsonResponse({"detail": message}, status=503)
+        else:
+            response = HttpResponse(f"{message}\n", status=503, content_type="text/plain")
+        response["Retry-After"] = "2"
+        return response

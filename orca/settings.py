@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "orca.middleware.AnswerDatabaseOutages",  # 503, not 500, while PostgreSQL is out of reach
 ]
 
 ROOT_URLCONF = "orca.urls"

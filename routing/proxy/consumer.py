@@ -27,7 +27,7 @@ from orca import logs
 from orca.middleware import scope_problem
 
 from ..telemetry import metrics
-from .errors import ClientGone, GatewayError
+from .errors import DATABASE_DOWN, DATABASE_UNAVAILABLE, ClientGone, GatewayError
 from .request import Request
 
 if TYPE_CHECKING:
@@ -119,6 +119,14 @@ class RelayConsumer(AsyncHttpConsumer):
                 await self.send_error(exc)
         except ClientGone:
             pass
+        except DATABASE_DOWN as exc:
+            # A key or record the caches do not hold while PostgreSQL is unreachable: the
+            # client may retry, so it gets a 503 rather than a bug's 500.
+            log.warning("request %s: the database is unreachable: %s", self.request_id, exc)
+            if not self.recorded:
+                self._count_unrecorded(503, "database_unavailable")
+            if not self.response_started:
+                await self.send_error(DATABASE_UNAVAILABLE)
         except Exception:
             log.exception("request %s failed", self.request_id)
             if not self.recorded:

@@ -2,6 +2,8 @@
 
 import re
 
+from django.db import InterfaceError, OperationalError
+
 
 class GatewayError(Exception):
     def __init__(
@@ -57,3 +59,14 @@ def scrub_event(event: bytes, secrets: tuple[bytes, ...]) -> bytes:
     """An upstream's own error event, forwarded on a pass-through: the credentials and
     anything shaped like a bearer secret are taken out."""
     return scrub(event.decode("utf-8", "replace"), *(s.decode() for s in secrets)).encode()
+
+
+# PostgreSQL out of reach (refused, reset, timed out): what the relay answers a call that
+# needs a row no cache holds, in the caller's dialect, instead of a 500.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = GatewayError(
+    503,
+    "the gateway's database is unavailable; try again shortly",
+    code="database_unavailable",
+    headers=[(b"retry-after", b"2")],
+)
