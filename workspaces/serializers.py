@@ -1,6 +1,8 @@
 """Serializers of the workspace management API (workspaces, members, API and management
 keys). Validation mirrors the dashboard's forms, so both refuse the same input."""
 
+from decimal import Decimal
+
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -19,6 +21,16 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     retention_days = serializers.IntegerField(
         min_value=1, max_value=180, required=False, help_text="For 'keep' retention (1-180)."
     )
+    low_balance_threshold_usd = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1000000"),
+        allow_null=True,
+        required=False,
+        help_text="E-mail the owners and admins once when the balance falls below this (USD); "
+        "null: no alert (the settings page's rule).",
+    )
 
     class Meta:
         model = Workspace
@@ -32,6 +44,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "retention_days",
             "keep_response_history",
             "markup_percent",
+            "low_balance_threshold_usd",
             "created_at",
         ]
         # As on the dashboard's settings page: name, slug and markup are the operator's.

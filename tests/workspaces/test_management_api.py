@@ -107,6 +107,19 @@ def test_workspace_settings_read_by_all_changed_by_admins(team):
     assert team.keys[Role.OWNER].put(BASE, {}, format="json").status_code == 405
 
 
+def test_low_balance_threshold_is_a_setting_of_the_api_as_of_the_settings_page(team):
+    owner = team.keys[Role.OWNER]
+    assert owner.get(BASE).json()["low_balance_threshold_usd"] is None
+    changed = owner.patch(BASE, {"low_balance_threshold_usd": "5.50"}, format="json")
+    assert changed.status_code == 200 and changed.json()["low_balance_threshold_usd"] == "5.50"
+    team.acme.refresh_from_db()
+    assert str(team.acme.low_balance_threshold_usd) == "5.50"
+    cleared = owner.patch(BASE, {"low_balance_threshold_usd": None}, format="json")
+    assert cleared.status_code == 200
+    team.acme.refresh_from_db()
+    assert team.acme.low_balance_threshold_usd is None
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -117,6 +130,10 @@ def test_workspace_settings_read_by_all_changed_by_admins(team):
         ({"rpm_limit": -1}, "rpm_limit"),
         ({"tpm_limit": 2**40}, "tpm_limit"),
         ({"keep_response_history": "maybe"}, "keep_response_history"),
+        ({"low_balance_threshold_usd": "0"}, "low_balance_threshold_usd"),
+        ({"low_balance_threshold_usd": "1000000.01"}, "low_balance_threshold_usd"),
+        ({"low_balance_threshold_usd": "5.001"}, "low_balance_threshold_usd"),
+        ({"low_balance_threshold_usd": "lots"}, "low_balance_threshold_usd"),
     ],
 )
 def test_bad_workspace_settings_are_400_naming_the_field(team, body, field):
