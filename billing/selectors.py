@@ -31,6 +31,8 @@ class WindowSums:
     week: int
     month: int
     requests: int
+    # The same four of the calls served with the workspace's own credential (BYOK).
+    byok: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def key_window_sums(
@@ -52,6 +54,10 @@ def key_window_sums(
         week=Sum(cost, filter=Q(created_at__gte=week)),
         month=Sum(cost, filter=Q(created_at__gte=month)),
         requests=Count("id"),
+        byok_total=Sum(cost, filter=Q(byok=True)),
+        byok_day=Sum(cost, filter=Q(byok=True, created_at__gte=day)),
+        byok_week=Sum(cost, filter=Q(byok=True, created_at__gte=week)),
+        byok_month=Sum(cost, filter=Q(byok=True, created_at__gte=month)),
     )
     return {
         row["api_key_id"]: WindowSums(
@@ -60,6 +66,12 @@ def key_window_sums(
             week=int(row["week"] or 0),
             month=int(row["month"] or 0),
             requests=row["requests"],
+            byok=(
+                int(row["byok_total"] or 0),
+                int(row["byok_day"] or 0),
+                int(row["byok_week"] or 0),
+                int(row["byok_month"] or 0),
+            ),
         )
         for row in rows
     }

@@ -40,6 +40,9 @@ class KeySpend:
     day: int = 0
     week: int = 0
     month: int = 0
+    # The same four of the calls served with the workspace's own credential (BYOK; they are
+    # in the four above too, as every spend counts toward the caps).
+    byok: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class _Unwritten:
     key_id: int | None
     cost: int
     at: float  # epoch seconds
+    byok: bool = False  # known for buffered records; a call settled in Redis counts as not
 
 
 _client = None
@@ -103,7 +107,7 @@ def _unwritten(workspace_id: int, buffered: Iterable[UsageEvent]) -> list[_Unwri
     for event in buffered:
         if event.workspace_id == workspace_id:
             calls[event.request_id] = _Unwritten(
-                event.api_key_id, event.cost_pico, _epoch(event.created_at)
+                event.api_key_id, event.cost_pico, _epoch(event.created_at), event.byok
             )
     ids = list(calls)
     written: set[str] = set()
@@ -128,20 +132,27 @@ def key_spends(
     if not wanted:
         return {}
     now = time.time()
+    # Per key: lifetime, day, week, month, then the same four of the BYOK calls.
     sums = {
-        key_id: [found.total, found.day, found.week, found.month]
+        key_id: [found.total, found.day, found.week, found.month, *found.byok]
         for key_id, found in key_window_sums(workspace_id, wanted, now).items()
     }
-    starts = [moment.timestamp() for moment in window_starts(now)]
+    starts = [0.0, *(moment.timestamp() for moment in window_starts(now))]
     for call in _unwritten(workspace_id, buffered):
         if call.key_id not in wanted:
             continue
-        figures = sums.setdefault(call.key_id, [0, 0, 0, 0])
-        figures[0] += call.cost
-        for index, start in enumerate(starts, start=1):
+        figures = sums.setdefault(call.key_id, [0] * 8)
+        for index, start in enumerate(starts):
             if call.at >= start:
                 figures[index] += call.cost
-    return {key_id: KeySpend(*sums.get(key_id, (0, 0, 0, 0))) for key_id in wanted}
+                if call.byok:
+                    figures[index + 4] += call.cost
+    return {key_id: _spend(sums.get(key_id, [0] * 8)) for key_id in wanted}
+
+
+def _spend(figures: list[int]) -> KeySpend:
+    total, day, week, month, *byok = figures
+    return KeySpend(total, day, week, month, (byok[0], byok[1], byok[2], byok[3]))
 
 
 def workspace_credits(workspace_id: int, buffered: Iterable[UsageEvent] = ()) -> Credits:

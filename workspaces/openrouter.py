@@ -39,6 +39,7 @@ def figures_of(details: KeyDetails, spend: KeySpend) -> KeyFigures:
         creator_user_id=None if details.creator_id is None else str(details.creator_id),
         caps=caps,
         usage=spent,
+        byok_usage=spend.byok,
         key_rpm=details.rpm_limit,
         key_tpm=details.tpm_limit,
         workspace_rpm=details.workspace_rpm,

@@ -79,6 +79,7 @@ class KeyFigures:
     creator_user_id: str | None
     caps: tuple[Cap, ...]  # the set ones only
     usage: tuple[int, int, int, int]  # lifetime, day, week, month
+    byok_usage: tuple[int, int, int, int] = (0, 0, 0, 0)  # of it, with the own credential
     key_rpm: int = 0
     key_tpm: int = 0
     workspace_rpm: int = 0
@@ -92,6 +93,7 @@ class KeyFigures:
 
 def _usage_fields(figures: KeyFigures) -> dict[str, Any]:
     total, day, week, month = figures.usage
+    byok_total, byok_day, byok_week, byok_month = figures.byok_usage
     cap = figures.binding
     return {
         "limit": None if cap is None else usd(cap.limit_pico),
@@ -102,11 +104,12 @@ def _usage_fields(figures: KeyFigures) -> dict[str, Any]:
         "usage_daily": usd(day),
         "usage_weekly": usd(week),
         "usage_monthly": usd(month),
-        # Orca has no bring-your-own-key spend apart from the rest (yet): all of it counts.
-        "byok_usage": 0.0,
-        "byok_usage_daily": 0.0,
-        "byok_usage_weekly": 0.0,
-        "byok_usage_monthly": 0.0,
+        # What the calls served with the workspace's own credentials cost (the BYOK fee);
+        # it is in `usage` too, as every spend counts toward the key's limit.
+        "byok_usage": usd(byok_total),
+        "byok_usage_daily": usd(byok_day),
+        "byok_usage_weekly": usd(byok_week),
+        "byok_usage_monthly": usd(byok_month),
     }
 
 

@@ -597,3 +597,63 @@ def test_deleting_the_account_revokes_its_management_keys(team):
     team.users[Role.ADMIN].delete()
     assert admin_key.get(BASE + "keys/").status_code == 401
     assert team.keys[Role.ADMIN].get(BASE + "keys/").status_code == 200  # made by no one
+
+
+def test_openrouter_key_answers_split_out_the_byok_spend(team):
+    """/api/v1/keys' byok_usage fields: what the calls served with the workspace's own
+    credential cost (in `usage` too), from the records' byok flag; buffered records count
+    by theirs as well."""
+    from datetime import UTC, datetime
+
+    from billing.models import UsageRecord
+    from billing.services import UsageEvent
+    from billing.spend import key_spends
+
+    key, _ = services.create_api_key(team.acme, name="byok spender")
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    rows = [(3 * 10**12, old, False), (2 * 10**12, old, True), (10**12, None, True)]
+    for number, (cost, when, byok) in enumerate(rows):
+        UsageRecord.objects.create(
+            request_id=f"req_byok_{number}",
+            workspace=team.acme,
+            api_key=key,
+            endpoint="chat.completions",
+            model="fake/chat",
+            status_code=200,
+            cost_pico=cost,
+            byok=byok,
+            created_at=when or timezone.now(),
+        )
+    answer = team.keys[Role.VIEWER].get(f"/api/v1/keys/{key.key_hash}")
+    assert answer.status_code == 200, answer.content
+    data = answer.json()["data"]
+    assert (data["usage"], data["usage_daily"]) == (6.0, 1.0)
+    assert (data["byok_usage"], data["byok_usage_daily"], data["byok_usage_monthly"]) == (
+        3.0,
+        1.0,
+        1.0,
+    )
+    buffered = UsageEvent(
+        request_id="req_byok_buffered",
+        workspace_id=team.acme.id,
+        api_key_id=key.id,
+        endpoint="chat.completions",
+        model="fake/chat",
+        upstream_model="fake-chat",
+        prompt_tokens=1,
+        completion_tokens=1,
+        cached_tokens=0,
+        reasoning_tokens=0,
+        usage_reported=True,
+        status_code=200,
+        error_code="",
+        streamed=False,
+        latency_ms=1,
+        ttft_ms=None,
+        created_at=timezone.now(),
+        cost_pico=5 * 10**11,
+        byok=True,
+    )
+    spend = key_spends(team.acme.id, [key.id], [buffered])[key.id]
+    assert (spend.total, spend.day) == (65 * 10**11, 15 * 10**11)
+    assert spend.byok == (35 * 10**11, 15 * 10**11, 15 * 10**11, 15 * 10**11)
