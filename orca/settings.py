@@ -6,6 +6,7 @@ DATABASE_URL and REDIS_URL moves it onto PostgreSQL and Redis.
 """
 
 import ipaddress
+import logging
 import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -238,6 +239,9 @@ LOGGING = {
         # JSON mode orca/asgi.py gives those handlers the JSON format.
     },
 }
+# Python warnings (a library's deprecation, Django's note on a sync iterator) go through the
+# log handler too, so with JSON logs every line of stderr is still one JSON object.
+logging.captureWarnings(True)
 
 # --- Orca gateway -------------------------------------------------------------------------
 # Key hashes are HMAC-SHA256 under this secret; changing it invalidates every API key.
