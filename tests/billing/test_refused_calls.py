@@ -67,6 +67,26 @@ def test_a_revoked_key_is_logged_as_401_in_its_workspace(live, db_access, django
     assert record.workspace_id == live.workspace.id and record.api_key_id == key.id
 
 
+def test_a_leaked_keys_refusals_are_logged_once_a_minute(live, db_access, django_db_blocker):
+    """Whoever holds a revoked key or calls from a refused address cannot fill the log: the
+    first refusal is logged, the next ones of the minute are not (the call is still 401/403)."""
+    revoked, revoked_raw = live.new_key(name="refused-flood-revoked")
+    services.revoke_api_key(revoked)
+    deadline = time.monotonic() + 5
+    while (first := call(live, revoked_raw)).status_code != 401:
+        assert time.monotonic() < deadline, "the revocation never reached the server"
+        time.sleep(0.1)
+    refused(live, django_db_blocker, first, 401)
+    fenced, fenced_raw = live.new_key(name="refused-flood-ip", allowed_ips=["10.0.0.0/8"])
+    refused(live, django_db_blocker, call(live, fenced_raw), 403)
+    again = [call(live, revoked_raw) for _ in range(5)] + [call(live, fenced_raw) for _ in range(5)]
+    assert [r.status_code for r in again] == [401] * 5 + [403] * 5
+    time.sleep(0.5)  # several flush periods of the server (ORCA_USAGE_FLUSH_SECONDS=0.1)
+    with django_db_blocker.unblock():
+        rows = UsageRecord.objects.filter(api_key_id__in=[revoked.id, fenced.id])
+        assert sorted(rows.values_list("status_code", flat=True)) == [401, 403]
+
+
 def test_a_refused_address_and_a_refused_model_are_logged_as_403(
     live, db_access, django_db_blocker
 ):

@@ -5,6 +5,7 @@ request log: one usage row each, with the status and code the client got and no 
 The row goes through the same usage buffer as every call (batched, off the request path):
 a refusal costs the gateway one small object appended to a list, no database write."""
 
+import time
 from datetime import UTC, datetime
 
 from billing.services import UsageEvent
@@ -15,6 +16,26 @@ from .state import state
 
 # Statuses that mean "refused by the gateway's rules" (not a malformed request).
 RECORDED = frozenset({401, 402, 403, 429, 503})
+# A revoked or expired key (401) or one used from a refused address (403) is most often in
+# someone else's hands: each gateway logs such a key's refusals at most once a minute (per
+# code), so whoever holds a leaked key cannot fill the workspace's request log. The
+# owner's own refusals (402, 429, 503, a model the key may not use) are all logged.
+THROTTLED_CODE_403 = "ip_not_allowed"
+THROTTLE_SECONDS = 60.0
+_MAX_THROTTLED = 10_000  # keys remembered at once; forgotten all together past this
+_last_logged: dict[tuple[int, str], float] = {}
+
+
+def _throttled(key_id: int, code: str) -> bool:
+    now = time.monotonic()
+    slot = (key_id, code)
+    last = _last_logged.get(slot)
+    if last is not None and now - last < THROTTLE_SECONDS:
+        return True
+    if len(_last_logged) >= _MAX_THROTTLED:
+        _last_logged.clear()
+    _last_logged[slot] = now
+    return False
 
 
 class KeyRefused(GatewayError):
@@ -36,6 +57,9 @@ def record_refusal(
     router: str = "",
 ) -> None:
     if error.status not in RECORDED:
+        return
+    code = error.code or ""
+    if (error.status == 401 or code == THROTTLED_CODE_403) and _throttled(key.key_id, code):
         return
     state.usage.add(
         UsageEvent(
