@@ -31,9 +31,11 @@ from routing.proxy.routes import relay_application  # noqa: E402
 from routing.telemetry import metrics  # noqa: E402
 from routing.wire import tokens  # noqa: E402
 
-# The tokenizers' vocabularies (0.6 s and 64 MB for o200k, 0.25 s and 37 MB for cl100k) load
-# as the worker starts, not inside the first request that counts tokens.
-tokens.preload()
+# The tokenizers' vocabularies load as the worker starts, not inside the first request that
+# counts tokens: by default only o200k (0.6 s, +63 MB), which counts every current model;
+# cl100k (gpt-4, gpt-3.5, ada embeddings: +47 MB) loads on its first use (0.25 s, once)
+# unless ORCA_PRELOAD_TOKENIZERS names it too (worker RSS: docs/performance.md).
+tokens.preload(*settings.ORCA_PRELOAD_TOKENIZERS)
 logs.adopt_uvicorn_logs()
 
 RELAY_PREFIXES = ("/v1/", "/v1beta/")

@@ -249,6 +249,8 @@ ORCA_KEY_HASH_SECRET = env.str("ORCA_KEY_HASH_SECRET", default="") or SECRET_KEY
 # Fernet key (urlsafe base64, 32 bytes) for provider credentials stored in the database.
 ORCA_ENCRYPTION_KEY = env.str("ORCA_ENCRYPTION_KEY", default="")
 ORCA_MAX_BODY_BYTES = env.int("ORCA_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# Token vocabularies each worker loads at start (orca/asgi.py); others load on first use.
+ORCA_PRELOAD_TOKENIZERS = env.list("ORCA_PRELOAD_TOKENIZERS", default=["o200k_base"])
 # A relay body over this many bytes is parsed in a worker thread that yields the GIL
 # (routing/proxy/bodies.py), so one huge request does not stall every other call.
 ORCA_JSON_INLINE_BYTES = env.int("ORCA_JSON_INLINE_BYTES", default=1024 * 1024)
