@@ -372,6 +372,10 @@ def test_landing_to_revoked_key(live, orm, browser_context):
         except openai.AuthenticationError as exc:
             assert exc.status_code == 401
             break
+        except openai.APIStatusError as exc:
+            # Until the revocation reaches the relay, the key is still over the daily
+            # limit set above: a 402, then the 401.
+            assert exc.status_code == 402, exc
         assert time.monotonic() - revoked_at < 2, "the revoked key still works after 2 s"
         time.sleep(0.1)
 
