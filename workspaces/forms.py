@@ -10,6 +10,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
 from .models import ApiKey, Role, Workspace
+from .selectors import active_user
 from .services import InvalidKeySettings, normalise_ip_allowlist
 
 
@@ -41,13 +42,7 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.DEVELOPER)
 
     def clean_user(self):
-        identifier = self.cleaned_data["user"]
-        users = get_user_model().objects.filter(is_active=True)
-        user = users.filter(username=identifier).first()
-        if user is None and "@" in identifier:
-            matches = list(users.filter(email__iexact=identifier)[:2])
-            if len(matches) == 1:
-                user = matches[0]
+        user = active_user(self.cleaned_data["user"])
         if user is None:
             raise forms.ValidationError("No account with this username or email address.")
         return user
