@@ -39,6 +39,12 @@ class UsageRecord(models.Model):
     attempts = models.JSONField(
         default=list, blank=True, help_text="Models tried before this one, with their status."
     )
+    guardrail = models.CharField(
+        max_length=80, blank=True, default="", help_text="<name>:v<N> of the policy that ran"
+    )
+    guardrail_action = models.CharField(
+        max_length=8, blank=True, default="", help_text="What it did: flag, mask or block"
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -45,6 +45,8 @@ class UsageEvent:
     attempts: str = "[]"  # JSON text, ready for the column
     cost_pico: int = 0
     byok: bool = False  # served with the workspace's own provider credential
+    guardrail: str = ""  # <name>:v<N> of the policy that screened the call
+    guardrail_action: str = ""  # the strongest thing it did: flag < mask < block
     # Prompt and output text, only for workspaces whose retention keeps them: (request body
     # JSON, response text, days to keep). Not a column of the usage table.
     exchange: tuple[str, str, int] | None = None
@@ -100,6 +102,8 @@ def _row_of(event: UsageEvent, adapt_datetime) -> tuple:
         storable_json(e.attempts),
         max(e.cost_pico, 0),
         e.byok,
+        storable(e.guardrail)[:80],
+        e.guardrail_action[:8],
     )
 
 

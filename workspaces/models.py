@@ -110,6 +110,15 @@ class ApiKey(models.Model):
     daily_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     weekly_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     monthly_limit_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    # An explicit binding: the key is screened by this guardrail only (never the workspace
+    # default, not even while this one is disabled). Blank: the workspace default, if any.
+    guardrail = models.ForeignKey(
+        "guardrails.Guardrail",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,  # a bound guardrail is detached before it can go
+        related_name="keys",
+    )
 
     class Purpose(models.TextChoices):
         API = "api", "API key"

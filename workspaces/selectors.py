@@ -35,6 +35,7 @@ class KeyContext:
     key_day_pico: int | None = None
     key_week_pico: int | None = None
     key_month_pico: int | None = None
+    guardrail_id: int | None = None  # an explicit binding; None: the workspace default
 
     def is_expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -82,6 +83,7 @@ def key_context(key_hash: str) -> KeyContext | None:
             "daily_limit_usd",
             "weekly_limit_usd",
             "monthly_limit_usd",
+            "guardrail_id",
         )
         .first()
     )
@@ -107,6 +109,7 @@ def key_context(key_hash: str) -> KeyContext | None:
         key_day_pico=_pico(row["daily_limit_usd"]),
         key_week_pico=_pico(row["weekly_limit_usd"]),
         key_month_pico=_pico(row["monthly_limit_usd"]),
+        guardrail_id=row["guardrail_id"],
     )
 
 

@@ -142,6 +142,8 @@ async def _relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoin
             if chosen.chain:
                 record.fallback_level = chosen.levels[index]
             consumer.extra_headers = chosen.headers(index)
+            if call.headers:
+                consumer.extra_headers.extend(call.headers)
             error = await attempt(call, route, may_retry=several)
             if error is None:
                 return
@@ -177,7 +179,7 @@ def _settle_and_record(call: Call, ticket) -> None:
         state.limiter.settle(ticket, record.cost_pico, used_tokens, record.status, usage)
     except Exception:  # the reservation stays held: the balance errs on the safe side
         log.exception("request %s: settling the reservation failed", call.request_id)
-    event = record.to_event(call.request_id)
+    event = record.to_event(call.request_id, call.guardrail, call.guardrail_action)
     metrics.live.in_flight -= 1
     metrics.record_call(call.surface.name, record)
     if record.status != 200:

@@ -1,7 +1,7 @@
 """The one object a relayed call carries through the pipeline's stages and hooks."""
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workspaces.selectors import KeyContext
 
@@ -38,6 +38,13 @@ class Call:
     # Output policies watching this call's answer (non-stream and stream alike).
     watchers: list["AnswerWatcher"] = field(default_factory=list)
     finished: bool = False  # whether the watchers' finish() ran on a served answer
+    # Response headers the hooks add (X-Orca-Guardrail), on the answer and on errors alike.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    # The guardrail that screens this call (guardrails.gateway's state for it), and what the
+    # usage record says of it: `<name>:v<N>` and the strongest action taken.
+    guard: Any = None
+    guardrail: str = ""
+    guardrail_action: str = ""
     record: CallRecord = field(init=False)  # from admission on, once the plan is known
 
     @property

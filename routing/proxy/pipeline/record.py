@@ -18,6 +18,7 @@ from .plan import ROUTER_PREFIX
 from .state import state
 
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away"
+GUARDRAIL_BLOCKED = "guardrail_blocked"
 
 
 @dataclass(slots=True)
@@ -65,7 +66,7 @@ class CallRecord:
         the prompt estimated the same way. An operation without output (embeddings) is
         charged for its input once served."""
         usage = self.usage
-        if usage is None:
+        if usage is None or self.error_code == GUARDRAIL_BLOCKED:  # a block is never charged
             return 0
         if not usage.completion_tokens and not (self.charges_without_output and self.status == 200):
             return 0
@@ -94,7 +95,7 @@ class CallRecord:
         """Upstream output reached the client (set when the first relayed bytes went out)."""
         return self.first_byte_at is not None
 
-    def to_event(self, request_id: str) -> UsageEvent:
+    def to_event(self, request_id: str, guardrail: str = "", action: str = "") -> UsageEvent:
         usage = self.usage or Usage(reported=False)
         ttft = self.first_byte_at
         return UsageEvent(
@@ -121,4 +122,6 @@ class CallRecord:
             cost_pico=self.cost_pico,
             byok=self.route.provider.owner != 0,
             exchange=self.exchange,
+            guardrail=guardrail,
+            guardrail_action=action,
         )

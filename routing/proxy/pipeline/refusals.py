@@ -55,8 +55,10 @@ def record_refusal(
     model: str = "",
     streamed: bool = False,
     router: str = "",
+    guardrail: str = "",
+    guardrail_action: str = "",
 ) -> None:
-    if error.status not in RECORDED:
+    if error.status not in RECORDED and error.code != "guardrail_blocked":
         return
     code = error.code or ""
     if (error.status == 401 or code == THROTTLED_CODE_403) and _throttled(key.key_id, code):
@@ -81,5 +83,7 @@ def record_refusal(
             ttft_ms=None,
             created_at=datetime.now(UTC),
             router=router,
+            guardrail=guardrail,
+            guardrail_action=guardrail_action,
         )
     )

@@ -143,6 +143,16 @@ class GatewayState:
         self.limiter.forget_balances()
 
     @property
+    def generation(self) -> int:
+        """Bumped by every clear: a per-process cache of config keyed to it is current."""
+        return self._generation
+
+    def fresh(self, loaded_at: float) -> bool:
+        """Whether config loaded at `loaded_at` (monotonic) may still be trusted without a
+        change signal: a minute, or a second while the signal is unreadable."""
+        return time.monotonic() - loaded_at < (_DEGRADED_TTL if self._degraded else _ENTRY_TTL)
+
+    @property
     def started(self) -> bool:
         started = self._started
         return (
