@@ -104,7 +104,7 @@ class GuardrailMatch(models.Model):
     rule_type = models.CharField(max_length=16)
     entity = models.CharField(max_length=32, blank=True, default="")
     detail = models.CharField(max_length=200, blank=True, default="")
-    raw_text = models.TextField(null=True, blank=True)
+    raw_text = models.TextField(blank=True, default="")  # "": not kept (log_raw off)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -4,20 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0005_usage_byok'),
+        ("billing", "0005_usage_byok"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='guardrail',
-            field=models.CharField(blank=True, default='', help_text='<name>:v<N> of the policy that ran', max_length=80),
+            model_name="usagerecord",
+            name="guardrail",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="<name>:v<N> of the policy that ran",
+                max_length=80,
+            ),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='guardrail_action',
-            field=models.CharField(blank=True, default='', help_text='What it did: flag, mask or block', max_length=8),
+            model_name="usagerecord",
+            name="guardrail_action",
+            field=models.CharField(
+                blank=True, default="", help_text="What it did: flag, mask or block", max_length=8
+            ),
         ),
     ]

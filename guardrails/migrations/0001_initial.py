@@ -6,86 +6,176 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('workspaces', '0006_apikey_purpose'),
+        ("workspaces", "0006_apikey_purpose"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Guardrail',
+            name="Guardrail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('description', models.CharField(blank=True, default='', max_length=500)),
-                ('enabled', models.BooleanField(default=True)),
-                ('is_default', models.BooleanField(default=False)),
-                ('log_raw', models.BooleanField(default=False)),
-                ('version', models.PositiveIntegerField(default=0, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guardrails', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64)),
+                ("description", models.CharField(blank=True, default="", max_length=500)),
+                ("enabled", models.BooleanField(default=True)),
+                ("is_default", models.BooleanField(default=False)),
+                ("log_raw", models.BooleanField(default=False)),
+                ("version", models.PositiveIntegerField(default=0, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="guardrails",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='GuardrailMatch',
+            name="GuardrailMatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('guardrail_name', models.CharField(max_length=64)),
-                ('version', models.PositiveIntegerField()),
-                ('request_id', models.CharField(db_index=True, max_length=64)),
-                ('endpoint', models.CharField(blank=True, default='', max_length=64)),
-                ('stage', models.CharField(choices=[('input', 'Input'), ('output', 'Output')], max_length=8)),
-                ('action', models.CharField(choices=[('block', 'Block'), ('mask', 'Mask'), ('flag', 'Flag')], max_length=8)),
-                ('rule_index', models.PositiveIntegerField()),
-                ('rule_type', models.CharField(max_length=16)),
-                ('entity', models.CharField(blank=True, default='', max_length=32)),
-                ('detail', models.CharField(blank=True, default='', max_length=200)),
-                ('raw_text', models.TextField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='workspaces.apikey')),
-                ('guardrail', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='matches', to='guardrails.guardrail')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("guardrail_name", models.CharField(max_length=64)),
+                ("version", models.PositiveIntegerField()),
+                ("request_id", models.CharField(db_index=True, max_length=64)),
+                ("endpoint", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("input", "Input"), ("output", "Output")], max_length=8
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("block", "Block"), ("mask", "Mask"), ("flag", "Flag")],
+                        max_length=8,
+                    ),
+                ),
+                ("rule_index", models.PositiveIntegerField()),
+                ("rule_type", models.CharField(max_length=16)),
+                ("entity", models.CharField(blank=True, default="", max_length=32)),
+                ("detail", models.CharField(blank=True, default="", max_length=200)),
+                ("raw_text", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(db_index=True)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="workspaces.apikey",
+                    ),
+                ),
+                (
+                    "guardrail",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="matches",
+                        to="guardrails.guardrail",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='GuardrailVersion',
+            name="GuardrailVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('rules', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('guardrail', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='guardrails.guardrail')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("rules", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "guardrail",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="guardrails.guardrail",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['guardrail', '-number'],
+                "ordering": ["guardrail", "-number"],
             },
         ),
         migrations.AddConstraint(
-            model_name='guardrail',
-            constraint=models.UniqueConstraint(fields=('workspace', 'name'), name='guardrail_name_unique'),
+            model_name="guardrail",
+            constraint=models.UniqueConstraint(
+                fields=("workspace", "name"), name="guardrail_name_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guardrail',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('workspace',), name='one_default_guardrail'),
+            model_name="guardrail",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)),
+                fields=("workspace",),
+                name="one_default_guardrail",
+            ),
         ),
         migrations.AddIndex(
-            model_name='guardrailmatch',
-            index=models.Index(fields=['workspace', '-created_at'], name='guardrail_match_feed'),
+            model_name="guardrailmatch",
+            index=models.Index(fields=["workspace", "-created_at"], name="guardrail_match_feed"),
         ),
         migrations.AddConstraint(
-            model_name='guardrailversion',
-            constraint=models.UniqueConstraint(fields=('guardrail', 'number'), name='guardrail_version_unique'),
+            model_name="guardrailversion",
+            constraint=models.UniqueConstraint(
+                fields=("guardrail", "number"), name="guardrail_version_unique"
+            ),
         ),
     ]
