@@ -54,7 +54,7 @@ class RuleError(ValueError):
         self.message = message
 
 
-class Blocked(Exception):  # noqa: N818 (the name says what happened to the stream)
+class Blocked(Exception):
     """A blocking match in a stream; the caller stops relaying it."""
 
     def __init__(self, match: Match) -> None:

@@ -40,10 +40,11 @@ class Detector:
     alphabet: frozenset[str]
     validate: Callable[[str], Spans]
     gate: bytes = b""  # a literal every match contains: a substring test instead of the set pass
-    # A number that is part of a longer group of digits (e.g. 12 of a card's 16 digits) is not
-    # this entity: candidates next to a separator and a digit are rejected. Its max_len counts
-    # the two characters of context that takes.
+    # A number that is part of a longer group of digits (12 of a grouped 16-digit card) is not
+    # this entity: candidates continued by their own separator and a digit are rejected;
+    # max_len counts the two characters of context that takes.
     isolated: bool = False
+    starts: str = ""  # the characters a match can begin with ("": any of the alphabet)
 
 
 def _whole(text: str, kind: str = "") -> Spans:
@@ -217,15 +218,16 @@ DETECTORS: dict[str, Detector] = {
             _set(LOCAL + "@"),
             valid_email,
             gate=b"@",
+            starts=LOCAL,
         ),
         Detector(
             "credit_card",
             "[CREDIT_CARD]",
             r"\b\d(?:[ \-]?\d){12,18}\b",
-            39,
+            37,
             _set(NUMERIC),
             valid_card,
-            isolated=True,
+            starts=DIGITS,
         ),
         Detector(
             "iban",
@@ -234,6 +236,7 @@ DETECTORS: dict[str, Detector] = {
             64,
             _set(string.ascii_uppercase + DIGITS + " "),
             valid_iban,
+            starts=string.ascii_uppercase,
         ),
         Detector(
             "ssn",
@@ -243,6 +246,7 @@ DETECTORS: dict[str, Detector] = {
             _set(NUMERIC),
             valid_ssn,
             isolated=True,
+            starts=DIGITS,
         ),
         Detector(
             "ip",
@@ -253,6 +257,7 @@ DETECTORS: dict[str, Detector] = {
             45,
             _set(HEX + ":."),
             valid_ip,
+            starts=HEX + ":",
         ),
         Detector(
             "mac_address",
@@ -262,6 +267,7 @@ DETECTORS: dict[str, Detector] = {
             17,
             _set(HEX + ":-."),
             valid_mac,
+            starts=HEX,
         ),
         Detector(
             "jwt",
@@ -273,6 +279,7 @@ DETECTORS: dict[str, Detector] = {
             _set(B64URL + "."),
             valid_jwt,
             gate=b"eyJ",
+            starts="e",
         ),
         Detector(
             "aws_access_key",
@@ -281,6 +288,7 @@ DETECTORS: dict[str, Detector] = {
             20,
             _set(string.ascii_uppercase + DIGITS),
             valid_aws,
+            starts="A",
         ),
         Detector(
             "api_key",
@@ -290,6 +298,7 @@ DETECTORS: dict[str, Detector] = {
             _set(B64URL),
             valid_api_key,
             gate=b"sk-",
+            starts="s",
         ),
         Detector(
             "cn_resident_id",
@@ -299,6 +308,7 @@ DETECTORS: dict[str, Detector] = {
             _set(DIGITS + "Xx"),
             _stdnum(std_cn_ric),
             isolated=True,
+            starts=DIGITS,
         ),
         Detector(
             "kr_rrn",
@@ -308,6 +318,7 @@ DETECTORS: dict[str, Detector] = {
             _set(NUMERIC),
             _stdnum(std_kr_rrn),
             isolated=True,
+            starts=DIGITS,
         ),
         Detector(
             "jp_mynumber",
@@ -317,6 +328,7 @@ DETECTORS: dict[str, Detector] = {
             _set(NUMERIC),
             _stdnum(std_jp_in),
             isolated=True,
+            starts=DIGITS,
         ),
     )
 }
@@ -333,6 +345,7 @@ def phone_detector(region: str) -> Detector:
         50,
         PHONE_ALPHABET,
         make_phone_validator(region),
+        starts=DIGITS + "+(",
     )
 
 

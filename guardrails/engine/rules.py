@@ -6,11 +6,10 @@ from typing import Any
 
 import phonenumbers
 import re2
-from re2 import _re2
 
 from guardrails.engine.model import ModerationRule, RuleError
 from guardrails.engine.pii import DETECTORS, ENTITIES, Detector, phone_detector
-from guardrails.engine.scan import CharLimit, StageScanner, Subscriber, Unit, re2_compile
+from guardrails.engine.scan import CharLimit, StageScanner, Subscriber, Unit, _re2, re2_compile
 
 TYPES = ("keyword", "regex", "pii", "max_chars", "moderation")
 RULE_STAGES = ("input", "output", "both")
@@ -52,8 +51,11 @@ def _choice(rule: Mapping[str, Any], key: str, allowed: Sequence[str], where: st
 def _replacement(rule: Mapping[str, Any], where: str, default: str) -> str:
     value = rule.get("replacement", default)
     _require(isinstance(value, str), f"{where}.replacement", "must be a string")
-    _require(len(value) <= MAX_REPLACEMENT, f"{where}.replacement",
-             f"at most {MAX_REPLACEMENT} characters")  # fmt: skip
+    _require(
+        len(value) <= MAX_REPLACEMENT,
+        f"{where}.replacement",
+        f"at most {MAX_REPLACEMENT} characters",
+    )
     return str(value)
 
 
@@ -71,8 +73,11 @@ def _term(value: Any, field: str, whole_default: bool) -> tuple[str, bool]:
     term = str(value).strip()
     _require(term != "", field, "must not be empty")
     _require(len(term) <= MAX_TERM, field, f"at most {MAX_TERM} characters")
-    _require(not any(unicodedata.category(c) == "Cc" for c in term), field,
-             "must not contain control characters")  # fmt: skip
+    _require(
+        not any(unicodedata.category(c) == "Cc" for c in term),
+        field,
+        "must not contain control characters",
+    )
     return term, whole
 
 
@@ -128,8 +133,11 @@ def pii_subscribers(
     entities = rule.get("entities")
     field = f"{where}.entities"
     region = rule.get("phone_region", "US")
-    _require(isinstance(region, str) and region.upper() in phonenumbers.SUPPORTED_REGIONS,
-             f"{where}.phone_region", "must be a region code phonenumbers knows, e.g. US")  # fmt: skip
+    _require(
+        isinstance(region, str) and region.upper() in phonenumbers.SUPPORTED_REGIONS,
+        f"{where}.phone_region",
+        "must be a region code phonenumbers knows, e.g. US",
+    )
     region = str(region).upper()
     if isinstance(entities, list):
         _require(entities != [], field, "must list at least one entity")
@@ -141,10 +149,16 @@ def pii_subscribers(
         raise RuleError(field, "must be a list of entities or an {entity: action} object")
     out = []
     for name, entity_action in pairs:
-        _require(isinstance(name, str) and name in ENTITIES, f"{field}.{name}",
-                 f"unknown entity; known: {', '.join(sorted(ENTITIES))}")  # fmt: skip
-        _require(entity_action in ACTIONS, f"{field}.{name}",
-                 f"action must be one of {', '.join(ACTIONS)}")  # fmt: skip
+        _require(
+            isinstance(name, str) and name in ENTITIES,
+            f"{field}.{name}",
+            f"unknown entity; known: {', '.join(sorted(ENTITIES))}",
+        )
+        _require(
+            entity_action in ACTIONS,
+            f"{field}.{name}",
+            f"action must be one of {', '.join(ACTIONS)}",
+        )
         family, kinds = ENTITIES[name]
         detector = phone_detector(region) if family == "phone" else DETECTORS[family]
         replacement = _replacement(rule, where, detector.tag)
@@ -153,21 +167,34 @@ def pii_subscribers(
     return region, out
 
 
-def moderation_rule(rule: Mapping[str, Any], where: str, index: int, stage: str,
-                    action: str) -> ModerationRule:  # fmt: skip
+def moderation_rule(
+    rule: Mapping[str, Any], where: str, index: int, stage: str, action: str
+) -> ModerationRule:
     _require(action != "mask", f"{where}.action", "moderation can block or flag, not mask")
     model = rule.get("model")
-    _require(isinstance(model, str) and model.strip() != "", f"{where}.model",
-             "must be a catalog model id")  # fmt: skip
+    _require(
+        isinstance(model, str) and model.strip() != "",
+        f"{where}.model",
+        "must be a catalog model id",
+    )
     categories = rule.get("categories", [])
-    _require(isinstance(categories, list) and all(isinstance(c, str) and c for c in categories),
-             f"{where}.categories", "must be a list of category names")  # fmt: skip
+    _require(
+        isinstance(categories, list) and all(isinstance(c, str) and c for c in categories),
+        f"{where}.categories",
+        "must be a list of category names",
+    )
     threshold = rule.get("threshold")
     if threshold is not None:
         ok = isinstance(threshold, int | float) and not isinstance(threshold, bool)
         _require(ok and 0 <= threshold <= 1, f"{where}.threshold", "must be between 0 and 1")
-    return ModerationRule(index, stage, action, str(model).strip(), tuple(categories),
-                          None if threshold is None else float(threshold))  # fmt: skip
+    return ModerationRule(
+        index,
+        stage,
+        action,
+        str(model).strip(),
+        tuple(categories),
+        None if threshold is None else float(threshold),
+    )
 
 
 class StageBuilder:
@@ -183,15 +210,25 @@ class StageBuilder:
             return None
         units = list(self.units)
         for detector, subs in self.detectors.values():
-            units.append(Unit(re2_compile(detector.pattern), detector.max_len, subs,
-                              alphabet=detector.alphabet, validate=detector.validate,
-                              gate=detector.gate, pattern=detector.pattern,
-                              isolated=detector.isolated))  # fmt: skip
+            units.append(
+                Unit(
+                    re2_compile(detector.pattern),
+                    detector.max_len,
+                    subs,
+                    alphabet=detector.alphabet,
+                    validate=detector.validate,
+                    gate=detector.gate,
+                    pattern=detector.pattern,
+                    isolated=detector.isolated,
+                    starts=frozenset(detector.starts) or None,
+                )
+            )
         return StageScanner(self.stage, units, self.limits)
 
 
-def compile_rules(rules: Any) -> tuple[StageScanner | None, StageScanner | None,
-                                       tuple[ModerationRule, ...]]:  # fmt: skip
+def compile_rules(
+    rules: Any,
+) -> tuple[StageScanner | None, StageScanner | None, tuple[ModerationRule, ...]]:
     _require(isinstance(rules, list) and rules != [], "rules", "must be a non-empty list")
     _require(len(rules) <= MAX_RULES, "rules", f"at most {MAX_RULES} rules")
     builders = {s: StageBuilder(s) for s in ("input", "output")}
@@ -213,18 +250,24 @@ def compile_rules(rules: Any) -> tuple[StageScanner | None, StageScanner | None,
             continue
         if kind == "max_chars":
             limit = rule.get("limit")
-            _require(isinstance(limit, int) and not isinstance(limit, bool) and limit > 0,
-                     f"{where}.limit", "must be a positive integer")  # fmt: skip
+            _require(
+                isinstance(limit, int) and not isinstance(limit, bool) and limit > 0,
+                f"{where}.limit",
+                "must be a positive integer",
+            )
             for builder in stages:
-                builder.limits.append(CharLimit(index, action, int(limit)))  # type: ignore[arg-type]
+                builder.limits.append(CharLimit(index, action, int(limit)))
             continue
         if kind == "pii":
             _, subs = pii_subscribers(rule, where, index, action)
             for builder in stages:
                 for key, sub in subs:
                     family = key.split(":")[0]
-                    detector = (phone_detector(key.split(":")[1]) if family == "phone"
-                                else DETECTORS[family])  # fmt: skip
+                    detector = (
+                        phone_detector(key.split(":")[1])
+                        if family == "phone"
+                        else DETECTORS[family]
+                    )
                     builder.detectors.setdefault(key, (detector, []))[1].append(sub)
             continue
         replacement = _replacement(rule, where, DEFAULT_MASK)
@@ -233,8 +276,9 @@ def compile_rules(rules: Any) -> tuple[StageScanner | None, StageScanner | None,
             unit = keyword_unit(rule, where, sub)
         else:
             regex_count += 1
-            sub = Subscriber(index, kind, action, "", frozenset(), replacement,
-                             f"pattern {regex_count}")  # fmt: skip
+            sub = Subscriber(
+                index, kind, action, "", frozenset(), replacement, f"pattern {regex_count}"
+            )
             unit = regex_unit(rule, where, sub)
         for builder in stages:
             builder.units.append(unit)

@@ -7,17 +7,20 @@ are gated: one RE2 set pass (or a substring test) says which of them occur at al
 those run their own pass. The measurements behind this are in docs/guardrails.md.
 """
 
+import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from re2 import _re2
-
 from guardrails.engine.model import Match, Screening
 
+# RE2's low-level matcher (untyped): Match() on bytes from a position, without the per-match
+# str<->bytes bookkeeping of the re-like wrapper, which costs more than the match itself here.
+_re2: Any = importlib.import_module("re2._re2")
 UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 SEPARATOR = "\x00"
+SEP = SEPARATOR.encode()
 MAX_MEM = 64 << 20
 
 # (candidate start, resume at, span start, span end, kind); span start -1: a rejected candidate
@@ -60,9 +63,12 @@ def _digit(data: bytes, i: int) -> bool:
 
 
 def _grouped(data: bytes, start: int, stop: int) -> bool:
-    """Whether the span continues a group of digits: "1234 " before it or " 1234" after it."""
-    before = start >= 2 and data[start - 1] in b" -" and _digit(data, start - 2)
-    return before or (stop < len(data) and data[stop] in b" -" and _digit(data, stop + 1))
+    """Whether the span is part of a longer group of digits written with its own separator:
+    "4111 1111 1111" of "4111 1111 1111 1112", but not "123-45-6789" of "123-45-6789 4111"."""
+    span = data[start:stop]
+    seps = [s for s in b" -" if s in span]
+    before = start >= 2 and data[start - 1] in seps and _digit(data, start - 2)
+    return before or (stop < len(data) and data[stop] in seps and _digit(data, stop + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class Unit:
         "pattern",
         "regexp",
         "set_index",
+        "starts",
         "subscribers",
         "validate",
     )
@@ -108,7 +115,9 @@ class Unit:
         gate: bytes = b"",
         pattern: str = "",
         isolated: bool = False,
+        starts: frozenset[str] | None = None,
     ) -> None:
+        self.starts = starts or alphabet  # the characters a match can begin with
         self.isolated = isolated
         self.regexp = regexp
         self.pattern = pattern  # kept for the gate's set
@@ -221,9 +230,17 @@ def findings(
             if sub.kinds and kind not in sub.kinds:
                 continue
             match = Match(
-                sub.rule_index, sub.rule_type, sub.action, "", sub.entity,
-                detail or sub.detail, raw, 0, a, b,
-            )  # fmt: skip
+                sub.rule_index,
+                sub.rule_type,
+                sub.action,
+                "",
+                sub.entity,
+                detail or sub.detail,
+                raw,
+                0,
+                a,
+                b,
+            )
             out.append((match, sub.replacement, a, b))
     return out
 
@@ -283,15 +300,17 @@ class StageScanner:
         joined_events: list[tuple[Unit, list[Event]]] = []
         for unit in self.gate.units(data) if self.units else ():
             if count > 1 and not unit.joinable:
-                per_text.extend((unit, i, unit.scan(encode(t), 0, len(encode(t))))
-                                for i, t in enumerate(texts))  # fmt: skip
+                per_text.extend(
+                    (unit, i, unit.scan(encode(t), 0, len(encode(t)))) for i, t in enumerate(texts)
+                )
                 continue
             events = unit.scan(data, 0, len(data))
-            if count > 1 and unit.validate is None and not unit.keyword and events:
-                if any(SEPARATOR.encode() in data[a:b] for _, _, a, b, _ in events):
-                    per_text.extend((unit, i, unit.scan(encode(t), 0, len(encode(t))))
-                                    for i, t in enumerate(texts))  # fmt: skip
-                    continue
+            regex = unit.validate is None and not unit.keyword
+            if count > 1 and regex and any(SEP in data[a:b] for _, _, a, b, _ in events):
+                per_text.extend(
+                    (unit, i, unit.scan(encode(t), 0, len(encode(t)))) for i, t in enumerate(texts)
+                )
+                continue
             if events:
                 joined_events.append((unit, events))
         found: list[tuple[Match, str, int, int]] = []  # positions in characters of `joined`
@@ -300,11 +319,14 @@ class StageScanner:
                 for unit, events in joined_events:
                     found.extend(findings(unit, events, lambda a, b: joined[a:b]))
             else:
-                offsets = {x for _, events in joined_events for e in events for x in e[2:4]}
+                offsets = {
+                    x for _, events in joined_events for e in events for x in e[2:4] if x >= 0
+                }
                 chars = char_offsets(data, offsets)
                 for unit, events in joined_events:
-                    mapped = [(s, r, chars.get(a, -1), chars.get(b, -1), k)
-                              for s, r, a, b, k in events]  # fmt: skip
+                    mapped = [
+                        (s, r, chars.get(a, -1), chars.get(b, -1), k) for s, r, a, b, k in events
+                    ]
                     found.extend(findings(unit, mapped, lambda a, b: joined[a:b]))
         results: list[tuple[Match, str]] = []
         for match, replacement, a, _ in found:
@@ -315,9 +337,9 @@ class StageScanner:
             text = texts[i]
             local = encode(text)
             if len(local) != len(text):
-                chars = char_offsets(local, {x for e in events for x in e[2:4]})
+                chars = char_offsets(local, {x for e in events for x in e[2:4] if x >= 0})
                 events = [(s, r, chars.get(a, -1), chars.get(b, -1), k) for s, r, a, b, k in events]
-            for match, replacement, a, b in findings(unit, events, lambda a, b: text[a:b]):
+            for match, replacement, a, b in findings(unit, events, _slicer(text)):
                 results.append((_place(match, self.stage, i, a, b), replacement))
         cut = self._limits(texts, results)
         return _finish(texts, results, cut)
@@ -333,13 +355,25 @@ class StageScanner:
                 continue
             i, offset = locate(texts, rule.limit)
             match = Match(
-                rule.rule_index, "max_chars", rule.action, self.stage, "",
-                f"over {rule.limit} chars", "", i, offset, len(texts[i]),
-            )  # fmt: skip
+                rule.rule_index,
+                "max_chars",
+                rule.action,
+                self.stage,
+                "",
+                f"over {rule.limit} chars",
+                "",
+                i,
+                offset,
+                len(texts[i]),
+            )
             results.append((match, ""))
             if rule.action == "mask":
                 cut = rule.limit if cut is None else min(cut, rule.limit)
         return cut
+
+
+def _slicer(text: str) -> Callable[[int, int], str]:
+    return lambda a, b: text[a:b]
 
 
 def locate(texts: Sequence[str], position: int) -> tuple[int, int]:
@@ -353,9 +387,17 @@ def locate(texts: Sequence[str], position: int) -> tuple[int, int]:
 
 def _place(match: Match, stage: str, index: int, start: int, end: int) -> Match:
     return Match(
-        match.rule_index, match.rule_type, match.action, stage, match.entity, match.detail,
-        match.raw, index, start, end,
-    )  # fmt: skip
+        match.rule_index,
+        match.rule_type,
+        match.action,
+        stage,
+        match.entity,
+        match.detail,
+        match.raw,
+        index,
+        start,
+        end,
+    )
 
 
 def _order(item: tuple[Match, str]) -> tuple[int, int, int]:

@@ -21,8 +21,12 @@ class StreamScreen:
         self._stage = stage
         self._units = scanner.units if scanner else []
         self._alphabets = sorted(
-            {(u.alphabet, u.max_len + 1) for u in self._units if u.alphabet is not None},
-            key=lambda pair: pair[1],
+            {
+                (u.alphabet, u.starts or u.alphabet, u.max_len + 1)
+                for u in self._units
+                if u.alphabet is not None
+            },
+            key=lambda entry: entry[2],
         )
         fixed = [u.max_len + 1 for u in self._units if u.alphabet is None]
         self._fixed = max(fixed, default=0)
@@ -70,8 +74,18 @@ class StreamScreen:
             if self._total <= rule.limit:
                 continue
             self._limits.remove(rule)
-            match = Match(rule.rule_index, "max_chars", rule.action, self._stage, "",
-                          f"over {rule.limit} chars", "", 0, rule.limit, self._total)  # fmt: skip
+            match = Match(
+                rule.rule_index,
+                "max_chars",
+                rule.action,
+                self._stage,
+                "",
+                f"over {rule.limit} chars",
+                "",
+                0,
+                rule.limit,
+                self._total,
+            )
             if rule.action == "block":
                 self._blocked = match
                 raise Blocked(match)
@@ -82,16 +96,17 @@ class StreamScreen:
         buf = self._buf
         n = len(buf)
         hold = min(self._fixed, n)
-        for alphabet, most in self._alphabets:
+        for alphabet, starts, most in self._alphabets:
             if most <= hold:
                 continue
-            run = 0
+            # The trailing run of characters matches are made of, from its first possible start.
             limit = min(most, n)
-            i = n - 1
-            while run < limit and buf[i] in alphabet:
-                run += 1
+            i = n
+            while n - i < limit and buf[i - 1] in alphabet:
                 i -= 1
-            hold = max(hold, run)
+            while i < n and buf[i] not in starts:
+                i += 1
+            hold = max(hold, n - i)
         return self._base + n - hold
 
     def _advance(self, final: bool) -> str:
@@ -113,8 +128,10 @@ class StreamScreen:
             events = unit.scan(data, pos, len(data))
             if not ascii_only and events:
                 chars = char_offsets(data, {x for e in events for x in e[:4] if x >= 0})
-                events = [tuple(chars[x] if x >= 0 else -1 for x in e[:4]) + (e[4],)  # type: ignore[misc]
-                          for e in events]  # fmt: skip
+                events = [
+                    (chars[c], chars[r], chars.get(a, -1), chars.get(b, -1), k)
+                    for c, r, a, b, k in events
+                ]
             for cand, after, a, b, kind in events:
                 if cand + base >= cut:
                     break
@@ -129,8 +146,18 @@ class StreamScreen:
                 for sub in unit.subscribers:
                     if sub.kinds and kind not in sub.kinds:
                         continue
-                    match = Match(sub.rule_index, sub.rule_type, sub.action, self._stage,
-                                  sub.entity, detail or sub.detail, raw, 0, a + base, b + base)  # fmt: skip
+                    match = Match(
+                        sub.rule_index,
+                        sub.rule_type,
+                        sub.action,
+                        self._stage,
+                        sub.entity,
+                        detail or sub.detail,
+                        raw,
+                        0,
+                        a + base,
+                        b + base,
+                    )
                     found.append((a + base, -(b + base), sub.rule_index, match, sub.replacement))
             self._resume[index] = max(resume, cut)
         self._cut = cut
