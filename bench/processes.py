@@ -218,6 +218,42 @@ print("BENCHKEY=" + raw)
 """
 
 
+# The guardrail of `make bench`'s guarded rows: every PII detector (masking, both stages)
+# and 1,000 keywords (blocking; none occurs in the benchmark's prompt or the mock's reply),
+# bound to a second key of the same workspace.
+GUARD_SETUP = """
+from guardrails.engine.pii import ENTITIES
+from guardrails.models import Guardrail, GuardrailVersion
+from workspaces import services
+from workspaces.models import ApiKey, Workspace
+ws = Workspace.objects.get(slug="bench")
+words = ["zq%04dterm" % i for i in range(1000)]
+rules = [
+    {"type": "pii", "stage": "both", "action": "mask", "entities": sorted(ENTITIES)},
+    {"type": "keyword", "stage": "both", "action": "block", "keywords": words},
+]
+g = Guardrail.objects.create(workspace=ws, name="bench-shield", version=1)
+GuardrailVersion.objects.create(guardrail=g, number=1, rules=rules)
+key, raw = services.create_api_key(ws, name="guarded")
+ApiKey.objects.filter(pk=key.pk).update(guardrail=g)
+print("GUARDKEY=" + raw)
+"""
+
+
+def knows_guardrails(tree: Path) -> bool:
+    """Whether the checkout at ``tree`` screens calls with guardrails."""
+    return (tree / "guardrails" / "gateway.py").exists()
+
+
+def setup_guard(env: dict, cwd: Path = ROOT) -> str:
+    """A key of the bench workspace bound to GUARD_SETUP's guardrail (after setup_orca)."""
+    out = subprocess.run(
+        [PY, "manage.py", "shell", "-c", GUARD_SETUP], cwd=cwd, env=env, check=True,
+        timeout=120, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("GUARDKEY="))
+
+
 def knows_native_responses(tree: Path) -> bool:
     """Whether the checkout at ``tree`` has the catalog endpoint type "responses" (a native
     Responses upstream); older commits get a chat-only model, as they always did."""

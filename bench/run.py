@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -41,12 +41,14 @@ from bench.processes import (  # noqa: F401  (re-exported: servers.py, clients.p
     ROOT,
     cpu_seconds,
     free_port,
+    knows_guardrails,
     knows_native_responses,
     orca_env,
     peak_rss_mb,
     post,
     process_cpu,
     rss_mb,
+    setup_guard,
     setup_orca,
     start,
     start_mock,
@@ -295,6 +297,7 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
         cells.append(r["tool"])
         lines.append("| " + " | ".join(cells) + " |")
     lines += responses_vs_chat(rows)
+    lines += guarded_vs_plain(rows)
     direct_chunk = next((c for c in CHUNK_ROWS if c["target"] == "direct"), None)
     lines += [
         "",
@@ -336,6 +339,27 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
     notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
     (out_dir / f"bench-{stamp}.md").write_text(f"# Orca benchmark {stamp}\n\n{notes}\n\n{table}\n")
     print(f"written: results/bench-{stamp}.json and .md")
+
+
+GUARDED = "orca+guard"
+
+
+def guarded_vs_plain(rows: list[dict]) -> list[str]:
+    """Orca with the benchmark guardrail (every PII detector and 1,000 keywords) against the
+    same worker without it, mode by mode: throughput and CPU per request as ratios."""
+    by = {(r["target"], r["mode"], r["concurrency"]): r for r in rows if not r.get("na")}
+    lines: list[str] = []
+    for (target, mode, conc), guarded in by.items():
+        plain = by.get(("orca", mode, conc))
+        if target != GUARDED or plain is None or not plain["rps"]:
+            continue
+        if not lines:
+            lines = ["", "Guardrail overhead (orca+guard / orca, same worker, same run):", ""]
+            lines += ["| mode | conc | req/s ratio | CPU/req ratio |", "|---|---|---|---|"]
+        cpu, base = guarded.get("cpu_ms_per_req"), plain.get("cpu_ms_per_req")
+        cpu_ratio = fmt(cpu / base, 3) if cpu and base else "n/a"
+        lines.append(f"| {mode} | {conc} | {fmt(guarded['rps'] / plain['rps'], 3)} | {cpu_ratio} |")
+    return lines
 
 
 def responses_vs_chat(rows: list[dict]) -> list[str]:
@@ -482,6 +506,17 @@ def main() -> int:
                 targets.append(orca)
             except Exception as exc:
                 print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
+            if (
+                orca is not None
+                and knows_guardrails(ROOT)
+                and os.environ.get("BENCH_GUARD", "1") != "0"
+            ):
+                # The same worker through a key bound to a guardrail: the rows side by side.
+                guarded = replace(orca, name=GUARDED, key=setup_guard(env, ROOT))
+                status, answer = post(guarded.url, body_for(MODEL_ID, False), guarded.key)
+                if status != 200:
+                    raise RuntimeError(f"the guarded key answered {status}: {answer[:300]!r}")
+                targets.append(guarded)
         baseline = os.environ.get("BENCH_BASELINE")
         if baseline and wanted("orca"):  # the same load on an earlier commit, interleaved
             try:
@@ -508,8 +543,9 @@ def main() -> int:
             measure_all(targets, seconds, warmup, rounds, rows)
             probe_chunks_and_memory(targets, rows)
         rss_of = lambda pid: (rss_mb(pid), peak_rss_mb(pid))  # noqa: E731
-        held = streamload.run_all(targets, lambda m: body_for(m, False), mock.pid, cpu_seconds,
-                                  rss_of)  # fmt: skip
+        held_targets = [t for t in targets if t.name != GUARDED]  # the same process twice
+        held = streamload.run_all(held_targets, lambda m: body_for(m, False), mock.pid,
+                                  cpu_seconds, rss_of)  # fmt: skip
         if orca is not None and soak_seconds > 0:
             print(f"orca soak for {soak_seconds:.0f} s (BENCH_SOAK_SECONDS)")
             soaked = soak(orca.url, orca.key, orca.model, orca.pid, soak_seconds)

@@ -36,7 +36,7 @@ class MatchRow:
     rule_type: str
     entity: str
     detail: str
-    raw_text: str | None
+    raw_text: str
     created_at: datetime
 
 
@@ -102,7 +102,7 @@ def _write(batch: list[MatchRow]) -> bool:
 
 
 def _fields(row: MatchRow) -> dict:
-    return {name: getattr(row, name) for name in MatchRow.__slots__}  # type: ignore[attr-defined]
+    return {name: getattr(row, name) for name in MatchRow.__slots__}
 
 
 feed = MatchFeed()

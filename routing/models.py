@@ -31,6 +31,8 @@ class EndpointType(models.TextChoices):
     # through; with no "chat" beside it the model is Responses-only (chat clients translated).
     RESPONSES = "responses"
     EMBEDDINGS = "embeddings"  # /v1/embeddings and Gemini embedContent / batchEmbedContents
+    # POST {base}/moderations (OpenAI's shape): a judge for guardrails' moderation rules.
+    MODERATION = "moderation"
 
 
 class Provider(models.Model):

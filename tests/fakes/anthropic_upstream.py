@@ -65,7 +65,7 @@ from . import faults
 from .anthropic_validation import _THINKING_ON, _blocks_of, _thinking_type
 from .anthropic_validation import RequestInvalid as RequestInvalid  # re-exported
 from .anthropic_validation import validate_request as validate_request  # re-exported
-from .base import FAULT, ValidatingFakeUpstream, fragments, words
+from .base import FAULT, ValidatingFakeUpstream, fragments, scripted, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
 
 JSONDict = dict[str, Any]
@@ -215,7 +215,7 @@ def _plan(body: JSONDict) -> _Plan:
     if stops:
         blocks.append({"type": "text", "text": STOP_SEQUENCE_TEXT})
         return _Plan(blocks, "stop_sequence", stops[0])
-    blocks.append({"type": "text", "text": REPLY_TEXT})
+    blocks.append({"type": "text", "text": scripted(query) or REPLY_TEXT})
     return _Plan(blocks, "end_turn")
 
 

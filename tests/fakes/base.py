@@ -49,6 +49,16 @@ def fragments(text: str, count: int = 3) -> list[str]:
     return [text[i : i + step] for i in range(0, len(text), step)] or [""]
 
 
+SAY = "orca-say:"  # a prompt containing this gets the rest of the prompt as its reply
+
+
+def scripted(prompt: str) -> str | None:
+    """The reply a test scripted in its prompt (``... orca-say:<reply>``), or None. Streams
+    split it word by word like every reply, so a test can place chunk boundaries."""
+    at = prompt.find(SAY)
+    return prompt[at + len(SAY) :] if at >= 0 else None
+
+
 client_gone = faults.client_gone  # re-exported: the fakes import it from here
 
 

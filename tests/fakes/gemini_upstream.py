@@ -76,7 +76,7 @@ from typing import Any
 from aiohttp import web
 
 from . import faults
-from .base import FAULT, ValidatingFakeUpstream, words
+from .base import FAULT, ValidatingFakeUpstream, scripted, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
 
 JSONDict = dict[str, Any]
@@ -912,7 +912,8 @@ def _plan_parts(body: JSONDict) -> list[JSONDict]:
         return parts
     config = _get(body, "generationConfig") or {}
     json_wanted = _get(config, "responseMimeType") == "application/json"
-    parts.append({"text": JSON_REPLY if json_wanted else REPLY_TEXT})
+    said = scripted(" ".join(_all_text(_get(body, "contents"))))
+    parts.append({"text": JSON_REPLY if json_wanted else said or REPLY_TEXT})
     return parts
 
 

@@ -116,7 +116,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import faults
-from .base import FAULT, fragments, words
+from .base import FAULT, fragments, scripted, words
 
 if TYPE_CHECKING:
     from .openai_upstream import FakeOpenAIUpstream
@@ -1181,7 +1181,8 @@ def plan_output(body: JSONDict, items: list[JSONDict]) -> list[JSONDict]:
         if namespace is not None:
             call["namespace"] = namespace
         return [*output, call]
-    return [*output, _message_item(JSON_REPLY if json_answer else REPLY_TEXT)]
+    said = scripted(query)
+    return [*output, _message_item(JSON_REPLY if json_answer else said or REPLY_TEXT)]
 
 
 def _given(body: JSONDict, key: str, default: Any) -> Any:

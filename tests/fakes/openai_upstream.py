@@ -62,12 +62,37 @@ from typing import Any
 from aiohttp import web
 
 from . import faults, openai_responses
-from .base import FAULT, ValidatingFakeUpstream, client_gone, fragments, words
+from .base import FAULT, ValidatingFakeUpstream, client_gone, fragments, scripted, words
 from .base import Recorded as Recorded  # re-exported for code that imports it from here
 
 JSONDict = dict[str, Any]
 
 REPLY_TEXT = "Hello from the fake upstream."
+MODERATION_TRIGGER = "orca-harm"  # text the fake moderation endpoint flags (violence)
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
+    "illicit/violent", "self-harm", "self-harm/instructions", "self-harm/intent", "sexual",
+    "sexual/minors", "violence", "violence/graphic",
+)  # fmt: skip
+
+
+def moderation_texts(value: Any) -> list[str] | None:
+    """The texts of a moderation `input`: a string, strings, or text/image_url parts."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not value:
+        return None
+    if all(isinstance(v, str) for v in value):
+        return value
+    texts = []
+    for part in value:
+        if not isinstance(part, dict) or part.get("type") not in ("text", "image_url"):
+            return None
+        if part["type"] == "text":
+            texts.append(part.get("text") or "")
+    return [" ".join(texts)]
+
+
 JSON_SCHEMA_REPLY = '{"answer": "fake"}'
 SEARCH_URL = "https://example.com/fake-chat-search"
 SEARCH_TITLE = "Fake Chat Search"
@@ -201,6 +226,7 @@ def _plan_choices(body: JSONDict) -> list[_Choice]:
     response_format = body.get("response_format") or {}
     choices: list[_Choice] = []
     searches = body.get("web_search_options") is not None and "search" in _last_user_text(body)
+    say = scripted(_last_user_text(body))
     for i in range(n):
         if searches:
             choices.append(_Choice(SEARCH_REPLY, "stop", annotations=[search_citation()]))
@@ -213,14 +239,16 @@ def _plan_choices(body: JSONDict) -> list[_Choice]:
                     "type": "function",
                     "function": {"name": name, "arguments": arguments},
                 }
-                for k, arguments in enumerate(TOOL_ARGUMENTS)
+                for k, arguments in enumerate(
+                    [json.dumps({"text": say})] if say is not None else TOOL_ARGUMENTS
+                )
             ]
             choices.append(_Choice(None, "tool_calls", calls))
         elif isinstance(response_format, dict) and response_format.get("type") == "json_schema":
             choices.append(_Choice(JSON_SCHEMA_REPLY, "stop"))
         else:
             choices.append(
-                _Choice(REPLY_TEXT if i == 0 else f"Hello again from choice {i}.", "stop")
+                _Choice((say or REPLY_TEXT) if i == 0 else f"Hello again from choice {i}.", "stop")
             )
     return choices
 
@@ -408,15 +436,18 @@ class FakeOpenAIUpstream(ValidatingFakeUpstream):
         super().__init__(api_key)
         # The responses created with ``store`` not false, for ``previous_response_id``.
         self.responses_store = openai_responses.ResponsesStore()
+        self.moderation_delay = 0.0  # seconds /v1/moderations waits before answering
 
     def reset(self) -> None:
         with self._cond:
             super().reset()
             self.responses_store.clear()
+            self.moderation_delay = 0.0
 
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self._chat_completions)
         router.add_post("/v1/embeddings", self._embeddings)
+        router.add_post("/v1/moderations", self._moderations)
         router.add_post("/v1/responses", self._responses)
         router.add_get("/v1/responses/{response_id}", self._retrieve_response)
         router.add_get("/v1/models", self._models)
@@ -569,6 +600,43 @@ class FakeOpenAIUpstream(ValidatingFakeUpstream):
         size = body.get("dimensions") or EMBEDDING_DIMENSIONS
         encoding = body.get("encoding_format") or "float"
         return web.json_response(embeddings_answer(model, inputs, size, encoding))
+
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's moderation endpoint: text containing MODERATION_TRIGGER is flagged for
+        violence; `moderation_delay` seconds pass before any answer."""
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error_response(
+                400, "We could not parse the JSON body of your request.", "invalid_request_error"
+            )
+        texts = moderation_texts(body.get("input"))
+        if texts is None:
+            return _error_response(
+                400, "'input' must be a string or an array", "invalid_request_error", param="input"
+            )
+        if self.moderation_delay:
+            await asyncio.sleep(self.moderation_delay)
+        model = body.get("model") or "omni-moderation-latest"
+        results = []
+        for text in texts:
+            hit = MODERATION_TRIGGER in text
+            scores = {
+                c: (0.97 if hit and c == "violence" else 0.001) for c in MODERATION_CATEGORIES
+            }
+            results.append(
+                {
+                    "flagged": hit,
+                    "categories": {c: scores[c] > 0.5 for c in MODERATION_CATEGORIES},
+                    "category_scores": scores,
+                    "category_applied_input_types": {c: ["text"] for c in MODERATION_CATEGORIES},
+                }
+            )
+        return web.json_response(
+            {"id": f"modr-{uuid.uuid4().hex[:20]}", "model": model, "results": results}
+        )
 
     # ------------------------------------------------------------------ payloads
 

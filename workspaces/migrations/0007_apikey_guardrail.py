@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('guardrails', '0001_initial'),
-        ('workspaces', '0006_apikey_purpose'),
+        ("guardrails", "0001_initial"),
+        ("workspaces", "0006_apikey_purpose"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='guardrail',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='keys', to='guardrails.guardrail'),
+            model_name="apikey",
+            name="guardrail",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="keys",
+                to="guardrails.guardrail",
+            ),
         ),
     ]

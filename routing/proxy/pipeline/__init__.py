@@ -135,24 +135,10 @@ async def _relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoin
             await hooks.run(hooks.before_upstream, call)
         if hooks.answer_watchers:
             hooks.watch(call)
-        errors: list[GatewayError] = []
-        several = len(chosen.targets) > 1
-        for index, route in enumerate(chosen.targets):
-            record.route = route
-            if chosen.chain:
-                record.fallback_level = chosen.levels[index]
-            consumer.extra_headers = chosen.headers(index)
-            if call.headers:
-                consumer.extra_headers.extend(call.headers)
-            error = await attempt(call, route, may_retry=several)
-            if error is None:
-                return
-            record.attempts.append({"model": route.public_id, "status": error.status})
-            errors.append(error)
-        if all(e.status == 400 for e in errors):
-            raise errors[0]  # no model could take the request as it stands: say why
-        tried = ", ".join(f"{a['model']} ({a['status']})" for a in record.attempts)
-        raise GatewayError(502, f"every attempt failed: {tried}", code="fallback_exhausted")
+        if call.gate is None:
+            await _attempts(call, chosen)
+        else:
+            await _gated(call, chosen)
     except GatewayError as exc:
         record.status, record.error_code = exc.status, exc.code or ""
         raise
@@ -163,6 +149,50 @@ async def _relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoin
         if call.watchers and not call.finished:
             hooks.finish_quietly(call)  # once per call, however it ended
         _settle_and_record(call, ticket)
+
+
+async def _attempts(call: Call, chosen) -> None:
+    """Try the planned models in order until one serves the call."""
+    record, consumer = call.record, call.consumer
+    errors: list[GatewayError] = []
+    several = len(chosen.targets) > 1
+    for index, route in enumerate(chosen.targets):
+        record.route = route
+        if chosen.chain:
+            record.fallback_level = chosen.levels[index]
+        consumer.extra_headers = chosen.headers(index)
+        if call.headers:
+            consumer.extra_headers.extend(call.headers)
+        error = await attempt(call, route, may_retry=several)
+        if error is None:
+            return
+        record.attempts.append({"model": route.public_id, "status": error.status})
+        errors.append(error)
+    if all(e.status == 400 for e in errors):
+        raise errors[0]  # no model could take the request as it stands: say why
+    tried = ", ".join(f"{a['model']} ({a['status']})" for a in record.attempts)
+    raise GatewayError(502, f"every attempt failed: {tried}", code="fallback_exhausted")
+
+
+async def _gated(call: Call, chosen) -> None:
+    """The attempts, while a hook's check (a moderation judge) runs beside them: a check
+    that fails cancels the upstream call; nothing reaches the client before it passed
+    (attempt awaits the gate before its first byte goes out)."""
+    gate = call.gate
+    assert gate is not None
+    work = asyncio.ensure_future(_attempts(call, chosen))
+    try:
+        await asyncio.wait((work, gate), return_when=asyncio.FIRST_COMPLETED)
+        if gate.done() and not gate.cancelled() and gate.exception() is not None:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise gate.exception()  # type: ignore[misc]
+        await work
+    finally:
+        if not work.done():
+            work.cancel()
+        if not gate.done():
+            gate.cancel()
 
 
 def _settle_and_record(call: Call, ticket) -> None:

@@ -192,6 +192,8 @@ async def _send(
                 except StopAsyncIteration:
                     first = b""
                 state.health.record_success(route.health_key, time.perf_counter() - started)
+                if call.gate is not None:
+                    await call.gate  # a hook's check must pass before anything goes out
                 await relay_stream(call, prepend(first, chunks), kind, route, passthrough)
                 # The end marker was relayed; the transfer's own end may still be on its
                 # way, and the connection is worth keeping for the next call.
@@ -207,6 +209,8 @@ async def _send(
             raise error from None
         record.mark_first_byte()
         state.health.record_success(route.health_key, time.perf_counter() - started)
+        if call.gate is not None:
+            await call.gate
         await _answer(call, route, kind, raw, passthrough)
         return None
     finally:

@@ -1,5 +1,6 @@
 """The one object a relayed call carries through the pipeline's stages and hooks."""
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,9 @@ class Call:
     # The guardrail that screens this call (guardrails.gateway's state for it), and what the
     # usage record says of it: `<name>:v<N>` and the strongest action taken.
     guard: Any = None
+    # A check a hook runs beside the upstream call (a moderation judge): it raises to stop
+    # the call, and the answer waits for it before its first byte goes out.
+    gate: "asyncio.Task[None] | None" = None
     guardrail: str = ""
     guardrail_action: str = ""
     record: CallRecord = field(init=False)  # from admission on, once the plan is known
