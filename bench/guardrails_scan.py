@@ -20,20 +20,80 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from guardrails.engine import compile_policy  # noqa: E402
-from guardrails.engine.pii import DETECTORS, PHONE_PATTERN  # noqa: E402
-from guardrails.engine.rules import BOUNDARY  # noqa: E402
-from guardrails.engine.scan import UNANCHORED, _re2, re2_compile, re2_options  # noqa: E402
+from guardrails.engine import compile_policy
+from guardrails.engine.pii import DETECTORS, PHONE_PATTERN
+from guardrails.engine.rules import BOUNDARY
+from guardrails.engine.scan import UNANCHORED, _re2, re2_compile, re2_options
 
 MB = float(os.environ.get("GUARD_MB", "1"))
 REPEAT = int(os.environ.get("GUARD_REPEAT", "5"))
 ENTITIES = [*DETECTORS, "phone"]
-WORDS = (
-    "the of and to in is was for on that with as by at from this be are or it an have not which "
-    "but had they you were their one all we can her has there been if more when will would who "
-    "gateway request model latency token stream response customer invoice server deploy policy "
-    "account project python function return value error config"
-).split()
+WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "this",
+    "be",
+    "are",
+    "or",
+    "it",
+    "an",
+    "have",
+    "not",
+    "which",
+    "but",
+    "had",
+    "they",
+    "you",
+    "were",
+    "their",
+    "one",
+    "all",
+    "we",
+    "can",
+    "her",
+    "has",
+    "there",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "gateway",
+    "request",
+    "model",
+    "latency",
+    "token",
+    "stream",
+    "response",
+    "customer",
+    "invoice",
+    "server",
+    "deploy",
+    "policy",
+    "account",
+    "project",
+    "python",
+    "function",
+    "return",
+    "value",
+    "error",
+    "config",
+]
 
 
 def mixed_text(size: int, rnd: random.Random) -> str:
@@ -61,7 +121,9 @@ def mixed_text(size: int, rnd: random.Random) -> str:
 def keywords(rnd: random.Random) -> list[str]:
     terms = {"kubernetes"}
     while len(terms) < 1000:
-        terms.add("".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(5, 12))))
+        terms.add(
+            "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(5, 12)))
+        )
     return sorted(terms)
 
 
@@ -91,7 +153,9 @@ def finditer_count(regexp: object, data: bytes) -> int:
         pos = stop if stop > pos else pos + 1
 
 
-def row(label: str, large_s: float | None, size: int, small_us: float | None, note: str = "") -> None:
+def row(
+    label: str, large_s: float | None, size: int, small_us: float | None, note: str = ""
+) -> None:
     rate = f"{size / large_s / 1e6:8.1f} MB/s" if large_s else " " * 13
     small = f"{small_us:8.2f} µs/request" if small_us is not None else ""
     print(f"{label:58s} {rate}  {small} {note}".rstrip())
@@ -111,23 +175,44 @@ def main() -> None:
     start = time.process_time()
     policy = compile_policy(rules)
     compile_ms = (time.process_time() - start) * 1e3
-    print(f"text: {len(data) / 1e6:.1f} MB mixed; small request: {sum(map(len, small))} chars "
-          f"in 3 texts; policy: {len(ENTITIES)} pii entities + {len(terms)} keywords "
-          f"(compiled in {compile_ms:.0f} ms)\n")
+    print(
+        f"text: {len(data) / 1e6:.1f} MB mixed; small request: {sum(map(len, small))} chars "
+        f"in 3 texts; policy: {len(ENTITIES)} pii entities + {len(terms)} keywords "
+        f"(compiled in {compile_ms:.0f} ms)\n"
+    )
 
-    print("chosen: guardrails.engine (RE2 set gate + RE2 pass per present entity, one RE2 "
-          "alternation per keyword rule)")
+    print(
+        "chosen: guardrails.engine (RE2 set gate + RE2 pass per present entity, one RE2 "
+        "alternation per keyword rule)"
+    )
     found = len(policy.screen([text], "input").matches)
-    row("  Policy.screen, all pii + 1,000 keywords", best(lambda: policy.screen([text], "input")),
-        len(data), per_call(lambda: policy.screen(small, "input"), 2000), f"({found} matches)")
+    row(
+        "  Policy.screen, all pii + 1,000 keywords",
+        best(lambda: policy.screen([text], "input")),
+        len(data),
+        per_call(lambda: policy.screen(small, "input"), 2000),
+        f"({found} matches)",
+    )
     pii_only = compile_policy(rules[:1])
-    row("  Policy.screen, all pii", best(lambda: pii_only.screen([text], "input")), len(data),
-        per_call(lambda: pii_only.screen(small, "input"), 2000))
+    row(
+        "  Policy.screen, all pii",
+        best(lambda: pii_only.screen([text], "input")),
+        len(data),
+        per_call(lambda: pii_only.screen(small, "input"), 2000),
+    )
     kw_only = compile_policy(rules[1:])
-    row("  Policy.screen, 1,000 keywords", best(lambda: kw_only.screen([text], "input")),
-        len(data), per_call(lambda: kw_only.screen(small, "input"), 2000))
-    row("  Policy.screen, small request text by text (no joining)", None, 0,
-        per_call(lambda: [policy.screen([t], "input") for t in small], 2000))
+    row(
+        "  Policy.screen, 1,000 keywords",
+        best(lambda: kw_only.screen([text], "input")),
+        len(data),
+        per_call(lambda: kw_only.screen(small, "input"), 2000),
+    )
+    row(
+        "  Policy.screen, small request text by text (no joining)",
+        None,
+        0,
+        per_call(lambda: [policy.screen([t], "input") for t in small], 2000),
+    )
     fragments = [text[i : i + 20] for i in range(0, 40_000, 20)]
 
     def stream() -> None:
@@ -137,35 +222,50 @@ def main() -> None:
         screen.flush()
 
     per_fragment = best(stream) / len(fragments) * 1e6
-    print(f"{'  StreamScreen.feed, 20-char fragments, same policy':58s} "
-          f"{per_fragment:8.2f} µs/fragment")
+    print(
+        f"{'  StreamScreen.feed, 20-char fragments, same policy':58s} "
+        f"{per_fragment:8.2f} µs/fragment"
+    )
 
     print("\npii candidates (pattern passes only, no validation)")
     patterns = {name: d.pattern for name, d in DETECTORS.items()} | {"phone": PHONE_PATTERN}
     compiled = {name: re2_compile(p) for name, p in patterns.items()}
-    row("  RE2: one pass per entity, no gate",
-        best(lambda: [finditer_count(r, data) for r in compiled.values()]), len(data),
-        per_call(lambda: [finditer_count(r, small_data) for r in compiled.values()], 2000))
+    row(
+        "  RE2: one pass per entity, no gate",
+        best(lambda: [finditer_count(r, data) for r in compiled.values()]),
+        len(data),
+        per_call(lambda: [finditer_count(r, small_data) for r in compiled.values()], 2000),
+    )
     regex_set = _re2.Set(UNANCHORED, re2_options())
     for p in patterns.values():
         regex_set.Add(p.encode())
     regex_set.Compile()
-    row("  RE2 Set: which entities occur (the gate alone)", best(lambda: regex_set.Match(data)),
-        len(data), per_call(lambda: regex_set.Match(small_data), 5000))
+    row(
+        "  RE2 Set: which entities occur (the gate alone)",
+        best(lambda: regex_set.Match(data)),
+        len(data),
+        per_call(lambda: regex_set.Match(small_data), 5000),
+    )
     alternation = re2_compile("|".join(f"({p})" for p in patterns.values()))
-    row("  RE2: one alternation with a group per entity",
-        best(lambda: finditer_count(alternation, data)), len(data),
+    row(
+        "  RE2: one alternation with a group per entity",
+        best(lambda: finditer_count(alternation, data)),
+        len(data),
         per_call(lambda: finditer_count(alternation, small_data), 5000),
-        "(leftmost-first: hides overlapping entities)")
+        "(leftmost-first: hides overlapping entities)",
+    )
     hyperscan_rows(patterns, data, small_data)
 
     print("\nkeyword candidates (1,000 terms, case-insensitive)")
     whole = re2_compile(
         f"(?i)(?:^|{BOUNDARY})(" + "|".join(terms) + f")(?:{BOUNDARY}|$)", longest=True
     )
-    row("  RE2: one alternation, Unicode whole-word boundaries (chosen)",
-        best(lambda: finditer_count(whole, data)), len(data),
-        per_call(lambda: finditer_count(whole, small_data), 5000))
+    row(
+        "  RE2: one alternation, Unicode whole-word boundaries (chosen)",
+        best(lambda: finditer_count(whole, data)),
+        len(data),
+        per_call(lambda: finditer_count(whole, small_data), 5000),
+    )
     try:
         import ahocorasick
     except ImportError:
@@ -176,9 +276,12 @@ def main() -> None:
             automaton.add_word(term, term)
         automaton.make_automaton()
         small_text = "\x00".join(small)
-        row("  pyahocorasick: lower() then iter (whole words checked after)",
-            best(lambda: sum(1 for _ in automaton.iter(text.lower()))), len(data),
-            per_call(lambda: list(automaton.iter(small_text.lower())), 5000))
+        row(
+            "  pyahocorasick: lower() then iter (whole words checked after)",
+            best(lambda: sum(1 for _ in automaton.iter(text.lower()))),
+            len(data),
+            per_call(lambda: list(automaton.iter(small_text.lower())), 5000),
+        )
     hyperscan_keywords(terms, data, small_data)
 
 
@@ -194,22 +297,38 @@ def hyperscan_rows(patterns: dict[str, str], data: bytes, small_data: bytes) -> 
     unbounded = [re.sub(r"\{(\d+),\d{2,}\}", r"{\1,}", p).encode() for p in patterns.values()]
     ids = list(range(len(unbounded)))
     som = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    som.compile(expressions=unbounded, ids=ids, elements=len(ids),
-                flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(ids))
+    som.compile(
+        expressions=unbounded,
+        ids=ids,
+        elements=len(ids),
+        flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(ids),
+    )
     gate = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    gate.compile(expressions=[p.encode() for p in patterns.values()], ids=ids, elements=len(ids),
-                 flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(ids))
+    gate.compile(
+        expressions=[p.encode() for p in patterns.values()],
+        ids=ids,
+        elements=len(ids),
+        flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(ids),
+    )
 
     def scan(db: object, payload: bytes) -> int:
         hits: list[int] = []
         db.scan(payload, match_event_handler=lambda i, a, b, f, c: hits.append(i))  # type: ignore[attr-defined]
         return len(hits)
 
-    row("  Hyperscan: all entities, start of match (unbounded repeats)",
-        best(lambda: scan(som, data)), len(data), per_call(lambda: scan(som, small_data), 5000),
-        "(a callback per match end)")
-    row("  Hyperscan: which entities occur (SINGLEMATCH gate)", best(lambda: scan(gate, data)),
-        len(data), per_call(lambda: scan(gate, small_data), 5000))
+    row(
+        "  Hyperscan: all entities, start of match (unbounded repeats)",
+        best(lambda: scan(som, data)),
+        len(data),
+        per_call(lambda: scan(som, small_data), 5000),
+        "(a callback per match end)",
+    )
+    row(
+        "  Hyperscan: which entities occur (SINGLEMATCH gate)",
+        best(lambda: scan(gate, data)),
+        len(data),
+        per_call(lambda: scan(gate, small_data), 5000),
+    )
 
 
 def hyperscan_keywords(terms: list[str], data: bytes, small_data: bytes) -> None:
@@ -219,17 +338,25 @@ def hyperscan_keywords(terms: list[str], data: bytes, small_data: bytes) -> None
         print("  Hyperscan: not installed (measured numbers in docs/guardrails.md)")
         return
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    db.compile(expressions=[f"\\b{t}\\b".encode() for t in terms], ids=list(range(len(terms))),
-               elements=len(terms),
-               flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SOM_LEFTMOST] * len(terms))
+    db.compile(
+        expressions=[f"\\b{t}\\b".encode() for t in terms],
+        ids=list(range(len(terms))),
+        elements=len(terms),
+        flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SOM_LEFTMOST] * len(terms),
+    )
 
     def scan(payload: bytes) -> int:
         hits: list[int] = []
         db.scan(payload, match_event_handler=lambda i, a, b, f, c: hits.append(i))
         return len(hits)
 
-    row("  Hyperscan: literals, caseless, ASCII \\b", best(lambda: scan(data)), len(data),
-        per_call(lambda: scan(small_data), 5000), "(ASCII-only case and word boundaries)")
+    row(
+        "  Hyperscan: literals, caseless, ASCII \\b",
+        best(lambda: scan(data)),
+        len(data),
+        per_call(lambda: scan(small_data), 5000),
+        "(ASCII-only case and word boundaries)",
+    )
 
 
 if __name__ == "__main__":

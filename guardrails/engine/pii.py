@@ -148,7 +148,9 @@ def _valid_international(digits: str) -> bool:
 
 def make_phone_validator(region: str) -> Callable[[str], Spans]:
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    code, prefix = meta.country_code, meta.national_prefix or ""
+    if meta is None or meta.country_code is None:
+        raise ValueError(f"no numbering plan for region {region}")
+    code, prefix = int(meta.country_code), meta.national_prefix or ""
 
     def check(text: str) -> bool:
         digits = "".join(c for c in text if c in DIGITS)
