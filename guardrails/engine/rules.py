@@ -8,8 +8,23 @@ import phonenumbers
 import re2
 
 from guardrails.engine.model import ModerationRule, RuleError
-from guardrails.engine.pii import DETECTORS, ENTITIES, Detector, phone_detector
-from guardrails.engine.scan import CharLimit, StageScanner, Subscriber, Unit, _re2, re2_compile
+from guardrails.engine.pii import (
+    DETECTORS,
+    EMAIL_DOMAIN,
+    ENTITIES,
+    LOCAL,
+    Detector,
+    phone_detector,
+)
+from guardrails.engine.scan import (
+    CharLimit,
+    EmailUnit,
+    StageScanner,
+    Subscriber,
+    Unit,
+    _re2,
+    re2_compile,
+)
 
 TYPES = ("keyword", "regex", "pii", "max_chars", "moderation")
 RULE_STAGES = ("input", "output", "both")
@@ -210,6 +225,20 @@ class StageBuilder:
             return None
         units = list(self.units)
         for detector, subs in self.detectors.values():
+            if detector.name == "email":
+                units.append(
+                    EmailUnit(
+                        re2_compile(EMAIL_DOMAIN),
+                        LOCAL.encode(),
+                        detector.max_len,
+                        subs,
+                        alphabet=detector.alphabet,
+                        validate=detector.validate,
+                        gate=detector.gate,
+                        starts=frozenset(detector.starts),
+                    )
+                )
+                continue
             units.append(
                 Unit(
                     re2_compile(detector.pattern),

@@ -19,6 +19,7 @@ from guardrails.engine.model import Match, Screening
 # str<->bytes bookkeeping of the re-like wrapper, which costs more than the match itself here.
 _re2: Any = importlib.import_module("re2._re2")
 UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+ANCHOR_START = _re2.RE2.Anchor.ANCHOR_START
 SEPARATOR = "\x00"
 SEP = SEPARATOR.encode()
 MAX_MEM = 64 << 20
@@ -163,6 +164,42 @@ class Unit:
         return events
 
 
+class EmailUnit(Unit):
+    """Email addresses found from their "@" (a substring search in C) rather than by a regex
+    pass: the local part is the run of local-part characters before it (at most 64, not
+    before `pos`), the domain an anchored RE2 match after it. 2-3x cheaper on small texts."""
+
+    __slots__ = ("local",)
+
+    def __init__(
+        self, domain: Any, local: bytes, max_len: int, subscribers: list[Subscriber], **options: Any
+    ) -> None:
+        super().__init__(domain, max_len, subscribers, **options)
+        self.local = frozenset(local)
+
+    def scan(self, data: bytes, pos: int, end: int) -> list[Event]:
+        events: list[Event] = []
+        assert self.validate is not None
+        local, match = self.local, self.regexp.Match
+        at = data.find(b"@", pos, end)
+        while at >= 0:
+            start, lowest = at, max(pos, at - 64)
+            while start > lowest and data[start - 1] in local:
+                start -= 1
+            stop = match(ANCHOR_START, data, at + 1, end)[0][1] if start < at else -1
+            if stop < 0:
+                at = data.find(b"@", at + 1, end)
+                continue
+            found = self.validate(data[start:stop].decode("latin-1"))
+            if found:
+                events.extend((start, stop, start + a, start + b, k) for a, b, k in found)
+            else:
+                events.append((start, stop, -1, -1, ""))
+            pos = stop
+            at = data.find(b"@", stop, end)
+        return events
+
+
 @dataclass(frozen=True, slots=True)
 class CharLimit:
     rule_index: int
@@ -171,30 +208,35 @@ class CharLimit:
 
 
 class Gate:
-    """Which gated units can match at all: one RE2 set pass plus substring tests."""
+    """Which pii units can match at all, in one RE2 set pass: their patterns, or for units
+    with a literal gate (a substring every match has) that literal. Three `bytes in` tests
+    cost as much as the whole set pass on a 1 KB text, so literals go into the set too."""
 
-    __slots__ = ("literal", "set", "set_units", "ungated")
+    __slots__ = ("set", "set_units", "ungated")
 
     def __init__(self, units: Sequence[Unit]) -> None:
         self.ungated = [u for u in units if u.validate is None]
-        self.literal = [u for u in units if u.validate is not None and u.gate]
-        self.set_units = [u for u in units if u.validate is not None and not u.gate]
+        self.set_units = [u for u in units if u.validate is not None]
         self.set: Any = None
         if self.set_units:
             self.set = _re2.Set(UNANCHORED, re2_options())
             for unit in self.set_units:
-                unit.set_index = self.set.Add(unit.pattern.encode())
+                pattern = re2_quote(unit.gate) if unit.gate else unit.pattern.encode()
+                unit.set_index = self.set.Add(pattern)
             if not self.set.Compile():
                 raise ValueError("the pii patterns do not compile as a set")
 
     def units(self, data: bytes) -> list[Unit]:
-        chosen = list(self.ungated)
-        chosen.extend(u for u in self.literal if u.gate in data)
-        if self.set is not None:
-            hits = self.set.Match(data)
-            if hits:
-                chosen.extend(self.set_units[i] for i in hits)
-        return chosen
+        if self.set is None:
+            return self.ungated
+        hits = self.set.Match(data)
+        if not hits:
+            return self.ungated
+        return [*self.ungated, *(self.set_units[i] for i in hits)]
+
+
+def re2_quote(literal: bytes) -> bytes:
+    return bytes(_re2.RE2.QuoteMeta(literal))
 
 
 def char_offsets(data: bytes, offsets: set[int]) -> dict[int, int]:
@@ -213,19 +255,25 @@ def keyword_detail(count: int) -> str:
 
 
 def findings(
-    unit: Unit, events: list[Event], raw_of: Callable[[int, int], str]
-) -> list[tuple[Match, str, int, int]]:
-    """(match template, replacement, start, end) per subscriber that wants the event's kind;
-    positions are the caller's, stage and text index are filled in by it."""
-    out: list[tuple[Match, str, int, int]] = []
+    unit: Unit, events: list[Event], text: str, stage: str, starts: list[int], index: int = 0
+) -> list[tuple[Match, str]]:
+    """(match, replacement) per subscriber that wants the event's kind. Event positions are in
+    characters of `text`: the joined texts when `starts` (each text's offset in it) has more
+    than one entry, else the single text `index`."""
+    out: list[tuple[Match, str]] = []
     spans = [(a, b, k) for _, _, a, b, k in events if a >= 0]
     if not spans:
         return out
     detail = ""
     if unit.keyword:
-        detail = keyword_detail(len({raw_of(a, b).casefold() for a, b, _ in spans}))
+        detail = keyword_detail(len({text[a:b].casefold() for a, b, _ in spans}))
+    many = len(starts) > 1
     for a, b, kind in spans:
-        raw = raw_of(a, b)
+        raw = text[a:b]
+        i, base = index, 0
+        if many:
+            i = bisect_right(starts, a) - 1
+            base = starts[i]
         for sub in unit.subscribers:
             if sub.kinds and kind not in sub.kinds:
                 continue
@@ -233,15 +281,15 @@ def findings(
                 sub.rule_index,
                 sub.rule_type,
                 sub.action,
-                "",
+                stage,
                 sub.entity,
                 detail or sub.detail,
                 raw,
-                0,
-                a,
-                b,
+                i,
+                a - base,
+                b - base,
             )
-            out.append((match, sub.replacement, a, b))
+            out.append((match, sub.replacement))
     return out
 
 
@@ -313,34 +361,24 @@ class StageScanner:
                 continue
             if events:
                 joined_events.append((unit, events))
-        found: list[tuple[Match, str, int, int]] = []  # positions in characters of `joined`
-        if joined_events:
-            if ascii_only:
-                for unit, events in joined_events:
-                    found.extend(findings(unit, events, lambda a, b: joined[a:b]))
-            else:
-                offsets = {
-                    x for _, events in joined_events for e in events for x in e[2:4] if x >= 0
-                }
-                chars = char_offsets(data, offsets)
-                for unit, events in joined_events:
-                    mapped = [
-                        (s, r, chars.get(a, -1), chars.get(b, -1), k) for s, r, a, b, k in events
-                    ]
-                    found.extend(findings(unit, mapped, lambda a, b: joined[a:b]))
         results: list[tuple[Match, str]] = []
-        for match, replacement, a, _ in found:
-            i = bisect_right(starts, a) - 1 if count > 1 else 0
-            base = starts[i]
-            results.append((_place(match, self.stage, i, a - base, match.end - base), replacement))
+        stage = self.stage
+        if joined_events and not ascii_only:
+            offsets = {x for _, events in joined_events for e in events for x in e[2:4] if x >= 0}
+            chars = char_offsets(data, offsets)
+            joined_events = [
+                (unit, [(s, r, chars.get(a, -1), chars.get(b, -1), k) for s, r, a, b, k in events])
+                for unit, events in joined_events
+            ]
+        for unit, events in joined_events:
+            results.extend(findings(unit, events, joined, stage, starts))
         for unit, i, events in per_text:
             text = texts[i]
             local = encode(text)
             if len(local) != len(text):
                 chars = char_offsets(local, {x for e in events for x in e[2:4] if x >= 0})
                 events = [(s, r, chars.get(a, -1), chars.get(b, -1), k) for s, r, a, b, k in events]
-            for match, replacement, a, b in findings(unit, events, _slicer(text)):
-                results.append((_place(match, self.stage, i, a, b), replacement))
+            results.extend(findings(unit, events, text, stage, [0], i))
         cut = self._limits(texts, results)
         return _finish(texts, results, cut)
 
@@ -372,10 +410,6 @@ class StageScanner:
         return cut
 
 
-def _slicer(text: str) -> Callable[[int, int], str]:
-    return lambda a, b: text[a:b]
-
-
 def locate(texts: Sequence[str], position: int) -> tuple[int, int]:
     """(text index, offset) of a character position counted over all texts."""
     for i, text in enumerate(texts):
@@ -383,21 +417,6 @@ def locate(texts: Sequence[str], position: int) -> tuple[int, int]:
             return i, min(position, len(text))
         position -= len(text)
     return 0, 0
-
-
-def _place(match: Match, stage: str, index: int, start: int, end: int) -> Match:
-    return Match(
-        match.rule_index,
-        match.rule_type,
-        match.action,
-        stage,
-        match.entity,
-        match.detail,
-        match.raw,
-        index,
-        start,
-        end,
-    )
 
 
 def _order(item: tuple[Match, str]) -> tuple[int, int, int]:
