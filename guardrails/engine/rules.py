@@ -258,7 +258,8 @@ class StageBuilder:
 def compile_rules(
     rules: Any,
 ) -> tuple[StageScanner | None, StageScanner | None, tuple[ModerationRule, ...]]:
-    _require(isinstance(rules, list) and rules != [], "rules", "must be a non-empty list")
+    # An empty list is a guardrail with nothing to screen yet (created blank, filled later).
+    _require(isinstance(rules, list), "rules", "must be a list of rule objects")
     _require(len(rules) <= MAX_RULES, "rules", f"at most {MAX_RULES} rules")
     builders = {s: StageBuilder(s) for s in ("input", "output")}
     moderation: list[ModerationRule] = []

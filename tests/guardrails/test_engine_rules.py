@@ -15,10 +15,15 @@ def rule(**fields):
     return {"type": "keyword", "stage": "input", "action": "block", "keywords": ["x"], **fields}
 
 
+def test_an_empty_policy_screens_nothing():
+    policy = compile_policy([])
+    assert not policy.has_input and not policy.has_output
+    assert policy.screen(["mail me at a@b.co"], "input").matches == []
+
+
 @pytest.mark.parametrize(
     ("rules", "field"),
     [
-        ([], "rules"),
         ("nope", "rules"),
         ([1], "rules[0]"),
         ([rule(type="weird")], "rules[0].type"),
