@@ -182,7 +182,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Orca management API",
     "DESCRIPTION": (
-        "Workspaces, members, API keys, management keys, routers, usage and ledger. "
+        "Workspaces, members, API keys, management keys, routers, guardrails, usage and "
+        "ledger. "
         "Authenticate with `Authorization: Bearer sk-orca-mgmt-…` (a management key) or the "
         "dashboard's session. Another workspace's slug or ids answer 404."
     ),

@@ -220,7 +220,8 @@ class ApiKeyViewSet(
         return ApiKey.objects.filter(workspace=self.workspace).order_by("-created_at", "-id")
 
     def get_serializer_context(self) -> dict:
-        return {**super().get_serializer_context(), "spends": self._spends}
+        context = super().get_serializer_context()
+        return {**context, "spends": self._spends, "workspace": getattr(self, "workspace", None)}
 
     def _load_spends(self, keys: list[ApiKey]) -> None:
         self._spends = key_spends(self.workspace.id, [key.id for key in keys])  # one query
@@ -236,7 +237,7 @@ class ApiKeyViewSet(
         return Response(self.get_serializer(keys, many=True).data)
 
     def create(self, request, workspace: str) -> Response:
-        given = ApiKeySerializer(data=request.data)
+        given = ApiKeySerializer(data=request.data, context=self.get_serializer_context())
         given.is_valid(raise_exception=True)
         data = given.validated_data
         with transaction.atomic():
@@ -248,7 +249,7 @@ class ApiKeyViewSet(
                 allowed_ips=data.get("allowed_ips", ()),
                 created_by=_acting_user(self.access),
             )
-            limits = [field for field in _KEY_LIMITS if field in data]
+            limits = [field for field in [*_KEY_LIMITS, "guardrail_id"] if field in data]
             for field in limits:
                 setattr(key, field, data[field])
             if limits:

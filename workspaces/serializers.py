@@ -146,6 +146,15 @@ class ApiKeySerializer(serializers.ModelSerializer):
     daily_limit_usd = _usd("Daily spend limit")
     weekly_limit_usd = _usd("Weekly spend limit")
     monthly_limit_usd = _usd("Monthly spend limit")
+    guardrail = serializers.IntegerField(
+        source="guardrail_id",
+        allow_null=True,
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The id of the guardrail that screens this key's calls (only it, even while "
+        "disabled); null: the workspace's default guardrail, if any.",
+    )
 
     class Meta:
         model = ApiKey
@@ -167,6 +176,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "daily_limit_usd",
             "weekly_limit_usd",
             "monthly_limit_usd",
+            "guardrail",
             "spend",
         ]
         read_only_fields = ["id", "prefix", "purpose", "created_at", "last_used_at", "revoked_at"]
@@ -196,6 +206,17 @@ class ApiKeySerializer(serializers.ModelSerializer):
             return normalise_ip_allowlist([e for e in entries if e.strip()])
         except InvalidKeySettings as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+    def validate_guardrail(self, guardrail_id: int | None) -> int | None:
+        from guardrails.models import Guardrail
+
+        workspace = self.context.get("workspace")
+        if guardrail_id is not None and (
+            workspace is None
+            or not Guardrail.objects.filter(pk=guardrail_id, workspace=workspace).exists()
+        ):
+            raise serializers.ValidationError("no guardrail with this id in this workspace")
+        return guardrail_id
 
     def validate_enabled(self, enabled: bool) -> bool:
         if enabled and self.instance is not None and self.instance.revoked_at is not None:

@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from billing.models import UsageRecord
 from billing.services import grant_credits
+from guardrails.models import GuardrailMatch
+from guardrails.services import bind_key, create_guardrail
 from routing.models import Router
 from workspaces import services
 from workspaces.models import Role
@@ -78,14 +80,26 @@ def fuzzed(db, keep_connection, django_user_model) -> Fuzzed:
         created_at=datetime.now(UTC),
     )
     grant_credits(workspace.id, Decimal(3), note="fuzzed")
+    rules = [{"type": "pii", "stage": "both", "action": "mask", "entities": ["email"]}]
+    guardrail = create_guardrail(workspace, name="fuzzed", rules=rules, is_default=True)
+    create_guardrail(workspace, name="unbound", rules=[])  # one DELETE may remove
+    bind_key(key, guardrail)
+    GuardrailMatch.objects.create(
+        workspace=workspace, guardrail=guardrail, guardrail_name="fuzzed", version=1,
+        api_key=key, request_id="req_fuzzed", stage="input", action="mask", rule_index=0,
+        rule_type="pii", entity="email", created_at=datetime.now(UTC),
+    )  # fmt: skip
     _, raw = services.create_management_key(workspace, role=Role.OWNER, name="fuzzer")
     return Fuzzed(workspace.slug, {"Authorization": f"Bearer {raw}"})
 
 
 def test_the_schema_lists_every_resource():
     paths = {operation.path for operation in OPERATIONS}
-    for resource in ("members", "keys", "management-keys", "routers", "usage", "ledger"):
+    resources = ("members", "keys", "management-keys", "routers", "guardrails", "usage", "ledger")
+    for resource in resources:
         assert f"/api/workspaces/{{workspace}}/{resource}/" in paths, resource
+    assert "/api/workspaces/{workspace}/guardrails/matches/" in paths
+    assert "/api/workspaces/{workspace}/guardrails/{guardrail_id}/test/" in paths
     assert "/api/workspaces/" in paths and len(OPERATIONS) >= 25
 
 
