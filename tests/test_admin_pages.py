@@ -28,3 +28,41 @@ def test_every_registered_model_renders_without_secrets(client, django_user_mode
         text = page.content.decode()
         for secret in (CANARY, raw, key.key_hash):
             assert secret not in text, meta.label
+
+
+def test_guardrail_pages_are_read_only_and_show_a_matchs_text_only_where_kept(
+    client, django_user_model
+):
+    from datetime import UTC, datetime
+
+    from guardrails.models import GuardrailMatch, GuardrailVersion
+    from guardrails.services import Change, create_guardrail, update_guardrail
+
+    staff = django_user_model.objects.create_superuser(
+        "root", "root@example.test", "pw-long-enough-1"
+    )
+    client.force_login(staff)
+    workspace, _ = services.get_or_create_workspace("adm-gr")
+    rules = [{"type": "max_chars", "stage": "input", "action": "block", "limit": 9}]
+    guardrail = create_guardrail(workspace, name="adm-shield", rules=rules)
+    update_guardrail(guardrail, Change(rules=[{**rules[0], "limit": 99}]))
+    common = {
+        "workspace": workspace, "guardrail": guardrail, "guardrail_name": "adm-shield",
+        "version": 2, "request_id": "req_adm", "stage": "input", "action": "mask",
+        "rule_index": 0, "rule_type": "pii", "entity": "email", "created_at": datetime.now(UTC),
+    }  # fmt: skip
+    kept = GuardrailMatch.objects.create(**common, raw_text="kept-CANARY@example.test")
+    bare = GuardrailMatch.objects.create(**common)
+    page = client.get(f"/admin/guardrails/guardrail/{guardrail.pk}/change/").content.decode()
+    assert "&quot;limit&quot;: 9," in page and "&quot;limit&quot;: 99," in page  # both, inline
+    assert 'name="versions-0-rules"' not in page  # read-only: no input for a version
+    assert 'name="name"' not in page and 'name="enabled"' in page
+    version = GuardrailVersion.objects.get(guardrail=guardrail, number=1)
+    assert client.get(f"/admin/guardrails/guardrailversion/{version.pk}/change/").status_code == 200
+    assert client.get("/admin/guardrails/guardrailversion/add/").status_code == 403
+    listed = client.get("/admin/guardrails/guardrailmatch/?action__exact=mask")
+    assert listed.status_code == 200 and "kept-CANARY" not in listed.content.decode()
+    shown = client.get(f"/admin/guardrails/guardrailmatch/{kept.pk}/change/").content.decode()
+    assert "kept-CANARY@example.test" in shown
+    hidden = client.get(f"/admin/guardrails/guardrailmatch/{bare.pk}/change/").content.decode()
+    assert "Raw text" not in hidden and "req_adm" in hidden
