@@ -3,6 +3,7 @@
 from django.urls import path
 
 from billing import views as billing_views
+from guardrails import views as guardrail_views
 from routing import views as routing_views
 from workspaces import management_views
 from workspaces import views as workspace_views
@@ -39,6 +40,22 @@ urlpatterns = [
         "w/<slug:slug>/providers/<slug:provider>/delete/",
         routing_views.provider_delete,
         name="provider_delete",
+    ),
+    path("w/<slug:slug>/guardrails/", guardrail_views.guardrails, name="guardrails"),
+    path(
+        "w/<slug:slug>/guardrails/matches/",
+        guardrail_views.guardrail_matches,
+        name="guardrail_matches",
+    ),
+    path(
+        "w/<slug:slug>/guardrails/<int:guardrail_id>/",
+        guardrail_views.guardrail_edit,
+        name="guardrail_edit",
+    ),
+    path(
+        "w/<slug:slug>/guardrails/<int:guardrail_id>/sandbox/",
+        guardrail_views.guardrail_sandbox,
+        name="guardrail_sandbox",
     ),
     path("w/<slug:slug>/usage/", billing_views.usage, name="usage"),
     path("w/<slug:slug>/usage/<str:request_id>/", billing_views.usage_detail, name="usage_detail"),
