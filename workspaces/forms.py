@@ -160,6 +160,11 @@ class ApiKeyCreateForm(forms.Form):
         return None if delta is None else timezone.now() + delta
 
 
+class GuardrailChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.name if obj.enabled else f"{obj.name} (disabled)"
+
+
 def _lines(values: list[str]) -> str:
     return "\n".join(values)
 
@@ -186,6 +191,12 @@ class ApiKeyEditForm(forms.Form):
     weekly_limit_usd = _usd_field("Weekly spend limit")
     monthly_limit_usd = _usd_field("Monthly spend limit")
     spend_limit_usd = _usd_field("Lifetime spend limit")
+    guardrail = GuardrailChoiceField(
+        queryset=ApiKey.objects.none(),  # for_key: the key's workspace's guardrails
+        required=False,
+        empty_label="None: the workspace default",
+        help_text="A bound key is screened by this guardrail only, even while it is disabled.",
+    )
 
     clean_allowed_models = ApiKeyCreateForm.clean_allowed_models
     clean_allowed_ips = ApiKeyCreateForm.clean_allowed_ips
@@ -217,9 +228,15 @@ class ApiKeyEditForm(forms.Form):
             "allowed_models": _lines(key.allowed_models),
             "allowed_ips": _lines(key.allowed_ips),
             **{field: getattr(key, field) for field in cls.LIMITS},
+            "guardrail": key.guardrail_id,
         }
         form = cls(data, initial=initial)
         form.key = key
+        from guardrails.models import Guardrail
+
+        form.fields["guardrail"].queryset = Guardrail.objects.filter(  # type: ignore[attr-defined]
+            workspace_id=key.workspace_id
+        ).order_by("name")
         return form
 
     def apply(self, key) -> list[str]:
@@ -233,4 +250,7 @@ class ApiKeyEditForm(forms.Form):
         if key.enabled != data["enabled"]:
             key.enabled = data["enabled"]
             changed.append("enabled")
+        if key.guardrail != data["guardrail"]:  # None: the workspace default
+            key.guardrail = data["guardrail"]
+            changed.append("guardrail")
         return changed

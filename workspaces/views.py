@@ -231,11 +231,14 @@ def settings_view(request, slug):
     if not can_edit:
         for field in form.fields.values():
             field.disabled = True
+    from guardrails.models import Guardrail
+
     context = {
         "workspace": workspace,
         "form": form,
         "can_edit": can_edit,
         "balance": balance_usd(workspace.id),
+        "default_guardrail": Guardrail.objects.filter(workspace=workspace, is_default=True).first(),
     }
     return render(request, "dashboard/settings.html", context, status=status)
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 PASSWORD = "correct-horse-battery-42"
 
-WORKSPACE_URLS = ["workspace", "members", "settings", "keys"]
+WORKSPACE_URLS = ["workspace", "members", "settings", "keys", "guardrails", "guardrail_matches"]
 
 
 @pytest.fixture
@@ -53,6 +53,8 @@ def all_urls(slug: str, key_id: int = 1) -> list[str]:
         reverse("dashboard:workspace_create"),
         *(reverse(f"dashboard:{name}", args=[slug]) for name in WORKSPACE_URLS),
         reverse("dashboard:key_revoke", args=[slug, key_id]),
+        reverse("dashboard:guardrail_edit", args=[slug, 1]),
+        reverse("dashboard:guardrail_sandbox", args=[slug, 1]),
     ]
 
 
@@ -82,7 +84,7 @@ def test_another_workspace_answers_404_on_every_view(acme, globex):
 
 def test_viewer_reads_every_page_but_cannot_post(acme):
     viewer = client_for(member(acme, "viewer", Role.VIEWER))
-    for name in ("members", "settings", "keys"):
+    for name in ("members", "settings", "keys", "guardrails"):
         url = reverse(f"dashboard:{name}", args=[acme.slug])
         assert viewer.get(url).status_code == 200, url
         assert viewer.post(url, {"action": "invite", "name": "x"}).status_code == 403, url
@@ -318,7 +320,8 @@ def test_admin_edits_settings_and_sees_the_balance(acme):
     page = admin.get(url)
     assert page.status_code == 200
     assert b"$12.00" in page.content
-    assert b"available when those features land" in page.content
+    assert b"No default guardrail" in page.content  # and a link to the real control
+    assert reverse("dashboard:guardrails", args=[acme.slug]).encode() in page.content
     assert b"markup" not in page.content.lower()
     form = {
         "rpm_limit": 60,
