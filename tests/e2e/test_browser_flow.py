@@ -6,7 +6,8 @@ Checkout on the fake Stripe: tests/e2e/topup.py) -> create a key (shown once, co
 reload creates no second one) -> a call with it through the API -> the playground streams
 an answer -> the usage log and chart show the calls -> the key's spend matches its usage
 records -> edit the key's limit, which the relay then enforces (the refused call shows in
-the log) -> revoke it -> 401. Pages are also opened at 390 px wide (the nav folds, nothing
+the log) -> a guardrail from a preset, its sandbox masking as one types -> revoke it ->
+401. Pages are also opened at 390 px wide (the nav folds, nothing
 overflows). Screenshots go to <repo>/artefacts/ (git-ignored).
 
 Never `playwright install` here: it downloads a browser build, which this network refuses.
@@ -348,6 +349,19 @@ def test_landing_to_revoked_key(live, orm, browser_context):
     page.goto(f"/w/{slug}/routers/")
     _no_server_error(page)
     page.screenshot(path=ARTEFACTS / "routers.png", full_page=True)
+
+    # A guardrail from a preset (bound to no key, not the default: later calls are as
+    # before); its editor's sandbox masks as the user types, calling no model.
+    page.goto(f"/w/{slug}/guardrails/")
+    guardrail_form = f"form[action$='/w/{slug}/guardrails/']"
+    page.select_option(f"{guardrail_form} [name=preset]", "pii-shield")
+    _submit(page, guardrail_form)
+    _no_server_error(page)
+    page.fill("#sandbox-text", "mail jo@example.com")
+    page.locator("#sandbox-decision", has_text="mask").wait_for()
+    assert page.locator("#sandbox-masked").inner_text() == "mail [EMAIL]"
+    page.screenshot(path=ARTEFACTS / "guardrail.png", full_page=True)
+    _narrow(browser_context, page.url, "guardrail")
 
     # The keys page (a plain GET never shows a secret again); then revoke the key.
     page.goto(f"/w/{slug}/keys/")
