@@ -8,15 +8,20 @@ both refuse the same input with the same field names.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
 from routing.models import Model
 from workspaces.models import ApiKey, Workspace
 
-from .engine import Match, RuleError, compile_policy
 from .models import Guardrail, GuardrailVersion
+
+if TYPE_CHECKING:
+    from .engine import Match
+
+# The engine (guardrails/engine, pure) is imported where rules are compiled, not here: the
+# dashboard's URLconf imports this module, and pages that compile nothing need no engine.
 
 MAX_RULES = 100
 UNSET: Any = object()  # a field the caller did not send
@@ -39,6 +44,8 @@ def check_rules(rules: Any) -> list[dict]:
         raise Refused("rules", "a JSON list of rules")
     if len(rules) > MAX_RULES:
         raise Refused("rules", f"at most {MAX_RULES} rules")
+    from .engine import RuleError, compile_policy
+
     try:
         compile_policy(rules)
     except RuleError as error:
@@ -242,7 +249,7 @@ class SandboxResult:
     blocked_by: dict | None
 
 
-def _match_view(match: Match, with_text: bool) -> dict:
+def _match_view(match: "Match", with_text: bool) -> dict:
     view = {
         "rule_index": match.rule_index,
         "type": match.rule_type,
@@ -259,6 +266,8 @@ def _match_view(match: Match, with_text: bool) -> dict:
 def sandbox(rules: list, text: str, stage: str, *, log_raw: bool) -> SandboxResult:
     """Screen one text as the gateway would, with no upstream call and nothing recorded.
     The matched text is shown only when the guardrail keeps it anyway (log_raw)."""
+    from .engine import RuleError, compile_policy
+
     try:
         policy = compile_policy(rules)
     except RuleError as error:  # stored rules the engine no longer takes

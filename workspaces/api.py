@@ -11,6 +11,7 @@ the roles are the dashboard's. Another workspace's slug or id answers 404, as a 
 /api/workspaces/{slug}/management-keys/[{id}/]       list, create, get, revoke      (admin)
 
 A created key's secret is in the creating response only (`key`); Orca keeps its hash.
+A key's `guardrail` binds it to one of the workspace's guardrails (null: the default).
 """
 
 from django.db import transaction
