@@ -111,7 +111,7 @@ class GuardrailMatchAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None) -> list[str]:
         # The matched text only where the guardrail's log_raw kept it.
-        kept = obj is not None and obj.raw_text is not None
+        kept = obj is not None and bool(obj.raw_text)
         return [*self.FIELDS, "raw_text"] if kept else list(self.FIELDS)
 
     def get_readonly_fields(self, request, obj=None) -> list[str]:

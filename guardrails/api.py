@@ -313,7 +313,7 @@ def match_row(row: dict) -> dict:
         "rule_type": row["rule_type"],
         "entity": row["entity"],
         "detail": row["detail"],
-        "text": row["raw_text"],
+        "text": row["raw_text"] or None,  # None: not kept (the guardrail does not log raw text)
     }
 
 
