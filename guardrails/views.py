@@ -109,7 +109,7 @@ def guardrail_edit(request, slug, guardrail_id):
         _readonly(form)
     versions = list(guardrail.versions.select_related("created_by").order_by("-number"))
     for version in versions:
-        version.text = rules_text(version.rules)  # type: ignore[attr-defined]
+        version.text = rules_text(version.rules)
     context = {
         "workspace": workspace,
         "guardrail": guardrail,
