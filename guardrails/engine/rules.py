@@ -186,6 +186,9 @@ def moderation_rule(
     rule: Mapping[str, Any], where: str, index: int, stage: str, action: str
 ) -> ModerationRule:
     _require(action != "mask", f"{where}.action", "moderation can block or flag, not mask")
+    # The judge runs beside the upstream call, on what the client sent; an answer is not
+    # held back for a second model's verdict (docs/guardrails.md).
+    _require(stage == "input", f"{where}.stage", "moderation judges the input stage only")
     model = rule.get("model")
     _require(
         isinstance(model, str) and model.strip() != "",

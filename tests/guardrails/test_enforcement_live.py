@@ -5,6 +5,7 @@ included; what the fake upstream received, what was charged, and the matches fee
 Each policy belongs to a workspace of its own ("guarded"), so the rest of the suite, on the
 session's workspaces, is never screened."""
 
+import json
 import time
 from decimal import Decimal
 
@@ -309,3 +310,31 @@ def test_moderation_pass_lets_the_answer_through(guarded, judged, upstreams):
     assert reply.error is None and reply.text == "Hello from the fake upstream."
     paths = [r.path for r in upstreams["openai"].requests]
     assert "/v1/moderations" in paths and "/v1/chat/completions" in paths
+
+
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "note",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_tool_call_arguments_are_screened_like_text(guarded, upstreams, stream):
+    client = openai.OpenAI(
+        base_url=guarded["base"] + "/v1", api_key=guarded["keys"]["output"], max_retries=0
+    )
+    prompt = [{"role": "user", "content": f"orca-say:card {CARD} for {EMAIL}"}]
+    if stream:
+        arguments = ""
+        for chunk in client.chat.completions.create(
+            model="fake/chat", messages=prompt, tools=[TOOL], stream=True
+        ):
+            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                arguments += call.function.arguments or ""
+    else:
+        answer = client.chat.completions.create(model="fake/chat", messages=prompt, tools=[TOOL])
+        arguments = answer.choices[0].message.tool_calls[0].function.arguments
+    assert json.loads(arguments) == {"text": "card [CREDIT_CARD] for [EMAIL]"}

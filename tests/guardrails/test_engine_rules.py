@@ -82,6 +82,10 @@ def test_an_empty_policy_screens_nothing():
         ),
         ([{"type": "moderation", "stage": "input", "action": "flag"}], "rules[0].model"),
         (
+            [{"type": "moderation", "stage": "both", "action": "flag", "model": "m"}],
+            "rules[0].stage",
+        ),
+        (
             [
                 {
                     "type": "moderation",
@@ -131,7 +135,7 @@ def test_moderation_rules_are_compiled_for_the_caller():
         [
             {
                 "type": "moderation",
-                "stage": "output",
+                "stage": "input",
                 "action": "block",
                 "model": "openai/omni",
                 "categories": ["hate"],
@@ -146,8 +150,8 @@ def test_moderation_rules_are_compiled_for_the_caller():
         "openai/omni",
         ("hate",),
     )
-    assert moderation.threshold == 0.5 and moderation.applies("output")
-    assert policy.has_input and policy.has_output
+    assert moderation.threshold == 0.5 and moderation.applies("input")
+    assert policy.has_input and not policy.has_output
     assert policy.screen(["nothing to see"], "output").matches == []
 
 
