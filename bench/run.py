@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench import loadgen, streamload
+from bench.guard import GUARDED, guarded_vs_plain, scan_figures
 from bench.processes import (  # noqa: F401  (re-exported: servers.py, clients.py, profile.py)
     MODEL_ID,
     PROCS,
@@ -298,6 +299,8 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
         lines.append("| " + " | ".join(cells) + " |")
     lines += responses_vs_chat(rows)
     lines += guarded_vs_plain(rows)
+    if any(r["target"] == GUARDED for r in rows):
+        lines += scan_figures()
     direct_chunk = next((c for c in CHUNK_ROWS if c["target"] == "direct"), None)
     lines += [
         "",
@@ -339,27 +342,6 @@ def finish(rows: list[dict], meta: dict, soaked: dict | None = None, held=()) ->
     notes = "\n".join(f"- {k}: {v}" for k, v in meta.items())
     (out_dir / f"bench-{stamp}.md").write_text(f"# Orca benchmark {stamp}\n\n{notes}\n\n{table}\n")
     print(f"written: results/bench-{stamp}.json and .md")
-
-
-GUARDED = "orca+guard"
-
-
-def guarded_vs_plain(rows: list[dict]) -> list[str]:
-    """Orca with the benchmark guardrail (every PII detector and 1,000 keywords) against the
-    same worker without it, mode by mode: throughput and CPU per request as ratios."""
-    by = {(r["target"], r["mode"], r["concurrency"]): r for r in rows if not r.get("na")}
-    lines: list[str] = []
-    for (target, mode, conc), guarded in by.items():
-        plain = by.get(("orca", mode, conc))
-        if target != GUARDED or plain is None or not plain["rps"]:
-            continue
-        if not lines:
-            lines = ["", "Guardrail overhead (orca+guard / orca, same worker, same run):", ""]
-            lines += ["| mode | conc | req/s ratio | CPU/req ratio |", "|---|---|---|---|"]
-        cpu, base = guarded.get("cpu_ms_per_req"), plain.get("cpu_ms_per_req")
-        cpu_ratio = fmt(cpu / base, 3) if cpu and base else "n/a"
-        lines.append(f"| {mode} | {conc} | {fmt(guarded['rps'] / plain['rps'], 3)} | {cpu_ratio} |")
-    return lines
 
 
 def responses_vs_chat(rows: list[dict]) -> list[str]:

@@ -26,6 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from billing.models import CheckoutTopUp, LedgerEntry, UsageRecord
+from guardrails.models import Guardrail, GuardrailVersion
 from routing.models import Provider, ProviderCredential, Router, StoredResponse
 from workspaces import services
 from workspaces.models import ApiKey, ManagementKey, Membership, Role, Workspace
@@ -105,6 +106,8 @@ class Tenant:
     entry_id: int
     management_key_id: int
     provider: str  # the slug of a provider the workspace has its own key for (BYOK)
+    guardrail_id: int
+    guardrail_version: int  # a version number of that guardrail
 
 
 # URL argument or form placeholder -> the Tenant field that fills it. A new URL argument
@@ -123,6 +126,8 @@ FILL = {
     "entry_id": "entry_id",
     "management_key_id": "management_key_id",  # API management-key-detail
     "provider": "provider",  # own provider key (BYOK): dashboard provider_delete, API detail
+    "guardrail_id": "guardrail_id",  # dashboard guardrail pages, API guardrail(-version) detail
+    "number": "guardrail_version",  # API guardrail-version-detail
 }
 
 MISSING = Tenant(
@@ -136,6 +141,8 @@ MISSING = Tenant(
     entry_id=2**31 - 3,
     management_key_id=2**31 - 11,
     provider="tenancy-no-such-provider",
+    guardrail_id=2**31 - 13,
+    guardrail_version=2**20 + 1,
 )
 
 # Form bodies for the writing methods, by URL name: each is sent as it would do its work on
@@ -259,6 +266,16 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
         own = ProviderCredential(workspace=workspace, provider=provider)
         own.set_credential(f"tenancy-{tag}-own-credential-CANARY")
         own.save()
+    guardrail, _ = Guardrail.objects.get_or_create(
+        workspace=workspace, name=f"tenancy-{tag}-guardrail", defaults={"version": 1}
+    )
+    GuardrailVersion.objects.get_or_create(
+        guardrail=guardrail,
+        number=1,
+        defaults={
+            "rules": [{"type": "keyword", "stage": "input", "action": "flag", "keywords": [tag]}]
+        },
+    )
     return Tenant(
         slug=workspace.slug,
         router=router.name,
@@ -270,6 +287,8 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
         entry_id=entry.id,
         management_key_id=management_key.id,
         provider=provider.slug,
+        guardrail_id=guardrail.id,
+        guardrail_version=1,
     )
 
 
@@ -302,6 +321,7 @@ def world(live, db_access) -> World:
         management_prefix,
         "tenancy-globex-mgmt",
         "tenancy-globex-own-credential-CANARY",
+        "tenancy-globex-guardrail",
     )
     _, raw = services.create_management_key(live.workspace, role=Role.OWNER, name="tenancy")
     key_client = Client(headers={"Authorization": f"Bearer {raw}"})
@@ -324,6 +344,10 @@ def b_rows(workspace: Workspace) -> dict:
         "topups": rows(CheckoutTopUp.objects),
         "management_keys": rows(ManagementKey.objects),
         "own_credentials": rows(ProviderCredential.objects),
+        "guardrails": rows(Guardrail.objects),
+        "guardrail_versions": list(
+            GuardrailVersion.objects.filter(guardrail__workspace=workspace).order_by("pk").values()
+        ),
     }
 
 
