@@ -45,6 +45,10 @@ class UsageRecord(models.Model):
     guardrail_action = models.CharField(
         max_length=8, blank=True, default="", help_text="What it did: flag, mask or block"
     )
+    prompt = models.CharField(
+        max_length=128, blank=True, default="", help_text="The registry prompt the call used"
+    )
+    prompt_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

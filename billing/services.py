@@ -47,6 +47,8 @@ class UsageEvent:
     byok: bool = False  # served with the workspace's own provider credential
     guardrail: str = ""  # <name>:v<N> of the policy that screened the call
     guardrail_action: str = ""  # the strongest thing it did: flag < mask < block
+    prompt: str = ""  # the registry prompt injected, by name
+    prompt_version: int | None = None
     # Prompt and output text, only for workspaces whose retention keeps them: (request body
     # JSON, response text, days to keep). Not a column of the usage table.
     exchange: tuple[str, str, int] | None = None
@@ -104,6 +106,8 @@ def _row_of(event: UsageEvent, adapt_datetime) -> tuple:
         e.byok,
         storable(e.guardrail)[:80],
         e.guardrail_action[:8],
+        storable(e.prompt)[:128],
+        e.prompt_version,
     )
 
 

@@ -119,6 +119,12 @@ class ApiKey(models.Model):
         on_delete=models.PROTECT,  # a bound guardrail is detached before it can go
         related_name="keys",
     )
+    # A bound prompt: every call with the key gets it (a request's own prompt_ref wins),
+    # at `prompt_label` (blank: production).
+    prompt = models.ForeignKey(
+        "prompts.Prompt", null=True, blank=True, on_delete=models.SET_NULL, related_name="keys"
+    )
+    prompt_label = models.CharField(max_length=64, blank=True, default="")
 
     class Purpose(models.TextChoices):
         API = "api", "API key"
