@@ -118,7 +118,8 @@ async def _drive(url, key, body, concurrency, seconds, stream) -> dict:
     }
 
 
-_STAMP = re.compile(rb"t=(\d+)")
+_STAMP = re.compile(rb"t=([a-p]+) ")  # bench/mock_upstream.py's letter_stamp
+_LETTERS_TO_HEX = bytes.maketrans(b"abcdefghijklmnop", b"0123456789abcdef")
 
 
 async def _chunk_delays(url: str, key: str, model: str, requests: int, gap_ms: int) -> list[float]:
@@ -140,7 +141,10 @@ async def _chunk_delays(url: str, key: str, model: str, requests: int, gap_ms: i
                     raise RuntimeError(f"stamped stream answered {resp.status}")
                 async for data in resp.content.iter_any():
                     now = time.time_ns()
-                    delays.extend((now - int(m)) / 1e6 for m in _STAMP.findall(data))
+                    delays.extend(
+                        (now - int(m.translate(_LETTERS_TO_HEX), 16)) / 1e6
+                        for m in _STAMP.findall(data)
+                    )
     return delays
 
 

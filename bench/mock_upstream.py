@@ -225,13 +225,21 @@ async def stamped(request: web.Request, delay: float) -> web.StreamResponse:
     await resp.write(CHUNKS[0])
     for _ in range(STAMPED_CHUNKS):
         await asyncio.sleep(delay)
-        await resp.write(_chunk({"content": f"t={time.time_ns()}"}))
+        await resp.write(_chunk({"content": f"t={letter_stamp(time.time_ns())} "}))
     for chunk in CHUNKS[-3:]:
         await resp.write(chunk)
     await resp.write_eof()
     return resp
 
 
+def letter_stamp(ns: int) -> str:
+    """The time as letters (hex digits 0-f written a-p) ending in a space: text no guardrail
+    detector takes for a number, complete within its chunk, so a guarded stream releases it
+    at once and the probe times the screening, not a held-back tail."""
+    return f"{ns:x}".translate(_HEX_TO_LETTERS)
+
+
+_HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 STAMPED_CHUNKS = 10
 HOLD_MAX_SECONDS = 600.0
 # A stamped chunk cut around its stamp, so the ticker only formats an integer per write.

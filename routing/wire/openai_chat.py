@@ -295,6 +295,8 @@ class StreamMeter:
     done: bool = False
     failed: StreamError | None = None
     cited: bool = False  # a delta cited the web: one search (SEARCHES_PER_ANSWER)
+    # Set by a caller whose watchers see the chunks: the content chunks of the last event.
+    seen: list[dict] | None = None
 
     def observe(self, event: bytes) -> bool:
         """Record what the event says. Returns True if it is the usage-only chunk."""
@@ -319,6 +321,8 @@ class StreamMeter:
             if chunk.get("error"):
                 self.failed = _error_of(chunk["error"])
                 return False
+            if self.seen is not None and chunk.get("choices"):
+                self.seen.append(chunk)
             usage = chunk.get("usage")
             usage = None if usage is None else usage_from_object(usage)
             if usage is not None:

@@ -65,7 +65,13 @@ class Call:
 
     @property
     def passthrough_allowed(self) -> bool:
-        """Whether a same-format upstream may get the client's own bytes and answer it
-        unchanged: not once a hook rewrote the request or watches the answer."""
+        """Whether a same-format upstream may get the client's own bytes and answer it as
+        it came: not once a hook rewrote the request, nor while a watcher watches an answer
+        in a dialect other than chat's (chat's answers are canonical already, so watchers see
+        a chat pass-through's own chunks)."""
         # A conversation Orca stored is its own: a native upstream never saw those ids.
-        return not self.rewritten and not self.watchers and self.client.history is None
+        return (
+            not self.rewritten
+            and (not self.watchers or self.surface.name == "chat")
+            and self.client.history is None
+        )

@@ -9,10 +9,14 @@ Three moments, each a list that apps fill from their AppConfig.ready():
   the watcher sees the canonical answer (non-stream) or every canonical chunk (stream)
   and may rewrite it, record it, or block it by raising GatewayError.
 
-A hook that rewrites, and any watcher, turns pass-through off for its call: the request
-is sent from the (changed) canonical form and the answer rendered from canonical, so no
-change is lost on a same-format call. With no hooks registered the pipeline pays one
-truth test per moment.
+A hook that rewrites turns pass-through off for its call, and so does a watcher on any
+surface but chat: the request is sent from the (changed) canonical form and the answer
+rendered from canonical, so no change is lost on a same-format call. Chat's own dialect is
+the canonical one, so a chat pass-through keeps passing through and its watchers see the
+upstream's own answer and chunks (an event they change is encoded again). A hook may also
+change the client's body in place as long as the canonical form says the same (the
+guardrails' input mask does both). With no hooks registered the pipeline pays one truth
+test per moment.
 """
 
 import logging

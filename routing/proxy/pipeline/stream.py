@@ -172,8 +172,14 @@ class _PassThrough:
         self.call = call
         surface = call.surface
         self.meter: _OpenAIMeter | _ResponsesMeter | _Meter
+        # Chat is the canonical dialect: the call's watchers see (and may change) the
+        # upstream's own chunks, and only a changed event is encoded again.
+        self.watched = bool(call.watchers)
+        self.pieces = 0  # content pieces the watchers let through (the count when unreported)
         if surface.name == "chat":
             self.meter = _OpenAIMeter()
+            if self.watched:
+                self.meter.seen = []
         elif surface.name == "responses":
             self.meter = _ResponsesMeter()
         else:
@@ -197,9 +203,31 @@ class _PassThrough:
             event = _event_with_cost(event, self.call.surface, cost)
         if meter.failed is not None:
             raise meter.failed  # the failing event is never forwarded: ours replaces it
+        if self.watched and isinstance(meter, _OpenAIMeter) and meter.seen:
+            event = self._watched(event, meter.seen)
+            meter.seen = []
         if self.keeper is not None:
             self.keeper.observe(event)
         return event
+
+    def _watched(self, event: bytes, chunks: list[dict]) -> bytes:
+        """The event's chunks as the watchers leave them (a dropped one is left out)."""
+        call = self.call
+        out = []
+        for chunk in chunks:
+            for watcher in call.watchers:
+                changed = watcher.chunk(call, chunk)
+                if changed is None:
+                    break
+                chunk = changed
+            else:
+                out.append(encode_data(orjson.dumps(chunk)))
+                choices = chunk.get("choices") or ()
+                if any((c.get("delta") or {}).get("content") for c in choices):
+                    self.pieces += 1
+        if self.meter.done:  # the end marker came in the same event
+            out.append(b"data: [DONE]\n\n")
+        return b"".join(out)
 
     @property
     def done(self) -> bool:
@@ -214,7 +242,10 @@ class _PassThrough:
         return b""  # the upstream's own end marker has gone out already
 
     def delivered(self) -> Usage:
-        return self.meter.final_usage()
+        usage = self.meter.final_usage()
+        if self.watched and not usage.reported:  # what reached the client, as translated
+            return Usage(completion_tokens=self.pieces, reported=False, units=usage.units)
+        return usage
 
     def kept_text(self) -> str:
         return self.keeper.text() if self.keeper is not None else ""
