@@ -150,6 +150,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # E-mail owners and admins of workspaces whose balance fell below their alert threshold.
     "low-balance-alerts": {"task": "billing.tasks.send_low_balance_alerts", "schedule": 60.0},
+    # Delete prompts that have been in the registry's trash for more than 30 days.
+    "purge-prompt-trash": {"task": "prompts.tasks.purge_prompt_trash", "schedule": 3600.0},
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------

@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class PromptsConfig(AppConfig):
     name = "prompts"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects cache invalidation)
