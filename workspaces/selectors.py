@@ -36,6 +36,8 @@ class KeyContext:
     key_week_pico: int | None = None
     key_month_pico: int | None = None
     guardrail_id: int | None = None  # an explicit binding; None: the workspace default
+    prompt_id: int | None = None  # a bound registry prompt, at prompt_label ("": default)
+    prompt_label: str = ""
 
     def is_expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -84,6 +86,8 @@ def key_context(key_hash: str) -> KeyContext | None:
             "weekly_limit_usd",
             "monthly_limit_usd",
             "guardrail_id",
+            "prompt_id",
+            "prompt_label",
         )
         .first()
     )
@@ -110,6 +114,8 @@ def key_context(key_hash: str) -> KeyContext | None:
         key_week_pico=_pico(row["weekly_limit_usd"]),
         key_month_pico=_pico(row["monthly_limit_usd"]),
         guardrail_id=row["guardrail_id"],
+        prompt_id=row["prompt_id"],
+        prompt_label=row["prompt_label"],
     )
 
 

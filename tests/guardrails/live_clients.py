@@ -43,13 +43,21 @@ def _openai_error(exc: openai.APIStatusError) -> dict:
     }
 
 
-def ask(base_url: str, key: str, surface: str, model: str, text: str, stream: bool) -> Reply:
+def ask(
+    base_url: str,
+    key: str,
+    surface: str,
+    model: str,
+    text: str,
+    stream: bool,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     try:
         if surface in ("chat", "responses"):
-            return _openai(base_url, key, surface, model, text, stream)
+            return _openai(base_url, key, surface, model, text, stream, headers)
         if surface == "messages":
-            return _anthropic(base_url, key, model, text, stream)
-        return _gemini(base_url, key, model, text, stream)
+            return _anthropic(base_url, key, model, text, stream, headers)
+        return _gemini(base_url, key, model, text, stream, headers)
     except openai.APIStatusError as exc:
         return Reply(headers=_lower(exc.response.headers), error=_openai_error(exc))
     except anthropic.APIStatusError as exc:
@@ -67,8 +75,12 @@ def ask(base_url: str, key: str, surface: str, model: str, text: str, stream: bo
         return Reply(error={"status": exc.code, "code": exc.status, "message": exc.message})
 
 
-def _openai(base_url: str, key: str, surface: str, model: str, text: str, stream: bool) -> Reply:
-    client = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=20)
+def _openai(
+    base_url: str, key: str, surface: str, model: str, text: str, stream: bool, headers=None
+) -> Reply:
+    client = openai.OpenAI(
+        base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=20, default_headers=headers
+    )
     if surface == "chat":
         messages = [{"role": "user", "content": text}]
         if not stream:
@@ -102,8 +114,10 @@ def _openai(base_url: str, key: str, surface: str, model: str, text: str, stream
         return reply
 
 
-def _anthropic(base_url: str, key: str, model: str, text: str, stream: bool) -> Reply:
-    client = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0, timeout=20)
+def _anthropic(base_url: str, key: str, model: str, text: str, stream: bool, headers=None) -> Reply:
+    client = anthropic.Anthropic(
+        base_url=base_url, api_key=key, max_retries=0, timeout=20, default_headers=headers
+    )
     messages = [{"role": "user", "content": text}]
     if not stream:
         raw = client.messages.with_raw_response.create(
@@ -126,10 +140,9 @@ def _anthropic(base_url: str, key: str, model: str, text: str, stream: bool) -> 
     return reply
 
 
-def _gemini(base_url: str, key: str, model: str, text: str, stream: bool) -> Reply:
-    client = genai.Client(
-        api_key=key, http_options=types.HttpOptions(base_url=base_url, timeout=20_000)
-    )
+def _gemini(base_url: str, key: str, model: str, text: str, stream: bool, headers=None) -> Reply:
+    options = types.HttpOptions(base_url=base_url, timeout=20_000, headers=headers)
+    client = genai.Client(api_key=key, http_options=options)
     if not stream:
         response = client.models.generate_content(model=model, contents=text)
         http = response.sdk_http_response

@@ -67,6 +67,12 @@ async def _relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoin
 
     # Parse and validate, in the client's dialect, before anything is spent.
     payload = await read_json_body(body)
+    arrival = None
+    if hooks.on_arrival:
+        arrival = hooks.Arrival(consumer, surface, key, payload)
+        for arrival_hook in hooks.on_arrival:
+            await arrival_hook(arrival)
+        payload = arrival.payload
     try:
         client = surface.validate(payload, request)
     except InvalidRequest as exc:
@@ -91,6 +97,9 @@ async def _relay(consumer: RelayConsumer, body: bytes, surface: Surface, endpoin
     call = Call(
         consumer, request, surface, operation, endpoint, key, raw_key, client, payload, canonical
     )
+    if arrival is not None:
+        call.headers = arrival.headers
+        call.prompt, call.prompt_version = arrival.prompt, arrival.prompt_version
     if hooks.before_plan:
         await hooks.run(hooks.before_plan, call)
 
@@ -209,7 +218,7 @@ def _settle_and_record(call: Call, ticket) -> None:
         state.limiter.settle(ticket, record.cost_pico, used_tokens, record.status, usage)
     except Exception:  # the reservation stays held: the balance errs on the safe side
         log.exception("request %s: settling the reservation failed", call.request_id)
-    event = record.to_event(call.request_id, call.guardrail, call.guardrail_action)
+    event = record.to_event(call.request_id, call)
     metrics.live.in_flight -= 1
     metrics.record_call(call.surface.name, record)
     if record.status != 200:

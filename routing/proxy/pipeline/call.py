@@ -49,6 +49,9 @@ class Call:
     gate: "asyncio.Task[None] | None" = None
     guardrail: str = ""
     guardrail_action: str = ""
+    # The registry prompt an arrival hook put into the request (usage is grouped by it).
+    prompt: str = ""
+    prompt_version: int | None = None
     record: CallRecord = field(init=False)  # from admission on, once the plan is known
 
     @property

@@ -1,7 +1,10 @@
 """Where other apps plug into every relayed call, without touching the pipeline.
 
-Three moments, each a list that apps fill from their AppConfig.ready():
+Four moments, each a list that apps fill from their AppConfig.ready():
 
+* `on_arrival` — the parsed body in the client's dialect, before it is validated: a prompt
+  registry may put its text and defaults into it (`Arrival`), so what follows, pass-through
+  included, sees one ordinary request.
 * `before_plan` — a prompt template may change the request and the model (`call.rewrite`).
 * `before_upstream` — an input policy may block the call (raise GatewayError, which the
   client gets in its dialect, nothing charged) or rewrite the canonical request.
@@ -21,7 +24,10 @@ test per moment.
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from workspaces.selectors import KeyContext
 
 from ..errors import GatewayError
 
@@ -48,9 +54,27 @@ class AnswerWatcher(Protocol):
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(slots=True)
+class Arrival:
+    """A request as it arrived: the key, the client surface and the parsed body (any JSON
+    value: not validated yet). What an arrival hook decides for the call's answer and usage
+    record goes in the fields below, which the Call takes over."""
+
+    consumer: Any  # RelayConsumer
+    surface: Any  # Surface
+    key: KeyContext
+    payload: Any
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    prompt: str = ""  # the registry prompt put into the request, by name
+    prompt_version: int | None = None
+
+
 RequestHook = Callable[["Call"], Awaitable[None]]
+ArrivalHook = Callable[[Arrival], Awaitable[None]]
 WatcherFactory = Callable[["Call"], AnswerWatcher | None]
 
+on_arrival: list[ArrivalHook] = []
 before_plan: list[RequestHook] = []
 before_upstream: list[RequestHook] = []
 answer_watchers: list[WatcherFactory] = []

@@ -17,7 +17,8 @@ from .state import state
 
 ROUTER_PREFIX = "orcarouter/"
 # Request fields that belong to Orca (routing), never forwarded upstream.
-ORCA_FIELDS = ("models", "route", "provider")
+# Orca's own request fields: read, then taken out of what a pass-through call sends.
+ORCA_FIELDS = ("models", "route", "provider", "prompt_ref", "prompt_variables")
 MAX_CHAIN = 5
 
 

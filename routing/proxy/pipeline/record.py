@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -15,6 +16,9 @@ from workspaces.selectors import KeyContext
 from ...catalog.snapshot import ModelRoute
 from ...wire.usage import Usage
 from .plan import ROUTER_PREFIX
+
+if TYPE_CHECKING:
+    from .call import Call
 from .state import state
 
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away"
@@ -95,7 +99,7 @@ class CallRecord:
         """Upstream output reached the client (set when the first relayed bytes went out)."""
         return self.first_byte_at is not None
 
-    def to_event(self, request_id: str, guardrail: str = "", action: str = "") -> UsageEvent:
+    def to_event(self, request_id: str, call: "Call | None" = None) -> UsageEvent:
         usage = self.usage or Usage(reported=False)
         ttft = self.first_byte_at
         return UsageEvent(
@@ -122,6 +126,8 @@ class CallRecord:
             cost_pico=self.cost_pico,
             byok=self.route.provider.owner != 0,
             exchange=self.exchange,
-            guardrail=guardrail,
-            guardrail_action=action,
+            guardrail=call.guardrail if call is not None else "",
+            guardrail_action=call.guardrail_action if call is not None else "",
+            prompt=call.prompt if call is not None else "",
+            prompt_version=call.prompt_version if call is not None else None,
         )
