@@ -1,30 +1,65 @@
 """`make bench`'s guardrail figures: the guarded rows against the same worker without the
 policy, and the engine's own scan speeds (bench/guardrails_scan.py)."""
 
+import os
 import subprocess
+from dataclasses import replace
 
-from bench.processes import PY, ROOT
+from bench.processes import (
+    MODEL_ID,
+    PY,
+    ROOT,
+    knows_guardrails,
+    knows_prompts,
+    post,
+    setup_guard,
+    setup_prompt,
+)
 
 GUARDED = "orca+guard"
+PROMPTED = "orca+prompt"
+
+
+def same_worker_targets(orca, env: dict) -> list:
+    """Orca's own worker again, through a key bound to the benchmark guardrail and one bound
+    to a registry prompt (BENCH_GUARD=0 / BENCH_PROMPT=0 leave either out)."""
+    from bench.run import body_for
+
+    extra = []
+    for name, knows, setup, switch in (
+        (GUARDED, knows_guardrails, setup_guard, "BENCH_GUARD"),
+        (PROMPTED, knows_prompts, setup_prompt, "BENCH_PROMPT"),
+    ):
+        if not knows(ROOT) or os.environ.get(switch, "1") == "0":
+            continue
+        target = replace(orca, name=name, key=setup(env, ROOT))
+        status, answer = post(target.url, body_for(MODEL_ID, False), target.key)
+        if status != 200:
+            raise RuntimeError(f"the {name} key answered {status}: {answer[:300]!r}")
+        extra.append(target)
+    return extra
 
 
 def guarded_vs_plain(rows: list[dict]) -> list[str]:
-    """Orca with the benchmark guardrail (every PII detector and 1,000 keywords) against the
-    same worker without it, mode by mode: throughput and CPU per request as ratios."""
+    """Orca with the benchmark guardrail (every PII detector and 1,000 keywords), and with a
+    bound registry prompt, against the same worker without either, mode by mode: throughput
+    and CPU per request as ratios."""
     by = {(r["target"], r["mode"], r["concurrency"]): r for r in rows if not r.get("na")}
     lines: list[str] = []
     for (target, mode, conc), guarded in by.items():
         plain = by.get(("orca", mode, conc))
-        if target != GUARDED or plain is None or not plain["rps"]:
+        if target not in (GUARDED, PROMPTED) or plain is None or not plain["rps"]:
             continue
         if not lines:
-            lines = ["", "Guardrail overhead (orca+guard / orca, same worker, same run):", ""]
-            lines += ["| mode | conc | req/s ratio | CPU/req ratio |", "|---|---|---|---|"]
+            lines = ["", "Guardrail and prompt overhead (against orca, same worker, same run):", ""]
+            lines += [
+                "| target | mode | conc | req/s ratio | CPU/req ratio |",
+                "|---|---|---|---|---|",
+            ]
         cpu, base = guarded.get("cpu_ms_per_req"), plain.get("cpu_ms_per_req")
         cpu_ratio = _fmt(cpu / base, 3) if cpu and base else "n/a"
-        lines.append(
-            f"| {mode} | {conc} | {_fmt(guarded['rps'] / plain['rps'], 3)} | {cpu_ratio} |"
-        )
+        ratio = _fmt(guarded["rps"] / plain["rps"], 3)
+        lines.append(f"| {target} | {mode} | {conc} | {ratio} | {cpu_ratio} |")
     return lines
 
 

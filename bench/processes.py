@@ -240,6 +240,38 @@ print("GUARDKEY=" + raw)
 """
 
 
+# The prompt of `make bench`'s prompted rows: a registry prompt with a system text and one
+# variable at its production label, bound to a third key of the bench workspace.
+PROMPT_SETUP = """
+from prompts import services as prompts
+from prompts.services import Draft
+from workspaces import services
+from workspaces.models import ApiKey, Workspace
+ws = Workspace.objects.get(slug="bench")
+system = "You are a concise assistant for {{team}}. Answer in one short sentence."
+variables = [{"name": "team", "type": "string", "default": "the benchmark team"}]
+p = prompts.create_prompt(ws, name="bench-prompt",
+                          version=Draft(system=system, variables=variables, labels=["production"]))
+key, raw = services.create_api_key(ws, name="prompted")
+ApiKey.objects.filter(pk=key.pk).update(prompt=p, prompt_label="production")
+print("PROMPTKEY=" + raw)
+"""
+
+
+def knows_prompts(tree: Path) -> bool:
+    """Whether the checkout at ``tree`` puts registry prompts into calls."""
+    return (tree / "prompts" / "gateway.py").exists()
+
+
+def setup_prompt(env: dict, cwd: Path = ROOT) -> str:
+    """A key of the bench workspace bound to PROMPT_SETUP's prompt (after setup_orca)."""
+    out = subprocess.run(
+        [PY, "manage.py", "shell", "-c", PROMPT_SETUP], cwd=cwd, env=env, check=True,
+        timeout=120, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("PROMPTKEY="))
+
+
 def knows_guardrails(tree: Path) -> bool:
     """Whether the checkout at ``tree`` screens calls with guardrails."""
     return (tree / "guardrails" / "gateway.py").exists()

@@ -29,12 +29,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bench import loadgen, streamload
-from bench.guard import GUARDED, guarded_vs_plain, scan_figures
+from bench.guard import GUARDED, PROMPTED, guarded_vs_plain, same_worker_targets, scan_figures
 from bench.processes import (  # noqa: F401  (re-exported: servers.py, clients.py, profile.py)
     MODEL_ID,
     PROCS,
@@ -42,14 +42,12 @@ from bench.processes import (  # noqa: F401  (re-exported: servers.py, clients.p
     ROOT,
     cpu_seconds,
     free_port,
-    knows_guardrails,
     knows_native_responses,
     orca_env,
     peak_rss_mb,
     post,
     process_cpu,
     rss_mb,
-    setup_guard,
     setup_orca,
     start,
     start_mock,
@@ -494,17 +492,8 @@ def main() -> int:
                 targets.append(orca)
             except Exception as exc:
                 print(f"Orca failed: {exc} (see results/bench-logs/orca.log)")
-            if (
-                orca is not None
-                and knows_guardrails(ROOT)
-                and os.environ.get("BENCH_GUARD", "1") != "0"
-            ):
-                # The same worker through a key bound to a guardrail: the rows side by side.
-                guarded = replace(orca, name=GUARDED, key=setup_guard(env, ROOT))
-                status, answer = post(guarded.url, body_for(MODEL_ID, False), guarded.key)
-                if status != 200:
-                    raise RuntimeError(f"the guarded key answered {status}: {answer[:300]!r}")
-                targets.append(guarded)
+            if orca is not None:  # the same worker through a guarded and a prompted key
+                targets += same_worker_targets(orca, env)
         baseline = os.environ.get("BENCH_BASELINE")
         if baseline and wanted("orca"):  # the same load on an earlier commit, interleaved
             try:
@@ -531,7 +520,8 @@ def main() -> int:
             measure_all(targets, seconds, warmup, rounds, rows)
             probe_chunks_and_memory(targets, rows)
         rss_of = lambda pid: (rss_mb(pid), peak_rss_mb(pid))  # noqa: E731
-        held_targets = [t for t in targets if t.name != GUARDED]  # the same process twice
+        # The guarded and prompted rows are the same process as orca's: held streams once.
+        held_targets = [t for t in targets if t.name not in (GUARDED, PROMPTED)]
         held = streamload.run_all(held_targets, lambda m: body_for(m, False), mock.pid,
                                   cpu_seconds, rss_of)  # fmt: skip
         if orca is not None and soak_seconds > 0:
