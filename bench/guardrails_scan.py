@@ -5,6 +5,8 @@ keywords, then times on one core (best of GUARD_REPEAT runs, process CPU time):
 - MB/s over GUARD_MB (1) MB of mixed text: prose with occasional numbers, emails, URLs, phones;
 - µs per small request: three texts, ~1,000 characters in all, as a chat request carries;
 - µs per stream fragment: 2,000 fragments of ~20 characters through one StreamScreen;
+- µs per chat stream as the relay sees it: a new StreamScreen, 9 fragments of 1-2 words, flush,
+  with the relay benchmark's policy (all pii masked, 1,000 never-seen keywords blocked);
 for the chosen engine (guardrails.engine) and the candidates measured against it: the pii
 patterns as separate RE2 passes, as one RE2 alternation, through Hyperscan; keywords through
 pyahocorasick, one RE2 alternation and Hyperscan. Candidates whose library is not installed
@@ -22,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from guardrails.engine import compile_policy
 from guardrails.engine.pii import DETECTORS, PHONE_PATTERN
+from guardrails.engine.pii import ENTITIES as PII_NAMES
 from guardrails.engine.rules import BOUNDARY
 from guardrails.engine.scan import UNANCHORED, _re2, re2_compile, re2_options
 
@@ -226,6 +229,7 @@ def main() -> None:
         f"{'  StreamScreen.feed, 20-char fragments, same policy':58s} "
         f"{per_fragment:8.2f} µs/fragment"
     )
+    short_stream_row()
 
     print("\npii candidates (pattern passes only, no validation)")
     patterns = {name: d.pattern for name, d in DETECTORS.items()} | {"phone": PHONE_PATTERN}
@@ -283,6 +287,37 @@ def main() -> None:
             per_call(lambda: list(automaton.iter(small_text.lower())), 5000),
         )
     hyperscan_keywords(terms, data, small_data)
+
+
+SHORT_FRAGMENTS = ["Hello", " from", " the", " mock", " upstream", ".", " How", " are you?", " Ok."]
+
+
+def short_stream_row() -> None:
+    """A chat stream as the relay screens it (make bench's guarded policy, its mock's chunks)."""
+    policy = compile_policy(
+        [
+            {"type": "pii", "stage": "both", "action": "mask", "entities": sorted(PII_NAMES)},
+            {
+                "type": "keyword",
+                "stage": "both",
+                "action": "block",
+                "keywords": [f"zq{i:04d}term" for i in range(1000)],
+            },
+        ]
+    )
+
+    def stream() -> None:
+        screen = policy.stream("output")
+        for fragment in SHORT_FRAGMENTS:
+            screen.feed(fragment)
+        screen.flush()
+
+    per_stream = per_call(stream, 2000)
+    label = f"  StreamScreen, {len(SHORT_FRAGMENTS)} short fragments + flush, relay policy"
+    print(
+        f"{label:58s} {per_stream / len(SHORT_FRAGMENTS):8.2f} µs/fragment "
+        f"{per_stream:8.1f} µs/stream"
+    )
 
 
 def hyperscan_rows(patterns: dict[str, str], data: bytes, small_data: bytes) -> None:

@@ -117,9 +117,10 @@ def keyword_unit(rule: Mapping[str, Any], where: str, sub: Subscriber) -> Unit:
         alternatives.append("(\\x00\\x01\\x00)")  # keeps the group numbers; never matches text
     if substring:
         alternatives.append("(" + "|".join(re2.escape(t) for t in substring) + ")")
-    regexp = re2_compile("(?i)" + "|".join(alternatives), longest=True)
+    pattern = "(?i)" + "|".join(alternatives)
+    regexp = re2_compile(pattern, longest=True)
     longest = max(len(t) for t in whole | substring) + 2
-    return Unit(regexp, longest, [sub], keyword=True)
+    return Unit(regexp, longest, [sub], keyword=True, pattern=pattern)
 
 
 def regex_unit(rule: Mapping[str, Any], where: str, sub: Subscriber) -> Unit:
@@ -139,7 +140,7 @@ def regex_unit(rule: Mapping[str, Any], where: str, sub: Subscriber) -> Unit:
     empty = regexp.Match(ANCHOR_BOTH, b"", 0, 0)[0]
     _require(empty[0] < 0, field, "must not match the empty text")
     anchored = any(a in pattern for a in ("^", "$", "\\A", "\\z"))
-    return Unit(regexp, REGEX_STREAM_CAP, [sub], joinable=not anchored)
+    return Unit(regexp, REGEX_STREAM_CAP, [sub], joinable=not anchored, pattern=pattern)
 
 
 def pii_subscribers(

@@ -121,7 +121,7 @@ class Unit:
         self.starts = starts or alphabet  # the characters a match can begin with
         self.isolated = isolated
         self.regexp = regexp
-        self.pattern = pattern  # kept for the gate's set
+        self.pattern = pattern  # kept for the gate's sets (screen: pii only; streams: all)
         self.max_len = max_len  # the longest match, in characters
         self.alphabet = alphabet  # the characters matches are made of; None: any
         self.subscribers = subscribers
@@ -326,7 +326,7 @@ def apply_masks(text: str, masks: list[tuple[int, int, int, str]], cut: int | No
 class StageScanner:
     """Everything a policy checks on one stage (input or output)."""
 
-    __slots__ = ("gate", "limits", "max_holdback", "stage", "units")
+    __slots__ = ("gate", "limits", "max_holdback", "stage", "stream_plan", "units")
 
     def __init__(self, stage: str, units: list[Unit], limits: list[CharLimit]) -> None:
         self.stage = stage
@@ -334,6 +334,7 @@ class StageScanner:
         self.limits = limits
         self.gate = Gate(units)
         self.max_holdback = max((u.max_len for u in units), default=0) + 1
+        self.stream_plan: Any = None  # stream.StreamPlan, built by the first stream
 
     def screen(self, texts: Sequence[str]) -> Screening:
         count = len(texts)

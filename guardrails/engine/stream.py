@@ -6,10 +6,129 @@ than its longest match (plus one character of lookahead) before the end. Every u
 where the whole-text scan would, so the released text equals `Policy.screen([whole text])`
 for mask-only policies (tests/guardrails/test_engine_stream.py checks it on random splits).
 Each feed re-encodes only the held-back tail and the new fragment: linear in the stream.
+
+A feed is usually a word or two, so its cost is per-call overhead, not per-character work:
+one RE2 set pass over (held tail + fragment) says which units have a candidate in it and
+which units' open points reach further back than the fixed holdback. Only those units run or
+get their open point computed; the rest cost nothing (docs/guardrails.md, "Engine: streams").
 """
 
+from dataclasses import dataclass
+from typing import Any
+
 from guardrails.engine.model import Blocked, Match
-from guardrails.engine.scan import StageScanner, char_offsets, encode, keyword_detail
+from guardrails.engine.scan import (
+    UNANCHORED,
+    StageScanner,
+    Unit,
+    _re2,
+    char_offsets,
+    encode,
+    keyword_detail,
+    re2_options,
+    re2_quote,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldGroup:
+    """Units whose matches are made of the same (ASCII) characters and start on the same ones."""
+
+    alphabet: bytes
+    skip: bytes  # characters of the alphabet a match cannot start with
+    most: int  # the longest match of any of them, plus one character of lookahead
+
+    def hold(self, data: bytes) -> int:
+        """Characters to hold at the end of `data`: the trailing run of the alphabet, at most
+        `most`, from its first possible start. The run is ASCII, so bytes count characters."""
+        run = min(len(data) - len(data.rstrip(self.alphabet)), self.most)
+        return len(data[len(data) - run :].lstrip(self.skip))
+
+
+def _char_class(chars: frozenset[str]) -> str:
+    return "[" + "".join(f"\\x{ord(c):02x}" for c in sorted(chars)) + "]"
+
+
+class StreamPlan:
+    """What every stream of one stage shares, built once per compiled stage.
+
+    The gate is one RE2 set over the window (held tail + new fragment) with an entry per unit
+    (its pattern, or the literal every match contains) and one per hold group meaning "this
+    group may hold back more than `fixed`": a start character followed by at least `fixed`
+    characters of the alphabet up to the end. A unit with no hit cannot have a match in the
+    window (it only advances its resume point); a group with no hit holds back at most
+    `fixed`, which the fixed-length units (keywords, regexes) hold back anyway."""
+
+    __slots__ = ("always", "always_holds", "fixed", "gate", "hold_of", "scan_of", "truncate")
+
+    def __init__(self, scanner: StageScanner) -> None:
+        units = scanner.units
+        self.fixed = max((u.max_len + 1 for u in units if u.alphabet is None), default=0)
+        groups: dict[tuple[frozenset[str], frozenset[str]], int] = {}
+        for unit in units:
+            if unit.alphabet is None or unit.max_len + 1 <= self.fixed:
+                continue  # never holds back more than the fixed-length units do
+            assert all(ord(c) < 128 for c in unit.alphabet), "hold groups count bytes"
+            starts = (unit.starts or unit.alphabet) & unit.alphabet
+            if starts:
+                key = (unit.alphabet, starts)
+                groups[key] = max(groups.get(key, 0), unit.max_len + 1)
+        holds = {
+            key: HoldGroup(
+                bytes(sorted(map(ord, key[0]))), bytes(sorted(map(ord, key[0] - key[1]))), most
+            )
+            for key, most in groups.items()
+        }
+        masks = [r.limit for r in scanner.limits if r.action == "mask"]
+        self.truncate = min(masks) if masks else None
+        self.always: list[int] = []  # units scanned on every feed (no usable gate entry)
+        self.always_holds: list[HoldGroup] = []
+        self.scan_of: dict[int, int] = {}  # gate entry -> unit index
+        self.hold_of: dict[int, HoldGroup] = {}  # gate entry -> hold group
+        self.gate: Any = None
+        # Keyword and regex patterns can be large: when the set refuses them, they run always.
+        for with_rules in (True, False):
+            if self._build(units, holds, with_rules):
+                return
+        self.always = list(range(len(units)))
+        self.always_holds = list(holds.values())
+        self.scan_of, self.hold_of, self.gate = {}, {}, None
+
+    def _build(
+        self,
+        units: list[Unit],
+        holds: dict[tuple[frozenset[str], frozenset[str]], HoldGroup],
+        with_rules: bool,
+    ) -> bool:
+        gate = _re2.Set(UNANCHORED, re2_options())
+        self.always, self.scan_of, self.hold_of = [], {}, {}
+        for index, unit in enumerate(units):
+            pii = unit.validate is not None
+            entry = re2_quote(unit.gate) if unit.gate else unit.pattern.encode()
+            at = gate.Add(entry) if entry and (pii or with_rules) else -1
+            if at < 0:
+                self.always.append(index)
+            else:
+                self.scan_of[at] = index
+        for (alphabet, starts), group in holds.items():
+            pattern = f"{_char_class(starts)}{_char_class(alphabet)}{{{self.fixed},}}\\z"
+            at = gate.Add(pattern.encode())
+            if at < 0:
+                return False
+            self.hold_of[at] = group
+        if not gate.Compile():
+            return False
+        self.gate = gate
+        return True
+
+
+def stream_plan(scanner: StageScanner) -> StreamPlan:
+    # Built on first use and kept on the (immutable, shared) stage; a race builds it twice.
+    plan = scanner.stream_plan
+    if plan is None:
+        plan = scanner.stream_plan = StreamPlan(scanner)
+    assert isinstance(plan, StreamPlan)
+    return plan
 
 
 class StreamScreen:
@@ -17,24 +136,21 @@ class StreamScreen:
 
     def __init__(self, scanner: StageScanner | None, stage: str) -> None:
         self.matches: list[Match] = []
-        self._scanner = scanner
         self._stage = stage
         self._units = scanner.units if scanner else []
-        self._alphabets = sorted(
-            {
-                (u.alphabet, u.starts or u.alphabet, u.max_len + 1)
-                for u in self._units
-                if u.alphabet is not None
-            },
-            key=lambda entry: entry[2],
-        )
-        fixed = [u.max_len + 1 for u in self._units if u.alphabet is None]
-        self._fixed = max(fixed, default=0)
-        self._resume = [0] * len(self._units)
-        self._terms: list[set[str]] = [set() for _ in self._units]
+        self._plan = stream_plan(scanner) if scanner else None
+        self._gate = self._plan.gate.Match if self._plan and self._plan.gate else None
+        self._resume = [0] * len(self._units)  # where each unit scans from, at least _cut
+        self._terms: dict[int, set[str]] = {}  # keyword unit index -> terms found
         self._limits = list(scanner.limits) if scanner else []
-        masks = [r.limit for r in self._limits if r.action == "mask"]
-        self._truncate = min(masks) if masks else None
+        self._truncate = self._plan.truncate if self._plan else None
+        self._through = scanner is None or (not self._units and self._truncate is None)
+        # Nothing to do per feed beyond the gate unless it says so (see _advance).
+        plan = self._plan
+        self._quiet = plan is not None and not (
+            plan.always or plan.always_holds or plan.truncate is not None
+        )
+        self._fixed = plan.fixed if plan else 0
         self._buf = ""
         self._base = 0  # absolute position of _buf[0]
         self._cut = 0  # everything before it is final
@@ -50,8 +166,9 @@ class StreamScreen:
         if not fragment:
             return ""
         self._total += len(fragment)
-        self._check_limits()
-        if self._scanner is None or (not self._units and self._truncate is None):
+        if self._limits:
+            self._check_limits()
+        if self._through:
             return self._pass_through(fragment)
         self._buf += fragment
         return self._advance(final=False)
@@ -59,7 +176,7 @@ class StreamScreen:
     def flush(self) -> str:
         if self._blocked is not None:
             raise Blocked(self._blocked)
-        if self._scanner is None or (not self._units and self._truncate is None):
+        if self._through:
             return ""
         return self._advance(final=True)
 
@@ -91,38 +208,71 @@ class StreamScreen:
                 raise Blocked(match)
             self.matches.append(match)
 
-    def _open_point(self) -> int:
-        """The earliest position a future fragment can still change a match at."""
-        buf = self._buf
-        n = len(buf)
-        hold = min(self._fixed, n)
-        for alphabet, starts, most in self._alphabets:
-            if most <= hold:
-                continue
-            # The trailing run of characters matches are made of, from its first possible start.
-            limit = min(most, n)
-            i = n
-            while n - i < limit and buf[i - 1] in alphabet:
-                i -= 1
-            while i < n and buf[i] not in starts:
-                i += 1
-            hold = max(hold, n - i)
-        return self._base + n - hold
-
     def _advance(self, final: bool) -> str:
-        assert self._scanner is not None
+        buf = self._buf
+        try:
+            data = buf.encode()
+        except UnicodeEncodeError:
+            data = encode(buf)
+        hits = self._gate(data) if self._gate is not None else ()
+        if hits or final or not self._quiet or self._region is not None:
+            return self._settle(data, hits, final)
+        # The usual feed: no unit has a candidate in the window and none holds back more than
+        # the fixed holdback; nothing is open. Release up to the cut, keep two characters of
+        # context (word boundaries, digit groups) before it.
+        base = self._base
+        cut = max(self._cut, base + len(buf) - self._fixed)
+        self._cut = cut
+        keep = max(base, cut - 2)
+        self._buf = buf[keep - base :]
+        self._base = keep
+        released = self._released
+        if cut <= released:
+            return ""
+        self._released = cut
+        return buf[released - base : cut - base]
+
+    def _settle(self, data: bytes, hits: list[int] | tuple[()], final: bool) -> str:
+        plan = self._plan
+        assert plan is not None
         buf, base = self._buf, self._base
-        end = base + len(buf)
-        cut = end if final else max(self._cut, self._open_point())
-        data = encode(buf)
+        n = len(buf)
+        chosen = [*plan.always, *(plan.scan_of[h] for h in hits if h in plan.scan_of)]
+        if final:
+            cut = base + n
+        else:
+            hold = min(plan.fixed, n)
+            for group in plan.always_holds:
+                hold = max(hold, group.hold(data))
+            for h in hits:
+                if h in plan.hold_of:
+                    hold = max(hold, plan.hold_of[h].hold(data))
+            cut = max(self._cut, base + n - hold)
+        found = self._scan(chosen, data, cut) if chosen else None
+        self._cut = cut
+        out: list[str] = []
+        if found:
+            self._take(found, out)
+        if self._region is not None and int(self._region[1]) <= cut:
+            self._emit_region(out)
+        self._emit_plain(out, cut if self._region is None else int(self._region[0]))
+        keep = max(base, min(cut, self._released) - 2)  # context: boundaries, digit groups
+        self._buf = buf[keep - base :]
+        self._base = keep
+        return "".join(out)
+
+    def _scan(
+        self, chosen: list[int], data: bytes, cut: int
+    ) -> list[tuple[int, int, int, Match, str]]:
+        """Findings of the chosen units that start before `cut`: (start, -end, rule, match,
+        mask). Units not chosen have no match in the window; their resume point is at least
+        `_cut` (the previous cut), which is where they would have stopped."""
+        buf, base = self._buf, self._base
         ascii_only = len(data) == len(buf)
-        chosen = set(map(id, self._scanner.gate.units(data))) if self._units else set()
-        found: list[tuple[int, int, int, Match, str]] = []  # (start, -end, rule, match, mask)
-        for index, unit in enumerate(self._units):
-            resume = self._resume[index]
-            if id(unit) not in chosen:
-                self._resume[index] = max(resume, cut)
-                continue
+        found: list[tuple[int, int, int, Match, str]] = []
+        for index in chosen:
+            unit = self._units[index]
+            resume = max(self._resume[index], self._cut)
             local = resume - base
             pos = local if ascii_only else len(encode(buf[:local]))
             events = unit.scan(data, pos, len(data))
@@ -141,8 +291,9 @@ class StreamScreen:
                 raw = buf[a:b]
                 detail = ""
                 if unit.keyword:
-                    self._terms[index].add(raw.casefold())
-                    detail = keyword_detail(len(self._terms[index]))
+                    terms = self._terms.setdefault(index, set())
+                    terms.add(raw.casefold())
+                    detail = keyword_detail(len(terms))
                 for sub in unit.subscribers:
                     if sub.kinds and kind not in sub.kinds:
                         continue
@@ -160,13 +311,15 @@ class StreamScreen:
                     )
                     found.append((a + base, -(b + base), sub.rule_index, match, sub.replacement))
             self._resume[index] = max(resume, cut)
-        self._cut = cut
+        return found
+
+    def _take(self, found: list[tuple[int, int, int, Match, str]], out: list[str]) -> None:
+        """Record final findings in text order: a block raises; masks open or grow regions."""
         found.sort(key=lambda f: (f[0], f[1], f[2]))
         for *_, match, _ in found:
             if match.action == "block":
                 self._blocked = match
                 raise Blocked(match)
-        out: list[str] = []
         for start, negative_end, _, match, replacement in found:
             self.matches.append(match)
             if match.action != "mask":
@@ -178,13 +331,6 @@ class StreamScreen:
             if region is not None:
                 self._emit_region(out)
             self._region = [start, -negative_end, replacement]
-        if self._region is not None and int(self._region[1]) <= cut:
-            self._emit_region(out)
-        self._emit_plain(out, cut if self._region is None else int(self._region[0]))
-        keep = max(self._base, min(cut, self._released) - 2)  # context: boundaries, digit groups
-        self._buf = buf[keep - base :]
-        self._base = keep
-        return "".join(out)
 
     def _emit_plain(self, out: list[str], upto: int) -> None:
         if not self._done:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails.engine import Blocked, compile_policy
+from guardrails.engine.stream import StreamPlan
 
 ALL_PII = [
     "email",
@@ -35,6 +36,18 @@ MASKING = compile_policy(
         {"type": "regex", "stage": "output", "action": "mask", "pattern": "ID-[0-9]{2,6}"},
     ]
 )
+# Pii and keywords only: the fixed holdback is short (a keyword's length), so pii units' open
+# points decide what is held (MASKING's regex rule holds back 257 characters whatever happens).
+PII_KEYWORDS = compile_policy(
+    [
+        {"type": "pii", "stage": "output", "action": "mask", "entities": ALL_PII},
+        {"type": "keyword", "stage": "output", "action": "mask", "keywords": ["secret"]},
+    ]
+)
+PII_ONLY = compile_policy(
+    [{"type": "pii", "stage": "output", "action": "mask", "entities": ALL_PII}]
+)
+POLICIES = [MASKING, PII_KEYWORDS, PII_ONLY]
 PIECES = [
     "4111 1111 1111 1111",
     "4111-1111-1111-1112",
@@ -53,6 +66,8 @@ PIECES = [
     "top secret",
     "axyzb",
     "ID-1234",
+    "john.jacob.jingleheimer.schmidt@example.com",
+    "Hello from the mock upstream.",
     "café",
     " ",
     " ",
@@ -90,9 +105,10 @@ def split(text, cuts):
 )
 def test_stream_output_equals_screening_the_whole_text(pieces, cuts):
     text = "".join(pieces)
-    expected = MASKING.screen([text], "output").texts[0]
-    released, _ = run(MASKING, split(text, cuts))
-    assert released == expected
+    for policy in POLICIES:
+        expected = policy.screen([text], "output").texts[0]
+        released, _ = run(policy, split(text, cuts))
+        assert released == expected
 
 
 @settings(max_examples=150, deadline=None)
@@ -107,6 +123,47 @@ def test_stream_truncation_equals_screening(pieces, limit):
     text = "".join(pieces)
     released, _ = run(policy, list(text))
     assert released == policy.screen([text], "output").texts[0]
+
+
+def test_without_the_stream_gate_every_unit_runs_on_every_feed(monkeypatch):
+    # The fallback when RE2 refuses the gate's set (too large): same output, just slower.
+    monkeypatch.setattr(StreamPlan, "_build", lambda *args: False)
+    policy = compile_policy(
+        [
+            {"type": "pii", "stage": "output", "action": "mask", "entities": ALL_PII},
+            {"type": "keyword", "stage": "output", "action": "mask", "keywords": ["secret"]},
+        ]
+    )
+    text = "".join(PIECES)
+    released, screen = run(policy, [text[i : i + 5] for i in range(0, len(text), 5)])
+    assert screen._plan.gate is None and screen._plan.always
+    assert released == policy.screen([text], "output").texts[0]
+
+
+def test_matches_straddling_short_fragments_are_found():
+    policy = compile_policy(
+        [
+            {"type": "pii", "stage": "output", "action": "mask", "entities": ALL_PII},
+            {
+                "type": "keyword",
+                "stage": "output",
+                "action": "block",
+                "keywords": [f"zq{i:04d}term" for i in range(1000)],
+            },
+        ]
+    )
+    # A local part longer than the keyword holdback is held from its start until the "@" comes.
+    screen = policy.stream()
+    assert screen.feed("Hello from john.jacob.jingleheimer") == "Hello from "
+    assert screen.feed("@example") == ""
+    assert screen.feed(".com, bye now") + screen.flush() == "[EMAIL], bye now"
+    screen = policy.stream()
+    released = "".join(screen.feed(f) for f in ["Hello", " from", " the", " zq00", "42", "term"])
+    assert released == "Hello from t"  # the keyword holdback: 13 characters
+    assert screen.feed(".") == "h"  # the match starts at its boundary character, the space
+    with pytest.raises(Blocked) as caught:
+        screen.feed(" ok")
+    assert caught.value.match.raw == "zq0042term"
 
 
 def test_card_split_across_three_fragments_is_masked():
