@@ -237,12 +237,12 @@ class OutputWatcher:
         if isinstance(content, str) and content:
             delta["content"] = self._screen(index, -1).feed(content)
         if calls:
-            # Text before a tool call is complete once the call starts (encoders close it).
+            # Text before a tool call is complete once the call starts (encoders close it):
+            # what was held goes out after what this delta released, before the call.
             rest = self._release(index, -1)
             if rest:
-                delta["content"] = rest + (delta.get("content") or "")
-            for tool_call in calls:
-                self._tool_call(index, tool_call, delta)
+                delta["content"] = (delta.get("content") or "") + rest
+            delta["tool_calls"] = self._tool_calls(index, calls)
         if choice.get("finish_reason"):
             rest = self._release(index, -1)
             if rest:
@@ -251,21 +251,30 @@ class OutputWatcher:
             if open_tool is not None:
                 rest = self._release(index, open_tool)
                 if rest:
-                    _append_arguments(delta, open_tool, rest)
+                    _add_arguments(delta.setdefault("tool_calls", []), open_tool, rest)
 
-    def _tool_call(self, choice: int, tool_call: dict, delta: dict) -> None:
-        position = tool_call.get("index", 0)
-        previous = self.open_tool.get(choice)
-        if previous is not None and previous != position:
-            rest = self._release(choice, previous)  # the earlier call is complete
-            if rest:
-                _append_arguments(delta, previous, rest, before=True)
-        self.open_tool[choice] = position
-        function = tool_call.get("function")
-        if isinstance(function, dict):
-            arguments = function.get("arguments")
-            if isinstance(arguments, str) and arguments:
-                function["arguments"] = self._screen(choice, position).feed(arguments)
+    def _tool_calls(self, choice: int, calls: list) -> list:
+        """The delta's tool calls, screened, with the held tail of a call that just ended
+        (the next one started) put in just before the next one."""
+        out: list = []
+        for tool_call in calls:
+            if not isinstance(tool_call, dict):
+                out.append(tool_call)
+                continue
+            position = tool_call.get("index", 0)
+            previous = self.open_tool.get(choice)
+            if previous is not None and previous != position:
+                rest = self._release(choice, previous)  # the earlier call is complete
+                if rest:
+                    _add_arguments(out, previous, rest)
+            self.open_tool[choice] = position
+            function = tool_call.get("function")
+            if isinstance(function, dict):
+                arguments = function.get("arguments")
+                if isinstance(arguments, str) and arguments:
+                    function["arguments"] = self._screen(choice, position).feed(arguments)
+            out.append(tool_call)
+        return out
 
     def finish(self, call: "Call") -> None:
         for screen in self.screens.values():  # a stream that ended without finishing
@@ -273,19 +282,15 @@ class OutputWatcher:
         self.screens.clear()
 
 
-def _append_arguments(delta: dict, position: int, text: str, *, before: bool = False) -> None:
-    """Released argument text of tool call `position`, as a delta of that call."""
-    calls = delta.setdefault("tool_calls", [])
+def _add_arguments(calls: list, position: int, text: str) -> None:
+    """Released argument text of tool call `position`: onto that call's delta if `calls`
+    has one, else as a delta of its own at the end."""
     for tool_call in calls:
-        if tool_call.get("index", 0) == position:
+        if isinstance(tool_call, dict) and tool_call.get("index", 0) == position:
             function = tool_call.setdefault("function", {})
             function["arguments"] = (function.get("arguments") or "") + text
             return
-    piece = {"index": position, "function": {"arguments": text}}
-    if before:
-        calls.insert(0, piece)
-    else:
-        calls.append(piece)
+    calls.append({"index": position, "function": {"arguments": text}})
 
 
 def watch_output(call: "Call") -> OutputWatcher | None:
