@@ -137,10 +137,28 @@ async def screen_input(call: "Call") -> None:
         )
     if not policy.has_input:
         return
+    if call.surface.operation.name == "embeddings" and _token_inputs(call.body):
+        raise GatewayError(
+            400,
+            f'guardrail "{active.name}" screens text: send `input` as text, not token ids',
+            code="invalid_value",
+            param="input",
+        )
+    if policy.has_output and (call.body.get("logprobs") or call.body.get("top_logprobs")):
+        raise GatewayError(  # the tokens would carry what the output stage masks
+            400,
+            f'guardrail "{active.name}" screens output: `logprobs` cannot be returned with it',
+            code="invalid_value",
+            param="logprobs",
+        )
     slots = texts.request_slots(call.surface.name, call.body)
     if not slots:
         return
-    screening = policy.screen([container[key] for container, key in slots], "input")
+    found = [container[key] for container, key in slots]
+    if sum(map(len, found)) > LARGE_INPUT:  # screened where the loop keeps serving
+        screening = await asyncio.to_thread(policy.screen, found, "input")
+    else:
+        screening = policy.screen(found, "input")
     if screening.blocked is not None:
         guard.note(screening.matches, "block")
         error = refusal(active, screening.blocked)
@@ -155,15 +173,27 @@ async def screen_input(call: "Call") -> None:
         _retranslate(call)
 
 
+LARGE_INPUT = 64 * 1024  # characters; above this the input screen runs in a worker thread
+
+
+def _token_inputs(body: dict) -> bool:
+    value = body.get("input")
+    return isinstance(value, list) and any(not isinstance(item, str) for item in value)
+
+
 def _retranslate(call: "Call") -> None:
     """The canonical form again, from the masked body (a pass-through call sends the body;
     a translated one the canonical form: both carry the masked text)."""
-    from routing.wire.canonical import InvalidRequest
+    from routing.wire.canonical import EXTENSION_FIELDS, InvalidRequest
 
+    before = call.canonical
     try:
         canonical = call.surface.to_canonical(call.body, call.client)
     except InvalidRequest:  # only a native upstream takes it: the body is what goes out
-        canonical = call.surface.planning_form(call.body, call.client) or call.canonical
+        canonical = call.surface.planning_form(call.body, call.client) or before
+    for name in EXTENSION_FIELDS:  # the first translation took these out of the body
+        if name in before and name not in canonical:
+            canonical[name] = before[name]
     call.canonical = canonical
 
 

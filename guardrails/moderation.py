@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from .gateway import CallGuard
 
 log = logging.getLogger(__name__)
-_MAX_INPUT = 100_000  # characters sent to the judge (the head of the text; a cap, not a loss)
+_PIECE = 32_000  # characters per judged input
+_MAX_INPUT = 32 * _PIECE  # beyond this the call is refused (see run_rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +43,14 @@ def verdict(answer: dict, rule: "ModerationRule") -> Verdict:
     """Read an OpenAI moderation answer under the rule's categories and threshold."""
     hits: list[str] = []
     flagged = False
-    for result in answer.get("results") or ():
+    results = answer.get("results") if isinstance(answer, dict) else None
+    for result in results if isinstance(results, list) else ():
         if not isinstance(result, dict):
             continue
-        scores = result.get("category_scores") or {}
-        marked = result.get("categories") or {}
+        scores = result.get("category_scores")
+        marked = result.get("categories")
+        scores = scores if isinstance(scores, dict) else {}
+        marked = marked if isinstance(marked, dict) else {}
         for category in rule.categories or tuple(marked) or tuple(scores):
             score = scores.get(category)
             if rule.threshold is not None and isinstance(score, int | float):
@@ -63,7 +67,9 @@ def verdict(answer: dict, rule: "ModerationRule") -> Verdict:
 async def judge(call: "Call", rule: "ModerationRule", text: str) -> Verdict:
     route = await resolve_model(rule.model, call.key)
     provider = route.provider
-    body = {"model": route.upstream_name, "input": text[:_MAX_INPUT]}
+    # Long text goes as several inputs (the endpoint takes a list), each judged.
+    pieces = [text[i : i + _PIECE] for i in range(0, min(len(text), _MAX_INPUT), _PIECE)]
+    body = {"model": route.upstream_name, "input": pieces if len(pieces) > 1 else text}
     response = await upstream_http.post_json(
         f"{provider.base_url}/moderations",
         body,
@@ -85,13 +91,20 @@ async def run_rules(call: "Call", guard: "CallGuard", text: str) -> None:
 
     policy = guard.active.policy
     assert policy is not None
+    if len(text) > _MAX_INPUT:
+        raise GatewayError(
+            400,
+            f'guardrail "{guard.active.name}" has its input judged by a model, which takes at '
+            f"most {_MAX_INPUT:,} characters; this request has {len(text):,}",
+            code="context_length_exceeded",
+        )
     for rule in policy.moderation:
         if not rule.applies("input"):
             continue
         index = rule.rule_index
         try:
             found = await judge(call, rule, text)
-        except (UpstreamFailure, GatewayError, ValueError, TypeError) as exc:
+        except Exception as exc:  # a judge that is down or answers oddly: fail open
             log.warning(
                 "request %s: moderation judge %s failed: %s", call.request_id, rule.model, exc
             )

@@ -17,7 +17,7 @@ def _add(slots: list[Slot], container: Any, key: Any) -> None:
 
 def _nested(slots: list[Slot], value: Any, depth: int = 0) -> None:
     """Every string inside a JSON value (a tool result given as an object)."""
-    if depth > 32:
+    if depth > 64:  # deeper than the JSON parser lets a body be
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -41,12 +41,28 @@ def _parts_text(slots: list[Slot], owner: dict, key: str, text_key: str = "text"
     elif isinstance(content, list):
         for index, part in enumerate(content):
             if isinstance(part, dict):
-                if isinstance(part.get(text_key), str):
-                    _add(slots, part, text_key)
-                elif part.get("type") == "tool_result":
-                    _parts_text(slots, part, "content")
+                _part(slots, part, text_key)
             elif isinstance(part, str):
                 _add(slots, content, index)
+
+
+def _part(slots: list[Slot], part: dict, text_key: str) -> None:
+    if isinstance(part.get(text_key), str):
+        _add(slots, part, text_key)
+    kind = part.get("type")
+    if kind == "tool_result" or kind == "mid_conv_system":
+        _parts_text(slots, part, "content")
+    elif kind == "tool_use":
+        _nested(slots, part.get("input"))
+    elif kind == "refusal":
+        _add_if(slots, part, "refusal")
+    elif kind == "document":  # Anthropic text documents, plain or as content blocks
+        source = part.get("source")
+        if isinstance(source, dict):
+            if source.get("type") == "text":
+                _add_if(slots, source, "data")
+            elif source.get("type") == "content":
+                _parts_text(slots, source, "content")
 
 
 def _chat(body: dict) -> list[Slot]:
@@ -55,10 +71,22 @@ def _chat(body: dict) -> list[Slot]:
         if not isinstance(message, dict):
             continue
         _parts_text(slots, message, "content")
+        _add_if(slots, message, "refusal")
         for call in message.get("tool_calls") or ():
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                _add(slots, function, "arguments")
+            if not isinstance(call, dict):
+                continue
+            function = call.get("function")
+            if isinstance(function, dict):
+                _add_if(slots, function, "arguments")
+            custom = call.get("custom")
+            if isinstance(custom, dict):
+                _add_if(slots, custom, "input")
+        legacy = message.get("function_call")
+        if isinstance(legacy, dict):
+            _add_if(slots, legacy, "arguments")
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict):
+        _parts_text(slots, prediction, "content")
     return slots
 
 
@@ -79,9 +107,14 @@ def _gemini_content(slots: list[Slot], content: Any) -> None:
             continue
         if isinstance(part.get("text"), str):
             _add(slots, part, "text")
-        response = part.get("functionResponse")
-        if isinstance(response, dict):
-            _nested(slots, response.get("response"))
+        for name in ("functionResponse", "function_response"):
+            response = part.get(name)
+            if isinstance(response, dict):
+                _nested(slots, response.get("response"))
+        for name in ("functionCall", "function_call"):
+            called = part.get(name)
+            if isinstance(called, dict):
+                _nested(slots, called.get("args"))
 
 
 def _generate(body: dict) -> list[Slot]:
@@ -105,7 +138,7 @@ def _responses(body: dict) -> list[Slot]:
         kind = item.get("type", "message")
         if kind == "message":
             _parts_text(slots, item, "content")
-        elif kind in ("function_call_output", "custom_tool_call_output"):
+        elif kind.endswith("_call_output"):  # function, custom, shell, local_shell, patch…
             _parts_text(slots, item, "output")
         elif kind == "function_call":
             _add_if(slots, item, "arguments")

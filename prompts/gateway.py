@@ -75,9 +75,9 @@ def _request_ref(arrival: hooks.Arrival, payload: dict) -> tuple[Ref | None, Any
         header = arrival.consumer.header(REF_HEADER)
         if header:
             raw, param = header, "X-Orca-Prompt-Ref"
-    if raw is None and arrival.surface.name == "responses":
-        found = _responses_prompt(payload)
-        if found is not None:
+    if arrival.surface.name == "responses":
+        found = _responses_prompt(payload)  # taken out of the body when it is a registry's
+        if found is not None and raw is None:
             return found
     if raw is None:
         return None, values, param

@@ -68,8 +68,8 @@ def _generate(body: dict, system: str, messages: list[dict]) -> None:
 def _responses(body: dict, system: str, messages: list[dict]) -> None:
     if system:
         body["instructions"] = _join(system, body.get("instructions"))
-    if not messages:
-        return
+    if not messages or body.get("previous_response_id"):
+        return  # a follow-up's conversation already begins with the few-shot prefix
     added = [{"role": m["role"], "content": m["content"]} for m in messages]
     items = body.get("input")
     if isinstance(items, str):
@@ -122,7 +122,11 @@ def apply_defaults(surface: str, body: dict, model: str, parameters: dict[str, A
     if max_tokens is not None:
         if surface == "responses":
             body.setdefault("max_output_tokens", max_tokens)
-        elif "max_tokens" not in body and "max_completion_tokens" not in body:
+        elif surface == "chat":
+            # chat's current name (reasoning models refuse `max_tokens`); Orca reads both
+            if "max_tokens" not in body and "max_completion_tokens" not in body:
+                body["max_completion_tokens"] = max_tokens
+        elif "max_tokens" not in body:
             body["max_tokens"] = max_tokens
     if isinstance(response_format, dict):
         if surface == "chat":

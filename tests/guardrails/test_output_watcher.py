@@ -4,6 +4,8 @@ tool-call arguments kept whole per call, however the deltas are cut."""
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from guardrails.engine import compile_policy
 from guardrails.gateway import CallGuard, OutputWatcher
 from guardrails.selectors import ActiveGuardrail
@@ -12,6 +14,14 @@ RULES = [
     {"type": "keyword", "stage": "output", "action": "mask", "keywords": ["secretword"]},
     {"type": "pii", "stage": "output", "action": "mask", "entities": ["email"]},
 ]
+
+
+@pytest.fixture(autouse=True)
+def matches(monkeypatch) -> list:
+    """The matches the watcher hands to the feed (no database here)."""
+    found: list = []
+    monkeypatch.setattr("guardrails.gateway.feed", SimpleNamespace(add=found.extend))
+    return found
 
 
 def _watcher() -> OutputWatcher:
@@ -37,7 +47,7 @@ def _collect(chunks: list[dict]) -> tuple[str, dict[int, str]]:
     return text, arguments
 
 
-def test_parallel_tool_calls_keep_their_own_arguments_whole():
+def test_parallel_tool_calls_keep_their_own_arguments_whole(matches):
     first, second = json.dumps({"x": "one secretword"}), json.dumps({"y": "second call"})
     chunks = [
         _chunk({"role": "assistant", "content": ""}),
@@ -51,6 +61,7 @@ def test_parallel_tool_calls_keep_their_own_arguments_whole():
     ]  # fmt: skip
     _, arguments = _collect(chunks)
     assert json.loads(arguments[0]) == {"x": "one [REDACTED]"}
+    assert [row.rule_type for row in matches] == ["keyword"]
     assert json.loads(arguments[1]) == {"y": "second call"}
 
 
