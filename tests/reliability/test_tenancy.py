@@ -174,6 +174,14 @@ BODIES: dict[str, list[dict]] = {
     "dashboard:playground_chat": [{"target": "fake/chat", "prompt": "hi"}],
     "dashboard:management_keys": [{"name": "stolen", "role": "viewer", "expires_in": "never"}],
     "dashboard:management_key_revoke": [{}],
+    "dashboard:prompts": [{"action": "create", "name": "stolen"}],
+    "dashboard:prompt_edit": [
+        {"action": "version", "system": "stolen", "labels": "production"},
+        {"action": "label", "label": "{label}", "version": "{number}"},
+        {"action": "unlabel", "label": "{label}"},
+        {"action": "settings", "description": "stolen"},
+        {"action": "trash"},
+    ],
     # Management API (JSON bodies)
     "workspace-detail": [{"rpm_limit": 7, "data_retention": "zero"}],
     "member-list": [{"user": "tenancy-acme-owner", "role": "owner"}],
