@@ -26,7 +26,8 @@ _DESCRIPTIONS = {
     "401": "No credentials, an invalid or revoked management key, or a relay API key.",
     "403": "The caller's role does not allow this.",
     "404": "No such workspace or object (another workspace's look the same).",
-    "409": "Conflicts with the current state (e.g. the last owner, a guardrail keys use).",
+    "409": "Conflicts with the current state (e.g. the last owner, a guardrail keys use, "
+    "a prompt name taken while restoring).",
 }
 _WRITES = {"post", "put", "patch", "delete"}
 
@@ -47,7 +48,9 @@ def _codes(path: str, method: str, operation: dict) -> list[str]:
     codes = ["400", "401", "403"]
     if "{" in path:
         codes.append("404")
-    if method in _WRITES and ("/members/" in path or "/guardrails/" in path):
+    if method in _WRITES and any(
+        part in path for part in ("/members/", "/guardrails/", "/prompts/")
+    ):
         codes.append("409")
     return codes
 

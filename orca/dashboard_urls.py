@@ -4,6 +4,7 @@ from django.urls import path
 
 from billing import views as billing_views
 from guardrails import views as guardrail_views
+from prompts import views as prompt_views
 from routing import views as routing_views
 from workspaces import management_views
 from workspaces import views as workspace_views
@@ -40,6 +41,17 @@ urlpatterns = [
         "w/<slug:slug>/providers/<slug:provider>/delete/",
         routing_views.provider_delete,
         name="provider_delete",
+    ),
+    path("w/<slug:slug>/prompts/", prompt_views.prompts, name="prompts"),
+    path(
+        "w/<slug:slug>/prompts/<str:prompt_name>/",
+        prompt_views.prompt_edit,
+        name="prompt_edit",
+    ),
+    path(
+        "w/<slug:slug>/prompts/<str:prompt_name>/render/",
+        prompt_views.prompt_render,
+        name="prompt_render",
     ),
     path("w/<slug:slug>/guardrails/", guardrail_views.guardrails, name="guardrails"),
     path(

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/workspaces/<slug:workspace>/", include("routing.urls")),
     path("api/workspaces/<slug:workspace>/", include("billing.urls")),
     path("api/workspaces/<slug:workspace>/", include("guardrails.urls")),
+    path("api/workspaces/<slug:workspace>/", include("prompts.urls")),
     path("api/v1/", include("workspaces.openrouter_urls")),  # OpenRouter's /keys
 ]
 

@@ -66,3 +66,29 @@ def test_guardrail_pages_are_read_only_and_show_a_matchs_text_only_where_kept(
     assert "kept-CANARY@example.test" in shown
     hidden = client.get(f"/admin/guardrails/guardrailmatch/{bare.pk}/change/").content.decode()
     assert "Raw text" not in hidden and "req_adm" in hidden
+
+
+def test_prompt_pages_show_versions_and_labels_read_only(client, django_user_model):
+    from prompts import services as prompts
+
+    staff = django_user_model.objects.create_superuser(
+        "root", "root@example.test", "pw-long-enough-1"
+    )
+    client.force_login(staff)
+    workspace, _ = services.get_or_create_workspace("adm-pr")
+    draft = prompts.Draft.of({"system": "adm system v1", "labels": ["production"]})
+    prompt = prompts.create_prompt(workspace, name="adm-support", version=draft)
+    second = prompts.create_version(prompt, prompts.Draft.of({"commit_message": "adm v2 note"}))
+    page = client.get(f"/admin/prompts/prompt/{prompt.pk}/change/").content.decode()
+    assert "adm v2 note" in page and "production" in page  # the inlines
+    assert 'name="name"' not in page and 'name="enabled"' in page
+    assert 'name="versions-0-commit_message"' not in page  # read-only: no input for a version
+    shown = client.get(f"/admin/prompts/promptversion/{second.pk}/change/")
+    assert shown.status_code == 200 and 'name="system"' not in shown.content.decode()
+    assert client.get("/admin/prompts/promptversion/add/").status_code == 403
+    assert client.get("/admin/prompts/promptlabel/add/").status_code == 403
+    label = prompt.labels.get()
+    labelled = client.get(f"/admin/prompts/promptlabel/{label.pk}/change/").content.decode()
+    assert 'name="version"' not in labelled
+    version = prompt.versions.get(number=1)
+    assert client.post(f"/admin/prompts/promptversion/{version.pk}/delete/").status_code == 403

@@ -12,6 +12,7 @@ the roles are the dashboard's. Another workspace's slug or id answers 404, as a 
 
 A created key's secret is in the creating response only (`key`); Orca keeps its hash.
 A key's `guardrail` binds it to one of the workspace's guardrails (null: the default).
+A key's `prompt` (a name) and `prompt_label` bind it to a prompt of the registry.
 """
 
 from django.db import transaction
@@ -218,7 +219,11 @@ class ApiKeyViewSet(
     _spends: dict[int, KeySpend] = {}  # a new key has spent nothing
 
     def get_queryset(self):
-        return ApiKey.objects.filter(workspace=self.workspace).order_by("-created_at", "-id")
+        return (
+            ApiKey.objects.filter(workspace=self.workspace)
+            .select_related("prompt")
+            .order_by("-created_at", "-id")
+        )
 
     def get_serializer_context(self) -> dict:
         context = super().get_serializer_context()
@@ -250,7 +255,8 @@ class ApiKeyViewSet(
                 allowed_ips=data.get("allowed_ips", ()),
                 created_by=_acting_user(self.access),
             )
-            limits = [field for field in [*_KEY_LIMITS, "guardrail_id"] if field in data]
+            bound = ["guardrail_id", "prompt", "prompt_label"]
+            limits = [field for field in [*_KEY_LIMITS, *bound] if field in data]
             for field in limits:
                 setattr(key, field, data[field])
             if limits:

@@ -165,6 +165,11 @@ class GuardrailChoiceField(forms.ModelChoiceField):
         return obj.name if obj.enabled else f"{obj.name} (disabled)"
 
 
+class PromptChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, prompt) -> str:
+        return f"{prompt.name} (in the trash)" if prompt.deleted_at else prompt.name
+
+
 def _lines(values: list[str]) -> str:
     return "\n".join(values)
 
@@ -197,6 +202,19 @@ class ApiKeyEditForm(forms.Form):
         empty_label="None: the workspace default",
         help_text="A bound key is screened by this guardrail only, even while it is disabled.",
     )
+    prompt = PromptChoiceField(
+        queryset=ApiKey.objects.none(),  # for_key: the key's workspace's live prompts
+        required=False,
+        empty_label="None",
+        help_text="Every call with the key gets this prompt (a call's own prompt_ref wins).",
+    )
+    prompt_label = forms.CharField(
+        max_length=64,
+        required=False,
+        strip=True,
+        label="Prompt label",
+        help_text="A label (staging, …), latest or vN; blank: production, else the newest.",
+    )
 
     clean_allowed_models = ApiKeyCreateForm.clean_allowed_models
     clean_allowed_ips = ApiKeyCreateForm.clean_allowed_ips
@@ -211,6 +229,16 @@ class ApiKeyEditForm(forms.Form):
         "monthly_limit_usd",
         "spend_limit_usd",
     )
+
+    def clean_prompt_label(self) -> str:
+        from prompts.refs import RefError, parse_selector
+
+        label = self.cleaned_data["prompt_label"]
+        try:
+            parse_selector("key", label)
+        except RefError as error:
+            raise forms.ValidationError(error.message) from None
+        return label
 
     def clean_enabled(self) -> bool:
         # A revoked key stays revoked (as through the API): it may have leaked.
@@ -229,6 +257,8 @@ class ApiKeyEditForm(forms.Form):
             "allowed_ips": _lines(key.allowed_ips),
             **{field: getattr(key, field) for field in cls.LIMITS},
             "guardrail": key.guardrail_id,
+            "prompt": key.prompt_id,
+            "prompt_label": key.prompt_label,
         }
         form = cls(data, initial=initial)
         form.key = key
@@ -237,6 +267,14 @@ class ApiKeyEditForm(forms.Form):
         form.fields["guardrail"].queryset = Guardrail.objects.filter(  # type: ignore[attr-defined]
             workspace_id=key.workspace_id
         ).order_by("name")
+        from django.db.models import Q
+
+        from prompts.models import Prompt
+
+        # Live prompts, and the bound one even in the trash (saving must not unbind it).
+        form.fields["prompt"].queryset = Prompt.objects.filter(  # type: ignore[attr-defined]
+            Q(deleted_at__isnull=True) | Q(pk=key.prompt_id), workspace_id=key.workspace_id
+        ).order_by("name", "id")
         return form
 
     def apply(self, key) -> list[str]:
@@ -253,4 +291,10 @@ class ApiKeyEditForm(forms.Form):
         if key.guardrail != data["guardrail"]:  # None: the workspace default
             key.guardrail = data["guardrail"]
             changed.append("guardrail")
+        if key.prompt != data["prompt"]:
+            key.prompt = data["prompt"]
+            changed.append("prompt")
+        if key.prompt_label != data["prompt_label"]:
+            key.prompt_label = data["prompt_label"]
+            changed.append("prompt_label")
         return changed

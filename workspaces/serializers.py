@@ -114,6 +114,27 @@ class KeySpendSerializer(serializers.Serializer):
 _PERIODS = ("total", "day", "week", "month")
 
 
+@extend_schema_field({"type": "string", "nullable": True})
+class PromptNameField(serializers.Field):
+    """A key's bound prompt, by name: a live prompt of the serializer's workspace."""
+
+    def to_representation(self, prompt) -> str:
+        return prompt.name
+
+    def to_internal_value(self, name):
+        from prompts.models import Prompt
+
+        workspace = self.context.get("workspace")
+        found = None
+        if isinstance(name, str) and workspace is not None:
+            found = Prompt.objects.filter(
+                workspace=workspace, name=name.strip(), deleted_at__isnull=True
+            ).first()
+        if found is None:
+            raise serializers.ValidationError("no prompt of this name in this workspace")
+        return found
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     """An API key's settings and spend. The secret is never part of it (see
     ApiKeyCreatedSerializer). `spend` comes from the context's `spends` (key id -> KeySpend)."""
@@ -155,6 +176,19 @@ class ApiKeySerializer(serializers.ModelSerializer):
         help_text="The id of the guardrail that screens this key's calls (only it, even while "
         "disabled); null: the workspace's default guardrail, if any.",
     )
+    prompt = PromptNameField(
+        required=False,
+        allow_null=True,
+        help_text="The name of the prompt every call with this key gets (a request's own "
+        "prompt_ref wins); null: none. A prompt in the trash is not injected.",
+    )
+    prompt_label = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The bound prompt's label (or vN, latest); blank: production, else the "
+        "newest version.",
+    )
 
     class Meta:
         model = ApiKey
@@ -177,6 +211,8 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "weekly_limit_usd",
             "monthly_limit_usd",
             "guardrail",
+            "prompt",
+            "prompt_label",
             "spend",
         ]
         read_only_fields = ["id", "prefix", "purpose", "created_at", "last_used_at", "revoked_at"]
@@ -217,6 +253,16 @@ class ApiKeySerializer(serializers.ModelSerializer):
         ):
             raise serializers.ValidationError("no guardrail with this id in this workspace")
         return guardrail_id
+
+    def validate_prompt_label(self, label: str) -> str:
+        from prompts.refs import RefError, parse_selector
+
+        label = label.strip()
+        try:
+            parse_selector("key", label)
+        except RefError as error:
+            raise serializers.ValidationError(error.message) from None
+        return label
 
     def validate_enabled(self, enabled: bool) -> bool:
         if enabled and self.instance is not None and self.instance.revoked_at is not None:

@@ -239,6 +239,10 @@ def settings_view(request, slug):
         "can_edit": can_edit,
         "balance": balance_usd(workspace.id),
         "default_guardrail": Guardrail.objects.filter(workspace=workspace, is_default=True).first(),
+        "prompt_count": workspace.prompts.filter(deleted_at__isnull=True).count(),
+        "prompt_keys": ApiKey.objects.filter(
+            workspace=workspace, prompt__isnull=False, revoked_at__isnull=True
+        ).count(),
     }
     return render(request, "dashboard/settings.html", context, status=status)
 

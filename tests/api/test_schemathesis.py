@@ -26,6 +26,7 @@ from billing.models import UsageRecord
 from billing.services import grant_credits
 from guardrails.models import GuardrailMatch
 from guardrails.services import bind_key, create_guardrail
+from prompts import services as prompts
 from routing.models import Router
 from workspaces import services
 from workspaces.models import Role
@@ -89,17 +90,38 @@ def fuzzed(db, keep_connection, django_user_model) -> Fuzzed:
         api_key=key, request_id="req_fuzzed", stage="input", action="mask", rule_index=0,
         rule_type="pii", entity="email", created_at=datetime.now(UTC),
     )  # fmt: skip
+    first = {
+        "system": "You help {{customer}}.",
+        "variables": [{"name": "customer", "required": True}, {"name": "n", "type": "integer"}],
+        "labels": ["production"],
+    }
+    support = prompts.create_prompt(workspace, name="support", version=prompts.Draft.of(first))
+    prompts.create_version(support, prompts.Draft.of({"system": "v2", "labels": ["staging"]}))
+    prompts.trash_prompt(prompts.create_prompt(workspace, name="trashed"))  # one to restore
+    key.prompt, key.prompt_label = support, "staging"
+    key.save(update_fields=["prompt", "prompt_label"])
     _, raw = services.create_management_key(workspace, role=Role.OWNER, name="fuzzer")
     return Fuzzed(workspace.slug, {"Authorization": f"Bearer {raw}"})
 
 
 def test_the_schema_lists_every_resource():
     paths = {operation.path for operation in OPERATIONS}
-    resources = ("members", "keys", "management-keys", "routers", "guardrails", "usage", "ledger")
+    resources = (
+        "members",
+        "keys",
+        "management-keys",
+        "routers",
+        "guardrails",
+        "prompts",
+        "usage",
+        "ledger",
+    )
     for resource in resources:
         assert f"/api/workspaces/{{workspace}}/{resource}/" in paths, resource
     assert "/api/workspaces/{workspace}/guardrails/matches/" in paths
     assert "/api/workspaces/{workspace}/guardrails/{guardrail_id}/test/" in paths
+    assert "/api/workspaces/{workspace}/prompts/{prompt_name}/render/" in paths
+    assert "/api/workspaces/{workspace}/prompts/{prompt_name}/labels/{label}/" in paths
     assert "/api/workspaces/" in paths and len(OPERATIONS) >= 25
 
 

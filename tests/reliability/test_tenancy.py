@@ -27,6 +27,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 
 from billing.models import CheckoutTopUp, LedgerEntry, UsageRecord
 from guardrails.models import Guardrail, GuardrailVersion
+from prompts.models import Prompt, PromptLabel, PromptVersion
 from routing.models import Provider, ProviderCredential, Router, StoredResponse
 from workspaces import services
 from workspaces.models import ApiKey, ManagementKey, Membership, Role, Workspace
@@ -107,7 +108,9 @@ class Tenant:
     management_key_id: int
     provider: str  # the slug of a provider the workspace has its own key for (BYOK)
     guardrail_id: int
-    guardrail_version: int  # a version number of that guardrail
+    guardrail_version: int  # a version number of that guardrail (and of the prompt)
+    prompt: str  # a prompt's name
+    prompt_label: str  # a label of that prompt
 
 
 # URL argument or form placeholder -> the Tenant field that fills it. A new URL argument
@@ -127,7 +130,9 @@ FILL = {
     "management_key_id": "management_key_id",  # API management-key-detail
     "provider": "provider",  # own provider key (BYOK): dashboard provider_delete, API detail
     "guardrail_id": "guardrail_id",  # dashboard guardrail pages, API guardrail(-version) detail
-    "number": "guardrail_version",  # API guardrail-version-detail
+    "number": "guardrail_version",  # API guardrail- and prompt-version-detail
+    "prompt_name": "prompt",  # dashboard prompt pages, API prompt(-version, -label) URLs
+    "label": "prompt_label",  # API prompt-label-detail
 }
 
 MISSING = Tenant(
@@ -143,6 +148,8 @@ MISSING = Tenant(
     provider="tenancy-no-such-provider",
     guardrail_id=2**31 - 13,
     guardrail_version=2**20 + 1,
+    prompt="tenancy-no-such-prompt",
+    prompt_label="tenancy-no-such-label",
 )
 
 # Form bodies for the writing methods, by URL name: each is sent as it would do its work on
@@ -167,6 +174,14 @@ BODIES: dict[str, list[dict]] = {
     "dashboard:playground_chat": [{"target": "fake/chat", "prompt": "hi"}],
     "dashboard:management_keys": [{"name": "stolen", "role": "viewer", "expires_in": "never"}],
     "dashboard:management_key_revoke": [{}],
+    "dashboard:prompts": [{"action": "create", "name": "stolen"}],
+    "dashboard:prompt_edit": [
+        {"action": "version", "system": "stolen", "labels": "production"},
+        {"action": "label", "label": "{label}", "version": "{number}"},
+        {"action": "unlabel", "label": "{label}"},
+        {"action": "settings", "description": "stolen"},
+        {"action": "trash"},
+    ],
     # Management API (JSON bodies)
     "workspace-detail": [{"rpm_limit": 7, "data_retention": "zero"}],
     "member-list": [{"user": "tenancy-acme-owner", "role": "owner"}],
@@ -174,6 +189,12 @@ BODIES: dict[str, list[dict]] = {
     "api-key-list": [{"name": "stolen"}],
     "api-key-detail": [{"allowed_models": ["stolen/*"], "enabled": False, "rpm_limit": 1}],
     "management-key-list": [{"name": "stolen", "role": "owner"}],
+    "prompt-list": [{"name": "stolen", "version": {"system": "stolen"}}],
+    "prompt-detail": [{"enabled": False, "description": "stolen"}],
+    "prompt-restore": [{}],
+    "prompt-render": [{"variables": {}}],
+    "prompt-version-list": [{"system": "stolen", "labels": ["production"]}],
+    "prompt-label-detail": [{"version": "{number}"}],
     # Saving a key of one's own for a catalog provider is no other workspace's row: only the
     # B-workspace form is tried (it must 404 and add nothing).
     "dashboard:providers": [{"provider": "fake", "credential": "stolen-credential-1234"}],
@@ -276,6 +297,18 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
             "rules": [{"type": "keyword", "stage": "input", "action": "flag", "keywords": [tag]}]
         },
     )
+    prompt, _ = Prompt.objects.get_or_create(
+        workspace=workspace,
+        name=f"tenancy-{tag}-prompt",
+        deleted_at=None,
+        defaults={"latest_version": 1},
+    )
+    version, _ = PromptVersion.objects.get_or_create(
+        prompt=prompt, number=1, defaults={"system": f"tenancy {tag} system text"}
+    )
+    PromptLabel.objects.get_or_create(
+        prompt=prompt, name=f"tenancy-{tag}-label", defaults={"version": version}
+    )
     return Tenant(
         slug=workspace.slug,
         router=router.name,
@@ -289,6 +322,8 @@ def _tenant(workspace: Workspace, tag: str) -> Tenant:
         provider=provider.slug,
         guardrail_id=guardrail.id,
         guardrail_version=1,
+        prompt=prompt.name,
+        prompt_label=f"tenancy-{tag}-label",
     )
 
 
@@ -322,6 +357,8 @@ def world(live, db_access) -> World:
         "tenancy-globex-mgmt",
         "tenancy-globex-own-credential-CANARY",
         "tenancy-globex-guardrail",
+        "tenancy-globex-prompt",
+        "tenancy globex system text",
     )
     _, raw = services.create_management_key(live.workspace, role=Role.OWNER, name="tenancy")
     key_client = Client(headers={"Authorization": f"Bearer {raw}"})
@@ -347,6 +384,13 @@ def b_rows(workspace: Workspace) -> dict:
         "guardrails": rows(Guardrail.objects),
         "guardrail_versions": list(
             GuardrailVersion.objects.filter(guardrail__workspace=workspace).order_by("pk").values()
+        ),
+        "prompts": rows(Prompt.objects),
+        "prompt_versions": list(
+            PromptVersion.objects.filter(prompt__workspace=workspace).order_by("pk").values()
+        ),
+        "prompt_labels": list(
+            PromptLabel.objects.filter(prompt__workspace=workspace).order_by("pk").values()
         ),
     }
 
