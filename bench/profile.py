@@ -142,6 +142,10 @@ def main() -> int:
         limit = str(max(1000, streamload.settings()["streams"] + 100))
         env.setdefault("ORCA_UPSTREAM_MAX_CONNECTIONS", limit)
         key = setup_orca(env, mock_port)
+        if os.environ.get("PROFILE_GUARD") == "1":  # through the benchmark guardrail's key
+            from bench.processes import setup_guard
+
+            key = setup_guard(env)
         port = free_port()
         proc = start(uvicorn(port, "orca.asgi:application", "--lifespan", "on", "--http",
                              "orca.server:HttpProtocol"), env, logs / "orca.log")  # fmt: skip
