@@ -125,7 +125,7 @@ async def screen_input(call: "Call") -> None:
         return
     guard = call.guard = CallGuard(call, active)
     call.guardrail = active.label
-    header = (b"x-orca-guardrail", active.label.encode("utf-8", "replace"))
+    header = active.header
     call.headers = (*call.headers, header)
     call.consumer.extra_headers = [*call.consumer.extra_headers, header]
     policy = active.policy

@@ -20,10 +20,15 @@ class ActiveGuardrail:
     version: int
     log_raw: bool
     policy: Policy | None  # None: its rules no longer compile (the call is refused, 503)
+    # `<name>:v<N>` for the usage record, and the X-Orca-Guardrail header: made once here,
+    # not on every call
+    label: str = ""
+    header: tuple[bytes, bytes] = (b"x-orca-guardrail", b"")
 
-    @property
-    def label(self) -> str:
-        return f"{self.name}:v{self.version}"
+    def __post_init__(self) -> None:
+        label = f"{self.name}:v{self.version}"
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "header", (b"x-orca-guardrail", label.encode("utf-8", "replace")))
 
 
 @dataclass(frozen=True, slots=True)

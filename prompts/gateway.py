@@ -31,6 +31,9 @@ _indexes: dict[int, tuple[PromptIndex, float]] = {}
 _indexes_generation = -1
 _versions: dict[tuple[int, int], VersionSpec | None] = {}
 _MAX_CACHED = 20_000
+# Rendered (system, messages) by (version spec, reference, values); specs are kept for good
+# in _versions, so their ids are stable keys.
+_renders: dict[tuple, tuple[str, list[dict]]] = {}
 
 
 def _refused(message: str, param: str) -> GatewayError:
@@ -61,8 +64,29 @@ async def _version(prompt: IndexedPrompt, number: int) -> VersionSpec | None:
         spec = await run_db(version_spec, prompt.id, number)
         if len(_versions) >= _MAX_CACHED:
             _versions.clear()
+            _renders.clear()  # keyed by the ids of the specs just let go
         _versions[slot] = spec
     return _versions[slot]
+
+
+def _rendered(spec: VersionSpec, values: dict | None, ref: str) -> tuple[str, list[dict]]:
+    """render_all, remembered for the same version and (plain) values: a bound prompt
+    called with its defaults renders once, not on every call."""
+    try:
+        # the type too: True and 1 are equal keys, but not the same variable value
+        plain = None if not values else tuple((k, type(v), v) for k, v in sorted(values.items()))
+        slot = (id(spec), ref, plain)
+        hash(slot)
+    except TypeError:  # a value that is a list or an object: rendered (and refused) afresh
+        return render_all(spec.system, list(spec.messages), spec.variables, values, ref)
+    found = _renders.get(slot)
+    if found is None:
+        found = render_all(spec.system, list(spec.messages), spec.variables, values, ref)
+        if len(_renders) >= _MAX_CACHED:
+            _renders.clear()
+        _renders[slot] = found
+    system, messages = found
+    return system, [dict(m) for m in messages]  # the body gets its own copies
 
 
 def _request_ref(arrival: hooks.Arrival, payload: dict) -> tuple[Ref | None, Any, str]:
@@ -150,9 +174,7 @@ async def apply_prompt(arrival: hooks.Arrival) -> None:
     if values is not None and not isinstance(values, dict):
         raise _refused("prompt_variables must be an object of name: value", "prompt_variables")
     try:
-        system, messages = render_all(
-            spec.system, list(spec.messages), spec.variables, values, str(ref)
-        )
+        system, messages = _rendered(spec, values, str(ref))
     except PromptError as exc:
         raise GatewayError(
             400, exc.message, code="invalid_prompt_variables", param=exc.field
