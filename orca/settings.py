@@ -184,8 +184,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Orca management API",
     "DESCRIPTION": (
-        "Workspaces, members, API keys, management keys, routers, guardrails, usage and "
-        "ledger. "
+        "Workspaces, members, API keys, management keys, routers, guardrails, prompts, usage "
+        "and ledger. "
         "Authenticate with `Authorization: Bearer sk-orca-mgmt-…` (a management key) or the "
         "dashboard's session. Another workspace's slug or ids answer 404."
     ),
@@ -194,6 +194,11 @@ SPECTACULAR_SETTINGS = {
     # Tags and operation ids from what follows /api/workspaces/{workspace}/ (keys, usage…).
     "SCHEMA_PATH_PREFIX": r"/api/(workspaces/(\{workspace\}/)?)?",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets share the field name `role`: members' roles and a prompt message's.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "workspaces.models.Role",
+        "MessageRoleEnum": ["system", "user", "assistant"],
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
