@@ -1,10 +1,12 @@
 """What screening costs, per technique tried for the guardrail engine (docs/guardrails.md).
 
 `.venv/bin/python bench/guardrails_scan.py` builds a policy with every pii entity and 1,000
-keywords, then times on one core (best of GUARD_REPEAT runs, process CPU time):
+keywords (`... streams`: the stream rows only, a few seconds), then times on one core (best of
+GUARD_REPEAT runs, process CPU time):
 - MB/s over GUARD_MB (1) MB of mixed text: prose with occasional numbers, emails, URLs, phones;
 - µs per small request: three texts, ~1,000 characters in all, as a chat request carries;
 - µs per stream fragment: 2,000 fragments of ~20 characters through one StreamScreen;
+- held characters after a feed (fed minus released) on ordinary prose, relay policy;
 - µs per chat stream as the relay sees it: a new StreamScreen, 9 fragments of 1-2 words, flush,
   with the relay benchmark's policy (all pii masked, 1,000 never-seen keywords blocked);
 for the chosen engine (guardrails.engine) and the candidates measured against it: the pii
@@ -216,20 +218,7 @@ def main() -> None:
         0,
         per_call(lambda: [policy.screen([t], "input") for t in small], 2000),
     )
-    fragments = [text[i : i + 20] for i in range(0, 40_000, 20)]
-
-    def stream() -> None:
-        screen = policy.stream("output")
-        for fragment in fragments:
-            screen.feed(fragment)
-        screen.flush()
-
-    per_fragment = best(stream) / len(fragments) * 1e6
-    print(
-        f"{'  StreamScreen.feed, 20-char fragments, same policy':58s} "
-        f"{per_fragment:8.2f} µs/fragment"
-    )
-    short_stream_row()
+    stream_rows(policy, text)
 
     print("\npii candidates (pattern passes only, no validation)")
     patterns = {name: d.pattern for name, d in DETECTORS.items()} | {"phone": PHONE_PATTERN}
@@ -289,6 +278,34 @@ def main() -> None:
     hyperscan_keywords(terms, data, small_data)
 
 
+def stream_rows(policy: object, text: str) -> None:
+    fragments = [text[i : i + 20] for i in range(0, 40_000, 20)]
+
+    def stream() -> None:
+        screen = policy.stream("output")  # type: ignore[attr-defined]
+        for fragment in fragments:
+            screen.feed(fragment)
+        screen.flush()
+
+    per_fragment = best(stream) / len(fragments) * 1e6
+    print(
+        f"{'  StreamScreen.feed, 20-char fragments, same policy':58s} "
+        f"{per_fragment:8.2f} µs/fragment"
+    )
+    short_stream_row()
+
+
+def streams_only() -> None:
+    """`guardrails_scan.py streams`: the stream rows alone (a few seconds)."""
+    rnd = random.Random(7)
+    text = mixed_text(50_000, rnd)
+    rules = [
+        {"type": "pii", "stage": "both", "action": "mask", "entities": ENTITIES},
+        {"type": "keyword", "stage": "both", "action": "flag", "keywords": keywords(rnd)},
+    ]
+    stream_rows(compile_policy(rules), text)
+
+
 SHORT_FRAGMENTS = ["Hello", " from", " the", " mock", " upstream", ".", " How", " are you?", " Ok."]
 
 
@@ -318,6 +335,33 @@ def short_stream_row() -> None:
         f"{label:58s} {per_stream / len(SHORT_FRAGMENTS):8.2f} µs/fragment "
         f"{per_stream:8.1f} µs/stream"
     )
+    held_rows(policy)
+
+
+def held_rows(policy: object) -> None:
+    """Characters still held after each feed (fed so far minus released), on ordinary prose:
+    what a guarded stream delivers late. The stamped chunks are the relay benchmark's
+    chunk-latency probe (`t=<letters> `): complete in their chunk, so 0 is the goal."""
+    rnd = random.Random(11)
+    words = [rnd.choice(WORDS) for _ in range(4000)]
+    cases = {
+        "relay mock's fragments": SHORT_FRAGMENTS,
+        "prose, one ' word' a fragment": [" " + w for w in words],
+        "prose, one 'word ' a fragment": [w + " " for w in words],
+        "prose, 20-char fragments": [" ".join(words)[i : i + 20] for i in range(0, 40_000, 20)],
+        "probe's stamped chunks": [
+            "t=" + "".join(rnd.choice("abcdefghijklmnop") for _ in range(15)) + " "
+            for _ in range(500)
+        ],
+    }
+    for name, fragments in cases.items():
+        screen = policy.stream("output")  # type: ignore[attr-defined]
+        fed = released = held = 0
+        for fragment in fragments:
+            fed += len(fragment)
+            released += len(screen.feed(fragment))
+            held += fed - released
+        print(f"{'  held chars after a feed, ' + name:58s} {held / len(fragments):8.2f} mean")
 
 
 def hyperscan_rows(patterns: dict[str, str], data: bytes, small_data: bytes) -> None:
@@ -395,4 +439,4 @@ def hyperscan_keywords(terms: list[str], data: bytes, small_data: bytes) -> None
 
 
 if __name__ == "__main__":
-    main()
+    streams_only() if sys.argv[1:] == ["streams"] else main()

@@ -26,6 +26,8 @@ from stdnum.jp import in_ as std_jp_in
 from stdnum.kr import rrn as std_kr_rrn
 from stdnum.us import ssn as std_us_ssn
 
+from guardrails.engine.tails import prefix_pattern
+
 Spans = list[tuple[int, int, str]]
 HEX = string.hexdigits
 DIGITS = string.digits
@@ -47,6 +49,14 @@ class Detector:
     # max_len counts the two characters of context that takes.
     isolated: bool = False
     starts: str = ""  # the characters a match can begin with ("": any of the alphabet)
+
+
+def detector_tail(detector: Detector) -> str:
+    """What the end of a stream window may be the start of (guardrails.engine.tails): a prefix
+    of a candidate, or for an isolated number a whole one and a separator (its next digit
+    would make it part of a longer group)."""
+    tail = prefix_pattern(detector.pattern)
+    return f"{tail}|(?:{detector.pattern})[ \\-]" if detector.isolated else tail
 
 
 def _whole(text: str, kind: str = "") -> Spans:

@@ -14,6 +14,7 @@ from guardrails.engine.pii import (
     ENTITIES,
     LOCAL,
     Detector,
+    detector_tail,
     phone_detector,
 )
 from guardrails.engine.scan import (
@@ -25,6 +26,7 @@ from guardrails.engine.scan import (
     _re2,
     re2_compile,
 )
+from guardrails.engine.tails import keyword_tail
 
 TYPES = ("keyword", "regex", "pii", "max_chars", "moderation")
 RULE_STAGES = ("input", "output", "both")
@@ -120,7 +122,8 @@ def keyword_unit(rule: Mapping[str, Any], where: str, sub: Subscriber) -> Unit:
     pattern = "(?i)" + "|".join(alternatives)
     regexp = re2_compile(pattern, longest=True)
     longest = max(len(t) for t in whole | substring) + 2
-    return Unit(regexp, longest, [sub], keyword=True, pattern=pattern)
+    tail = keyword_tail(sorted(whole), sorted(substring), BOUNDARY)
+    return Unit(regexp, longest, [sub], keyword=True, pattern=pattern, tail=tail)
 
 
 def regex_unit(rule: Mapping[str, Any], where: str, sub: Subscriber) -> Unit:
@@ -236,10 +239,9 @@ class StageBuilder:
                         LOCAL.encode(),
                         detector.max_len,
                         subs,
-                        alphabet=detector.alphabet,
+                        tail=detector_tail(detector),
                         validate=detector.validate,
                         gate=detector.gate,
-                        starts=frozenset(detector.starts),
                     )
                 )
                 continue
@@ -248,12 +250,11 @@ class StageBuilder:
                     re2_compile(detector.pattern),
                     detector.max_len,
                     subs,
-                    alphabet=detector.alphabet,
+                    tail=detector_tail(detector),
                     validate=detector.validate,
                     gate=detector.gate,
                     pattern=detector.pattern,
                     isolated=detector.isolated,
-                    starts=frozenset(detector.starts) or None,
                 )
             )
         return StageScanner(self.stage, units, self.limits)

@@ -89,7 +89,6 @@ class Unit:
     """One pass over the text: a pii detector, a keyword rule or a regex rule."""
 
     __slots__ = (
-        "alphabet",
         "gate",
         "isolated",
         "joinable",
@@ -98,8 +97,8 @@ class Unit:
         "pattern",
         "regexp",
         "set_index",
-        "starts",
         "subscribers",
+        "tail",
         "validate",
     )
 
@@ -109,21 +108,21 @@ class Unit:
         max_len: int,
         subscribers: list[Subscriber],
         *,
-        alphabet: frozenset[str] | None = None,
+        tail: str | None = None,
         validate: Callable[[str], list[tuple[int, int, str]]] | None = None,
         keyword: bool = False,
         joinable: bool = True,
         gate: bytes = b"",
         pattern: str = "",
         isolated: bool = False,
-        starts: frozenset[str] | None = None,
     ) -> None:
-        self.starts = starts or alphabet  # the characters a match can begin with
         self.isolated = isolated
         self.regexp = regexp
         self.pattern = pattern  # kept for the gate's sets (screen: pii only; streams: all)
         self.max_len = max_len  # the longest match, in characters
-        self.alphabet = alphabet  # the characters matches are made of; None: any
+        # What the end of a stream window may be the start of (guardrails.engine.tails);
+        # None: streams hold back max_len + 1 characters for this unit.
+        self.tail = tail
         self.subscribers = subscribers
         self.validate = validate
         self.keyword = keyword

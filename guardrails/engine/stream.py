@@ -13,7 +13,6 @@ which units' open points reach further back than the fixed holdback. Only those 
 get their open point computed; the rest cost nothing (docs/guardrails.md, "Engine: streams").
 """
 
-from dataclasses import dataclass
 from typing import Any
 
 from guardrails.engine.model import Blocked, Match
@@ -30,78 +29,54 @@ from guardrails.engine.scan import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class HoldGroup:
-    """Units whose matches are made of the same (ASCII) characters and start on the same ones."""
-
-    alphabet: bytes
-    skip: bytes  # characters of the alphabet a match cannot start with
-    most: int  # the longest match of any of them, plus one character of lookahead
-
-    def hold(self, data: bytes) -> int:
-        """Characters to hold at the end of `data`: the trailing run of the alphabet, at most
-        `most`, from its first possible start. The run is ASCII, so bytes count characters."""
-        run = min(len(data) - len(data.rstrip(self.alphabet)), self.most)
-        return len(data[len(data) - run :].lstrip(self.skip))
-
-
-def _char_class(chars: frozenset[str]) -> str:
-    return "[" + "".join(f"\\x{ord(c):02x}" for c in sorted(chars)) + "]"
-
-
 class StreamPlan:
     """What every stream of one stage shares, built once per compiled stage.
 
-    The gate is one RE2 set over the window (held tail + new fragment) with an entry per unit
-    (its pattern, or the literal every match contains) and one per hold group meaning "this
-    group may hold back more than `fixed`": a start character followed by at least `fixed`
-    characters of the alphabet up to the end. A unit with no hit cannot have a match in the
-    window (it only advances its resume point); a group with no hit holds back at most
-    `fixed`, which the fixed-length units (keywords, regexes) hold back anyway."""
+    The tail is the union of the units' tail patterns, anchored at the end: its leftmost match
+    in the window is where a match may still be in progress, so the stream holds back from
+    there (units without a tail, regex rules, hold back `fixed` characters instead). The gate
+    is one RE2 set over the window with an entry per unit (its pattern, or the literal every
+    match contains) and one for the tail. A unit with no hit cannot have a match in the window
+    (it only advances its resume point); no tail hit means nothing is in progress."""
 
-    __slots__ = ("always", "always_holds", "fixed", "gate", "hold_of", "scan_of", "truncate")
+    __slots__ = ("always", "always_tail", "fixed", "gate", "scan_of", "tail", "tail_at", "truncate")
 
     def __init__(self, scanner: StageScanner) -> None:
         units = scanner.units
-        self.fixed = max((u.max_len + 1 for u in units if u.alphabet is None), default=0)
-        groups: dict[tuple[frozenset[str], frozenset[str]], int] = {}
-        for unit in units:
-            if unit.alphabet is None or unit.max_len + 1 <= self.fixed:
-                continue  # never holds back more than the fixed-length units do
-            assert all(ord(c) < 128 for c in unit.alphabet), "hold groups count bytes"
-            starts = (unit.starts or unit.alphabet) & unit.alphabet
-            if starts:
-                key = (unit.alphabet, starts)
-                groups[key] = max(groups.get(key, 0), unit.max_len + 1)
-        holds = {
-            key: HoldGroup(
-                bytes(sorted(map(ord, key[0]))), bytes(sorted(map(ord, key[0] - key[1]))), most
-            )
-            for key, most in groups.items()
-        }
+        self.tail: Any = None
+        tailed: list[Unit] = []
+        pattern = b""
+        # A very large keyword list can make the union too big for RE2: those rules then hold
+        # back their longest term instead (the pii tails are small and always fit).
+        for with_keywords in (True, False):
+            tailed = [u for u in units if u.tail and (with_keywords or not u.keyword)]
+            if not tailed:
+                break
+            pattern = ("(?:" + "|".join(f"(?:{u.tail})" for u in tailed) + ")\\z").encode()
+            regexp = _re2.RE2(pattern, re2_options())
+            if regexp.ok():
+                self.tail = regexp
+                break
+            tailed = []
+        self.fixed = max((u.max_len + 1 for u in units if u not in tailed), default=0)
         masks = [r.limit for r in scanner.limits if r.action == "mask"]
         self.truncate = min(masks) if masks else None
         self.always: list[int] = []  # units scanned on every feed (no usable gate entry)
-        self.always_holds: list[HoldGroup] = []
+        self.always_tail = False  # the tail is matched on every feed (no gate entry for it)
         self.scan_of: dict[int, int] = {}  # gate entry -> unit index
-        self.hold_of: dict[int, HoldGroup] = {}  # gate entry -> hold group
+        self.tail_at = -1  # the tail's gate entry
         self.gate: Any = None
         # Keyword and regex patterns can be large: when the set refuses them, they run always.
         for with_rules in (True, False):
-            if self._build(units, holds, with_rules):
+            if self._build(units, pattern if self.tail is not None else b"", with_rules):
                 return
         self.always = list(range(len(units)))
-        self.always_holds = list(holds.values())
-        self.scan_of, self.hold_of, self.gate = {}, {}, None
+        self.always_tail = self.tail is not None
+        self.scan_of, self.tail_at, self.gate = {}, -1, None
 
-    def _build(
-        self,
-        units: list[Unit],
-        holds: dict[tuple[frozenset[str], frozenset[str]], HoldGroup],
-        with_rules: bool,
-    ) -> bool:
+    def _build(self, units: list[Unit], tail: bytes, with_rules: bool) -> bool:
         gate = _re2.Set(UNANCHORED, re2_options())
-        self.always, self.scan_of, self.hold_of = [], {}, {}
+        self.always, self.scan_of, self.tail_at = [], {}, -1
         for index, unit in enumerate(units):
             pii = unit.validate is not None
             entry = re2_quote(unit.gate) if unit.gate else unit.pattern.encode()
@@ -110,16 +85,22 @@ class StreamPlan:
                 self.always.append(index)
             else:
                 self.scan_of[at] = index
-        for (alphabet, starts), group in holds.items():
-            pattern = f"{_char_class(starts)}{_char_class(alphabet)}{{{self.fixed},}}\\z"
-            at = gate.Add(pattern.encode())
-            if at < 0:
+        if tail:
+            self.tail_at = gate.Add(tail)
+            if self.tail_at < 0:
                 return False
-            self.hold_of[at] = group
         if not gate.Compile():
             return False
         self.gate = gate
         return True
+
+    def held(self, data: bytes) -> int:
+        """Characters at the end of `data` that may still be part of a match in progress."""
+        start = self.tail.Match(UNANCHORED, data, 0, len(data))[0][0]
+        if start < 0:
+            return 0
+        rest = data[start:]
+        return len(rest) if rest.isascii() else len(rest.decode("utf-8", "replace"))
 
 
 def stream_plan(scanner: StageScanner) -> StreamPlan:
@@ -148,8 +129,9 @@ class StreamScreen:
         # Nothing to do per feed beyond the gate unless it says so (see _advance).
         plan = self._plan
         self._quiet = plan is not None and not (
-            plan.always or plan.always_holds or plan.truncate is not None
+            plan.always or plan.always_tail or plan.truncate is not None
         )
+        self._tail_at = plan.tail_at if plan else -1
         self._fixed = plan.fixed if plan else 0
         self._buf = ""
         self._base = 0  # absolute position of _buf[0]
@@ -215,13 +197,18 @@ class StreamScreen:
         except UnicodeEncodeError:
             data = encode(buf)
         hits = self._gate(data) if self._gate is not None else ()
-        if hits or final or not self._quiet or self._region is not None:
+        if final or not self._quiet or self._region is not None:
             return self._settle(data, hits, final)
-        # The usual feed: no unit has a candidate in the window and none holds back more than
-        # the fixed holdback; nothing is open. Release up to the cut, keep two characters of
-        # context (word boundaries, digit groups) before it.
+        hold = self._fixed
+        if hits:
+            if len(hits) > 1 or hits[0] != self._tail_at:
+                return self._settle(data, hits, final)
+            hold = max(hold, self._plan.held(data))  # type: ignore[union-attr]
+        # The usual feed: no unit has a candidate in the window, nothing is open. Release all
+        # but what may still be part of a match; keep two characters of context (word
+        # boundaries, digit groups) before the cut.
         base = self._base
-        cut = max(self._cut, base + len(buf) - self._fixed)
+        cut = max(self._cut, base + len(buf) - hold)
         self._cut = cut
         keep = max(base, cut - 2)
         self._buf = buf[keep - base :]
@@ -242,11 +229,8 @@ class StreamScreen:
             cut = base + n
         else:
             hold = min(plan.fixed, n)
-            for group in plan.always_holds:
-                hold = max(hold, group.hold(data))
-            for h in hits:
-                if h in plan.hold_of:
-                    hold = max(hold, plan.hold_of[h].hold(data))
+            if plan.always_tail or plan.tail_at in hits:
+                hold = max(hold, min(plan.held(data), n))
             cut = max(self._cut, base + n - hold)
         found = self._scan(chosen, data, cut) if chosen else None
         self._cut = cut
@@ -272,7 +256,11 @@ class StreamScreen:
         found: list[tuple[int, int, int, Match, str]] = []
         for index in chosen:
             unit = self._units[index]
-            resume = max(self._resume[index], self._cut)
+            # A keyword match starts at the boundary character before its term, which may be
+            # released already (the term had not begun): scan from one character before the
+            # cut, and take a match as final by where its term starts.
+            lead = 1 if unit.keyword else 0
+            resume = max(self._resume[index], self._cut - lead, base)
             local = resume - base
             pos = local if ascii_only else len(encode(buf[:local]))
             events = unit.scan(data, pos, len(data))
@@ -283,7 +271,7 @@ class StreamScreen:
                     for c, r, a, b, k in events
                 ]
             for cand, after, a, b, kind in events:
-                if cand + base >= cut:
+                if (a if lead else cand) + base >= cut:
                     break
                 resume = after + base
                 if a < 0:
@@ -310,7 +298,7 @@ class StreamScreen:
                         b + base,
                     )
                     found.append((a + base, -(b + base), sub.rule_index, match, sub.replacement))
-            self._resume[index] = max(resume, cut)
+            self._resume[index] = max(resume, cut - lead)
         return found
 
     def _take(self, found: list[tuple[int, int, int, Match, str]], out: list[str]) -> None:

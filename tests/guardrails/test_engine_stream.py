@@ -47,7 +47,15 @@ PII_KEYWORDS = compile_policy(
 PII_ONLY = compile_policy(
     [{"type": "pii", "stage": "output", "action": "mask", "entities": ALL_PII}]
 )
-POLICIES = [MASKING, PII_KEYWORDS, PII_ONLY]
+# The relay benchmark's policy, masking: every pii entity and 1,000 whole-word keywords.
+ZQ_TERMS = [f"zq{i:04d}term" for i in range(1000)]
+BENCH_MASK = compile_policy(
+    [
+        {"type": "pii", "stage": "output", "action": "mask", "entities": ALL_PII},
+        {"type": "keyword", "stage": "output", "action": "mask", "keywords": ZQ_TERMS},
+    ]
+)
+POLICIES = [MASKING, PII_KEYWORDS, PII_ONLY, BENCH_MASK]
 PIECES = [
     "4111 1111 1111 1111",
     "4111-1111-1111-1112",
@@ -66,6 +74,9 @@ PIECES = [
     "top secret",
     "axyzb",
     "ID-1234",
+    "zq0042term",
+    "ZQ0999TERM",
+    "zq00",
     "john.jacob.jingleheimer.schmidt@example.com",
     "Hello from the mock upstream.",
     "café",
@@ -109,6 +120,62 @@ def test_stream_output_equals_screening_the_whole_text(pieces, cuts):
         expected = policy.screen([text], "output").texts[0]
         released, _ = run(policy, split(text, cuts))
         assert released == expected
+
+
+WORD_CHARS = "abcdeflmnopstzAEIDZ"
+WORDS = st.text(alphabet=WORD_CHARS, min_size=1, max_size=8)
+GAPS = st.sampled_from([" ", " ", ". ", ", ", "! ", "? ", "\n", ": ", " - "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(WORDS | st.sampled_from(PIECES), GAPS), min_size=1, max_size=30),
+    st.lists(st.booleans(), max_size=60),
+)
+def test_word_streams_split_at_spaces_equal_screening(items, splits):
+    # Fragments as a model streams them (" word", "word ", "word."), texts mostly words.
+    text = "".join(word + gap for word, gap in items)
+    points = [i for i, c in enumerate(text) if c == " "]
+    cuts = [
+        p + (1 if i % 2 else 0)
+        for i, (p, take) in enumerate(zip(points, splits, strict=False))
+        if take
+    ]
+    for policy in POLICIES:
+        released, _ = run(policy, split(text, cuts))
+        assert released == policy.screen([text], "output").texts[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=WORD_CHARS + " .,!?-@:", max_size=80), st.lists(st.integers(0, 100)))
+def test_word_only_texts_split_anywhere_equal_screening(text, cuts):
+    for policy in (PII_ONLY, BENCH_MASK):
+        released, _ = run(policy, split(text, cuts))
+        assert released == policy.screen([text], "output").texts[0]
+
+
+def test_prose_ending_in_a_space_or_punctuation_is_released_on_the_same_feed():
+    screen = BENCH_MASK.stream("output")
+    chunks = ["Hello there. ", "How are you? ", "THE END, ", "I am fine! ", "t=biooppmpccmlkbjh "]
+    chunks += ["a bad cafe; ", "DE is a code, ", "call me at noon\n", "sky-high: "]
+    for chunk in chunks:
+        assert screen.feed(chunk) == chunk
+    # A word with nothing after it may still become an email address ("yes@x.com"), a ":"
+    # an IPv6 address ("::1").
+    assert screen.feed(" yes") == " "
+    assert screen.feed(":") == "yes"
+    assert screen.feed(" zq0042 ") == ": zq0042 "
+    assert screen.flush() == ""
+
+
+def test_entities_and_keywords_split_across_feeds_are_still_masked():
+    fragments = ["IBAN DE89 37", "04 0044 0532 01", "30 00, card 4111 ", "1111 1111 11", "11 ok"]
+    released, _ = run(BENCH_MASK, fragments)
+    assert released == "IBAN [IBAN], card [CREDIT_CARD] ok"
+    screen = BENCH_MASK.stream("output")
+    assert screen.feed("say ") == "say "
+    assert screen.feed("zq00") == ""  # the released space is still the keyword's boundary
+    assert screen.feed("42term ") + screen.flush() == "[REDACTED] "
 
 
 @settings(max_examples=150, deadline=None)
@@ -159,8 +226,10 @@ def test_matches_straddling_short_fragments_are_found():
     assert screen.feed(".com, bye now") + screen.flush() == "[EMAIL], bye now"
     screen = policy.stream()
     released = "".join(screen.feed(f) for f in ["Hello", " from", " the", " zq00", "42", "term"])
-    assert released == "Hello from t"  # the keyword holdback: 13 characters
-    assert screen.feed(".") == "h"  # the match starts at its boundary character, the space
+    # Held from the space: it and "zq0042term" may be the start of a keyword match.
+    assert released == "Hello from the"
+    # Complete now, but "zq0042term." may still be an email's local part: held from its "z".
+    assert screen.feed(".") == " "
     with pytest.raises(Blocked) as caught:
         screen.feed(" ok")
     assert caught.value.match.raw == "zq0042term"
@@ -211,9 +280,9 @@ def test_block_at_the_end_is_found_by_flush():
         [{"type": "keyword", "stage": "output", "action": "block", "keywords": ["stop"]}]
     )
     screen = policy.stream()
-    # keywords hold back their longest term and its two boundary characters
-    assert screen.feed("please do not st") == "please do"
-    assert screen.feed("op") == " n"
+    # a keyword rule holds back a term's beginning and the boundary character before it
+    assert screen.feed("please do not st") == "please do not"
+    assert screen.feed("op") == ""
     with pytest.raises(Blocked):
         screen.flush()
 
