@@ -5,8 +5,8 @@ a bare pattern. Validators get the candidate text and return the valid spans ins
 kind (only api keys have more than one kind), which lets a card number followed by stray digits
 or two phone numbers in one digit run still be found.
 
-Every pattern has a bounded length (`max_len`) and a character set (`alphabet`) its matches are
-made of: the stream screen holds back only a trailing run of such characters (docs/guardrails.md).
+Every pattern has bounded repeats (`max_len` is its longest match): the stream screen holds back
+only a window end that may be the beginning of a match (`detector_tail`, docs/guardrails.md).
 """
 
 import base64
@@ -41,14 +41,12 @@ class Detector:
     tag: str  # the default mask, e.g. "[API_KEY]"
     pattern: str
     max_len: int
-    alphabet: frozenset[str]
     validate: Callable[[str], Spans]
     gate: bytes = b""  # a literal every match contains: a substring test instead of the set pass
     # A number that is part of a longer group of digits (12 of a grouped 16-digit card) is not
     # this entity: candidates continued by their own separator and a digit are rejected;
     # max_len counts the two characters of context that takes.
     isolated: bool = False
-    starts: str = ""  # the characters a match can begin with ("": any of the alphabet)
 
 
 def detector_tail(detector: Detector) -> str:
@@ -256,16 +254,11 @@ def _stdnum(module: object) -> Callable[[str], Spans]:
     return validate
 
 
-def _set(chars: str) -> frozenset[str]:
-    return frozenset(chars)
-
-
-NUMERIC = DIGITS + " -"
 LOCAL = ALNUM + "._%+-"
 # Emails are searched from their "@" (scan.EmailUnit): the domain after it is this pattern.
 EMAIL_DOMAIN = r"[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,6}"
 
-# name -> (tag, pattern, max_len, alphabet, validator, gate). Phone gets its region later.
+# name -> (tag, pattern, max_len, validator, gate). Phone gets its region later.
 DETECTORS: dict[str, Detector] = {
     d.name: d
     for d in (
@@ -274,38 +267,30 @@ DETECTORS: dict[str, Detector] = {
             "[EMAIL]",
             r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,6}",
             64 + 1 + 63 + 6 * 64,
-            _set(LOCAL + "@"),
             valid_email,
             gate=b"@",
-            starts=LOCAL,
         ),
         Detector(
             "credit_card",
             "[CREDIT_CARD]",
             r"\b\d(?:[ \-]?\d){12,18}\b",
             37,
-            _set(NUMERIC),
             valid_card,
-            starts=DIGITS,
         ),
         Detector(
             "iban",
             "[IBAN]",
             r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
             64,
-            _set(string.ascii_uppercase + DIGITS + " "),
             valid_iban,
-            starts=string.ascii_uppercase,
         ),
         Detector(
             "ssn",
             "[SSN]",
             r"\b(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})\b",
             13,
-            _set(NUMERIC),
             valid_ssn,
             isolated=True,
-            starts=DIGITS,
         ),
         Detector(
             "ip",
@@ -314,9 +299,7 @@ DETECTORS: dict[str, Detector] = {
             r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
             r"|\b[0-9A-Fa-f]{1,4}:[0-9A-Fa-f:.]{2,41}|::[0-9A-Fa-f][0-9A-Fa-f:.]{1,40}",
             45,
-            _set(HEX + ":."),
             valid_ip,
-            starts=HEX + ":",
         ),
         Detector(
             "mac_address",
@@ -324,9 +307,7 @@ DETECTORS: dict[str, Detector] = {
             r"\b(?:(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}"
             r"|(?:[0-9A-Fa-f]{4}\.){2}[0-9A-Fa-f]{4})\b",
             17,
-            _set(HEX + ":-."),
             valid_mac,
-            starts=HEX,
         ),
         Detector(
             "jwt",
@@ -335,65 +316,52 @@ DETECTORS: dict[str, Detector] = {
             r"\beyJ[A-Za-z0-9_\-]{2,1000}\.[A-Za-z0-9_\-]{2,1000}[A-Za-z0-9_\-]{0,1000}"
             r"\.[A-Za-z0-9_\-]{0,1000}",
             4005,
-            _set(B64URL + "."),
             valid_jwt,
             gate=b"eyJ",
-            starts="e",
         ),
         Detector(
             "aws_access_key",
             "[AWS_ACCESS_KEY]",
             r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
             20,
-            _set(string.ascii_uppercase + DIGITS),
             valid_aws,
-            starts="A",
         ),
         Detector(
             "api_key",
             "[API_KEY]",
             r"\bsk-[A-Za-z0-9_\-]{20,250}",
             253,
-            _set(B64URL),
             valid_api_key,
             gate=b"sk-",
-            starts="s",
         ),
         Detector(
             "cn_resident_id",
             "[CN_RESIDENT_ID]",
             r"\b\d{17}[\dXx]\b",
             20,
-            _set(DIGITS + "Xx"),
             _stdnum(std_cn_ric),
             isolated=True,
-            starts=DIGITS,
         ),
         Detector(
             "kr_rrn",
             "[KR_RRN]",
             r"\b\d{6}-?\d{7}\b",
             16,
-            _set(NUMERIC),
             _stdnum(std_kr_rrn),
             isolated=True,
-            starts=DIGITS,
         ),
         Detector(
             "jp_mynumber",
             "[JP_MYNUMBER]",
             r"\b\d{4}[ \-]?\d{4}[ \-]?\d{4}\b",
             16,
-            _set(NUMERIC),
             _stdnum(std_jp_in),
             isolated=True,
-            starts=DIGITS,
         ),
     )
 }
 
 PHONE_PATTERN = r"(?:\+\d|\(\d|\b\d)(?:[ .\-()]{0,2}\d){6,16}\b"
-PHONE_ALPHABET = _set(DIGITS + "+() .-")
 
 
 def phone_detector(region: str) -> Detector:
@@ -402,9 +370,7 @@ def phone_detector(region: str) -> Detector:
         "[PHONE]",
         PHONE_PATTERN,
         50,
-        PHONE_ALPHABET,
         make_phone_validator(region),
-        starts=DIGITS + "+(",
     )
 
 

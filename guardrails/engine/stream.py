@@ -1,15 +1,15 @@
 """Screening streamed output: fragments in, masked text out as soon as it is final.
 
-The screen holds back a bounded tail. A unit's match is final once it starts before the unit's
-open point: the start of the trailing run of characters its matches are made of, but never more
-than its longest match (plus one character of lookahead) before the end. Every unit resumes
+The screen holds back a bounded tail: from the leftmost point where the rest of the window may
+still be the beginning of a match (each unit's tail pattern, guardrails/engine/tails.py), or the
+longest match plus one character for regex rules, which have none. Every unit resumes
 where the whole-text scan would, so the released text equals `Policy.screen([whole text])`
 for mask-only policies (tests/guardrails/test_engine_stream.py checks it on random splits).
 Each feed re-encodes only the held-back tail and the new fragment: linear in the stream.
 
 A feed is usually a word or two, so its cost is per-call overhead, not per-character work:
 one RE2 set pass over (held tail + fragment) says which units have a candidate in it and
-which units' open points reach further back than the fixed holdback. Only those units run or
+whether anything may be in progress at its end. Only those units run or
 get their open point computed; the rest cost nothing (docs/guardrails.md, "Engine: streams").
 """
 
