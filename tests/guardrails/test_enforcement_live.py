@@ -281,7 +281,9 @@ def judged(guarded, django_db_blocker):
     while "fake/moderation" not in {m.id for m in models.list()}:
         assert time.monotonic() < deadline, "the server never listed fake/moderation"
         time.sleep(0.05)
-    return raw
+    yield raw
+    with django_db_blocker.unblock():  # the session's catalog is shared with other modules
+        Model.objects.filter(public_id="fake/moderation").delete()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
