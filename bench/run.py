@@ -97,6 +97,7 @@ def body_for(model: str, stream: bool, api: str = "chat") -> bytes:
 
 
 APIS = ("chat", "responses")
+SETTLE_SECONDS = float(os.environ.get("BENCH_SETTLE_SECONDS", "1.5"))
 MODES = {  # (api, stream) -> the row's mode; chat's two are the original rows
     ("chat", False): "non-stream",
     ("chat", True): "stream",
@@ -155,6 +156,10 @@ def _measure_mode(targets, api, stream, conc, warmup, rounds, slice_seconds, row
                 before = cpu_seconds(t.pid)
                 body = body_for(t.model, stream, api)
                 res = loadgen.run(t.url_for(api), t.key, body, conc, slice_seconds, 0, stream)
+                # Until the slice's usage rows are written: a worker's background writes
+                # count for the slice that made them, not for the next (orca+guard and
+                # orca+prompt are orca's own worker, and follow it in each round).
+                time.sleep(SETTLE_SECONDS)
                 runs[t.name].append((res, cpu_seconds(t.pid) - before))
             except Exception as exc:
                 print(f"  {t.name} {mode} c={conc}: failed: {exc}")
