@@ -1,6 +1,7 @@
 """The metrics module on its own: tallies flushed into the exposition exactly as
 prometheus-client's own observe() would have put them, and bounded error-code labels."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -40,7 +41,10 @@ def _samples(text: str, name: str, **labels: str) -> dict[str, float]:
     return found
 
 
-def test_a_flushed_tally_reads_as_observe_would_have_written_it():
+def test_a_flushed_tally_reads_as_observe_would_have_written_it(monkeypatch):
+    # A fixed clock: on a loaded machine the 3 ms call would otherwise drift past 5 ms.
+    now = time.perf_counter()
+    monkeypatch.setattr(metrics.time, "perf_counter", lambda: now)
     route = _route("unit/flush")
     durations = [0.003, 0.02, 0.02, 0.7, 4.0, 400.0]  # the last one is past every bound
     registry = CollectorRegistry()
@@ -52,7 +56,7 @@ def test_a_flushed_tally_reads_as_observe_would_have_written_it():
         record.status = 200 if seconds < 100 else 502
         record.usage = Usage(prompt_tokens=10, completion_tokens=5)
         record.cost_pico = 1_000_000
-        record.started -= seconds  # the call began `seconds` ago
+        record.started = now - seconds  # the call began `seconds` ago
         record.first_byte_at = record.started + seconds / 2
         metrics.record_call("chat", record)
         reference.observe(seconds)
